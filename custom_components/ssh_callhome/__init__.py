@@ -1,0 +1,76 @@
+"""SSH Call Home: a reverse SSH tunnel from Home Assistant to the user's own server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .const import CONF_HOST_KEY, DOMAIN
+from .keys import KeyProblem, load_host_key
+from .services import async_setup_services
+from .settings import async_load_client_key, tunnel_settings
+from .state import Reason, Status, TunnelState
+from .tunnel import Tunnel
+
+PLATFORMS = [Platform.BINARY_SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+type SshCallhomeConfigEntry = ConfigEntry[Tunnel]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions once, whatever the number of entries."""
+    _quiet_asyncssh_channel_logging()
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> bool:
+    """Start the tunnel engine; the entry loads even while the server is unreachable."""
+    try:
+        client_key = await async_load_client_key(hass, entry.data)
+    except KeyProblem as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="stored_key_unusable"
+        ) from err
+    host_key = load_host_key(entry.data[CONF_HOST_KEY])
+    tunnel = Tunnel(tunnel_settings(hass, entry.data, client_key, host_key))
+    entry.runtime_data = tunnel
+    entry.async_on_unload(tunnel.add_listener(_reauth_on_rejected_key(hass, entry)))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Cancelled on unload and on shutdown; the engine closes its connection when cancelled.
+    entry.async_create_background_task(hass, tunnel.run(), f"{DOMAIN} {entry.title}")
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> bool:
+    """Unload the platforms; the engine task is cancelled by Home Assistant with the entry."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+def _reauth_on_rejected_key(
+    hass: HomeAssistant, entry: SshCallhomeConfigEntry
+) -> Callable[[TunnelState], None]:
+    """A listener that asks the user for a new key when the server rejects this one."""
+
+    @callback
+    def listener(state: TunnelState) -> None:
+        if state.status is Status.DISCONNECTED and state.last_error is Reason.AUTH:
+            # Home Assistant starts at most one reauth flow per entry.
+            entry.async_start_reauth(hass)
+
+    return listener
+
+
+def _quiet_asyncssh_channel_logging() -> None:
+    """Asyncssh logs every channel at INFO; keep its chatter out unless asked for."""
+    asyncssh_logger = logging.getLogger("asyncssh")
+    if asyncssh_logger.level == logging.NOTSET:
+        asyncssh_logger.setLevel(logging.WARNING)

@@ -1,0 +1,58 @@
+"""Reading keys. Import is CPU-heavy (bcrypt, RSA): callers run it in an executor."""
+
+from __future__ import annotations
+
+import asyncssh
+
+# Any passphrase at all: used only to learn whether a key that failed to load is encrypted.
+_PROBE_PASSPHRASE = "probe"  # noqa: S105 - not a secret, never matches a real one by design
+
+
+class KeyProblem(Exception):
+    """A private key that cannot be used; the subclass says why. Never carries key material."""
+
+
+class InvalidKey(KeyProblem):
+    """Not a private key in a format we read (or its line breaks were lost)."""
+
+
+class WrongPassphrase(KeyProblem):
+    """The key is encrypted and the passphrase is missing or wrong."""
+
+
+def load_private_key(text: str, passphrase: str | None) -> asyncssh.SSHKey:
+    """Import an OpenSSH or PEM private key; blocking."""
+    data = text.strip().encode() + b"\n"
+    try:
+        return asyncssh.import_private_key(data, passphrase or None)
+    except asyncssh.KeyEncryptionError:
+        raise WrongPassphrase from None
+    except asyncssh.KeyImportError:
+        if not passphrase and _is_encrypted(data):
+            raise WrongPassphrase from None
+        raise InvalidKey from None
+
+
+def _is_encrypted(data: bytes) -> bool:
+    try:
+        asyncssh.import_private_key(data, _PROBE_PASSPHRASE)
+    except asyncssh.KeyEncryptionError:
+        return True
+    except asyncssh.KeyImportError:
+        return False
+    return False  # pragma: no cover - an unencrypted key would have loaded the first time
+
+
+def load_host_key(text: str) -> asyncssh.SSHKey:
+    """The pinned server key, stored in OpenSSH public-key form."""
+    return asyncssh.import_public_key(text)
+
+
+def export_host_key(key: asyncssh.SSHKey) -> str:
+    """The form in which a server key is stored in the entry."""
+    return key.export_public_key("openssh").decode().strip()
+
+
+def fingerprint(key: asyncssh.SSHKey) -> str:
+    """SHA256:... as `ssh-keygen -lf` prints it."""
+    return key.get_fingerprint("sha256")

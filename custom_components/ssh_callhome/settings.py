@@ -1,0 +1,52 @@
+"""Turning a config entry (or a flow's input) into engine settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncssh
+
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .connection import TunnelSettings
+from .const import CONF_PASSPHRASE, CONF_PRIVATE_KEY, CONF_REMOTE_PORT
+from .keys import load_private_key
+
+_WILDCARDS = {"0.0.0.0", "::", "127.0.0.1"}  # noqa: S104 - addresses HA may bind, not ours
+
+
+def http_target(hass: HomeAssistant) -> tuple[str, int]:
+    """Where Home Assistant's own HTTP server listens, as seen from this process."""
+    server_hosts = hass.http.server_host or ["0.0.0.0"]  # noqa: S104
+    if _WILDCARDS.intersection(server_hosts):
+        return "127.0.0.1", hass.http.server_port
+    return server_hosts[0], hass.http.server_port
+
+
+async def async_load_client_key(hass: HomeAssistant, data: Mapping[str, Any]) -> asyncssh.SSHKey:
+    """Import the entry's private key in the executor (bcrypt and RSA are slow)."""
+    return await hass.async_add_executor_job(
+        load_private_key, data[CONF_PRIVATE_KEY], data.get(CONF_PASSPHRASE)
+    )
+
+
+def tunnel_settings(
+    hass: HomeAssistant,
+    data: Mapping[str, Any],
+    client_key: asyncssh.SSHKey,
+    host_key: asyncssh.SSHKey,
+) -> TunnelSettings:
+    """Settings for the engine from entry data and the keys already loaded."""
+    target_host, target_port = http_target(hass)
+    return TunnelSettings(
+        host=data[CONF_HOST],
+        port=data[CONF_PORT],
+        username=data[CONF_USERNAME],
+        client_key=client_key,
+        host_key=host_key,
+        remote_port=data[CONF_REMOTE_PORT],
+        target_host=target_host,
+        target_port=target_port,
+    )

@@ -1,0 +1,74 @@
+"""The tunnel's observable state, and how failures map to reasons; no Home Assistant imports."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import asyncssh
+
+
+class Status(StrEnum):
+    """Where the tunnel is in its life."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+class Reason(StrEnum):
+    """Why the tunnel is not (or was last not) up."""
+
+    DNS = "dns"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    AUTH = "auth"
+    HOST_KEY = "host_key"
+    FORWARD_REFUSED = "forward_refused"
+    CONNECTION_LOST = "connection_lost"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelState:
+    """A snapshot handed to listeners on every change."""
+
+    status: Status
+    since: datetime
+    last_error: Reason | None = None
+    reconnects: int = 0
+
+
+# Order matters: the specific OSError subclasses come before OSError itself.
+_REASON_BY_TYPE: tuple[tuple[type[BaseException], Reason], ...] = (
+    (socket.gaierror, Reason.DNS),
+    (ConnectionRefusedError, Reason.REFUSED),
+    (asyncio.TimeoutError, Reason.TIMEOUT),
+    (asyncssh.PermissionDenied, Reason.AUTH),
+    (asyncssh.HostKeyNotVerifiable, Reason.HOST_KEY),
+    (asyncssh.ChannelListenError, Reason.FORWARD_REFUSED),
+    (asyncssh.ConnectionLost, Reason.CONNECTION_LOST),
+    (asyncssh.DisconnectError, Reason.CONNECTION_LOST),
+    (OSError, Reason.CONNECTION_LOST),
+)
+
+
+def reason_for(error: BaseException | None) -> Reason:
+    """Map an exception raised by asyncssh or the socket layer to a reason."""
+    if error is None:
+        return Reason.CONNECTION_LOST
+    for error_type, reason in _REASON_BY_TYPE:
+        if isinstance(error, error_type):
+            return reason
+    return Reason.UNKNOWN
+
+
+def describe(error: BaseException | None) -> str:
+    """A one-line description of a failure for the log, never with a traceback."""
+    if error is None:
+        return "closed by the server"
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

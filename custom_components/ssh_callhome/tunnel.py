@@ -1,0 +1,206 @@
+"""The tunnel engine: connect, forward, keep alive, reconnect. Knows nothing of Home Assistant."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import asyncssh
+
+from .backoff import Backoff
+from .connection import TunnelSettings, open_connection, request_forward
+from .state import Reason, Status, TunnelState, describe, reason_for
+
+_LOGGER = logging.getLogger(__name__)
+
+# How long stopping may wait for the server to acknowledge the close.
+_CLOSE_TIMEOUT = 1.0
+
+Listener = Callable[[TunnelState], None]
+
+
+class ClosedByServer(ConnectionError):
+    """The connection ended without an error: the server (or a reconnect request) closed it."""
+
+    def __init__(self) -> None:
+        super().__init__("the connection was closed")
+
+
+class Tunnel:
+    """Keeps one reverse forward up until cancelled, and reports every change of state."""
+
+    def __init__(self, settings: TunnelSettings) -> None:
+        self.settings = settings
+        self._state = TunnelState(Status.DISCONNECTED, datetime.now(UTC))
+        self._listeners: list[Listener] = []
+        self._backoff = Backoff(settings.backoff)
+        self._wake = asyncio.Event()
+        self._connection: asyncssh.SSHClientConnection | None = None
+        self._reconnect_requested = False
+        self._running = False
+        self._ever_connected = False
+        self._logged_reason: Reason | None = None
+
+    @property
+    def state(self) -> TunnelState:
+        """The current state."""
+        return self._state
+
+    @property
+    def running(self) -> bool:
+        """Whether `run` is keeping the tunnel up."""
+        return self._running
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` on every change; returns the function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def request_reconnect(self) -> None:
+        """Drop the connection (if any) and try again at once, with the backoff reset."""
+        self._backoff.reset()
+        self._reconnect_requested = True
+        if self._connection is not None:
+            self._connection.close()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Keep the tunnel up until the task running this is cancelled."""
+        self._set_running(True)
+        try:
+            while True:
+                await self._run_once()
+                if self._reconnect_requested:
+                    self._reconnect_requested = False
+                    continue
+                await self._pause(self._backoff.next_delay())
+        finally:
+            await self._close_connection()
+            self._set_running(False)
+            self._update(status=Status.DISCONNECTED)
+
+    async def _run_once(self) -> None:
+        """One connection's life; every failure ends here and is recorded."""
+        try:
+            await self._session()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - every failure becomes a reason, none escapes
+            if not self._reconnect_requested:
+                self._record_failure(error)
+
+    async def _session(self) -> None:
+        """Connect, take the forward, and wait until the connection ends."""
+        self._update(status=Status.CONNECTING)
+        lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+
+        def on_lost(error: Exception | None) -> None:
+            if not lost.done():
+                lost.set_result(error)
+            self._wake.set()
+
+        self._connection = await open_connection(self.settings, on_lost)
+        connected_at = time.monotonic()
+        try:
+            await self._forward(self._connection, lost)
+            self._record_connected()
+            error = await lost
+        finally:
+            await self._close_connection()
+        if time.monotonic() - connected_at >= self.settings.backoff.stable_after:
+            self._backoff.reset()
+        raise error or ClosedByServer()
+
+    async def _forward(
+        self,
+        connection: asyncssh.SSHClientConnection,
+        lost: asyncio.Future[Exception | None],
+    ) -> None:
+        """Take the remote port, retrying a refusal on the same live connection."""
+        while True:
+            try:
+                await request_forward(connection, self.settings)
+            except asyncssh.ChannelListenError as error:
+                # Often the server's previous session still holds the port until it times out.
+                self._record_failure(error)
+            else:
+                return
+            await self._pause(self._backoff.next_delay())
+            if lost.done():
+                raise lost.result() or ClosedByServer()
+            if self._reconnect_requested:
+                raise ClosedByServer()
+            self._update(status=Status.CONNECTING)
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep `delay` seconds, or less when a reconnect is requested or the connection ends."""
+        if self._reconnect_requested:
+            return
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
+
+    async def _close_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        connection.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await connection.wait_closed()
+
+    def _record_connected(self) -> None:
+        previous = self._state
+        if self._ever_connected:
+            outage = datetime.now(UTC) - previous.since
+            _LOGGER.info("Tunnel %s is up again after %s", self._name, _rounded(outage))
+        else:
+            _LOGGER.info("Tunnel %s is up", self._name)
+        self._update(
+            status=Status.CONNECTED,
+            reconnects=previous.reconnects + int(self._ever_connected),
+        )
+        self._ever_connected = True
+        self._logged_reason = None
+
+    def _record_failure(self, error: BaseException) -> None:
+        reason = reason_for(error)
+        was_up = self._state.status is Status.CONNECTED
+        if was_up or reason is not self._logged_reason:
+            _LOGGER.warning("Tunnel %s is down (%s): %s", self._name, reason, describe(error))
+            self._logged_reason = reason
+        else:
+            _LOGGER.debug("Tunnel %s still down (%s): %s", self._name, reason, describe(error))
+        self._update(status=Status.DISCONNECTED, last_error=reason)
+
+    @property
+    def _name(self) -> str:
+        settings = self.settings
+        return f"{settings.server_name} (remote port {settings.remote_port})"
+
+    def _set_running(self, running: bool) -> None:
+        self._running = running
+        self._notify()
+
+    def _update(self, **changes: object) -> None:
+        new = replace(self._state, **changes)  # type: ignore[arg-type]
+        if new.status is not self._state.status:
+            # A status change starts a new "since"; a status that stays keeps its start.
+            new = replace(new, since=datetime.now(UTC))
+        if new != self._state:
+            self._state = new
+            self._notify()
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener(self._state)
+
+
+def _rounded(duration: timedelta) -> timedelta:
+    return timedelta(seconds=round(duration.total_seconds()))
