@@ -30,7 +30,7 @@ class SshCallhomeEntity(Entity):
     @property
     def available(self) -> bool:
         """The state is known exactly as long as the engine runs."""
-        return self.tunnel.running
+        return self.tunnel.state.running
 
     async def async_added_to_hass(self) -> None:
         """Start following the engine."""

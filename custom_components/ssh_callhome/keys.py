@@ -28,12 +28,17 @@ def load_private_key(text: str, passphrase: str | None) -> asyncssh.SSHKey:
     except asyncssh.KeyEncryptionError:
         raise WrongPassphrase from None
     except asyncssh.KeyImportError:
-        if not passphrase and _is_encrypted(data):
+        # asyncssh reports a missing passphrase, and a wrong one for PEM, as an import error.
+        if _is_encrypted(data):
             raise WrongPassphrase from None
         raise InvalidKey from None
 
 
 def _is_encrypted(data: bytes) -> bool:
+    # PEM marks encryption in its armour ("BEGIN ENCRYPTED PRIVATE KEY", "Proc-Type: 4,ENCRYPTED").
+    if b"ENCRYPTED" in data:
+        return True
+    # The OpenSSH format does not: a passphrase that fails to decrypt tells.
     try:
         asyncssh.import_private_key(data, _PROBE_PASSPHRASE)
     except asyncssh.KeyEncryptionError:

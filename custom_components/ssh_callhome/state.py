@@ -40,6 +40,8 @@ class TunnelState:
     since: datetime
     last_error: Reason | None = None
     reconnects: int = 0
+    # False once the engine has stopped (or before it starts): the state is then not current.
+    running: bool = False
 
 
 # Order matters: the specific OSError subclasses come before OSError itself.

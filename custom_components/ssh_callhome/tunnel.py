@@ -42,7 +42,6 @@ class Tunnel:
         self._wake = asyncio.Event()
         self._connection: asyncssh.SSHClientConnection | None = None
         self._reconnect_requested = False
-        self._running = False
         self._ever_connected = False
         self._logged_reason: Reason | None = None
 
@@ -50,11 +49,6 @@ class Tunnel:
     def state(self) -> TunnelState:
         """The current state."""
         return self._state
-
-    @property
-    def running(self) -> bool:
-        """Whether `run` is keeping the tunnel up."""
-        return self._running
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` on every change; returns the function that removes it."""
@@ -71,7 +65,7 @@ class Tunnel:
 
     async def run(self) -> None:
         """Keep the tunnel up until the task running this is cancelled."""
-        self._set_running(True)
+        self._update(running=True)
         try:
             while True:
                 await self._run_once()
@@ -81,8 +75,7 @@ class Tunnel:
                 await self._pause(self._backoff.next_delay())
         finally:
             await self._close_connection()
-            self._set_running(False)
-            self._update(status=Status.DISCONNECTED)
+            self._update(running=False, status=Status.DISCONNECTED)
 
     async def _run_once(self) -> None:
         """One connection's life; every failure ends here and is recorded."""
@@ -183,10 +176,6 @@ class Tunnel:
     def _name(self) -> str:
         settings = self.settings
         return f"{settings.server_name} (remote port {settings.remote_port})"
-
-    def _set_running(self, running: bool) -> None:
-        self._running = running
-        self._notify()
 
     def _update(self, **changes: object) -> None:
         new = replace(self._state, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,108 @@
+"""Shared fixtures: keys, a real OpenSSH server and HTTP services behind the tunnel."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+from aiohttp import web
+
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+
+from custom_components.ssh_callhome.backoff import BackoffPolicy
+from custom_components.ssh_callhome.connection import TunnelSettings
+
+from .helpers.network import LOOPBACK, free_port, port_accepts
+from .helpers.openssh import OpenSSHServer
+
+# Short delays so that recovery happens within a test's time.
+FAST_BACKOFF = BackoffPolicy(initial=0.1, maximum=0.5, jitter=0.0, stable_after=5.0)
+PAGE = b"served behind the tunnel\n" * 1000
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load the integration from custom_components/."""
+
+
+@pytest.fixture(scope="session")
+def client_key() -> asyncssh.SSHKey:
+    """The key Home Assistant logs in with."""
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+@pytest.fixture
+def client_key_text(client_key: asyncssh.SSHKey) -> str:
+    """The key as a user pastes it: OpenSSH format."""
+    return client_key.export_private_key().decode()
+
+
+@pytest.fixture
+def authorized_line(client_key: asyncssh.SSHKey) -> str:
+    """The client key's line in authorized_keys."""
+    return client_key.export_public_key().decode().strip()
+
+
+@pytest.fixture
+def openssh(socket_enabled: None, tmp_path: Path, authorized_line: str) -> Iterator[OpenSSHServer]:
+    """A running OpenSSH server that accepts the client key."""
+    server = OpenSSHServer(tmp_path / "sshd", [authorized_line])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def http_backend(socket_enabled: None) -> AsyncIterator[int]:
+    """A small HTTP service on a loopback port, standing in for what the tunnel carries."""
+
+    async def page(_request: web.Request) -> web.Response:
+        return web.Response(body=PAGE)
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, LOOPBACK, port).start()
+    yield port
+    await runner.cleanup()
+
+
+@pytest.fixture
+def settings(
+    openssh: OpenSSHServer, client_key: asyncssh.SSHKey, http_backend: int
+) -> TunnelSettings:
+    """Engine settings for the OpenSSH server, forwarding to the HTTP service."""
+    return TunnelSettings(
+        host=LOOPBACK,
+        port=openssh.port,
+        username=openssh.user,
+        client_key=client_key,
+        host_key=asyncssh.import_public_key(openssh.host_public_key),
+        remote_port=free_port(),
+        target_host=LOOPBACK,
+        target_port=http_backend,
+        bind_address=LOOPBACK,
+        keepalive_interval=1.0,
+        keepalive_count_max=2,
+        connect_timeout=5.0,
+        backoff=FAST_BACKOFF,
+    )
+
+
+@pytest.fixture
+async def ha_http_port(socket_enabled: None, hass: HomeAssistant) -> AsyncIterator[int]:
+    """Home Assistant's own HTTP server, really listening on a loopback port."""
+    port = free_port()
+    config = {"http": {"server_host": [LOOPBACK], "server_port": port}}
+    assert await async_setup_component(hass, "http", config)
+    assert await async_setup_component(hass, "api", {})
+    # The test harness replaces http's own start; start the real server here.
+    await hass.http.start()
+    assert await port_accepts(port)
+    yield port
+    await hass.http.stop()

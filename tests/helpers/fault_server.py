@@ -1,0 +1,64 @@
+"""An in-process asyncssh server whose faults a test switches on and off."""
+
+from __future__ import annotations
+
+import asyncssh
+
+from .network import LOOPBACK
+
+
+class FaultServer:
+    """Accepts one client key; can refuse forwards and drop connections on demand."""
+
+    def __init__(self, client_key: asyncssh.SSHKey) -> None:
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.authorized = asyncssh.import_authorized_keys(client_key.export_public_key().decode())
+        self.refuse_forwards = 0
+        self.connections: list[asyncssh.SSHServerConnection] = []
+        self.forward_requests = 0
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+
+    @property
+    def port(self) -> int:
+        """The loopback port the server listens on."""
+        assert self._acceptor is not None
+        return int(self._acceptor.get_port())
+
+    async def start(self) -> None:
+        """Listen on a free loopback port."""
+        self._acceptor = await asyncssh.listen(
+            LOOPBACK,
+            0,
+            server_host_keys=[self.host_key],
+            authorized_client_keys=self.authorized,
+            server_factory=lambda: _Handler(self),
+            config=None,
+        )
+
+    async def stop(self) -> None:
+        """Stop listening and end every connection."""
+        for connection in self.connections:
+            connection.abort()
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+
+    def drop_all(self) -> None:
+        """End every connection abruptly, as a crashed server or a reset link would."""
+        for connection in self.connections:
+            connection.abort()
+
+
+class _Handler(asyncssh.SSHServer):
+    def __init__(self, server: FaultServer) -> None:
+        self._server = server
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._server.connections.append(conn)
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        self._server.forward_requests += 1
+        if self._server.refuse_forwards > 0:
+            self._server.refuse_forwards -= 1
+            return False
+        return True

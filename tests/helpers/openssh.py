@@ -1,0 +1,111 @@
+"""A real OpenSSH server on a loopback port, with its own config, host key and authorized_keys."""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from .network import LOOPBACK, free_port
+from .processes import process_tree, signal_tree
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+_START_TIMEOUT = 10.0
+
+_CONFIG = """\
+Port {port}
+ListenAddress {address}
+HostKey {directory}/ssh_host_ed25519_key
+PidFile {directory}/sshd.pid
+AuthorizedKeysFile {directory}/authorized_keys
+# /tmp is world-writable: sshd would refuse the files under it otherwise.
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+AllowTcpForwarding {allow_forwarding}
+GatewayPorts no
+ClientAliveInterval {client_alive_interval}
+ClientAliveCountMax 2
+LogLevel VERBOSE
+"""
+
+
+class OpenSSHServer:
+    """sshd -D on 127.0.0.1; stop() takes down the master and every session below it."""
+
+    def __init__(self, directory: Path, authorized_keys: list[str]) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.user = getpass.getuser()
+        self.allow_forwarding = "yes"
+        self.client_alive_interval = 2
+        self._process: subprocess.Popen[bytes] | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key_path)],
+            check=True,
+        )
+        self.set_authorized_keys(authorized_keys)
+
+    @property
+    def host_key_path(self) -> Path:
+        """The private host key; its .pub is what clients must pin."""
+        return self.directory / "ssh_host_ed25519_key"
+
+    @property
+    def host_public_key(self) -> str:
+        """The host key in OpenSSH public form, without its comment."""
+        algorithm, key, *_comment = self.host_key_path.with_suffix(".pub").read_text().split()
+        return f"{algorithm} {key}"
+
+    @property
+    def log(self) -> str:
+        """What sshd logged so far."""
+        path = self.directory / "sshd.log"
+        return path.read_text() if path.exists() else ""
+
+    def set_authorized_keys(self, lines: list[str]) -> None:
+        """Replace the authorized_keys file; sshd reads it at every login."""
+        (self.directory / "authorized_keys").write_text("".join(f"{line}\n" for line in lines))
+
+    def start(self) -> None:
+        """Start sshd and wait until it accepts connections."""
+        config = self.directory / "sshd_config"
+        config.write_text(
+            _CONFIG.format(
+                port=self.port,
+                address=LOOPBACK,
+                directory=self.directory,
+                allow_forwarding=self.allow_forwarding,
+                client_alive_interval=self.client_alive_interval,
+            )
+        )
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+        self._process = subprocess.Popen(
+            [SSHD, "-D", "-f", str(config), "-E", str(self.directory / "sshd.log")]
+        )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while "Server listening" not in self.log:
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"sshd did not start:\n{self.log}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Kill the master and every session process, as a crashed server would end."""
+        if self._process is None:
+            return
+        signal_tree(self._process.pid, signal.SIGKILL)
+        self._process.wait(timeout=5)
+        self._process = None
+
+    def sessions(self) -> list[int]:
+        """The pids of the per-connection processes below the master."""
+        if self._process is None:
+            return []
+        return process_tree(self._process.pid)[1:]

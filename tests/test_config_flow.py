@@ -1,0 +1,306 @@
+"""The config flow against a real OpenSSH server: the happy path, every error and its recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from typing import Any
+from unittest.mock import patch
+
+import asyncssh
+import pytest
+
+from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ssh_callhome.const import (
+    CONF_HOST_KEY,
+    CONF_PASSPHRASE,
+    CONF_PRIVATE_KEY,
+    CONF_REMOTE_PORT,
+    DOMAIN,
+)
+
+from .helpers.network import LOOPBACK, free_port
+from .helpers.openssh import OpenSSHServer
+
+pytestmark = pytest.mark.usefixtures("ha_http_port")
+
+
+@pytest.fixture
+def user_input(openssh: OpenSSHServer, client_key_text: str) -> dict[str, Any]:
+    return {
+        CONF_HOST: LOOPBACK,
+        CONF_PORT: openssh.port,
+        CONF_USERNAME: openssh.user,
+        CONF_REMOTE_PORT: free_port(),
+        CONF_PRIVATE_KEY: client_key_text,
+    }
+
+
+def ssh_keygen_fingerprint(openssh: OpenSSHServer) -> str:
+    """What `ssh-keygen -lf` prints for the server's key: the user's point of comparison."""
+    output = subprocess.run(
+        ["ssh-keygen", "-lf", str(openssh.host_key_path.with_suffix(".pub"))],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return output.split()[1]
+
+
+async def start(hass: HomeAssistant) -> ConfigFlowResult:
+    return await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+
+
+async def submit(
+    hass: HomeAssistant, flow: ConfigFlowResult, data: dict[str, Any]
+) -> ConfigFlowResult:
+    return await hass.config_entries.flow.async_configure(flow["flow_id"], data)
+
+
+async def test_full_flow_pins_the_confirmed_host_key(
+    hass: HomeAssistant, openssh: OpenSSHServer, user_input: dict[str, Any]
+) -> None:
+    form = await start(hass)
+    assert form["type"] is FlowResultType.FORM
+    assert form["step_id"] == "user"
+
+    confirm = await submit(hass, form, user_input)
+    assert confirm["type"] is FlowResultType.FORM
+    assert confirm["step_id"] == "confirm"
+    placeholders = confirm["description_placeholders"]
+    assert placeholders is not None
+    assert placeholders["fingerprint"] == ssh_keygen_fingerprint(openssh)
+    assert placeholders["algorithm"] == "ssh-ed25519"
+
+    created = await submit(hass, confirm, {})
+    assert created["type"] is FlowResultType.CREATE_ENTRY
+    assert created["title"] == f"{openssh.user}@{LOOPBACK}"
+    assert created["data"] == {**user_input, CONF_HOST_KEY: openssh.host_public_key}
+    assert created["result"].unique_id == (
+        f"{openssh.user}@{LOOPBACK}:{openssh.port}:{user_input[CONF_REMOTE_PORT]}"
+    )
+    await hass.config_entries.async_unload(created["result"].entry_id)
+
+
+async def finish(hass: HomeAssistant, flow: ConfigFlowResult, data: dict[str, Any]) -> None:
+    """Submit corrected input and confirm: the flow must end in a new entry."""
+    result = await submit(hass, flow, data)
+    if result.get("step_id") == "confirm":
+        result = await submit(hass, result, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "error"),
+    [
+        ({CONF_PORT: 0}, CONF_PORT, "invalid_port"),
+        ({CONF_PORT: 70000}, CONF_PORT, "invalid_port"),
+        ({CONF_REMOTE_PORT: 0}, CONF_REMOTE_PORT, "invalid_port"),
+        ({CONF_HOST: ""}, CONF_HOST, "invalid_host"),
+        ({CONF_HOST: "my server"}, CONF_HOST, "invalid_host"),
+        ({CONF_HOST: "root@server"}, CONF_HOST, "invalid_host"),
+        ({CONF_USERNAME: " "}, CONF_USERNAME, "invalid_username"),
+        ({CONF_PRIVATE_KEY: "not a key"}, CONF_PRIVATE_KEY, "invalid_key"),
+    ],
+)
+async def test_bad_values_are_field_errors(
+    hass: HomeAssistant,
+    user_input: dict[str, Any],
+    changes: dict[str, Any],
+    field: str,
+    error: str,
+) -> None:
+    form = await start(hass)
+    result = await submit(hass, form, {**user_input, **changes})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {field: error}
+    await finish(hass, result, user_input)
+
+
+async def test_key_with_lost_line_breaks_is_a_field_error(
+    hass: HomeAssistant, user_input: dict[str, Any], client_key_text: str
+) -> None:
+    form = await start(hass)
+    flattened = " ".join(client_key_text.splitlines())
+    result = await submit(hass, form, {**user_input, CONF_PRIVATE_KEY: flattened})
+    assert result["errors"] == {CONF_PRIVATE_KEY: "invalid_key"}
+    await finish(hass, result, user_input)
+
+
+@pytest.mark.parametrize("key_format", ["openssh", "pkcs8-pem"])
+async def test_encrypted_key_needs_its_passphrase(
+    hass: HomeAssistant,
+    user_input: dict[str, Any],
+    client_key: asyncssh.SSHKey,
+    key_format: str,
+) -> None:
+    encrypted = client_key.export_private_key(key_format, "correct horse").decode()
+    with_key = {**user_input, CONF_PRIVATE_KEY: encrypted}
+    form = await start(hass)
+    missing = await submit(hass, form, with_key)
+    assert missing["errors"] == {CONF_PASSPHRASE: "wrong_passphrase"}
+    wrong = await submit(hass, missing, {**with_key, CONF_PASSPHRASE: "battery staple"})
+    assert wrong["errors"] == {CONF_PASSPHRASE: "wrong_passphrase"}
+    await finish(hass, wrong, {**with_key, CONF_PASSPHRASE: "correct horse"})
+
+
+async def test_rejected_key_is_invalid_auth(
+    hass: HomeAssistant,
+    openssh: OpenSSHServer,
+    user_input: dict[str, Any],
+    authorized_line: str,
+) -> None:
+    openssh.set_authorized_keys([])
+    form = await start(hass)
+    confirm = await submit(hass, form, user_input)
+    result = await submit(hass, confirm, {})
+    assert result["step_id"] == "user"
+    assert result["errors"] == {"base": "invalid_auth"}
+    openssh.set_authorized_keys([authorized_line])
+    # The host key was confirmed already: the corrected input goes straight to the entry.
+    created = await submit(hass, result, user_input)
+    assert created["type"] is FlowResultType.CREATE_ENTRY
+    await hass.config_entries.async_unload(created["result"].entry_id)
+
+
+@pytest.fixture
+async def occupied_port(openssh: OpenSSHServer, client_key: asyncssh.SSHKey) -> AsyncIterator[int]:
+    """A remote port that another session on the server holds, as a stale session does."""
+    port = free_port()
+    async with asyncssh.connect(
+        LOOPBACK,
+        openssh.port,
+        username=openssh.user,
+        client_keys=[client_key],
+        known_hosts=None,
+        config=None,
+        agent_path=None,
+    ) as other_session:
+        await other_session.forward_remote_port("", port, LOOPBACK, 9)
+        yield port
+
+
+async def test_port_in_use_on_the_server_is_forward_refused(
+    hass: HomeAssistant, user_input: dict[str, Any], occupied_port: int
+) -> None:
+    form = await start(hass)
+    confirm = await submit(hass, form, {**user_input, CONF_REMOTE_PORT: occupied_port})
+    result = await submit(hass, confirm, {})
+    assert result["errors"] == {"base": "forward_refused"}
+    await finish(hass, result, user_input)
+
+
+async def test_closed_port_is_cannot_connect(
+    hass: HomeAssistant, user_input: dict[str, Any]
+) -> None:
+    form = await start(hass)
+    result = await submit(hass, form, {**user_input, CONF_PORT: free_port()})
+    assert result["errors"] == {"base": "cannot_connect"}
+    await finish(hass, result, user_input)
+
+
+async def test_unknown_host_is_cannot_connect(
+    hass: HomeAssistant, user_input: dict[str, Any]
+) -> None:
+    # Name resolution needs a DNS server, which tests must not reach: its failure is simulated.
+    form = await start(hass)
+    with patch.object(
+        hass.loop, "getaddrinfo", side_effect=socket.gaierror(socket.EAI_NONAME, "unknown")
+    ):
+        result = await submit(hass, form, {**user_input, CONF_HOST: "vps.example"})
+    assert result["errors"] == {"base": "cannot_connect"}
+    await finish(hass, result, user_input)
+
+
+@pytest.fixture
+async def silent_port(socket_enabled: None) -> AsyncIterator[int]:
+    """A port that accepts connections and never says a word."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, LOOPBACK, 0)
+    yield server.sockets[0].getsockname()[1]
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def test_silent_server_is_cannot_connect(
+    hass: HomeAssistant, user_input: dict[str, Any], silent_port: int
+) -> None:
+    form = await start(hass)
+    with patch("custom_components.ssh_callhome.config_flow._FLOW_TIMEOUT", 0.5):
+        result = await submit(hass, form, {**user_input, CONF_PORT: silent_port})
+    assert result["errors"] == {"base": "cannot_connect"}
+    await finish(hass, result, user_input)
+
+
+async def test_unexpected_error_is_unknown(
+    hass: HomeAssistant, user_input: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    form = await start(hass)
+    with patch(
+        "custom_components.ssh_callhome.config_flow.fetch_host_key",
+        side_effect=RuntimeError("surprise"),
+    ):
+        result = await submit(hass, form, user_input)
+    assert result["errors"] == {"base": "unknown"}
+    assert "RuntimeError: surprise" in caplog.text
+    assert "Traceback" not in caplog.text
+    await finish(hass, result, user_input)
+
+
+async def test_same_tunnel_twice_is_aborted(
+    hass: HomeAssistant, user_input: dict[str, Any]
+) -> None:
+    await finish(hass, await start(hass), user_input)
+    again = await submit(hass, await start(hass), {**user_input, CONF_HOST: LOOPBACK + " "})
+    assert again["type"] is FlowResultType.ABORT
+    assert again["reason"] == "already_configured"
+
+
+async def test_reauth_takes_a_new_key(
+    hass: HomeAssistant, openssh: OpenSSHServer, user_input: dict[str, Any]
+) -> None:
+    old_key = asyncssh.generate_private_key("ssh-ed25519")
+    old_text = old_key.export_private_key("openssh", "old secret").decode()
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="tunnel",
+        unique_id="tunnel",
+        data={
+            **user_input,
+            CONF_PRIVATE_KEY: old_text,
+            CONF_PASSPHRASE: "old secret",
+            CONF_HOST_KEY: openssh.host_public_key,
+        },
+    )
+    entry.add_to_hass(hass)
+    form = await entry.start_reauth_flow(hass)
+    assert form["step_id"] == "reauth_confirm"
+
+    rejected = await submit(hass, form, {CONF_PRIVATE_KEY: old_key.export_private_key().decode()})
+    assert rejected["errors"] == {"base": "invalid_auth"}
+    garbled = await submit(hass, rejected, {CONF_PRIVATE_KEY: "-----BEGIN nothing"})
+    assert garbled["errors"] == {CONF_PRIVATE_KEY: "invalid_key"}
+
+    done = await submit(hass, garbled, {CONF_PRIVATE_KEY: user_input[CONF_PRIVATE_KEY]})
+    assert done["type"] is FlowResultType.ABORT
+    assert done["reason"] == "reauth_successful"
+    assert entry.data[CONF_PRIVATE_KEY] == user_input[CONF_PRIVATE_KEY]
+    # The new key has no passphrase: the old one must not linger in the entry.
+    assert CONF_PASSPHRASE not in entry.data
+    assert entry.data[CONF_HOST_KEY] == openssh.host_public_key
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)

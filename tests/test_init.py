@@ -1,0 +1,197 @@
+"""The integration inside Home Assistant: setup, the Tunnel sensor, actions, reauth, unload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PORT,
+    CONF_USERNAME,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ssh_callhome.const import (
+    CONF_HOST_KEY,
+    CONF_PRIVATE_KEY,
+    CONF_REMOTE_PORT,
+    DOMAIN,
+)
+
+from .helpers.network import LOOPBACK, free_port, port_accepts, wait_for_port, wait_until
+from .helpers.openssh import OpenSSHServer
+
+TUNNEL = "binary_sensor.root_127_0_0_1_tunnel"
+
+
+@pytest.fixture
+def entry_data(openssh: OpenSSHServer, client_key_text: str) -> dict[str, Any]:
+    return {
+        CONF_HOST: LOOPBACK,
+        CONF_PORT: openssh.port,
+        CONF_USERNAME: openssh.user,
+        CONF_REMOTE_PORT: free_port(),
+        CONF_PRIVATE_KEY: client_key_text,
+        CONF_HOST_KEY: openssh.host_public_key,
+    }
+
+
+@pytest.fixture
+def entry(hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]) -> MockConfigEntry:
+    config_entry = MockConfigEntry(
+        domain=DOMAIN, title=f"root@{LOOPBACK}", data=entry_data, unique_id="tunnel"
+    )
+    config_entry.add_to_hass(hass)
+    return config_entry
+
+
+def tunnel_state(hass: HomeAssistant) -> str | None:
+    state = hass.states.get(TUNNEL)
+    return state.state if state else None
+
+
+async def load(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_home_assistant_answers_through_the_tunnel(
+    hass: HomeAssistant, entry: MockConfigEntry, hass_access_token: str
+) -> None:
+    await load(hass, entry)
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    url = f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}/api/"
+    headers = {"Authorization": f"Bearer {hass_access_token}"}
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as reply:
+        assert reply.status == 200
+        assert await reply.json() == {"message": "API running."}
+
+
+async def test_device_and_entity(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    await load(hass, entry)
+    entity = entity_registry.async_get(TUNNEL)
+    assert entity is not None
+    assert entity.unique_id == f"{entry.entry_id}_tunnel"
+    assert entity.original_device_class == "connectivity"
+    assert entity.translation_key == "tunnel"
+    device = device_registry.async_get(entity.device_id or "")
+    assert device is not None
+    assert device.name == f"root@{LOOPBACK}"
+    assert device.entry_type is dr.DeviceEntryType.SERVICE
+    state = hass.states.get(TUNNEL)
+    assert state is not None
+    assert state.attributes["friendly_name"] == f"root@{LOOPBACK} Tunnel"
+
+
+async def test_sensor_follows_the_server_down_and_back(
+    hass: HomeAssistant, entry: MockConfigEntry, openssh: OpenSSHServer
+) -> None:
+    await load(hass, entry)
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    openssh.stop()
+    await wait_until(lambda: tunnel_state(hass) == STATE_OFF, 3, "tunnel off")
+    openssh.start()
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on again")
+    assert entry.runtime_data.state.reconnects == 1
+
+
+async def test_entry_loads_while_the_server_is_down(
+    hass: HomeAssistant, entry: MockConfigEntry, openssh: OpenSSHServer
+) -> None:
+    openssh.stop()
+    await load(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    assert tunnel_state(hass) == STATE_OFF
+    openssh.start()
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on once the server is up")
+
+
+async def test_unload_stops_the_tunnel(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    await load(hass, entry)
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    assert await port_accepts(entry.data[CONF_REMOTE_PORT])
+    tunnel = entry.runtime_data
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert tunnel_state(hass) == STATE_UNAVAILABLE
+    assert not tunnel.state.running
+    await wait_for_port(entry.data[CONF_REMOTE_PORT], accepting=False, timeout=2)
+
+
+async def test_rejected_key_asks_for_reauth(
+    hass: HomeAssistant, entry: MockConfigEntry, openssh: OpenSSHServer
+) -> None:
+    openssh.set_authorized_keys([])
+    await load(hass, entry)
+    await wait_until(
+        lambda: any(entry.async_get_active_flows(hass, {SOURCE_REAUTH})), 10, "reauth flow"
+    )
+    assert tunnel_state(hass) == STATE_OFF
+    assert entry.runtime_data.state.last_error == "auth"
+
+
+async def test_unreadable_stored_key_asks_for_reauth(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_PRIVATE_KEY: "junk"})
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert any(entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
+
+
+async def test_reconnect_action(
+    hass: HomeAssistant, entry: MockConfigEntry, openssh: OpenSSHServer
+) -> None:
+    await load(hass, entry)
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    tunnel = entry.runtime_data
+    await hass.services.async_call(
+        DOMAIN, "reconnect", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    await wait_until(lambda: tunnel.state.reconnects == 1, 5, "reconnected")
+    assert tunnel_state(hass) == STATE_ON
+    assert tunnel.state.last_error is None
+
+
+async def test_restart_action(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    await load(hass, entry)
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    first_engine = entry.runtime_data
+    await hass.services.async_call(
+        DOMAIN, "restart", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    assert entry.runtime_data is not first_engine
+    assert not first_engine.state.running
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on after restart")
+
+
+@pytest.mark.parametrize("action", ["reconnect", "restart"])
+async def test_actions_refuse_unknown_and_unloaded_entries(
+    hass: HomeAssistant, entry: MockConfigEntry, action: str
+) -> None:
+    await load(hass, entry)
+    with pytest.raises(ServiceValidationError) as unknown:
+        await hass.services.async_call(DOMAIN, action, {"config_entry_id": "nope"}, blocking=True)
+    assert unknown.value.translation_key == "entry_not_found"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    with pytest.raises(ServiceValidationError) as unloaded:
+        await hass.services.async_call(
+            DOMAIN, action, {"config_entry_id": entry.entry_id}, blocking=True
+        )
+    assert unloaded.value.translation_key == "entry_not_loaded"

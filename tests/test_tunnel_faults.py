@@ -1,0 +1,167 @@
+"""The engine against an in-process asyncssh server, with faults injected."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import asyncssh
+import pytest
+
+from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.state import Reason, Status
+from custom_components.ssh_callhome.tunnel import Tunnel
+
+from .conftest import FAST_BACKOFF, PAGE
+from .helpers.fault_server import FaultServer
+from .helpers.network import LOOPBACK, free_port, wait_until
+from .test_tunnel_openssh import fetch_through, running
+
+STOP_BOUND = 2.0
+
+
+@pytest.fixture
+async def fault_server(
+    socket_enabled: None, client_key: asyncssh.SSHKey
+) -> AsyncIterator[FaultServer]:
+    server = FaultServer(client_key)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def fault_settings(
+    fault_server: FaultServer, client_key: asyncssh.SSHKey, http_backend: int
+) -> TunnelSettings:
+    return TunnelSettings(
+        host=LOOPBACK,
+        port=fault_server.port,
+        username="tunnel",
+        client_key=client_key,
+        host_key=fault_server.host_key.convert_to_public(),
+        remote_port=free_port(),
+        target_host=LOOPBACK,
+        target_port=http_backend,
+        bind_address=LOOPBACK,
+        connect_timeout=5.0,
+        backoff=FAST_BACKOFF,
+    )
+
+
+async def stop_time(task: asyncio.Task[None]) -> float:
+    """Cancel the engine as unload does; returns how long it took to end."""
+    start = time.monotonic()
+    task.cancel()
+    await asyncio.wait({task}, timeout=STOP_BOUND + 1)
+    assert task.done()
+    return time.monotonic() - start
+
+
+async def test_refused_forward_is_retried_on_the_same_connection(
+    fault_server: FaultServer, fault_settings: TunnelSettings
+) -> None:
+    fault_server.refuse_forwards = 2
+    tunnel = Tunnel(fault_settings)
+    states: list[Reason | None] = []
+    tunnel.add_listener(lambda state: states.append(state.last_error))
+    async with running(tunnel):
+        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "forward taken")
+        assert Reason.FORWARD_REFUSED in states
+        assert fault_server.forward_requests == 3
+        assert len(fault_server.connections) == 1
+        assert await fetch_through(fault_settings.remote_port) == PAGE
+
+
+async def test_dropped_connection_is_restored(
+    fault_server: FaultServer, fault_settings: TunnelSettings
+) -> None:
+    tunnel = Tunnel(fault_settings)
+    async with running(tunnel):
+        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "tunnel up")
+        fault_server.drop_all()
+        await wait_until(lambda: tunnel.state.status is not Status.CONNECTED, 5, "drop seen")
+        await wait_until(lambda: tunnel.state.reconnects == 1, 10, "tunnel back")
+        assert tunnel.state.status is Status.CONNECTED
+        assert tunnel.state.last_error is Reason.CONNECTION_LOST
+        assert await fetch_through(fault_settings.remote_port) == PAGE
+
+
+async def test_wrong_client_key_is_rejected(
+    fault_server: FaultServer, fault_settings: TunnelSettings
+) -> None:
+    stranger = asyncssh.generate_private_key("ssh-ed25519")
+    tunnel = Tunnel(replace(fault_settings, client_key=stranger))
+    async with running(tunnel):
+        await wait_until(lambda: tunnel.state.last_error is Reason.AUTH, 10, "rejection")
+        assert tunnel.state.status is not Status.CONNECTED
+
+
+async def test_reconnect_request_replaces_the_connection_at_once(
+    fault_server: FaultServer, fault_settings: TunnelSettings
+) -> None:
+    slow = replace(fault_settings, backoff=replace(FAST_BACKOFF, initial=30, maximum=30))
+    tunnel = Tunnel(slow)
+    async with running(tunnel):
+        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "tunnel up")
+        first = fault_server.connections[0]
+        tunnel.request_reconnect()
+        # No backoff delay: the new connection comes well before the 30 s step.
+        await wait_until(lambda: tunnel.state.reconnects == 1, 5, "reconnected")
+        assert len(fault_server.connections) == 2
+        await wait_until(first.is_closed, 2, "old connection closed")
+        assert tunnel.state.last_error is None
+
+
+async def test_reconnect_request_cuts_a_backoff_short(fault_settings: TunnelSettings) -> None:
+    closed_port = replace(
+        fault_settings, port=free_port(), backoff=replace(FAST_BACKOFF, initial=30, maximum=30)
+    )
+    tunnel = Tunnel(closed_port)
+    attempts: list[Status] = []
+    tunnel.add_listener(lambda state: attempts.append(state.status))
+    async with running(tunnel):
+        await wait_until(lambda: tunnel.state.last_error is Reason.REFUSED, 5, "refused")
+        tunnel.request_reconnect()
+        await wait_until(lambda: attempts.count(Status.CONNECTING) == 2, 2, "second attempt")
+
+
+async def test_stop_while_backing_off(fault_settings: TunnelSettings) -> None:
+    tunnel = Tunnel(replace(fault_settings, port=free_port()))
+    task = asyncio.create_task(tunnel.run())
+    await wait_until(lambda: tunnel.state.last_error is Reason.REFUSED, 5, "refused")
+    assert await stop_time(task) < STOP_BOUND
+    assert not tunnel.state.running
+
+
+async def test_stop_while_connecting(socket_enabled: None, fault_settings: TunnelSettings) -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_speak(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    silent = await asyncio.start_server(never_speak, LOOPBACK, 0)
+    port = silent.sockets[0].getsockname()[1]
+    tunnel = Tunnel(replace(fault_settings, port=port, connect_timeout=30))
+    task = asyncio.create_task(tunnel.run())
+    try:
+        await wait_until(lambda: bool(held), 5, "TCP connection made")
+        assert tunnel.state.status is Status.CONNECTING
+        assert await stop_time(task) < STOP_BOUND
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+
+
+async def test_stop_while_connected_closes_the_connection(
+    fault_server: FaultServer, fault_settings: TunnelSettings
+) -> None:
+    tunnel = Tunnel(fault_settings)
+    task = asyncio.create_task(tunnel.run())
+    await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "tunnel up")
+    assert await stop_time(task) < STOP_BOUND
+    await wait_until(lambda: fault_server.connections[0].is_closed(), 2, "server saw the close")

@@ -1,0 +1,116 @@
+"""The engine against a real OpenSSH server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.state import Reason, Status, TunnelState
+from custom_components.ssh_callhome.tunnel import Tunnel
+
+from .conftest import PAGE
+from .helpers.network import LOOPBACK, wait_until
+from .helpers.openssh import OpenSSHServer
+
+
+@contextlib.asynccontextmanager
+async def running(tunnel: Tunnel) -> AsyncIterator[asyncio.Task[None]]:
+    """Run the engine for the block, then cancel it as Home Assistant's unload does."""
+    task = asyncio.create_task(tunnel.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def fetch_through(remote_port: int) -> bytes:
+    """GET / from the server's end of the tunnel."""
+    url = f"http://{LOOPBACK}:{remote_port}/"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        return await response.read()
+
+
+def connected(tunnel: Tunnel) -> bool:
+    return tunnel.state.status is Status.CONNECTED
+
+
+async def test_request_through_the_tunnel_returns_the_page(settings: TunnelSettings) -> None:
+    tunnel = Tunnel(settings)
+    async with running(tunnel):
+        await wait_until(lambda: connected(tunnel), 10, "tunnel up")
+        assert await fetch_through(settings.remote_port) == PAGE
+        assert tunnel.state.last_error is None
+        assert tunnel.state.reconnects == 0
+
+
+async def test_follows_the_server_going_away_and_coming_back(
+    settings: TunnelSettings, openssh: OpenSSHServer
+) -> None:
+    tunnel = Tunnel(settings)
+    seen: list[TunnelState] = []
+    tunnel.add_listener(seen.append)
+    async with running(tunnel):
+        await wait_until(lambda: connected(tunnel), 10, "tunnel up")
+        openssh.stop()
+        await wait_until(lambda: not connected(tunnel), 5, "drop noticed")
+        assert tunnel.state.last_error in {Reason.CONNECTION_LOST, Reason.REFUSED}
+        openssh.start()
+        await wait_until(lambda: connected(tunnel), 10, "tunnel back")
+        assert await fetch_through(settings.remote_port) == PAGE
+        assert tunnel.state.reconnects == 1
+    assert [state.status for state in seen].count(Status.CONNECTED) == 2
+    assert not tunnel.state.running
+
+
+async def test_stop_frees_the_remote_port(settings: TunnelSettings) -> None:
+    tunnel = Tunnel(settings)
+    async with running(tunnel) as task:
+        await wait_until(lambda: connected(tunnel), 10, "tunnel up")
+    assert task.cancelled()
+    assert tunnel.state.status is Status.DISCONNECTED
+    # The server gives the port back once our session is gone: a second engine takes it.
+    second = Tunnel(settings)
+    async with running(second):
+        await wait_until(lambda: connected(second), 10, "second tunnel up")
+
+
+async def test_refused_forward_is_reported(
+    settings: TunnelSettings, openssh: OpenSSHServer
+) -> None:
+    openssh.stop()
+    openssh.allow_forwarding = "no"
+    openssh.start()
+    tunnel = Tunnel(settings)
+    async with running(tunnel):
+        await wait_until(
+            lambda: tunnel.state.last_error is Reason.FORWARD_REFUSED, 10, "refusal reported"
+        )
+        assert not connected(tunnel)
+
+
+@pytest.mark.parametrize("wrong", ["key", "host_key"])
+async def test_rejections_are_reported(
+    settings: TunnelSettings, openssh: OpenSSHServer, wrong: str
+) -> None:
+    if wrong == "key":
+        openssh.set_authorized_keys([])
+        expected = Reason.AUTH
+    else:
+        openssh.stop()
+        openssh.host_key_path.unlink()
+        openssh.host_key_path.with_suffix(".pub").unlink()
+        openssh.__init__(openssh.directory, [])  # type: ignore[misc]
+        openssh.port = settings.port
+        openssh.start()
+        expected = Reason.HOST_KEY
+    tunnel = Tunnel(settings)
+    async with running(tunnel):
+        await wait_until(lambda: tunnel.state.last_error is expected, 10, f"{expected} reported")
