@@ -142,7 +142,7 @@ async def test_encrypted_key_needs_its_passphrase(
     client_key: asyncssh.SSHKey,
     key_format: str,
 ) -> None:
-    encrypted = client_key.export_private_key(key_format, "correct horse").decode()
+    encrypted = client_key.export_private_key(key_format, "correct horse", rounds=16).decode()
     with_key = {**user_input, CONF_PRIVATE_KEY: encrypted}
     form = await start(hass)
     missing = await submit(hass, form, with_key)
@@ -274,7 +274,7 @@ async def test_reauth_takes_a_new_key(
     hass: HomeAssistant, openssh: OpenSSHServer, user_input: dict[str, Any]
 ) -> None:
     old_key = asyncssh.generate_private_key("ssh-ed25519")
-    old_text = old_key.export_private_key("openssh", "old secret").decode()
+    old_text = old_key.export_private_key("openssh", "old secret", rounds=16).decode()
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="tunnel",

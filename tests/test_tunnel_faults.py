@@ -165,3 +165,64 @@ async def test_stop_while_connected_closes_the_connection(
     await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "tunnel up")
     assert await stop_time(task) < STOP_BOUND
     await wait_until(lambda: fault_server.connections[0].is_closed(), 2, "server saw the close")
+
+
+async def test_connection_lost_while_the_forward_is_refused(
+    fault_server: FaultServer, fault_settings: TunnelSettings
+) -> None:
+    fault_server.refuse_forwards = 1000
+    tunnel = Tunnel(fault_settings)
+    async with running(tunnel):
+        await wait_until(lambda: fault_server.forward_requests >= 2, 5, "forward retried")
+        fault_server.drop_all()
+        await wait_until(lambda: len(fault_server.connections) == 2, 5, "new connection")
+        fault_server.refuse_forwards = 0
+        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 5, "forward taken")
+
+
+async def test_reconnect_request_while_the_forward_is_refused(
+    fault_server: FaultServer, fault_settings: TunnelSettings
+) -> None:
+    fault_server.refuse_forwards = 1000
+    slow = replace(fault_settings, backoff=replace(FAST_BACKOFF, initial=30, maximum=30))
+    tunnel = Tunnel(slow)
+    async with running(tunnel):
+        await wait_until(lambda: fault_server.forward_requests == 1, 5, "forward refused")
+        fault_server.refuse_forwards = 0
+        tunnel.request_reconnect()
+        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 5, "forward taken")
+        assert len(fault_server.connections) == 2
+
+
+async def test_reconnect_request_while_connecting_keeps_that_attempt(
+    fault_server: FaultServer, fault_settings: TunnelSettings
+) -> None:
+    tunnel = Tunnel(fault_settings)
+    async with running(tunnel):
+        tunnel.request_reconnect()  # the first attempt is under way: it is the reconnect
+        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 5, "tunnel up")
+        fault_server.drop_all()
+        # The drop afterwards is a failure like any other, not mistaken for the request.
+        await wait_until(lambda: tunnel.state.last_error is Reason.CONNECTION_LOST, 5, "drop")
+        await wait_until(lambda: tunnel.state.reconnects == 1, 5, "back")
+
+
+async def test_a_stable_connection_resets_the_backoff(
+    fault_server: FaultServer, fault_settings: TunnelSettings
+) -> None:
+    policy = replace(FAST_BACKOFF, initial=0.05, maximum=10, stable_after=0.3)
+    tunnel = Tunnel(replace(fault_settings, backoff=policy))
+    fault_server.refuse_forwards = 5  # the delay grows to 0.05 * 2**5 = 1.6 s
+    attempts: list[float] = []
+    tunnel.add_listener(
+        lambda state: attempts.append(time.monotonic())
+        if state.status is Status.CONNECTING
+        else None
+    )
+    async with running(tunnel):
+        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "tunnel up")
+        await asyncio.sleep(0.4)
+        dropped = time.monotonic()
+        fault_server.drop_all()
+        await wait_until(lambda: attempts[-1] > dropped, 5, "next attempt")
+    assert attempts[-1] - dropped < 0.5

@@ -105,12 +105,33 @@ async def test_rejections_are_reported(
         expected = Reason.AUTH
     else:
         openssh.stop()
-        openssh.host_key_path.unlink()
-        openssh.host_key_path.with_suffix(".pub").unlink()
-        openssh.__init__(openssh.directory, [])  # type: ignore[misc]
-        openssh.port = settings.port
+        openssh.replace_host_key()
         openssh.start()
         expected = Reason.HOST_KEY
     tunnel = Tunnel(settings)
     async with running(tunnel):
         await wait_until(lambda: tunnel.state.last_error is expected, 10, f"{expected} reported")
+
+
+async def test_an_outage_is_logged_once_with_its_length(
+    settings: TunnelSettings, openssh: OpenSSHServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    tunnel = Tunnel(settings)
+    attempts: list[Status] = []
+    tunnel.add_listener(lambda state: attempts.append(state.status))
+    async with running(tunnel):
+        await wait_until(lambda: connected(tunnel), 10, "tunnel up")
+        caplog.clear()
+        openssh.stop()
+        await wait_until(lambda: attempts.count(Status.CONNECTING) >= 5, 10, "several retries")
+        await asyncio.sleep(1)
+        openssh.start()
+        await wait_until(lambda: connected(tunnel), 10, "tunnel back")
+    ours = [r for r in caplog.records if r.name.startswith("custom_components.ssh_callhome")]
+    warnings = [r.getMessage() for r in ours if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "is down (connection_lost)" in warnings[0]
+    assert "Traceback" not in caplog.text
+    back = [r.getMessage() for r in ours if "up again after" in r.getMessage()]
+    assert len(back) == 1
+    assert not back[0].endswith("0:00:00")

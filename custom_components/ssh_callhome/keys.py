@@ -54,8 +54,9 @@ def load_host_key(text: str) -> asyncssh.SSHKey:
 
 
 def export_host_key(key: asyncssh.SSHKey) -> str:
-    """The form in which a server key is stored in the entry."""
-    return key.export_public_key("openssh").decode().strip()
+    """The form in which a server key is stored in the entry: algorithm and key, no comment."""
+    algorithm, blob, *_comment = key.export_public_key("openssh").decode().split()
+    return f"{algorithm} {blob}"
 
 
 def fingerprint(key: asyncssh.SSHKey) -> str:

@@ -43,6 +43,8 @@ class Tunnel:
         self._connection: asyncssh.SSHClientConnection | None = None
         self._reconnect_requested = False
         self._ever_connected = False
+        # Set by the first failure after the tunnel was up (or at start); cleared when it is up.
+        self._outage_started: datetime | None = None
         self._logged_reason: Reason | None = None
 
     @property
@@ -58,9 +60,11 @@ class Tunnel:
     def request_reconnect(self) -> None:
         """Drop the connection (if any) and try again at once, with the backoff reset."""
         self._backoff.reset()
-        self._reconnect_requested = True
         if self._connection is not None:
+            # Its end is then no failure, and no backoff delay follows it.
+            self._reconnect_requested = True
             self._connection.close()
+        # Cuts a backoff pause short; an attempt under way is already the "at once".
         self._wake.set()
 
     async def run(self) -> None:
@@ -124,16 +128,13 @@ class Tunnel:
             else:
                 return
             await self._pause(self._backoff.next_delay())
+            # A reconnect request closes the connection: the next request fails and ends this.
             if lost.done():
                 raise lost.result() or ClosedByServer()
-            if self._reconnect_requested:
-                raise ClosedByServer()
             self._update(status=Status.CONNECTING)
 
     async def _pause(self, delay: float) -> None:
         """Sleep `delay` seconds, or less when a reconnect is requested or the connection ends."""
-        if self._reconnect_requested:
-            return
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
@@ -149,27 +150,29 @@ class Tunnel:
                 await connection.wait_closed()
 
     def _record_connected(self) -> None:
-        previous = self._state
-        if self._ever_connected:
-            outage = datetime.now(UTC) - previous.since
+        if self._ever_connected and self._outage_started is not None:
+            outage = datetime.now(UTC) - self._outage_started
             _LOGGER.info("Tunnel %s is up again after %s", self._name, _rounded(outage))
         else:
             _LOGGER.info("Tunnel %s is up", self._name)
         self._update(
             status=Status.CONNECTED,
-            reconnects=previous.reconnects + int(self._ever_connected),
+            reconnects=self._state.reconnects + int(self._ever_connected),
         )
         self._ever_connected = True
-        self._logged_reason = None
+        self._outage_started = None
 
     def _record_failure(self, error: BaseException) -> None:
+        """Log an outage once when it starts; a new cause at info, retries at debug only."""
         reason = reason_for(error)
-        was_up = self._state.status is Status.CONNECTED
-        if was_up or reason is not self._logged_reason:
+        if self._outage_started is None:
+            self._outage_started = datetime.now(UTC)
             _LOGGER.warning("Tunnel %s is down (%s): %s", self._name, reason, describe(error))
-            self._logged_reason = reason
+        elif reason is not self._logged_reason:
+            _LOGGER.info("Tunnel %s still down, now %s: %s", self._name, reason, describe(error))
         else:
             _LOGGER.debug("Tunnel %s still down (%s): %s", self._name, reason, describe(error))
+        self._logged_reason = reason
         self._update(status=Status.DISCONNECTED, last_error=reason)
 
     @property

@@ -47,10 +47,7 @@ class OpenSSHServer:
         self.client_alive_interval = 2
         self._process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key_path)],
-            check=True,
-        )
+        self.replace_host_key()
         self.set_authorized_keys(authorized_keys)
 
     @property
@@ -69,6 +66,15 @@ class OpenSSHServer:
         """What sshd logged so far."""
         path = self.directory / "sshd.log"
         return path.read_text() if path.exists() else ""
+
+    def replace_host_key(self) -> None:
+        """A new host key, as a reinstalled or impersonated server has; used from the next start."""
+        for path in (self.host_key_path, self.host_key_path.with_suffix(".pub")):
+            path.unlink(missing_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key_path)],
+            check=True,
+        )
 
     def set_authorized_keys(self, lines: list[str]) -> None:
         """Replace the authorized_keys file; sshd reads it at every login."""
