@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
 from aiohttp import web
 
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
 from custom_components.ssh_callhome.backoff import BackoffPolicy
 from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT
 
 from .helpers.network import LOOPBACK, free_port, port_accepts
 from .helpers.openssh import OpenSSHServer
@@ -72,26 +75,50 @@ async def http_backend(socket_enabled: None) -> AsyncIterator[int]:
     await runner.cleanup()
 
 
-@pytest.fixture
-def settings(
-    openssh: OpenSSHServer, client_key: asyncssh.SSHKey, http_backend: int
+def loopback_settings(
+    server_port: int,
+    username: str,
+    client_key: asyncssh.SSHKey,
+    host_key: asyncssh.SSHKey,
+    target_port: int,
 ) -> TunnelSettings:
-    """Engine settings for the OpenSSH server, forwarding to the HTTP service."""
+    """Engine settings for a server on loopback, with delays short enough for a test."""
     return TunnelSettings(
         host=LOOPBACK,
-        port=openssh.port,
-        username=openssh.user,
+        port=server_port,
+        username=username,
         client_key=client_key,
-        host_key=asyncssh.import_public_key(openssh.host_public_key),
+        host_key=host_key,
         remote_port=free_port(),
         target_host=LOOPBACK,
-        target_port=http_backend,
+        target_port=target_port,
         bind_address=LOOPBACK,
         keepalive_interval=1.0,
         keepalive_count_max=2,
         connect_timeout=5.0,
         backoff=FAST_BACKOFF,
     )
+
+
+@pytest.fixture
+def settings(
+    openssh: OpenSSHServer, client_key: asyncssh.SSHKey, http_backend: int
+) -> TunnelSettings:
+    """Engine settings for the OpenSSH server, forwarding to the HTTP service."""
+    host_key = asyncssh.import_public_key(openssh.host_public_key)
+    return loopback_settings(openssh.port, openssh.user, client_key, host_key, http_backend)
+
+
+@pytest.fixture
+def user_input(openssh: OpenSSHServer, client_key_text: str) -> dict[str, Any]:
+    """What a user enters in the first form for the OpenSSH server."""
+    return {
+        CONF_HOST: LOOPBACK,
+        CONF_PORT: openssh.port,
+        CONF_USERNAME: openssh.user,
+        CONF_REMOTE_PORT: free_port(),
+        CONF_PRIVATE_KEY: client_key_text,
+    }
 
 
 @pytest.fixture

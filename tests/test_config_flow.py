@@ -32,17 +32,6 @@ from .helpers.openssh import OpenSSHServer
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
 
-@pytest.fixture
-def user_input(openssh: OpenSSHServer, client_key_text: str) -> dict[str, Any]:
-    return {
-        CONF_HOST: LOOPBACK,
-        CONF_PORT: openssh.port,
-        CONF_USERNAME: openssh.user,
-        CONF_REMOTE_PORT: free_port(),
-        CONF_PRIVATE_KEY: client_key_text,
-    }
-
-
 def ssh_keygen_fingerprint(openssh: OpenSSHServer) -> str:
     """What `ssh-keygen -lf` prints for the server's key: the user's point of comparison."""
     output = subprocess.run(

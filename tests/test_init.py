@@ -9,9 +9,6 @@ import pytest
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import (
-    CONF_HOST,
-    CONF_PORT,
-    CONF_USERNAME,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
@@ -29,22 +26,15 @@ from custom_components.ssh_callhome.const import (
     DOMAIN,
 )
 
-from .helpers.network import LOOPBACK, free_port, port_accepts, wait_for_port, wait_until
+from .helpers.network import LOOPBACK, port_accepts, wait_for_port, wait_until
 from .helpers.openssh import OpenSSHServer
 
 TUNNEL = "binary_sensor.root_127_0_0_1_tunnel"
 
 
 @pytest.fixture
-def entry_data(openssh: OpenSSHServer, client_key_text: str) -> dict[str, Any]:
-    return {
-        CONF_HOST: LOOPBACK,
-        CONF_PORT: openssh.port,
-        CONF_USERNAME: openssh.user,
-        CONF_REMOTE_PORT: free_port(),
-        CONF_PRIVATE_KEY: client_key_text,
-        CONF_HOST_KEY: openssh.host_public_key,
-    }
+def entry_data(openssh: OpenSSHServer, user_input: dict[str, Any]) -> dict[str, Any]:
+    return {**user_input, CONF_HOST_KEY: openssh.host_public_key}
 
 
 @pytest.fixture

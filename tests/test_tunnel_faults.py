@@ -14,7 +14,7 @@ from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.state import Reason, Status
 from custom_components.ssh_callhome.tunnel import Tunnel
 
-from .conftest import FAST_BACKOFF, PAGE
+from .conftest import FAST_BACKOFF, PAGE, loopback_settings
 from .helpers.fault_server import FaultServer
 from .helpers.network import LOOPBACK, free_port, wait_until
 from .test_tunnel_openssh import fetch_through, running
@@ -36,19 +36,8 @@ async def fault_server(
 def fault_settings(
     fault_server: FaultServer, client_key: asyncssh.SSHKey, http_backend: int
 ) -> TunnelSettings:
-    return TunnelSettings(
-        host=LOOPBACK,
-        port=fault_server.port,
-        username="tunnel",
-        client_key=client_key,
-        host_key=fault_server.host_key.convert_to_public(),
-        remote_port=free_port(),
-        target_host=LOOPBACK,
-        target_port=http_backend,
-        bind_address=LOOPBACK,
-        connect_timeout=5.0,
-        backoff=FAST_BACKOFF,
-    )
+    host_key = fault_server.host_key.convert_to_public()
+    return loopback_settings(fault_server.port, "tunnel", client_key, host_key, http_backend)
 
 
 async def stop_time(task: asyncio.Task[None]) -> float:
