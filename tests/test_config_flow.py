@@ -43,8 +43,12 @@ def ssh_keygen_fingerprint(openssh: OpenSSHServer) -> str:
     return output.split()[1]
 
 
-async def start(hass: HomeAssistant) -> ConfigFlowResult:
-    return await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+async def start(hass: HomeAssistant, choice: str = "paste_key") -> ConfigFlowResult:
+    """Open the flow and pick a way from its first menu."""
+    menu = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert menu["type"] is FlowResultType.MENU
+    assert menu["menu_options"] == ["paste_key", "generate_key"]
+    return await submit(hass, menu, {"next_step_id": choice})
 
 
 async def submit(
@@ -58,7 +62,7 @@ async def test_full_flow_pins_the_confirmed_host_key(
 ) -> None:
     form = await start(hass)
     assert form["type"] is FlowResultType.FORM
-    assert form["step_id"] == "user"
+    assert form["step_id"] == "paste_key"
 
     confirm = await submit(hass, form, user_input)
     assert confirm["type"] is FlowResultType.FORM
@@ -141,21 +145,29 @@ async def test_encrypted_key_needs_its_passphrase(
     await finish(hass, wrong, {**with_key, CONF_PASSPHRASE: "correct horse"})
 
 
-async def test_rejected_key_is_invalid_auth(
+async def test_rejected_key_leads_to_the_restricted_line(
     hass: HomeAssistant,
     openssh: OpenSSHServer,
     user_input: dict[str, Any],
     authorized_line: str,
 ) -> None:
     openssh.set_authorized_keys([])
-    form = await start(hass)
-    confirm = await submit(hass, form, user_input)
-    result = await submit(hass, confirm, {})
-    assert result["step_id"] == "user"
-    assert result["errors"] == {"base": "invalid_auth"}
-    openssh.set_authorized_keys([authorized_line])
-    # The host key was confirmed already: the corrected input goes straight to the entry.
-    created = await submit(hass, result, user_input)
+    confirm = await submit(hass, await start(hass), user_input)
+    rejected = await submit(hass, confirm, {})
+    assert rejected["step_id"] == "authorize"
+    assert rejected["errors"] == {"base": "invalid_auth"}
+    placeholders = rejected["description_placeholders"] or {}
+    remote_port = user_input[CONF_REMOTE_PORT]
+    public_half = " ".join(authorized_line.split()[:2])
+    assert placeholders["line"] == (
+        f'restrict,port-forwarding,permitlisten="{remote_port}",'
+        f'permitopen="127.0.0.1:{remote_port}" {public_half} ssh_callhome@test_home'
+    )
+    assert placeholders["command"] == f"echo '{placeholders['line']}' >> ~/.ssh/authorized_keys"
+    still_rejected = await submit(hass, rejected, {})
+    assert still_rejected["errors"] == {"base": "invalid_auth"}
+    openssh.set_authorized_keys([placeholders["line"]])
+    created = await submit(hass, still_rejected, {})
     assert created["type"] is FlowResultType.CREATE_ENTRY
     await hass.config_entries.async_unload(created["result"].entry_id)
 
@@ -229,7 +241,7 @@ async def test_silent_server_is_cannot_connect(
     hass: HomeAssistant, user_input: dict[str, Any], silent_port: int
 ) -> None:
     form = await start(hass)
-    with patch("custom_components.ssh_callhome.config_flow._FLOW_TIMEOUT", 0.5):
+    with patch("custom_components.ssh_callhome.config_flow.FLOW_TIMEOUT", 0.5):
         result = await submit(hass, form, {**user_input, CONF_PORT: silent_port})
     assert result["errors"] == {"base": "cannot_connect"}
     await finish(hass, result, user_input)
@@ -259,37 +271,127 @@ async def test_same_tunnel_twice_is_aborted(
     assert again["reason"] == "already_configured"
 
 
-async def test_reauth_takes_a_new_key(
+@pytest.fixture
+def stale_entry(
     hass: HomeAssistant, openssh: OpenSSHServer, user_input: dict[str, Any]
-) -> None:
+) -> MockConfigEntry:
+    """An entry whose key (encrypted, with its passphrase) the server no longer accepts."""
     old_key = asyncssh.generate_private_key("ssh-ed25519")
-    old_text = old_key.export_private_key("openssh", "old secret", rounds=16).decode()
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="tunnel",
         unique_id="tunnel",
         data={
             **user_input,
-            CONF_PRIVATE_KEY: old_text,
+            CONF_PRIVATE_KEY: old_key.export_private_key(
+                "openssh", "old secret", rounds=16
+            ).decode(),
             CONF_PASSPHRASE: "old secret",
             CONF_HOST_KEY: openssh.host_public_key,
         },
     )
     entry.add_to_hass(hass)
-    form = await entry.start_reauth_flow(hass)
-    assert form["step_id"] == "reauth_confirm"
+    return entry
 
-    rejected = await submit(hass, form, {CONF_PRIVATE_KEY: old_key.export_private_key().decode()})
-    assert rejected["errors"] == {"base": "invalid_auth"}
-    garbled = await submit(hass, rejected, {CONF_PRIVATE_KEY: "-----BEGIN nothing"})
+
+async def start_reauth(
+    hass: HomeAssistant, entry: MockConfigEntry, choice: str
+) -> ConfigFlowResult:
+    menu = await entry.start_reauth_flow(hass)
+    assert menu["type"] is FlowResultType.MENU
+    assert menu["step_id"] == "reauth_confirm"
+    return await submit(hass, menu, {"next_step_id": choice})
+
+
+async def test_reauth_with_a_pasted_key(
+    hass: HomeAssistant,
+    openssh: OpenSSHServer,
+    stale_entry: MockConfigEntry,
+    user_input: dict[str, Any],
+) -> None:
+    form = await start_reauth(hass, stale_entry, "reauth_paste_key")
+    garbled = await submit(hass, form, {CONF_PRIVATE_KEY: "-----BEGIN nothing"})
     assert garbled["errors"] == {CONF_PRIVATE_KEY: "invalid_key"}
-
-    done = await submit(hass, garbled, {CONF_PRIVATE_KEY: user_input[CONF_PRIVATE_KEY]})
+    stranger = asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
+    rejected = await submit(hass, garbled, {CONF_PRIVATE_KEY: stranger})
+    assert rejected["step_id"] == "authorize"
+    assert rejected["errors"] == {"base": "invalid_auth"}
+    # The user gives up on that key and pastes the authorized one instead.
+    form = await start_reauth(hass, stale_entry, "reauth_paste_key")
+    done = await submit(hass, form, {CONF_PRIVATE_KEY: user_input[CONF_PRIVATE_KEY]})
     assert done["type"] is FlowResultType.ABORT
     assert done["reason"] == "reauth_successful"
-    assert entry.data[CONF_PRIVATE_KEY] == user_input[CONF_PRIVATE_KEY]
+    assert stale_entry.data[CONF_PRIVATE_KEY] == user_input[CONF_PRIVATE_KEY]
     # The new key has no passphrase: the old one must not linger in the entry.
-    assert CONF_PASSPHRASE not in entry.data
-    assert entry.data[CONF_HOST_KEY] == openssh.host_public_key
+    assert CONF_PASSPHRASE not in stale_entry.data
+    assert stale_entry.data[CONF_HOST_KEY] == openssh.host_public_key
     await hass.async_block_till_done()
-    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert await hass.config_entries.async_unload(stale_entry.entry_id)
+
+
+async def test_reauth_with_a_generated_key(
+    hass: HomeAssistant, openssh: OpenSSHServer, stale_entry: MockConfigEntry
+) -> None:
+    authorize = await start_reauth(hass, stale_entry, "reauth_generate_key")
+    assert authorize["step_id"] == "authorize"
+    assert authorize["errors"] == {}
+    line = (authorize["description_placeholders"] or {})["line"]
+    not_yet = await submit(hass, authorize, {})
+    assert not_yet["errors"] == {"base": "invalid_auth"}
+    openssh.set_authorized_keys([line])
+    done = await submit(hass, not_yet, {})
+    assert done["reason"] == "reauth_successful"
+    new_key = asyncssh.import_private_key(stale_entry.data[CONF_PRIVATE_KEY])
+    assert new_key.get_algorithm() == "ssh-ed25519"
+    assert " ".join(line.split()[1:3]) == new_key.export_public_key().decode().strip()
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(stale_entry.entry_id)
+
+
+async def test_generated_key_loops_until_the_server_accepts_it(
+    hass: HomeAssistant, openssh: OpenSSHServer, user_input: dict[str, Any]
+) -> None:
+    openssh.set_authorized_keys([])
+    server_only = {k: v for k, v in user_input.items() if k != CONF_PRIVATE_KEY}
+    form = await start(hass, "generate_key")
+    assert form["step_id"] == "generate_key"
+    bad = await submit(hass, form, {**server_only, CONF_PORT: 0})
+    assert bad["errors"] == {CONF_PORT: "invalid_port"}
+    confirm = await submit(hass, bad, server_only)
+    assert confirm["step_id"] == "confirm"
+    authorize = await submit(hass, confirm, {})
+    assert authorize["step_id"] == "authorize"
+    assert authorize["errors"] == {}
+    line = (authorize["description_placeholders"] or {})["line"]
+    assert line.startswith('restrict,port-forwarding,permitlisten="')
+    assert " ssh-ed25519 AAAA" in line
+    not_yet = await submit(hass, authorize, {})
+    assert not_yet["errors"] == {"base": "invalid_auth"}
+    # The same key is offered again: a retry must not replace a key already on the server.
+    assert (not_yet["description_placeholders"] or {})["line"] == line
+    openssh.stop()
+    down = await submit(hass, not_yet, {})
+    assert down["errors"] == {"base": "cannot_connect"}
+    openssh.set_authorized_keys([line])
+    openssh.start()
+    created = await submit(hass, down, {})
+    assert created.get("errors") is None
+    assert created["type"] is FlowResultType.CREATE_ENTRY
+    stored = asyncssh.import_private_key(created["data"][CONF_PRIVATE_KEY])
+    assert stored.export_public_key().decode().split()[1] == line.split()[2]
+    assert CONF_PASSPHRASE not in created["data"]
+    await hass.config_entries.async_unload(created["result"].entry_id)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "size"), [("ssh-dss", 1024), ("ssh-rsa", 1024), ("ssh-rsa", 2047)]
+)
+async def test_weak_keys_are_refused(
+    hass: HomeAssistant, user_input: dict[str, Any], algorithm: str, size: int
+) -> None:
+    options = {"key_size": size} if algorithm == "ssh-rsa" else {}
+    weak = asyncssh.generate_private_key(algorithm, **options).export_private_key()
+    form = await start(hass)
+    result = await submit(hass, form, {**user_input, CONF_PRIVATE_KEY: weak.decode()})
+    assert result["errors"] == {CONF_PRIVATE_KEY: "weak_key"}
+    await finish(hass, result, user_input)

@@ -14,6 +14,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_HOST_KEY, DOMAIN
 from .keys import KeyProblem, load_host_key
+from .repairs import async_remove_issues, async_sync_host_key_issue
 from .services import async_setup_services
 from .settings import async_load_client_key, tunnel_settings
 from .state import Reason, Status, TunnelState
@@ -41,9 +42,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
             translation_domain=DOMAIN, translation_key="stored_key_unusable"
         ) from err
     host_key = load_host_key(entry.data[CONF_HOST_KEY])
-    tunnel = Tunnel(tunnel_settings(hass, entry.data, client_key, host_key))
+    tunnel = Tunnel(tunnel_settings(hass, entry.data, client_key, host_key, entry.options))
     entry.runtime_data = tunnel
-    entry.async_on_unload(tunnel.add_listener(_reauth_on_rejected_key(hass, entry)))
+    entry.async_on_unload(tunnel.add_listener(_state_listener(hass, entry)))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Cancelled on unload and on shutdown; the engine closes its connection when cancelled.
     entry.async_create_background_task(hass, tunnel.run(), f"{DOMAIN} {entry.title}")
@@ -55,16 +56,22 @@ async def async_unload_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
-def _reauth_on_rejected_key(
+async def async_remove_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> None:
+    """Take the entry's repair issues with it."""
+    async_remove_issues(hass, entry.entry_id)
+
+
+def _state_listener(
     hass: HomeAssistant, entry: SshCallhomeConfigEntry
 ) -> Callable[[TunnelState], None]:
-    """A listener that asks the user for a new key when the server rejects this one."""
+    """What Home Assistant does about a state: ask for a new key, raise or clear repairs."""
 
     @callback
     def listener(state: TunnelState) -> None:
         if state.status is Status.DISCONNECTED and state.last_error is Reason.AUTH:
             # Home Assistant starts at most one reauth flow per entry.
             entry.async_start_reauth(hass)
+        async_sync_host_key_issue(hass, entry, state)
 
     return listener
 

@@ -1,134 +1,80 @@
-"""Config flow: the server, the key, a real connection, then the host key to confirm and pin."""
+"""Config flow: server, a pasted or generated key, the host key to confirm and pin, a real check.
+
+New entries, reauth and reconfigure share the steps: whatever the way in, the flow ends only
+after a real connection with the pinned host key has taken the forward once.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncssh
 import voluptuous as vol
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.selector import (
-    TextSelector,
-    TextSelectorConfig,
-    TextSelectorType,
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_RECONFIGURE,
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
 )
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.core import callback
 
 from .connection import check_tunnel, fetch_host_key
 from .const import (
+    BIND_ADDRESSES,
+    CONF_BIND,
     CONF_HOST_KEY,
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
     CONF_REMOTE_PORT,
-    DEFAULT_REMOTE_PORT,
-    DEFAULT_SSH_PORT,
+    DEFAULT_OPTIONS,
     DOMAIN,
 )
-from .keys import InvalidKey, WrongPassphrase, export_host_key, fingerprint, load_host_key
-from .settings import async_load_client_key, tunnel_settings
-from .state import Reason, describe, reason_for
-
-_LOGGER = logging.getLogger(__name__)
+from .flow_support import (
+    GENERATE_SCHEMA,
+    KEY_SCHEMA,
+    PASTE_SCHEMA,
+    RECONFIGURE_SCHEMA,
+    FormError,
+    async_client_key,
+    async_server_call,
+    check_server_fields,
+    key_comment,
+    normalized,
+    unique_id,
+)
+from .keys import (
+    authorized_keys_line,
+    export_host_key,
+    fingerprint,
+    generate_private_key,
+    load_host_key,
+)
+from .options_flow import SshCallhomeOptionsFlow
+from .settings import tunnel_settings
 
 # How long the flow waits for the server before it says it cannot connect.
-_FLOW_TIMEOUT = 15.0
+FLOW_TIMEOUT = 15.0
 
-_KEY_FIELDS = {
-    vol.Required(CONF_PRIVATE_KEY): TextSelector(TextSelectorConfig(multiline=True)),
-    vol.Optional(CONF_PASSPHRASE): TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD)),
-}
-USER_SCHEMA = vol.Schema(
-    {
-        vol.Required(CONF_HOST): TextSelector(),
-        vol.Required(CONF_PORT, default=DEFAULT_SSH_PORT): vol.Coerce(int),
-        vol.Required(CONF_USERNAME): TextSelector(),
-        vol.Required(CONF_REMOTE_PORT, default=DEFAULT_REMOTE_PORT): vol.Coerce(int),
-        **_KEY_FIELDS,
-    }
-)
-REAUTH_SCHEMA = vol.Schema(_KEY_FIELDS)
+_KEY_FIELDS = (CONF_PRIVATE_KEY, CONF_PASSPHRASE)
 
-_ERROR_BY_REASON = {
-    Reason.DNS: "cannot_connect",
-    Reason.REFUSED: "cannot_connect",
-    Reason.TIMEOUT: "cannot_connect",
-    Reason.CONNECTION_LOST: "cannot_connect",
-    Reason.AUTH: "invalid_auth",
-    Reason.HOST_KEY: "host_key_changed",
-    Reason.FORWARD_REFUSED: "forward_refused",
-}
+ShowForm = Callable[[dict[str, str]], ConfigFlowResult]
 
 
-def field_errors(data: Mapping[str, Any]) -> dict[str, str]:
-    """Errors in the values themselves, before anything is sent anywhere."""
-    errors: dict[str, str] = {}
-    host: str = data[CONF_HOST]
-    if not host or any(char.isspace() or char in "@/" for char in host):
-        errors[CONF_HOST] = "invalid_host"
-    if not data[CONF_USERNAME] or any(char.isspace() for char in data[CONF_USERNAME]):
-        errors[CONF_USERNAME] = "invalid_username"
-    for port_field in (CONF_PORT, CONF_REMOTE_PORT):
-        if not 1 <= data[port_field] <= 65535:
-            errors[port_field] = "invalid_port"
-    return errors
+def _without_key(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {field: value for field, value in data.items() if field not in _KEY_FIELDS}
 
 
-def _normalized(user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """The input with stray spaces around host and user removed and an empty passphrase dropped."""
-    data = dict(user_input)
-    for text_field in (CONF_HOST, CONF_USERNAME):
-        if text_field in data:
-            data[text_field] = data[text_field].strip()
-    if not data.get(CONF_PASSPHRASE):
-        data.pop(CONF_PASSPHRASE, None)
-    return data
-
-
-def _error_for(error: Exception) -> str:
-    """The form error for a failed connection; unexpected ones are logged once."""
-    reason = reason_for(error)
-    if reason is Reason.UNKNOWN:
-        _LOGGER.error("Unexpected error while checking the tunnel: %s", describe(error))
-    return _ERROR_BY_REASON.get(reason, "unknown")
-
-
-def unique_id(data: Mapping[str, Any]) -> str:
-    """One entry per user, server and remote port."""
-    host = data[CONF_HOST].lower()
-    return f"{data[CONF_USERNAME]}@{host}:{data[CONF_PORT]}:{data[CONF_REMOTE_PORT]}"
-
-
-class _FormError(Exception):
-    """Ends a step with one error on the form."""
-
-    def __init__(self, field: str, error: str) -> None:
-        super().__init__(error)
-        self.errors = {field: error}
-
-
-async def _async_client_key(hass: HomeAssistant, data: Mapping[str, Any]) -> asyncssh.SSHKey:
-    try:
-        return await async_load_client_key(hass, data)
-    except InvalidKey:
-        raise _FormError(CONF_PRIVATE_KEY, "invalid_key") from None
-    except WrongPassphrase:
-        raise _FormError(CONF_PASSPHRASE, "wrong_passphrase") from None
-
-
-async def _async_server_call[T](call: Awaitable[T]) -> T:
-    """Await a call to the server; its failure becomes the form's error."""
-    try:
-        return await call
-    except Exception as error:  # noqa: BLE001 - every failure becomes a form error
-        raise _FormError("base", _error_for(error)) from None
+def _key_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {field: value for field, value in data.items() if field in _KEY_FIELDS}
 
 
 class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Set up a tunnel: details, host-key confirmation, then a real connection."""
+    """Set up, re-key or reconfigure a tunnel."""
 
     VERSION = 1
 
@@ -137,21 +83,143 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self._client_key: asyncssh.SSHKey | None = None
         self._host_key: asyncssh.SSHKey | None = None
         self._confirmed_host_key: str | None = None
+        self._key_generated = False
+        self._generated_text = ""
+        # The form a failed check returns to, set where the server was first contacted.
+        self._return_to: ShowForm = self._form_shower("user", PASTE_SCHEMA, None)
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """Keepalive, bind address and backoff of an entry."""
+        return SshCallhomeOptionsFlow()
+
+    # New entries -------------------------------------------------------------------------------
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask for the server, the account and the key."""
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            data = _normalized(user_input)
-            errors = field_errors(data)
-            if not errors:
-                await self.async_set_unique_id(unique_id(data))
-                self._abort_if_unique_id_configured()
-                try:
-                    return await self._async_read_server(data)
-                except _FormError as error:
-                    errors = error.errors
-        return self._async_show_user_form(user_input, errors)
+        """Paste an existing key, or have one generated."""
+        return self.async_show_menu(step_id="user", menu_options=["paste_key", "generate_key"])
+
+    async def async_step_paste_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The server, the account and a key the user already has."""
+        show = self._form_shower("paste_key", PASTE_SCHEMA, user_input)
+        if user_input is None:
+            return show({})
+        try:
+            data = await self._async_new_entry_data(user_input)
+            self._client_key = await async_client_key(self.hass, data)
+            return await self._async_meet_server(data, show)
+        except FormError as error:
+            return show(error.errors)
+
+    async def async_step_generate_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The server and the account; the key is made here and shown for authorized_keys."""
+        show = self._form_shower("generate_key", GENERATE_SCHEMA, user_input)
+        if user_input is None:
+            return show({})
+        try:
+            data = await self._async_new_entry_data(user_input)
+            await self._async_generate_key()
+            return await self._async_meet_server({**data, **self._key_fields()}, show)
+        except FormError as error:
+            return show(error.errors)
+
+    async def _async_new_entry_data(self, user_input: Mapping[str, Any]) -> dict[str, Any]:
+        data = normalized(user_input)
+        check_server_fields(data)
+        await self.async_set_unique_id(unique_id(data))
+        self._abort_if_unique_id_configured()
+        return data
+
+    # Re-keying ---------------------------------------------------------------------------------
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The server rejected the stored key: the server stays, the key is replaced."""
+        self._data = _without_key(entry_data)
+        self._host_key = load_host_key(entry_data[CONF_HOST_KEY])
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Paste another key, or have one generated."""
+        return self.async_show_menu(
+            step_id="reauth_confirm",
+            menu_options=["reauth_paste_key", "reauth_generate_key"],
+            description_placeholders={"account": self._get_reauth_entry().title},
+        )
+
+    async def async_step_reauth_paste_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A key the user already has."""
+        show = self._form_shower("reauth_paste_key", KEY_SCHEMA, None)
+        if user_input is None:
+            return show({})
+        try:
+            key_fields = normalized(user_input)
+            self._client_key = await async_client_key(self.hass, key_fields)
+        except FormError as error:
+            return show(error.errors)
+        self._data = {**self._data, **key_fields}
+        return await self._async_verify(show)
+
+    async def async_step_reauth_generate_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A new key, shown for authorized_keys."""
+        await self._async_generate_key()
+        self._data = {**self._data, **self._key_fields()}
+        return await self.async_step_authorize()
+
+    # Reconfiguring -----------------------------------------------------------------------------
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the server, account, remote port or key; a new server is confirmed anew."""
+        entry = self._get_reconfigure_entry()
+        stored = _without_key(entry.data)
+        show = self._form_shower("reconfigure", RECONFIGURE_SCHEMA, user_input or stored)
+        if user_input is None:
+            return show({})
+        try:
+            data = normalized(user_input)
+            check_server_fields(data)
+            self._check_unique_id_free(entry, unique_id(data))
+            if CONF_PRIVATE_KEY not in data:
+                data |= _key_of(entry.data)
+            self._client_key = await async_client_key(self.hass, data)
+            if (data[CONF_HOST], data[CONF_PORT]) == (entry.data[CONF_HOST], entry.data[CONF_PORT]):
+                self._data = data
+                self._host_key = load_host_key(entry.data[CONF_HOST_KEY])
+                return await self._async_verify(show)
+            return await self._async_meet_server(data, show)
+        except FormError as error:
+            return show(error.errors)
+
+    def _check_unique_id_free(self, entry: ConfigEntry, new_unique_id: str) -> None:
+        if new_unique_id == entry.unique_id:
+            return
+        if self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, new_unique_id):
+            raise FormError("base", "already_configured")
+
+    # Shared steps ------------------------------------------------------------------------------
+
+    async def _async_meet_server(self, data: dict[str, Any], show: ShowForm) -> ConfigFlowResult:
+        """Fetch the host key; the user confirms it unless this flow confirmed it already."""
+        self._host_key = await async_server_call(
+            fetch_host_key(data[CONF_HOST], data[CONF_PORT], FLOW_TIMEOUT)
+        )
+        self._data = data
+        self._return_to = show
+        if self._confirmed_host_key == export_host_key(self._host_key):
+            return await self._async_after_confirm()
+        return await self.async_step_confirm()
 
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -168,70 +236,109 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
                 },
             )
         self._confirmed_host_key = export_host_key(host_key)
-        try:
-            await self._async_check_tunnel(self._data, self._required(self._client_key))
-        except _FormError as error:
-            # Most causes (key, port, account) are fixed in the first form.
-            return self._async_show_user_form(self._data, error.errors)
-        return self.async_create_entry(
-            title=f"{self._data[CONF_USERNAME]}@{self._data[CONF_HOST]}",
-            data={**self._data, CONF_HOST_KEY: self._confirmed_host_key},
-        )
+        return await self._async_after_confirm()
 
-    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        """The server rejected the stored key."""
-        self._host_key = load_host_key(entry_data[CONF_HOST_KEY])
-        return await self.async_step_reauth_confirm()
+    async def _async_after_confirm(self) -> ConfigFlowResult:
+        if self._key_generated:
+            # A key made a moment ago cannot be on the server yet.
+            return await self.async_step_authorize()
+        return await self._async_verify(self._return_to)
 
-    async def async_step_reauth_confirm(
+    async def async_step_authorize(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask for a key the server accepts, check it, and reload the entry with it."""
-        entry = self._get_reauth_entry()
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            # The new key comes with its own passphrase, or none.
-            kept = {key: value for key, value in entry.data.items() if key != CONF_PASSPHRASE}
-            data = kept | _normalized(user_input)
-            try:
-                await self._async_check_tunnel(data, await _async_client_key(self.hass, data))
-            except _FormError as error:
-                errors = error.errors
-            else:
-                return self.async_update_reload_and_abort(entry, data=data)
+        """Show the restricted authorized_keys line; submitting checks that the server took it."""
+        if user_input is None:
+            return self._show_authorize({})
+        try:
+            await self._async_check_tunnel()
+        except FormError as error:
+            return self._show_authorize(error.errors)
+        return self._async_finish()
+
+    def _show_authorize(self, errors: dict[str, str]) -> ConfigFlowResult:
+        line = self._authorized_line()
         return self.async_show_form(
-            step_id="reauth_confirm",
-            data_schema=REAUTH_SCHEMA,
+            step_id="authorize",
             errors=errors,
-            description_placeholders={"account": entry.title},
+            description_placeholders={
+                "line": line,
+                "command": f"echo '{line}' >> ~/.ssh/authorized_keys",
+                "account": f"{self._data[CONF_USERNAME]}@{self._data[CONF_HOST]}",
+            },
         )
 
-    async def _async_read_server(self, data: dict[str, Any]) -> ConfigFlowResult:
-        """Load the key and fetch the host key; a confirmed host key is not asked for again."""
-        self._client_key = await _async_client_key(self.hass, data)
-        self._host_key = await _async_server_call(
-            fetch_host_key(data[CONF_HOST], data[CONF_PORT], _FLOW_TIMEOUT)
-        )
-        self._data = data
-        if self._confirmed_host_key == export_host_key(self._host_key):
-            return await self.async_step_confirm(user_input={})
-        return await self.async_step_confirm()
+    async def _async_verify(self, show: ShowForm) -> ConfigFlowResult:
+        """Check for real; a rejected key leads to the authorize step, other errors to `show`."""
+        try:
+            await self._async_check_tunnel()
+        except FormError as error:
+            if error.errors == {"base": "invalid_auth"}:
+                return self._show_authorize(error.errors)
+            return show(error.errors)
+        return self._async_finish()
 
-    async def _async_check_tunnel(
-        self, data: Mapping[str, Any], client_key: asyncssh.SSHKey
-    ) -> None:
+    async def _async_check_tunnel(self) -> None:
         """Connect with the pinned host key and take the forward for real, then release it."""
-        settings = tunnel_settings(self.hass, data, client_key, self._required(self._host_key))
-        await _async_server_call(check_tunnel(settings))
-
-    def _async_show_user_form(
-        self, values: Mapping[str, Any] | None, errors: dict[str, str]
-    ) -> ConfigFlowResult:
-        return self.async_show_form(
-            step_id="user",
-            data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, values),
-            errors=errors,
+        settings = tunnel_settings(
+            self.hass,
+            self._data,
+            self._required(self._client_key),
+            self._required(self._host_key),
+            self._entry_options(),
         )
+        await async_server_call(check_tunnel(settings))
+
+    def _async_finish(self) -> ConfigFlowResult:
+        data = {**self._data, CONF_HOST_KEY: export_host_key(self._required(self._host_key))}
+        if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
+            entry = self._existing_entry()
+            return self.async_update_reload_and_abort(entry, unique_id=unique_id(data), data=data)
+        return self.async_create_entry(title=f"{data[CONF_USERNAME]}@{data[CONF_HOST]}", data=data)
+
+    # Helpers -----------------------------------------------------------------------------------
+
+    async def _async_generate_key(self) -> None:
+        """Make the key once per flow: retries must not replace a key already on the server."""
+        if not self._key_generated:
+            text = await self.hass.async_add_executor_job(generate_private_key)
+            self._client_key = asyncssh.import_private_key(text)
+            self._generated_text = text
+            self._key_generated = True
+
+    def _key_fields(self) -> dict[str, Any]:
+        return {CONF_PRIVATE_KEY: self._generated_text}
+
+    def _authorized_line(self) -> str:
+        bind = BIND_ADDRESSES[self._entry_options()[CONF_BIND]]
+        comment = key_comment(self.hass.config.location_name)
+        return authorized_keys_line(
+            self._required(self._client_key), bind, self._data[CONF_REMOTE_PORT], comment
+        )
+
+    def _entry_options(self) -> dict[str, Any]:
+        if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
+            return {**DEFAULT_OPTIONS, **self._existing_entry().options}
+        return dict(DEFAULT_OPTIONS)
+
+    def _existing_entry(self) -> ConfigEntry:
+        if self.source == SOURCE_REAUTH:
+            return self._get_reauth_entry()
+        return self._get_reconfigure_entry()
+
+    def _form_shower(
+        self, step_id: str, schema: vol.Schema, values: Mapping[str, Any] | None
+    ) -> ShowForm:
+        """Shows the step's form with `values` filled in, and the errors it is given."""
+
+        def show(errors: dict[str, str]) -> ConfigFlowResult:
+            return self.async_show_form(
+                step_id=step_id,
+                data_schema=self.add_suggested_values_to_schema(schema, values),
+                errors=errors,
+            )
+
+        return show
 
     @staticmethod
     def _required[T](value: T | None) -> T:

@@ -50,11 +50,27 @@ class TunnelSettings:
         return f"{self.account}:{self.port}"
 
 
-class _LossReporter(asyncssh.SSHClient):
-    """Passes the reason a connection ended to the engine: asyncssh gives it nowhere else."""
+class HostKeyChanged(asyncssh.HostKeyNotVerifiable):
+    """The server presented a key other than the pinned one; nothing of ours was sent."""
+
+    def __init__(self, presented: asyncssh.SSHKey) -> None:
+        super().__init__(f"the server presented {presented.get_fingerprint()}")
+        self.presented = presented
+
+
+class _ClientCallbacks(asyncssh.SSHClient):
+    """What asyncssh tells only through callbacks: why the connection ended, which key it saw."""
 
     def __init__(self, on_lost: Callable[[Exception | None], None]) -> None:
         self._on_lost = on_lost
+        self.presented_host_key: asyncssh.SSHKey | None = None
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        """Asked only for a key that is not the pinned one: remember it, and refuse it."""
+        self.presented_host_key = key
+        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._on_lost(exc)
@@ -86,21 +102,31 @@ async def open_connection(
     settings: TunnelSettings,
     on_lost: Callable[[Exception | None], None] = lambda _exc: None,
 ) -> asyncssh.SSHClientConnection:
-    """Connect with the pinned host key and the entry's client key, nothing else."""
-    return await asyncssh.connect(
-        settings.host,
-        settings.port,
-        username=settings.username,
-        client_keys=[settings.client_key],
-        known_hosts=([settings.host_key], [], []),
-        client_factory=lambda: _LossReporter(on_lost),
-        connect_timeout=settings.connect_timeout,
-        keepalive_interval=settings.keepalive_interval,
-        keepalive_count_max=settings.keepalive_count_max,
-        encryption_algs=PREFERRED_CIPHERS,
-        preferred_auth="publickey",
-        **_ISOLATED,
-    )
+    """Connect with the pinned host key and the entry's client key, nothing else.
+
+    Raises HostKeyChanged when the server presents another key: the check happens during key
+    exchange, before authentication, so the client key is never offered to such a server.
+    """
+    callbacks = _ClientCallbacks(on_lost)
+    try:
+        return await asyncssh.connect(
+            settings.host,
+            settings.port,
+            username=settings.username,
+            client_keys=[settings.client_key],
+            known_hosts=([settings.host_key], [], []),
+            client_factory=lambda: callbacks,
+            connect_timeout=settings.connect_timeout,
+            keepalive_interval=settings.keepalive_interval,
+            keepalive_count_max=settings.keepalive_count_max,
+            encryption_algs=PREFERRED_CIPHERS,
+            preferred_auth="publickey",
+            **_ISOLATED,
+        )
+    except asyncssh.HostKeyNotVerifiable:
+        if callbacks.presented_host_key is None:
+            raise
+        raise HostKeyChanged(callbacks.presented_host_key) from None
 
 
 async def request_forward(

@@ -15,3 +15,26 @@ DEFAULT_REMOTE_PORT: Final = 8123
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 SERVICE_RECONNECT: Final = "reconnect"
 SERVICE_RESTART: Final = "restart"
+
+# Options, with their bounds and defaults (keepalive 30 s, 3 times, like the add-on).
+CONF_KEEPALIVE_INTERVAL: Final = "keepalive_interval"
+CONF_KEEPALIVE_COUNT: Final = "keepalive_count"
+CONF_BIND: Final = "bind"
+CONF_BACKOFF_MAX: Final = "backoff_max"
+
+BIND_ALL: Final = "all"
+BIND_LOOPBACK: Final = "loopback"
+# What each bind choice asks the server to listen on.
+BIND_ADDRESSES: Final = {BIND_ALL: "", BIND_LOOPBACK: "127.0.0.1"}
+
+DEFAULT_OPTIONS: Final = {
+    CONF_KEEPALIVE_INTERVAL: 30,
+    CONF_KEEPALIVE_COUNT: 3,
+    CONF_BIND: BIND_ALL,
+    CONF_BACKOFF_MAX: 300,
+}
+OPTION_RANGES: Final = {
+    CONF_KEEPALIVE_INTERVAL: (5, 300),
+    CONF_KEEPALIVE_COUNT: (1, 10),
+    CONF_BACKOFF_MAX: (10, 3600),
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncssh
+from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
 # Any passphrase at all: used only to learn whether a key that failed to load is encrypted.
 _PROBE_PASSPHRASE = "probe"  # noqa: S105 - not a secret, never matches a real one by design
@@ -20,11 +21,18 @@ class WrongPassphrase(KeyProblem):
     """The key is encrypted and the passphrase is missing or wrong."""
 
 
+class WeakKey(KeyProblem):
+    """DSA, or RSA shorter than 2048 bits: OpenSSH refuses them, and so do we."""
+
+
+MIN_RSA_BITS = 2048
+
+
 def load_private_key(text: str, passphrase: str | None) -> asyncssh.SSHKey:
     """Import an OpenSSH or PEM private key; blocking."""
     data = text.strip().encode() + b"\n"
     try:
-        return asyncssh.import_private_key(data, passphrase or None)
+        key = asyncssh.import_private_key(data, passphrase or None)
     except asyncssh.KeyEncryptionError:
         raise WrongPassphrase from None
     except asyncssh.KeyImportError:
@@ -32,6 +40,38 @@ def load_private_key(text: str, passphrase: str | None) -> asyncssh.SSHKey:
         if _is_encrypted(data):
             raise WrongPassphrase from None
         raise InvalidKey from None
+    if _is_weak(key):
+        raise WeakKey
+    return key
+
+
+def _is_weak(key: asyncssh.SSHKey) -> bool:
+    pyca_key = key.pyca_key
+    if isinstance(pyca_key, dsa.DSAPrivateKey):
+        return True
+    return isinstance(pyca_key, rsa.RSAPrivateKey) and pyca_key.key_size < MIN_RSA_BITS
+
+
+def generate_private_key() -> str:
+    """A new ed25519 key in OpenSSH format, without passphrase (the entry stores it)."""
+    return asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
+
+
+def authorized_keys_line(
+    key: asyncssh.SSHKey, bind_address: str, remote_port: int, comment: str
+) -> str:
+    """The key's public half, restricted to holding this one remote forward.
+
+    `restrict` forbids shells, commands, agent, X11 and all forwarding; `port-forwarding` allows
+    forwarding again, `permitlisten` narrows the remote forward to the one listen address (a bare
+    port for "all interfaces", which OpenSSH matches whatever address the client asks for), and
+    `permitopen` narrows local forwards to the tunnel's own port on the server.
+    """
+    listen = f"{bind_address}:{remote_port}" if bind_address else str(remote_port)
+    options = (
+        f'restrict,port-forwarding,permitlisten="{listen}",permitopen="127.0.0.1:{remote_port}"'
+    )
+    return f"{options} {export_host_key(key)} {comment}"
 
 
 def _is_encrypted(data: bytes) -> bool:

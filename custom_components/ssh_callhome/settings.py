@@ -10,8 +10,19 @@ import asyncssh
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
+from .backoff import BackoffPolicy
 from .connection import TunnelSettings
-from .const import CONF_PASSPHRASE, CONF_PRIVATE_KEY, CONF_REMOTE_PORT
+from .const import (
+    BIND_ADDRESSES,
+    CONF_BACKOFF_MAX,
+    CONF_BIND,
+    CONF_KEEPALIVE_COUNT,
+    CONF_KEEPALIVE_INTERVAL,
+    CONF_PASSPHRASE,
+    CONF_PRIVATE_KEY,
+    CONF_REMOTE_PORT,
+    DEFAULT_OPTIONS,
+)
 from .keys import load_private_key
 
 _WILDCARDS = {"0.0.0.0", "::", "127.0.0.1"}  # noqa: S104 - addresses HA may bind, not ours
@@ -37,8 +48,10 @@ def tunnel_settings(
     data: Mapping[str, Any],
     client_key: asyncssh.SSHKey,
     host_key: asyncssh.SSHKey,
+    options: Mapping[str, Any] | None = None,
 ) -> TunnelSettings:
-    """Settings for the engine from entry data and the keys already loaded."""
+    """Settings for the engine from entry data, its options and the keys already loaded."""
+    chosen = {**DEFAULT_OPTIONS, **(options or {})}
     target_host, target_port = http_target(hass)
     return TunnelSettings(
         host=data[CONF_HOST],
@@ -49,4 +62,8 @@ def tunnel_settings(
         remote_port=data[CONF_REMOTE_PORT],
         target_host=target_host,
         target_port=target_port,
+        bind_address=BIND_ADDRESSES[chosen[CONF_BIND]],
+        keepalive_interval=chosen[CONF_KEEPALIVE_INTERVAL],
+        keepalive_count_max=chosen[CONF_KEEPALIVE_COUNT],
+        backoff=BackoffPolicy(maximum=chosen[CONF_BACKOFF_MAX]),
     )

@@ -42,6 +42,8 @@ class TunnelState:
     reconnects: int = 0
     # False once the engine has stopped (or before it starts): the state is then not current.
     running: bool = False
+    # With last_error host_key: the key the server presented instead of the pinned one.
+    presented_host_key: str | None = None
 
 
 # Order matters: the specific OSError subclasses come before OSError itself.

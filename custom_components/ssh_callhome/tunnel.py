@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,13 +14,16 @@ from datetime import UTC, datetime, timedelta
 import asyncssh
 
 from .backoff import Backoff
-from .connection import TunnelSettings, open_connection, request_forward
-from .state import Reason, Status, TunnelState, describe, reason_for
+from .connection import HostKeyChanged, TunnelSettings, open_connection, request_forward
+from .keys import export_host_key
+from .state import Status, TunnelState, describe, reason_for
 
 _LOGGER = logging.getLogger(__name__)
 
 # How long stopping may wait for the server to acknowledge the close.
 _CLOSE_TIMEOUT = 1.0
+# State changes kept for diagnostics.
+HISTORY_LENGTH = 20
 
 Listener = Callable[[TunnelState], None]
 
@@ -37,6 +41,7 @@ class Tunnel:
     def __init__(self, settings: TunnelSettings) -> None:
         self.settings = settings
         self._state = TunnelState(Status.DISCONNECTED, datetime.now(UTC))
+        self.history: deque[TunnelState] = deque([self._state], maxlen=HISTORY_LENGTH)
         self._listeners: list[Listener] = []
         self._backoff = Backoff(settings.backoff)
         self._wake = asyncio.Event()
@@ -45,12 +50,24 @@ class Tunnel:
         self._ever_connected = False
         # Set by the first failure after the tunnel was up (or at start); cleared when it is up.
         self._outage_started: datetime | None = None
-        self._logged_reason: Reason | None = None
 
     @property
     def state(self) -> TunnelState:
         """The current state."""
         return self._state
+
+    def connection_details(self) -> dict[str, str]:
+        """What the live connection negotiated, for diagnostics; empty when there is none."""
+        if self._connection is None:
+            return {}
+        details = {
+            name: str(self._connection.get_extra_info(name))
+            for name in ("server_version", "send_cipher", "recv_cipher", "send_mac")
+        }
+        # asyncssh exposes the key exchange method only on its private kex object.
+        kex = getattr(self._connection, "_kex", None)
+        details["kex"] = str(getattr(kex, "algorithm", b"unknown"), "ascii", "replace")
+        return details
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` on every change; returns the function that removes it."""
@@ -158,22 +175,22 @@ class Tunnel:
         self._update(
             status=Status.CONNECTED,
             reconnects=self._state.reconnects + int(self._ever_connected),
+            presented_host_key=None,
         )
         self._ever_connected = True
         self._outage_started = None
 
     def _record_failure(self, error: BaseException) -> None:
-        """Log an outage once when it starts; a new cause at info, retries at debug only."""
+        """Log an outage once when it starts (and each new host key); retries at debug only."""
         reason = reason_for(error)
-        if self._outage_started is None:
-            self._outage_started = datetime.now(UTC)
+        presented = export_host_key(error.presented) if isinstance(error, HostKeyChanged) else None
+        new_host_key = presented is not None and presented != self._state.presented_host_key
+        if self._outage_started is None or new_host_key:
+            self._outage_started = self._outage_started or datetime.now(UTC)
             _LOGGER.warning("Tunnel %s is down (%s): %s", self._name, reason, describe(error))
-        elif reason is not self._logged_reason:
-            _LOGGER.info("Tunnel %s still down, now %s: %s", self._name, reason, describe(error))
         else:
             _LOGGER.debug("Tunnel %s still down (%s): %s", self._name, reason, describe(error))
-        self._logged_reason = reason
-        self._update(status=Status.DISCONNECTED, last_error=reason)
+        self._update(status=Status.DISCONNECTED, last_error=reason, presented_host_key=presented)
 
     @property
     def _name(self) -> str:
@@ -186,6 +203,8 @@ class Tunnel:
             # A status change starts a new "since"; a status that stays keeps its start.
             new = replace(new, since=datetime.now(UTC))
         if new != self._state:
+            if (new.status, new.last_error) != (self._state.status, self._state.last_error):
+                self.history.append(new)
             self._state = new
             self._notify()
 

@@ -29,7 +29,7 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 PermitRootLogin prohibit-password
 AllowTcpForwarding {allow_forwarding}
-GatewayPorts no
+GatewayPorts {gateway_ports}
 ClientAliveInterval {client_alive_interval}
 ClientAliveCountMax 2
 LogLevel VERBOSE
@@ -44,6 +44,7 @@ class OpenSSHServer:
         self.port = free_port()
         self.user = getpass.getuser()
         self.allow_forwarding = "yes"
+        self.gateway_ports = "no"
         self.client_alive_interval = 2
         self._process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
@@ -89,15 +90,18 @@ class OpenSSHServer:
                 address=LOOPBACK,
                 directory=self.directory,
                 allow_forwarding=self.allow_forwarding,
+                gateway_ports=self.gateway_ports,
                 client_alive_interval=self.client_alive_interval,
             )
         )
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+        # The log is kept across restarts: only what this start adds to it counts.
+        logged_before = len(self.log)
         self._process = subprocess.Popen(
             [SSHD, "-D", "-f", str(config), "-E", str(self.directory / "sshd.log")]
         )
         deadline = time.monotonic() + _START_TIMEOUT
-        while "Server listening" not in self.log:
+        while "Server listening" not in self.log[logged_before:]:
             if self._process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"sshd did not start:\n{self.log}")
             time.sleep(0.02)

@@ -1,0 +1,65 @@
+"""Options: keepalive, where the server listens, and the backoff cap. Saving reloads the entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+
+from homeassistant.config_entries import ConfigFlowResult, OptionsFlowWithReload
+from homeassistant.helpers.selector import (
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+)
+
+from .const import (
+    BIND_ADDRESSES,
+    CONF_BACKOFF_MAX,
+    CONF_BIND,
+    CONF_KEEPALIVE_COUNT,
+    CONF_KEEPALIVE_INTERVAL,
+    DEFAULT_OPTIONS,
+    OPTION_RANGES,
+)
+
+OPTIONS_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_KEEPALIVE_INTERVAL): vol.Coerce(int),
+        vol.Required(CONF_KEEPALIVE_COUNT): vol.Coerce(int),
+        vol.Required(CONF_BIND): SelectSelector(
+            SelectSelectorConfig(
+                options=list(BIND_ADDRESSES),
+                mode=SelectSelectorMode.LIST,
+                translation_key=CONF_BIND,
+            )
+        ),
+        vol.Required(CONF_BACKOFF_MAX): vol.Coerce(int),
+    }
+)
+
+
+def _range_errors(options: dict[str, Any]) -> dict[str, str]:
+    return {
+        option: f"{option}_out_of_range"
+        for option, (low, high) in OPTION_RANGES.items()
+        if not low <= options[option] <= high
+    }
+
+
+class SshCallhomeOptionsFlow(OptionsFlowWithReload):
+    """One form; values outside their range are field errors and change nothing."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show the current options, save valid ones."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = _range_errors(user_input)
+            if not errors:
+                return self.async_create_entry(data=user_input)
+        current = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, current),
+            errors=errors,
+        )

@@ -1,0 +1,99 @@
+"""Repair issues raised from the tunnel's state, and the fix flow for a changed host key."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import voluptuous as vol
+
+from homeassistant.components.repairs import RepairsFlow
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResult
+from homeassistant.helpers import issue_registry as ir
+
+from .const import CONF_HOST_KEY, DOMAIN
+from .keys import fingerprint, load_host_key
+from .state import Reason, Status, TunnelState
+
+if TYPE_CHECKING:
+    from . import SshCallhomeConfigEntry
+
+HOST_KEY_CHANGED = "host_key_changed"
+
+
+def _issue_id(entry_id: str) -> str:
+    return f"{HOST_KEY_CHANGED}_{entry_id}"
+
+
+def _host_key_placeholders(entry: SshCallhomeConfigEntry, presented: str) -> dict[str, str]:
+    return {
+        "title": entry.title,
+        "pinned": fingerprint(load_host_key(entry.data[CONF_HOST_KEY])),
+        "presented": fingerprint(load_host_key(presented)),
+    }
+
+
+@callback
+def async_sync_host_key_issue(
+    hass: HomeAssistant, entry: SshCallhomeConfigEntry, state: TunnelState
+) -> None:
+    """Raise the repair while the server presents another key; remove it once connected."""
+    if state.last_error is Reason.HOST_KEY and state.presented_host_key is not None:
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            _issue_id(entry.entry_id),
+            is_fixable=True,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=HOST_KEY_CHANGED,
+            translation_placeholders=_host_key_placeholders(entry, state.presented_host_key),
+            data={"entry_id": entry.entry_id, "presented_host_key": state.presented_host_key},
+        )
+    elif state.status is Status.CONNECTED:
+        ir.async_delete_issue(hass, DOMAIN, _issue_id(entry.entry_id))
+
+
+@callback
+def async_remove_issues(hass: HomeAssistant, entry_id: str) -> None:
+    """Forget the entry's issues, when the entry is removed."""
+    ir.async_delete_issue(hass, DOMAIN, _issue_id(entry_id))
+
+
+class HostKeyChangedRepairFlow(RepairsFlow):
+    """Shows both fingerprints; confirming pins the presented key and restarts the tunnel."""
+
+    def __init__(self, entry_id: str, presented_host_key: str) -> None:
+        self._entry_id = entry_id
+        self._presented = presented_host_key
+
+    async def async_step_init(self, user_input: dict[str, str] | None = None) -> FlowResult:
+        """Start with the confirmation."""
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(self, user_input: dict[str, str] | None = None) -> FlowResult:
+        """Trust the presented key once the user has compared the fingerprints."""
+        entry: SshCallhomeConfigEntry | None = self.hass.config_entries.async_get_entry(
+            self._entry_id
+        )
+        if entry is None:
+            return self.async_abort(reason="entry_removed")
+        if user_input is not None:
+            self.hass.config_entries.async_update_entry(
+                entry, data={**entry.data, CONF_HOST_KEY: self._presented}
+            )
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+            return self.async_create_entry(data={})
+        return self.async_show_form(
+            step_id="confirm",
+            data_schema=vol.Schema({}),
+            description_placeholders=_host_key_placeholders(entry, self._presented),
+        )
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
+) -> RepairsFlow:
+    """The fix flow of one of our issues."""
+    assert data is not None  # every fixable issue of ours carries its data
+    return HostKeyChangedRepairFlow(str(data["entry_id"]), str(data["presented_host_key"]))
