@@ -389,8 +389,11 @@ async def test_generated_key_loops_until_the_server_accepts_it(
 async def test_weak_keys_are_refused(
     hass: HomeAssistant, user_input: dict[str, Any], algorithm: str, size: int
 ) -> None:
-    options = {"key_size": size} if algorithm == "ssh-rsa" else {}
-    weak = asyncssh.generate_private_key(algorithm, **options).export_private_key()
+    if algorithm == "ssh-rsa":
+        key = asyncssh.generate_private_key(algorithm, key_size=size)
+    else:
+        key = asyncssh.generate_private_key(algorithm)
+    weak = key.export_private_key()
     form = await start(hass)
     result = await submit(hass, form, {**user_input, CONF_PRIVATE_KEY: weak.decode()})
     assert result["errors"] == {CONF_PRIVATE_KEY: "weak_key"}
