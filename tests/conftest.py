@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import asyncssh
 import pytest
@@ -13,13 +15,24 @@ from aiohttp import web
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ssh_callhome import config_flow as config_flow_module
+from custom_components.ssh_callhome import settings as settings_module
 from custom_components.ssh_callhome.backoff import BackoffPolicy
 from custom_components.ssh_callhome.connection import TunnelSettings
-from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT
+from custom_components.ssh_callhome.const import (
+    CONF_HOST_KEY,
+    CONF_PRIVATE_KEY,
+    CONF_REMOTE_PORT,
+    DOMAIN,
+)
+from custom_components.ssh_callhome.flow_support import unique_id
+from custom_components.ssh_callhome.keys import generate_private_key, load_private_key
 
 from .helpers.network import LOOPBACK, free_port, port_accepts
 from .helpers.openssh import OpenSSHServer
+from .helpers.secrets import SecretRecorder, record_texts
 
 # Short delays so that recovery happens within a test's time.
 FAST_BACKOFF = BackoffPolicy(initial=0.1, maximum=0.5, jitter=0.0, stable_after=5.0)
@@ -133,3 +146,44 @@ async def ha_http_port(socket_enabled: None, hass: HomeAssistant) -> AsyncIterat
     assert await port_accepts(port)
     yield port
     await hass.http.stop()
+
+
+@pytest.fixture
+def entry_data(openssh: OpenSSHServer, user_input: dict[str, Any]) -> dict[str, Any]:
+    return {**user_input, CONF_HOST_KEY: openssh.host_public_key}
+
+
+@pytest.fixture
+def entry(hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]) -> MockConfigEntry:
+    config_entry = MockConfigEntry(
+        domain=DOMAIN, title=f"root@{LOOPBACK}", data=entry_data, unique_id=unique_id(entry_data)
+    )
+    config_entry.add_to_hass(hass)
+    return config_entry
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaks(
+    caplog: pytest.LogCaptureFixture, client_key: asyncssh.SSHKey, client_key_text: str
+) -> Iterator[SecretRecorder]:
+    """Every test runs with DEBUG logging, asyncssh's included; no key or passphrase may show."""
+    recorder = SecretRecorder()
+    recorder.add_key(client_key)
+    recorder.add_key_text(client_key_text)
+    asyncssh_logger = logging.getLogger("asyncssh")
+    previous_level = asyncssh_logger.level
+    caplog.set_level(logging.DEBUG)
+    asyncssh_logger.setLevel(logging.DEBUG)
+    asyncssh.set_debug_level(2)
+    with (
+        patch.object(settings_module, "load_private_key", recorder.wrap_loader(load_private_key)),
+        patch.object(
+            config_flow_module,
+            "generate_private_key",
+            recorder.wrap_generator(generate_private_key),
+        ),
+    ):
+        yield recorder
+    asyncssh.set_debug_level(1)
+    asyncssh_logger.setLevel(previous_level)
+    assert recorder.leaks(record_texts(caplog.records)) == []

@@ -161,7 +161,8 @@ async def test_rejected_key_leads_to_the_restricted_line(
     public_half = " ".join(authorized_line.split()[:2])
     assert placeholders["line"] == (
         f'restrict,port-forwarding,permitlisten="{remote_port}",'
-        f'permitopen="127.0.0.1:{remote_port}" {public_half} ssh_callhome@test_home'
+        f'permitopen="127.0.0.1:{remote_port}",command="/bin/false" '
+        f"{public_half} ssh_callhome@test_home"
     )
     assert placeholders["command"] == f"echo '{placeholders['line']}' >> ~/.ssh/authorized_keys"
     still_rejected = await submit(hass, rejected, {})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
 
 import aiohttp
 import pytest
@@ -17,10 +17,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import (
-    CONF_HOST_KEY,
     CONF_PRIVATE_KEY,
     CONF_REMOTE_PORT,
     DOMAIN,
@@ -30,20 +30,6 @@ from .helpers.network import LOOPBACK, port_accepts, wait_for_port, wait_until
 from .helpers.openssh import OpenSSHServer
 
 TUNNEL = "binary_sensor.root_127_0_0_1_tunnel"
-
-
-@pytest.fixture
-def entry_data(openssh: OpenSSHServer, user_input: dict[str, Any]) -> dict[str, Any]:
-    return {**user_input, CONF_HOST_KEY: openssh.host_public_key}
-
-
-@pytest.fixture
-def entry(hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]) -> MockConfigEntry:
-    config_entry = MockConfigEntry(
-        domain=DOMAIN, title=f"root@{LOOPBACK}", data=entry_data, unique_id="tunnel"
-    )
-    config_entry.add_to_hass(hass)
-    return config_entry
 
 
 def tunnel_state(hass: HomeAssistant) -> str | None:
@@ -185,3 +171,14 @@ async def test_actions_refuse_unknown_and_unloaded_entries(
             DOMAIN, action, {"config_entry_id": entry.entry_id}, blocking=True
         )
     assert unloaded.value.translation_key == "entry_not_loaded"
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"), [(logging.NOTSET, logging.WARNING), (logging.INFO, logging.INFO)]
+)
+async def test_asyncssh_channel_chatter_is_quieted_unless_configured(
+    hass: HomeAssistant, configured: int, expected: int
+) -> None:
+    logging.getLogger("asyncssh").setLevel(configured)
+    assert await async_setup_component(hass, DOMAIN, {})
+    assert logging.getLogger("asyncssh").level == expected

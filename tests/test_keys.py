@@ -53,8 +53,11 @@ def test_common_forms_load(algorithm: str, key_format: str, passphrase: str | No
 
 def test_keys_made_by_ssh_keygen_load(tmp_path: Path) -> None:
     path = tmp_path / "id"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "pw", "-f", str(path)], check=True)
-    loaded = load_private_key(path.read_text(), "pw")
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "keygen passphrase", "-f", str(path)],
+        check=True,
+    )
+    loaded = load_private_key(path.read_text(), "keygen passphrase")
     assert export_host_key(loaded) == " ".join(path.with_suffix(".pub").read_text().split()[:2])
 
 

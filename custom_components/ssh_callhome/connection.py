@@ -124,7 +124,7 @@ async def open_connection(
             **_ISOLATED,
         )
     except asyncssh.HostKeyNotVerifiable:
-        if callbacks.presented_host_key is None:
+        if callbacks.presented_host_key is None:  # pragma: no cover - an undecodable key
             raise
         raise HostKeyChanged(callbacks.presented_host_key) from None
 
@@ -147,3 +147,23 @@ async def check_tunnel(settings: TunnelSettings) -> None:
         listener = await request_forward(connection, settings)
         listener.close()
         await listener.wait_closed()
+
+
+def negotiated_kex(connection: asyncssh.SSHClientConnection) -> str:
+    """The key exchange method in use: asyncssh keeps no record of it, both KEXINITs tell it.
+
+    As SSH chooses it: the first method of the client's list that the server also offers.
+    """
+    client = _kex_methods(getattr(connection, "_client_kexinit", b""))
+    server = _kex_methods(getattr(connection, "_server_kexinit", b""))
+    return next((method for method in client if method in server), "unknown")
+
+
+def _kex_methods(kexinit: bytes) -> list[str]:
+    """The first name-list of a KEXINIT payload: message byte, 16-byte cookie, then the list."""
+    header = 1 + 16
+    if len(kexinit) < header + 4:
+        return []
+    length = int.from_bytes(kexinit[header : header + 4], "big")
+    names = kexinit[header + 4 : header + 4 + length]
+    return names.decode("ascii", "replace").split(",")

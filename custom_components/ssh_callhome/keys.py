@@ -62,14 +62,21 @@ def authorized_keys_line(
 ) -> str:
     """The key's public half, restricted to holding this one remote forward.
 
-    `restrict` forbids shells, commands, agent, X11 and all forwarding; `port-forwarding` allows
-    forwarding again, `permitlisten` narrows the remote forward to the one listen address (a bare
-    port for "all interfaces", which OpenSSH matches whatever address the client asks for), and
-    `permitopen` narrows local forwards to the tunnel's own port on the server.
+    `restrict` forbids ptys, agent, X11 and all forwarding; `port-forwarding` allows forwarding
+    again, `permitlisten` narrows the remote forward to the one listen address (a bare port for
+    "all interfaces", which OpenSSH matches whatever address the client asks for), `permitopen`
+    narrows local forwards to the tunnel's own port on the server, and the forced `command` makes
+    any shell or command request run /bin/false instead.
     """
     listen = f"{bind_address}:{remote_port}" if bind_address else str(remote_port)
-    options = (
-        f'restrict,port-forwarding,permitlisten="{listen}",permitopen="127.0.0.1:{remote_port}"'
+    options = ",".join(
+        (
+            "restrict",
+            "port-forwarding",
+            f'permitlisten="{listen}"',
+            f'permitopen="127.0.0.1:{remote_port}"',
+            'command="/bin/false"',
+        )
     )
     return f"{options} {export_host_key(key)} {comment}"
 

@@ -14,7 +14,13 @@ from datetime import UTC, datetime, timedelta
 import asyncssh
 
 from .backoff import Backoff
-from .connection import HostKeyChanged, TunnelSettings, open_connection, request_forward
+from .connection import (
+    HostKeyChanged,
+    TunnelSettings,
+    negotiated_kex,
+    open_connection,
+    request_forward,
+)
 from .keys import export_host_key
 from .state import Status, TunnelState, describe, reason_for
 
@@ -64,9 +70,7 @@ class Tunnel:
             name: str(self._connection.get_extra_info(name))
             for name in ("server_version", "send_cipher", "recv_cipher", "send_mac")
         }
-        # asyncssh exposes the key exchange method only on its private kex object.
-        kex = getattr(self._connection, "_kex", None)
-        details["kex"] = str(getattr(kex, "algorithm", b"unknown"), "ascii", "replace")
+        details["kex"] = negotiated_kex(self._connection)
         return details
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:

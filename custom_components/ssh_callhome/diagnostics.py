@@ -1,0 +1,57 @@
+"""Config-entry diagnostics: the engine's state and recent history, with every secret redacted."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_HOST, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from . import SshCallhomeConfigEntry
+from .const import CONF_HOST_KEY, CONF_PASSPHRASE, CONF_PRIVATE_KEY
+from .state import TunnelState
+
+TO_REDACT = {
+    CONF_PRIVATE_KEY,
+    CONF_PASSPHRASE,
+    CONF_HOST,
+    CONF_USERNAME,
+    CONF_HOST_KEY,
+    "presented_host_key",
+    "title",
+    "unique_id",
+}
+
+
+def _state_dict(state: TunnelState) -> dict[str, Any]:
+    return {
+        "status": state.status,
+        "since": state.since.isoformat(),
+        "last_error": state.last_error,
+        "reconnects": state.reconnects,
+        "running": state.running,
+        "presented_host_key": state.presented_host_key,
+    }
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: SshCallhomeConfigEntry
+) -> dict[str, Any]:
+    """What a bug report needs, and nothing that identifies or opens the server."""
+    tunnel = entry.runtime_data
+    return {
+        "entry": async_redact_data(entry.as_dict(), TO_REDACT),
+        "state": async_redact_data(_state_dict(tunnel.state), TO_REDACT),
+        "history": [async_redact_data(_state_dict(state), TO_REDACT) for state in tunnel.history],
+        "connection": tunnel.connection_details(),
+        "settings": {
+            "remote_port": tunnel.settings.remote_port,
+            "bind_address": tunnel.settings.bind_address or "all interfaces",
+            "target": f"{tunnel.settings.target_host}:{tunnel.settings.target_port}",
+            "keepalive": [tunnel.settings.keepalive_interval, tunnel.settings.keepalive_count_max],
+            "backoff_max": tunnel.settings.backoff.maximum,
+        },
+        "asyncssh_version": version("asyncssh"),
+    }

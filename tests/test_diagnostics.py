@@ -1,0 +1,77 @@
+"""Diagnostics: the engine's state, history and negotiated connection, with secrets redacted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncssh
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+
+from homeassistant.const import STATE_ON
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.ssh_callhome.keys import fingerprint, load_host_key
+
+from .helpers.network import wait_until
+from .helpers.openssh import OpenSSHServer
+from .test_init import load, tunnel_state
+
+# Values that differ from run to run: times, ports, ids, the server's exact build.
+VOLATILE = props(
+    "entry_id",
+    "created_at",
+    "modified_at",
+    "since",
+    "port",
+    "remote_port",
+    "target",
+    "server_version",
+)
+
+
+async def test_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    entry: MockConfigEntry,
+    openssh: OpenSSHServer,
+    client_key: asyncssh.SSHKey,
+    snapshot: SnapshotAssertion,
+) -> None:
+    assert await async_setup_component(hass, "diagnostics", {})
+    await load(hass, entry)
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    diagnostics: dict[str, Any] = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics == snapshot(exclude=VOLATILE)
+    assert diagnostics["connection"]["server_version"].startswith("SSH-2.0-OpenSSH_")
+
+    text = json.dumps(diagnostics)
+    secrets = [
+        *client_key.export_private_key().decode().splitlines()[1:-1],
+        openssh.user + "@",
+        fingerprint(load_host_key(openssh.host_public_key)),
+        openssh.host_public_key.split()[1],
+    ]
+    assert [secret for secret in secrets if secret in text] == []
+
+
+async def test_diagnostics_while_disconnected(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    entry: MockConfigEntry,
+    openssh: OpenSSHServer,
+) -> None:
+    openssh.stop()
+    assert await async_setup_component(hass, "diagnostics", {})
+    await load(hass, entry)
+    diagnostics: dict[str, Any] = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["connection"] == {}
+    assert diagnostics["state"]["status"] == "disconnected"
+    assert diagnostics["state"]["last_error"] in {"refused", "connection_lost"}

@@ -1,0 +1,61 @@
+"""Options: keepalive, bind address and backoff cap; saving reloads the engine with them."""
+
+from __future__ import annotations
+
+import pytest
+
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from .helpers.network import LOOPBACK
+from .test_init import load
+
+VALID = {"keepalive_interval": 15, "keepalive_count": 2, "bind": "loopback", "backoff_max": 60}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"keepalive_interval": 4}, "keepalive_interval"),
+        ({"keepalive_interval": 301}, "keepalive_interval"),
+        ({"keepalive_count": 0}, "keepalive_count"),
+        ({"keepalive_count": 11}, "keepalive_count"),
+        ({"backoff_max": 9}, "backoff_max"),
+        ({"backoff_max": 3601}, "backoff_max"),
+    ],
+)
+async def test_out_of_range_is_a_field_error_then_saved(
+    hass: HomeAssistant, entry: MockConfigEntry, changes: dict[str, int], field: str
+) -> None:
+    await load(hass, entry)
+    form = await hass.config_entries.options.async_init(entry.entry_id)
+    assert form["step_id"] == "init"
+    bad = await hass.config_entries.options.async_configure(form["flow_id"], {**VALID, **changes})
+    assert bad["errors"] == {field: f"{field}_out_of_range"}
+    assert entry.options == {}
+    done = await hass.config_entries.options.async_configure(form["flow_id"], VALID)
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == VALID
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_saving_reloads_the_engine_with_the_options(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    await load(hass, entry)
+    before = entry.runtime_data
+    assert before.settings.bind_address == ""
+    assert before.settings.keepalive_interval == 30
+    form = await hass.config_entries.options.async_init(entry.entry_id)
+    await hass.config_entries.options.async_configure(form["flow_id"], VALID)
+    await hass.async_block_till_done()
+    after = entry.runtime_data
+    assert after is not before
+    assert not before.state.running
+    assert after.settings.bind_address == LOOPBACK
+    assert after.settings.keepalive_interval == 15
+    assert after.settings.keepalive_count_max == 2
+    assert after.settings.backoff.maximum == 60
+    assert await hass.config_entries.async_unload(entry.entry_id)
