@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypedDict
@@ -9,6 +10,8 @@ from typing import TypedDict
 import asyncssh
 
 from .backoff import BackoffPolicy
+from .forwarding import SessionFactory, TrafficStats, tcp_target
+from .probe import ProbeSpec
 
 # asyncssh's AES-GCM is about twice as fast as its ChaCha20-Poly1305, so it goes first.
 PREFERRED_CIPHERS = (
@@ -38,6 +41,13 @@ class TunnelSettings:
     keepalive_count_max: int = 3
     connect_timeout: float = 15.0
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    # None: no public-path probe.
+    probe: ProbeSpec | None = None
+
+    @property
+    def probe_host(self) -> str:
+        """The server's own address for the tunnel's port: its wildcard includes loopback."""
+        return self.bind_address or "127.0.0.1"
 
     @property
     def account(self) -> str:
@@ -130,23 +140,34 @@ async def open_connection(
 
 
 async def request_forward(
-    connection: asyncssh.SSHClientConnection, settings: TunnelSettings
+    connection: asyncssh.SSHClientConnection,
+    settings: TunnelSettings,
+    session_factory: SessionFactory,
 ) -> asyncssh.SSHListener:
-    """Ask the server to listen on the remote port and carry its connections to the target."""
-    return await connection.forward_remote_port(
-        settings.bind_address,
-        settings.remote_port,
-        settings.target_host,
-        settings.target_port,
+    """Ask the server to listen on the remote port; each connection it gets becomes a session."""
+    return await connection.create_server(
+        session_factory, settings.bind_address, settings.remote_port
     )
 
 
 async def check_tunnel(settings: TunnelSettings) -> None:
     """Connect and take the forward once, then release both: what the config flow verifies."""
     async with await open_connection(settings) as connection:
-        listener = await request_forward(connection, settings)
+        target = tcp_target(settings.target_host, settings.target_port, TrafficStats())
+        listener = await request_forward(connection, settings, target)
         listener.close()
         await listener.wait_closed()
+
+
+async def round_trip_ms(connection: asyncssh.SSHClientConnection) -> float:
+    """The time a global request takes to be answered, on the SSH connection itself.
+
+    The request is the one asyncssh's own keepalive sends; OpenSSH answers every such request,
+    if only to say it does not know it. asyncssh offers no public call for it.
+    """
+    start = time.perf_counter()
+    await connection._make_global_request(b"keepalive@openssh.com")
+    return (time.perf_counter() - start) * 1000
 
 
 def negotiated_kex(connection: asyncssh.SSHClientConnection) -> str:

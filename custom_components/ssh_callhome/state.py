@@ -10,6 +10,8 @@ from enum import StrEnum
 
 import asyncssh
 
+from .probe import ProbeResult
+
 
 class Status(StrEnum):
     """Where the tunnel is in its life."""
@@ -44,6 +46,8 @@ class TunnelState:
     running: bool = False
     # With last_error host_key: the key the server presented instead of the pinned one.
     presented_host_key: str | None = None
+    # What the last public-path probe of this connection found; None before the first.
+    reachability: ProbeResult | None = None
 
 
 # Order matters: the specific OSError subclasses come before OSError itself.

@@ -20,8 +20,11 @@ from .connection import (
     negotiated_kex,
     open_connection,
     request_forward,
+    round_trip_ms,
 )
+from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .keys import export_host_key
+from .probe import probe_public_path
 from .state import Status, TunnelState, describe, reason_for
 
 _LOGGER = logging.getLogger(__name__)
@@ -30,6 +33,8 @@ _LOGGER = logging.getLogger(__name__)
 _CLOSE_TIMEOUT = 1.0
 # State changes kept for diagnostics.
 HISTORY_LENGTH = 20
+# Seconds between round-trip measurements (probes follow their own, longer interval).
+WATCH_INTERVAL = 30.0
 
 Listener = Callable[[TunnelState], None]
 
@@ -44,8 +49,13 @@ class ClosedByServer(ConnectionError):
 class Tunnel:
     """Keeps one reverse forward up until cancelled, and reports every change of state."""
 
-    def __init__(self, settings: TunnelSettings) -> None:
+    def __init__(self, settings: TunnelSettings, sessions: SessionFactory | None = None) -> None:
         self.settings = settings
+        self.stats = TrafficStats()
+        # What each forwarded connection is handed to: by default a TCP connection to the target.
+        self._sessions = sessions or tcp_target(
+            settings.target_host, settings.target_port, self.stats
+        )
         self._state = TunnelState(Status.DISCONNECTED, datetime.now(UTC))
         self.history: deque[TunnelState] = deque([self._state], maxlen=HISTORY_LENGTH)
         self._listeners: list[Listener] = []
@@ -114,7 +124,7 @@ class Tunnel:
 
     async def _session(self) -> None:
         """Connect, take the forward, and wait until the connection ends."""
-        self._update(status=Status.CONNECTING)
+        self._update(status=Status.CONNECTING, reachability=None)
         lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
         def on_lost(error: Exception | None) -> None:
@@ -124,11 +134,16 @@ class Tunnel:
 
         self._connection = await open_connection(self.settings, on_lost)
         connected_at = time.monotonic()
+        watch: asyncio.Task[None] | None = None
         try:
             await self._forward(self._connection, lost)
             self._record_connected()
+            watch = asyncio.create_task(self._watch(self._connection), name="ssh_callhome watch")
             error = await lost
         finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.wait({watch})
             await self._close_connection()
         if time.monotonic() - connected_at >= self.settings.backoff.stable_after:
             self._backoff.reset()
@@ -142,7 +157,7 @@ class Tunnel:
         """Take the remote port, retrying a refusal on the same live connection."""
         while True:
             try:
-                await request_forward(connection, self.settings)
+                await request_forward(connection, self.settings, self._sessions)
             except asyncssh.ChannelListenError as error:
                 # Often the server's previous session still holds the port until it times out.
                 self._record_failure(error)
@@ -153,6 +168,23 @@ class Tunnel:
             if lost.done():
                 raise lost.result() or ClosedByServer()
             self._update(status=Status.CONNECTING)
+
+    async def _watch(self, connection: asyncssh.SSHClientConnection) -> None:
+        """While connected: time the round trip, and probe the public path now and then."""
+        next_probe = 0.0
+        while True:
+            try:
+                self.stats.round_trip_ms = await round_trip_ms(connection)
+                probe = self.settings.probe
+                if probe is not None and time.monotonic() >= next_probe:
+                    next_probe = time.monotonic() + probe.interval
+                    result = await probe_public_path(
+                        connection, self.settings.probe_host, self.settings.remote_port, probe
+                    )
+                    self._update(reachability=result)
+            except Exception as error:  # noqa: BLE001 - a failed measurement must not end the tunnel
+                _LOGGER.warning("Measuring tunnel %s failed: %s", self._name, describe(error))
+            await asyncio.sleep(WATCH_INTERVAL)
 
     async def _pause(self, delay: float) -> None:
         """Sleep `delay` seconds, or less when a reconnect is requested or the connection ends."""
@@ -194,7 +226,13 @@ class Tunnel:
             _LOGGER.warning("Tunnel %s is down (%s): %s", self._name, reason, describe(error))
         else:
             _LOGGER.debug("Tunnel %s still down (%s): %s", self._name, reason, describe(error))
-        self._update(status=Status.DISCONNECTED, last_error=reason, presented_host_key=presented)
+        self.stats.round_trip_ms = None
+        self._update(
+            status=Status.DISCONNECTED,
+            last_error=reason,
+            presented_host_key=presented,
+            reachability=None,
+        )
 
     @property
     def _name(self) -> str:

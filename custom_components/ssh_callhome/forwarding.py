@@ -1,0 +1,137 @@
+"""Carrying each forwarded SSH channel to its target, counting connections and bytes.
+
+asyncssh's own forward_remote_port does the carrying too, but tells nothing about it; this is
+the same pipe (with flow control both ways) plus the counters the sensors show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncssh
+
+_LOGGER = logging.getLogger(__name__)
+
+SessionFactory = Callable[[str, int], Awaitable[asyncssh.SSHTCPSession[bytes]]]
+
+
+@dataclass(slots=True)
+class TrafficStats:
+    """Counters since the engine started; read by the sensors on their own schedule."""
+
+    active_connections: int = 0
+    bytes_received: int = 0  # from visitors, through the tunnel, to Home Assistant
+    bytes_sent: int = 0  # from Home Assistant back to visitors
+    round_trip_ms: float | None = None
+
+
+def tcp_target(host: str, port: int, stats: TrafficStats) -> SessionFactory:
+    """Sessions that connect each channel to host:port; a refused target refuses the channel."""
+
+    async def open_session(orig_host: str, orig_port: int) -> asyncssh.SSHTCPSession[bytes]:
+        loop = asyncio.get_running_loop()
+        channel_side = _ChannelSide(stats)
+        try:
+            await loop.create_connection(lambda: _TargetSide(channel_side), host, port)
+        except OSError as error:
+            _LOGGER.debug("Target %s:%d refused a connection: %s", host, port, error)
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_CONNECT_FAILED, "target refused the connection"
+            ) from None
+        return channel_side
+
+    return open_session
+
+
+class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
+    """The SSH channel's end of the pipe."""
+
+    def __init__(self, stats: TrafficStats) -> None:
+        self._stats = stats
+        self._channel: asyncssh.SSHTCPChannel[bytes] | None = None
+        self.target: asyncio.Transport | None = None
+
+    def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
+        self._channel = chan
+        self._stats.active_connections += 1
+        if self.target is not None:
+            # Held back until now: a target that speaks first must not speak into the void.
+            self.target.resume_reading()
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self._stats.bytes_received += len(data)
+        if self.target is not None:
+            self.target.write(data)
+
+    def eof_received(self) -> bool:
+        if self.target is not None and self.target.can_write_eof():
+            self.target.write_eof()
+        return True  # the other direction may still carry the answer
+
+    def pause_writing(self) -> None:
+        if self.target is not None:
+            self.target.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.target is not None:
+            self.target.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stats.active_connections -= 1
+        self._channel = None
+        if self.target is not None:
+            self.target.close()
+
+    # Called by the target's end.
+
+    def write(self, data: bytes) -> None:
+        self._stats.bytes_sent += len(data)
+        if self._channel is not None:
+            self._channel.write(data)
+
+    def write_eof(self) -> None:
+        if self._channel is not None:
+            self._channel.write_eof()
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+
+    def pause_reading(self) -> None:
+        if self._channel is not None:
+            self._channel.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._channel is not None:
+            self._channel.resume_reading()
+
+
+class _TargetSide(asyncio.Protocol):
+    """The target connection's end of the pipe."""
+
+    def __init__(self, channel_side: _ChannelSide) -> None:
+        self._channel_side = channel_side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()  # until the channel is open
+        self._channel_side.target = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._channel_side.write(data)
+
+    def eof_received(self) -> bool:
+        self._channel_side.write_eof()
+        return True
+
+    def pause_writing(self) -> None:
+        self._channel_side.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._channel_side.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._channel_side.close()
