@@ -37,6 +37,8 @@ from .helpers.secrets import SecretRecorder, record_texts
 # Short delays so that recovery happens within a test's time.
 FAST_BACKOFF = BackoffPolicy(initial=0.1, maximum=0.5, jitter=0.0, stable_after=5.0)
 PAGE = b"served behind the tunnel\n" * 1000
+# A fixed id keeps unique ids, and so snapshots, the same from run to run.
+ENTRY_ID = "01JSSHCALLHOMETESTENTRY000"
 
 
 @pytest.fixture(autouse=True)
@@ -156,7 +158,11 @@ def entry_data(openssh: OpenSSHServer, user_input: dict[str, Any]) -> dict[str, 
 @pytest.fixture
 def entry(hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]) -> MockConfigEntry:
     config_entry = MockConfigEntry(
-        domain=DOMAIN, title=f"root@{LOOPBACK}", data=entry_data, unique_id=unique_id(entry_data)
+        domain=DOMAIN,
+        entry_id=ENTRY_ID,
+        title=f"root@{LOOPBACK}",
+        data=entry_data,
+        unique_id=unique_id(entry_data),
     )
     config_entry.add_to_hass(hass)
     return config_entry

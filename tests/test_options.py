@@ -11,7 +11,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from .helpers.network import LOOPBACK
 from .test_init import load
 
-VALID = {"keepalive_interval": 15, "keepalive_count": 2, "bind": "loopback", "backoff_max": 60}
+VALID = {
+    "keepalive_interval": 15,
+    "keepalive_count": 2,
+    "bind": "loopback",
+    "backoff_max": 60,
+    "probe_interval": 120,
+}
 
 
 @pytest.mark.parametrize(
@@ -23,6 +29,8 @@ VALID = {"keepalive_interval": 15, "keepalive_count": 2, "bind": "loopback", "ba
         ({"keepalive_count": 11}, "keepalive_count"),
         ({"backoff_max": 9}, "backoff_max"),
         ({"backoff_max": 3601}, "backoff_max"),
+        ({"probe_interval": 59}, "probe_interval"),
+        ({"probe_interval": 3601}, "probe_interval"),
     ],
 )
 async def test_out_of_range_is_a_field_error_then_saved(
@@ -58,4 +66,6 @@ async def test_saving_reloads_the_engine_with_the_options(
     assert after.settings.keepalive_interval == 15
     assert after.settings.keepalive_count_max == 2
     assert after.settings.backoff.maximum == 60
+    assert after.settings.probe is not None
+    assert after.settings.probe.interval == 120
     assert await hass.config_entries.async_unload(entry.entry_id)

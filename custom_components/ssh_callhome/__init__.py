@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
@@ -12,15 +14,17 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_HOST_KEY, DOMAIN
+from .const import CONF_HOST_KEY, CONF_PROBE_INTERVAL, DEFAULT_OPTIONS, DOMAIN
+from .events import StateChangeEvents
 from .keys import KeyProblem, load_host_key
-from .repairs import async_remove_issues, async_sync_host_key_issue
+from .probe_view import async_forget_probe, async_new_probe, async_register_probe_view
+from .repairs import PersistentFailureIssues, async_remove_issues, async_sync_host_key_issue
 from .services import async_setup_services
 from .settings import async_load_client_key, tunnel_settings
 from .state import Reason, Status, TunnelState
 from .tunnel import Tunnel
 
-PLATFORMS = [Platform.BINARY_SENSOR]
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 type SshCallhomeConfigEntry = ConfigEntry[Tunnel]
@@ -30,6 +34,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions once, whatever the number of entries."""
     _quiet_asyncssh_channel_logging()
     async_setup_services(hass)
+    async_register_probe_view(hass)
     return True
 
 
@@ -42,13 +47,31 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
             translation_domain=DOMAIN, translation_key="stored_key_unusable"
         ) from err
     host_key = load_host_key(entry.data[CONF_HOST_KEY])
-    tunnel = Tunnel(tunnel_settings(hass, entry.data, client_key, host_key, entry.options))
+    options = {**DEFAULT_OPTIONS, **entry.options}
+    probe, probe_token = async_new_probe(hass, options[CONF_PROBE_INTERVAL])
+    entry.async_on_unload(partial(async_forget_probe, hass, probe_token))
+    settings = tunnel_settings(hass, entry.data, client_key, host_key, options)
+    tunnel = Tunnel(replace(settings, probe=probe))
     entry.runtime_data = tunnel
-    entry.async_on_unload(tunnel.add_listener(_state_listener(hass, entry)))
+    _add_state_listeners(hass, entry, tunnel)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Cancelled on unload and on shutdown; the engine closes its connection when cancelled.
     entry.async_create_background_task(hass, tunnel.run(), f"{DOMAIN} {entry.title}")
     return True
+
+
+def _add_state_listeners(
+    hass: HomeAssistant, entry: SshCallhomeConfigEntry, tunnel: Tunnel
+) -> None:
+    """What Home Assistant does about the tunnel's state, besides the entities."""
+    persistent_failures = PersistentFailureIssues(hass, entry)
+    entry.async_on_unload(persistent_failures.async_stop)
+    for listener in (
+        _reauth_and_host_key_listener(hass, entry),
+        StateChangeEvents(hass, entry.entry_id, tunnel.state),
+        persistent_failures,
+    ):
+        entry.async_on_unload(tunnel.add_listener(listener))
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> bool:
@@ -61,10 +84,10 @@ async def async_remove_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry)
     async_remove_issues(hass, entry.entry_id)
 
 
-def _state_listener(
+def _reauth_and_host_key_listener(
     hass: HomeAssistant, entry: SshCallhomeConfigEntry
 ) -> Callable[[TunnelState], None]:
-    """What Home Assistant does about a state: ask for a new key, raise or clear repairs."""
+    """Ask for a new key when the server rejects this one; raise or clear the host-key repair."""
 
     @callback
     def listener(state: TunnelState) -> None:

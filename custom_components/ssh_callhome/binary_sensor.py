@@ -12,11 +12,18 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import SshCallhomeConfigEntry
 from .entity import SshCallhomeEntity
+from .probe import ProbeResult
 from .state import Status
 
 TUNNEL = BinarySensorEntityDescription(
     key="tunnel",
     translation_key="tunnel",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+)
+
+REACHABLE = BinarySensorEntityDescription(
+    key="reachable",
+    translation_key="reachable",
     device_class=BinarySensorDeviceClass.CONNECTIVITY,
 )
 
@@ -29,7 +36,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the Tunnel sensor of one entry."""
-    async_add_entities([TunnelBinarySensor(entry, TUNNEL)])
+    async_add_entities([TunnelBinarySensor(entry, TUNNEL), ReachableBinarySensor(entry, REACHABLE)])
 
 
 class TunnelBinarySensor(SshCallhomeEntity, BinarySensorEntity):
@@ -39,3 +46,29 @@ class TunnelBinarySensor(SshCallhomeEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """Connected means the remote port is forwarded right now."""
         return self.tunnel.state.status is Status.CONNECTED
+
+
+class ReachableBinarySensor(SshCallhomeEntity, BinarySensorEntity):
+    """On when the public-path probe got this Home Assistant's answer through the server.
+
+    Unknown while no probe has run on this connection, or when the server does not allow the
+    probe's kind of channel (the reason attribute says which).
+    """
+
+    @property
+    def is_on(self) -> bool | None:
+        """Reachable, not reachable, or unknown."""
+        state = self.tunnel.state
+        if state.status is not Status.CONNECTED:
+            return False
+        if state.reachability in (None, ProbeResult.FORBIDDEN):
+            return None
+        return state.reachability is ProbeResult.REACHABLE
+
+    @property
+    def extra_state_attributes(self) -> dict[str, str]:
+        """Why the sensor is what it is, as a translated state attribute."""
+        state = self.tunnel.state
+        if state.status is not Status.CONNECTED:
+            return {"reason": "tunnel_down"}
+        return {"reason": state.reachability.value if state.reachability else "not_probed_yet"}

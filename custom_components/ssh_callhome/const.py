@@ -21,6 +21,7 @@ CONF_KEEPALIVE_INTERVAL: Final = "keepalive_interval"
 CONF_KEEPALIVE_COUNT: Final = "keepalive_count"
 CONF_BIND: Final = "bind"
 CONF_BACKOFF_MAX: Final = "backoff_max"
+CONF_PROBE_INTERVAL: Final = "probe_interval"
 
 BIND_ALL: Final = "all"
 BIND_LOOPBACK: Final = "loopback"
@@ -32,9 +33,15 @@ DEFAULT_OPTIONS: Final = {
     CONF_KEEPALIVE_COUNT: 3,
     CONF_BIND: BIND_ALL,
     CONF_BACKOFF_MAX: 300,
+    CONF_PROBE_INTERVAL: 300,
 }
 OPTION_RANGES: Final = {
     CONF_KEEPALIVE_INTERVAL: (5, 300),
     CONF_KEEPALIVE_COUNT: (1, 10),
     CONF_BACKOFF_MAX: (10, 3600),
+    CONF_PROBE_INTERVAL: (60, 3600),
 }
+
+EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"
+# A forward refused, or a key rejected, this long becomes a repair issue.
+PERSISTENT_FAILURE_SECONDS: Final = 300

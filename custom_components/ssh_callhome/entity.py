@@ -15,7 +15,11 @@ class SshCallhomeEntity(Entity):
     """Follows the engine's state; unavailable only while the engine is not running."""
 
     _attr_has_entity_name = True
-    _attr_should_poll = False
+
+    @property
+    def should_poll(self) -> bool:
+        """The engine pushes every change of state."""
+        return False
 
     def __init__(self, entry: SshCallhomeConfigEntry, description: EntityDescription) -> None:
         self.entity_description = description

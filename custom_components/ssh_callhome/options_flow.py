@@ -19,6 +19,7 @@ from .const import (
     CONF_BIND,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
+    CONF_PROBE_INTERVAL,
     DEFAULT_OPTIONS,
     OPTION_RANGES,
 )
@@ -35,6 +36,7 @@ OPTIONS_SCHEMA = vol.Schema(
             )
         ),
         vol.Required(CONF_BACKOFF_MAX): vol.Coerce(int),
+        vol.Required(CONF_PROBE_INTERVAL): vol.Coerce(int),
     }
 )
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
 from homeassistant.components.repairs import RepairsFlow
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
 
-from .const import CONF_HOST_KEY, DOMAIN
+from .const import CONF_HOST_KEY, CONF_REMOTE_PORT, DOMAIN, PERSISTENT_FAILURE_SECONDS
 from .keys import fingerprint, load_host_key
 from .state import Reason, Status, TunnelState
 
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
     from . import SshCallhomeConfigEntry
 
 HOST_KEY_CHANGED = "host_key_changed"
+# Failures that need the user on the server when they last: the issue each raises.
+PERSISTENT_FAILURES = {Reason.FORWARD_REFUSED: "forward_refused", Reason.AUTH: "auth_failing"}
 
 
 def _issue_id(entry_id: str) -> str:
@@ -58,6 +63,66 @@ def async_sync_host_key_issue(
 def async_remove_issues(hass: HomeAssistant, entry_id: str) -> None:
     """Forget the entry's issues, when the entry is removed."""
     ir.async_delete_issue(hass, DOMAIN, _issue_id(entry_id))
+    for issue in PERSISTENT_FAILURES.values():
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry_id}")
+
+
+class PersistentFailureIssues:
+    """A repair when the forward stays refused, or the key stays rejected, for five minutes.
+
+    Retries keep the reason; only a connection, or another reason, ends the wait or the issue.
+    """
+
+    def __init__(self, hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> None:
+        self._hass = hass
+        self._entry = entry
+        self._reason: Reason | None = None
+        self._cancel_timer: CALLBACK_TYPE | None = None
+
+    @callback
+    def __call__(self, state: TunnelState) -> None:
+        """A listener of the engine."""
+        reason = None if state.status is Status.CONNECTED else state.last_error
+        if reason not in PERSISTENT_FAILURES:
+            reason = None
+        if reason is self._reason:
+            return
+        self.async_stop()
+        self._reason = reason
+        if reason is not None:
+            self._cancel_timer = async_call_later(
+                self._hass, PERSISTENT_FAILURE_SECONDS, partial(self._async_raise, reason)
+            )
+
+    @callback
+    def async_stop(self) -> None:
+        """Cancel the wait and remove the issue raised, if any."""
+        if self._cancel_timer is not None:
+            self._cancel_timer()
+            self._cancel_timer = None
+        if self._reason is not None:
+            ir.async_delete_issue(self._hass, DOMAIN, self._issue_id(self._reason))
+
+    def _issue_id(self, reason: Reason) -> str:
+        return f"{PERSISTENT_FAILURES[reason]}_{self._entry.entry_id}"
+
+    @callback
+    def _async_raise(self, reason: Reason, _now: datetime) -> None:
+        self._cancel_timer = None
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            self._issue_id(reason),
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=PERSISTENT_FAILURES[reason],
+            translation_placeholders={
+                "title": self._entry.title,
+                "remote_port": str(self._entry.data[CONF_REMOTE_PORT]),
+                "minutes": str(round(PERSISTENT_FAILURE_SECONDS / 60)),
+            },
+        )
 
 
 class HostKeyChangedRepairFlow(RepairsFlow):

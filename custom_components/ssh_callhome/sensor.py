@@ -1,0 +1,130 @@
+"""Sensors: when the tunnel came up, why it last went down, reconnects, and its traffic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory, UnitOfInformation, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from . import SshCallhomeConfigEntry
+from .entity import SshCallhomeEntity
+from .state import Reason, Status
+from .tunnel import Tunnel
+
+PARALLEL_UPDATES = 0
+# Traffic counters change with every packet: they are read on this schedule, not pushed.
+SCAN_INTERVAL = timedelta(seconds=10)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TunnelSensorDescription(SensorEntityDescription):
+    """A sensor reading one value off the engine."""
+
+    value_fn: Callable[[Tunnel], StateType | datetime]
+    polled: bool = False
+
+
+def _connected_since(tunnel: Tunnel) -> datetime | None:
+    state = tunnel.state
+    return state.since if state.status is Status.CONNECTED else None
+
+
+SENSORS = (
+    TunnelSensorDescription(
+        key="connected_since",
+        translation_key="connected_since",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_connected_since,
+    ),
+    TunnelSensorDescription(
+        key="last_error",
+        translation_key="last_error",
+        device_class=SensorDeviceClass.ENUM,
+        options=[reason.value for reason in Reason],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda tunnel: tunnel.state.last_error,
+    ),
+    TunnelSensorDescription(
+        key="reconnects",
+        translation_key="reconnects",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda tunnel: tunnel.state.reconnects,
+    ),
+    TunnelSensorDescription(
+        key="active_connections",
+        translation_key="active_connections",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda tunnel: tunnel.stats.active_connections,
+        polled=True,
+    ),
+    TunnelSensorDescription(
+        key="data_received",
+        translation_key="data_received",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda tunnel: tunnel.stats.bytes_received,
+        polled=True,
+    ),
+    TunnelSensorDescription(
+        key="data_sent",
+        translation_key="data_sent",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda tunnel: tunnel.stats.bytes_sent,
+        polled=True,
+    ),
+    TunnelSensorDescription(
+        key="round_trip_time",
+        translation_key="round_trip_time",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        suggested_display_precision=1,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda tunnel: tunnel.stats.round_trip_ms,
+        polled=True,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SshCallhomeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the sensors of one entry."""
+    async_add_entities(TunnelSensor(entry, description) for description in SENSORS)
+
+
+class TunnelSensor(SshCallhomeEntity, SensorEntity):
+    """One value of the engine."""
+
+    entity_description: TunnelSensorDescription
+
+    @property
+    def should_poll(self) -> bool:
+        """Traffic counters are polled; the rest follows the engine's pushes."""
+        return self.entity_description.polled
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """The value, read off the engine now."""
+        return self.entity_description.value_fn(self.tunnel)
