@@ -10,7 +10,6 @@ from unittest.mock import patch
 
 import asyncssh
 import pytest
-from aiohttp import web
 
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
@@ -30,7 +29,7 @@ from custom_components.ssh_callhome.const import (
 from custom_components.ssh_callhome.flow_support import unique_id
 from custom_components.ssh_callhome.keys import generate_private_key, load_private_key
 
-from .helpers.network import LOOPBACK, free_port, port_accepts
+from .helpers.network import LOOPBACK, SilentServer, free_port, port_accepts, serve_http
 from .helpers.openssh import OpenSSHServer
 from .helpers.secrets import SecretRecorder, record_texts
 
@@ -77,17 +76,17 @@ def openssh(socket_enabled: None, tmp_path: Path, authorized_line: str) -> Itera
 async def http_backend(socket_enabled: None) -> AsyncIterator[int]:
     """A small HTTP service on a loopback port, standing in for what the tunnel carries."""
 
-    async def page(_request: web.Request) -> web.Response:
-        return web.Response(body=PAGE)
-
-    app = web.Application()
-    app.router.add_get("/", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, LOOPBACK, port).start()
+    runner = await serve_http(port, PAGE)
     yield port
     await runner.cleanup()
+
+
+@pytest.fixture
+async def silent_server(socket_enabled: None) -> AsyncIterator[SilentServer]:
+    """A port that accepts connections and never says a word."""
+    async with SilentServer() as server:
+        yield server
 
 
 def loopback_settings(

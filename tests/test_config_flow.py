@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import subprocess
 from collections.abc import AsyncIterator
@@ -26,7 +25,7 @@ from custom_components.ssh_callhome.const import (
     DOMAIN,
 )
 
-from .helpers.network import LOOPBACK, free_port
+from .helpers.network import LOOPBACK, SilentServer, free_port
 from .helpers.openssh import OpenSSHServer
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
@@ -177,15 +176,7 @@ async def test_rejected_key_leads_to_the_restricted_line(
 async def occupied_port(openssh: OpenSSHServer, client_key: asyncssh.SSHKey) -> AsyncIterator[int]:
     """A remote port that another session on the server holds, as a stale session does."""
     port = free_port()
-    async with asyncssh.connect(
-        LOOPBACK,
-        openssh.port,
-        username=openssh.user,
-        client_keys=[client_key],
-        known_hosts=None,
-        config=None,
-        agent_path=None,
-    ) as other_session:
+    async with openssh.connect(client_key) as other_session:
         await other_session.forward_remote_port("", port, LOOPBACK, 9)
         yield port
 
@@ -222,28 +213,12 @@ async def test_unknown_host_is_cannot_connect(
     await finish(hass, result, user_input)
 
 
-@pytest.fixture
-async def silent_port(socket_enabled: None) -> AsyncIterator[int]:
-    """A port that accepts connections and never says a word."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, LOOPBACK, 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
-
-
 async def test_silent_server_is_cannot_connect(
-    hass: HomeAssistant, user_input: dict[str, Any], silent_port: int
+    hass: HomeAssistant, user_input: dict[str, Any], silent_server: SilentServer
 ) -> None:
     form = await start(hass)
     with patch("custom_components.ssh_callhome.config_flow.FLOW_TIMEOUT", 0.5):
-        result = await submit(hass, form, {**user_input, CONF_PORT: silent_port})
+        result = await submit(hass, form, {**user_input, CONF_PORT: silent_server.port})
     assert result["errors"] == {"base": "cannot_connect"}
     await finish(hass, result, user_input)
 

@@ -10,7 +10,6 @@ from typing import Any
 import aiohttp
 import asyncssh
 import pytest
-from aiohttp import web
 from syrupy.assertion import SnapshotAssertion
 
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
@@ -21,7 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, EVENT_STATE_CHANGED
 
-from .helpers.network import LOOPBACK, wait_until
+from .helpers.network import LOOPBACK, serve_http, wait_until
 from .helpers.openssh import OpenSSHServer
 from .test_init import load
 
@@ -68,15 +67,7 @@ async def port_thief(
     openssh: OpenSSHServer, client_key: asyncssh.SSHKey, entry: MockConfigEntry
 ) -> AsyncIterator[asyncssh.SSHClientConnection]:
     """Another session holding the tunnel's remote port on the server, as a stale one does."""
-    async with asyncssh.connect(
-        LOOPBACK,
-        openssh.port,
-        username=openssh.user,
-        client_keys=[client_key],
-        known_hosts=None,
-        config=None,
-        agent_path=None,
-    ) as thief:
+    async with openssh.connect(client_key) as thief:
         await thief.forward_remote_port("", entry.data[CONF_REMOTE_PORT], LOOPBACK, 9)
         yield thief
 
@@ -171,14 +162,7 @@ async def test_registry_entries_and_states(
 async def impostor(socket_enabled: None, entry: MockConfigEntry) -> AsyncIterator[None]:
     """Something that is not Home Assistant, holding the remote port on IPv4 loopback."""
 
-    async def hello(_request: web.Request) -> web.Response:
-        return web.Response(text="not Home Assistant")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", hello)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, LOOPBACK, entry.data[CONF_REMOTE_PORT]).start()
+    runner = await serve_http(entry.data[CONF_REMOTE_PORT], b"not Home Assistant")
     yield
     await runner.cleanup()
 

@@ -100,15 +100,7 @@ async def test_restricted_line_holds_the_tunnel_and_nothing_else(
     await load(hass, entry)
     await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
 
-    async with asyncssh.connect(
-        LOOPBACK,
-        openssh.port,
-        username=openssh.user,
-        client_keys=[client_key],
-        known_hosts=None,
-        config=None,
-        agent_path=None,
-    ) as same_key:
+    async with openssh.connect(client_key) as same_key:
         command = await same_key.run("echo escaped", check=False)
         assert "escaped" not in str(command.stdout)
         assert command.exit_status != 0

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from unittest.mock import patch
 
 import asyncssh
 import pytest
@@ -16,7 +17,7 @@ from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .conftest import FAST_BACKOFF, PAGE, loopback_settings
 from .helpers.fault_server import FaultServer
-from .helpers.network import LOOPBACK, free_port, wait_until
+from .helpers.network import SilentServer, free_port, wait_until
 from .test_tunnel_openssh import fetch_through, running
 
 STOP_BOUND = 2.0
@@ -125,25 +126,14 @@ async def test_stop_while_backing_off(fault_settings: TunnelSettings) -> None:
     assert not tunnel.state.running
 
 
-async def test_stop_while_connecting(socket_enabled: None, fault_settings: TunnelSettings) -> None:
-    held: list[asyncio.StreamWriter] = []
-
-    async def never_speak(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    silent = await asyncio.start_server(never_speak, LOOPBACK, 0)
-    port = silent.sockets[0].getsockname()[1]
-    tunnel = Tunnel(replace(fault_settings, port=port, connect_timeout=30))
+async def test_stop_while_connecting(
+    fault_settings: TunnelSettings, silent_server: SilentServer
+) -> None:
+    tunnel = Tunnel(replace(fault_settings, port=silent_server.port, connect_timeout=30))
     task = asyncio.create_task(tunnel.run())
-    try:
-        await wait_until(lambda: bool(held), 5, "TCP connection made")
-        assert tunnel.state.status is Status.CONNECTING
-        assert await stop_time(task) < STOP_BOUND
-    finally:
-        for writer in held:
-            writer.close()
-        silent.close()
-        await silent.wait_closed()
+    await wait_until(lambda: bool(silent_server.held), 5, "TCP connection made")
+    assert tunnel.state.status is Status.CONNECTING
+    assert await stop_time(task) < STOP_BOUND
 
 
 async def test_stop_while_connected_closes_the_connection(
@@ -215,3 +205,18 @@ async def test_a_stable_connection_resets_the_backoff(
         fault_server.drop_all()
         await wait_until(lambda: attempts[-1] > dropped, 5, "next attempt")
     assert attempts[-1] - dropped < 0.5
+
+
+async def test_a_failed_measurement_leaves_the_tunnel_up(
+    fault_server: FaultServer, fault_settings: TunnelSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    tunnel = Tunnel(fault_settings)
+    with patch(
+        "custom_components.ssh_callhome.tunnel.round_trip_ms", side_effect=RuntimeError("odd")
+    ):
+        async with running(tunnel):
+            await wait_until(lambda: "Measuring tunnel" in caplog.text, 5, "warning")
+            assert tunnel.state.status is Status.CONNECTED
+            assert await fetch_through(fault_settings.remote_port) == PAGE
+    assert "RuntimeError: odd" in caplog.text
+    assert "Traceback" not in caplog.text

@@ -47,66 +47,64 @@ def tcp_target(host: str, port: int, stats: TrafficStats) -> SessionFactory:
 
 
 class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
-    """The SSH channel's end of the pipe."""
+    """The SSH channel's end of the pipe.
+
+    Its target is connected before asyncssh opens the channel, and the target is paused until
+    the channel exists: so both ends are set before either calls the other.
+    """
+
+    _channel: asyncssh.SSHTCPChannel[bytes]
+    target: asyncio.Transport
 
     def __init__(self, stats: TrafficStats) -> None:
         self._stats = stats
-        self._channel: asyncssh.SSHTCPChannel[bytes] | None = None
-        self.target: asyncio.Transport | None = None
+        self._closed = False
 
     def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
         self._channel = chan
         self._stats.active_connections += 1
-        if self.target is not None:
-            # Held back until now: a target that speaks first must not speak into the void.
-            self.target.resume_reading()
+        # Held back until now: a target that speaks first must not speak into the void.
+        self.target.resume_reading()
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         self._stats.bytes_received += len(data)
-        if self.target is not None:
-            self.target.write(data)
+        self.target.write(data)
 
     def eof_received(self) -> bool:
-        if self.target is not None and self.target.can_write_eof():
+        if self.target.can_write_eof():
             self.target.write_eof()
         return True  # the other direction may still carry the answer
 
     def pause_writing(self) -> None:
-        if self.target is not None:
-            self.target.pause_reading()
+        self.target.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.target is not None:
-            self.target.resume_reading()
+        self.target.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
         self._stats.active_connections -= 1
-        self._channel = None
-        if self.target is not None:
-            self.target.close()
+        self.target.close()
 
-    # Called by the target's end.
+    # Called by the target's end; after the channel is gone there is nobody to tell.
 
     def write(self, data: bytes) -> None:
-        self._stats.bytes_sent += len(data)
-        if self._channel is not None:
+        if not self._closed:
+            self._stats.bytes_sent += len(data)
             self._channel.write(data)
 
     def write_eof(self) -> None:
-        if self._channel is not None:
+        if not self._closed:
             self._channel.write_eof()
 
     def close(self) -> None:
-        if self._channel is not None:
-            self._channel.close()
+        self._channel.close()
 
     def pause_reading(self) -> None:
-        if self._channel is not None:
-            self._channel.pause_reading()
+        self._channel.pause_reading()
 
     def resume_reading(self) -> None:
-        if self._channel is not None:
-            self._channel.resume_reading()
+        self._channel.resume_reading()
 
 
 class _TargetSide(asyncio.Protocol):

@@ -48,10 +48,7 @@ async def probe_public_path(
         return ProbeResult.UNREACHABLE
     try:
         async with asyncio.timeout(spec.timeout):
-            request = (
-                f"GET {spec.path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(request.encode())
+            writer.write(_request(spec.path, host, port))
             response = await _read_response(reader)
     except (TimeoutError, OSError, asyncssh.Error):
         return ProbeResult.UNREACHABLE

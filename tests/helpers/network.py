@@ -7,6 +7,8 @@ import socket
 import time
 from collections.abc import Callable
 
+from aiohttp import web
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -45,3 +47,45 @@ async def wait_for_port(port: int, accepting: bool, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"port {port} still {'closed' if accepting else 'open'}")
         await asyncio.sleep(0.02)
+
+
+class SilentServer:
+    """Accepts TCP connections on a loopback port and never says a word."""
+
+    def __init__(self) -> None:
+        self.held: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        """Where it listens."""
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def __aenter__(self) -> SilentServer:
+        async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.held.append(writer)
+
+        self._server = await asyncio.start_server(hold, LOOPBACK, 0)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        for writer in self.held:
+            writer.close()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+async def serve_http(port: int, body: bytes) -> web.AppRunner:
+    """An HTTP service on 127.0.0.1:port answering every GET with `body`; clean up the runner."""
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(body=body)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, LOOPBACK, port).start()
+    return runner

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import asyncssh
 
 from .network import LOOPBACK, free_port
 from .processes import process_tree, signal_tree
@@ -113,6 +117,20 @@ class OpenSSHServer:
         signal_tree(self._process.pid, signal.SIGKILL)
         self._process.wait(timeout=5)
         self._process = None
+
+    @contextlib.asynccontextmanager
+    async def connect(self, key: asyncssh.SSHKey) -> AsyncIterator[asyncssh.SSHClientConnection]:
+        """Another client session with `key`, trusting any host key: the tests' own tool."""
+        async with asyncssh.connect(
+            LOOPBACK,
+            self.port,
+            username=self.user,
+            client_keys=[key],
+            known_hosts=None,
+            config=None,
+            agent_path=None,
+        ) as connection:
+            yield connection
 
     def sessions(self) -> list[int]:
         """The pids of the per-connection processes below the master."""
