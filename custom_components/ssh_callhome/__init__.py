@@ -14,14 +14,20 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_HOST_KEY, CONF_PROBE_INTERVAL, DEFAULT_OPTIONS, DOMAIN
+from .const import CONF_HOST_KEY, CONF_MODE, CONF_PROBE_INTERVAL, DEFAULT_OPTIONS, DOMAIN
 from .events import StateChangeEvents
 from .keys import KeyProblem, load_host_key
 from .probe_view import async_forget_probe, async_new_probe, async_register_probe_view
-from .repairs import PersistentFailureIssues, async_remove_issues, async_sync_host_key_issue
+from .repairs import (
+    PersistentFailureIssues,
+    async_audit_local_exposure,
+    async_remove_issues,
+    async_sync_host_key_issue,
+)
 from .services import async_setup_services
 from .settings import async_load_client_key, tunnel_settings
 from .state import Reason, Status, TunnelState
+from .targets import engine_target, reaches_home_assistant
 from .tunnel import Tunnel
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -48,10 +54,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
         ) from err
     host_key = load_host_key(entry.data[CONF_HOST_KEY])
     options = {**DEFAULT_OPTIONS, **entry.options}
-    probe, probe_token = async_new_probe(hass, options[CONF_PROBE_INTERVAL])
-    entry.async_on_unload(partial(async_forget_probe, hass, probe_token))
     settings = tunnel_settings(hass, entry.data, client_key, host_key, options)
-    tunnel = Tunnel(replace(settings, probe=probe))
+    if reaches_home_assistant(options):
+        probe, probe_token = async_new_probe(hass, options[CONF_PROBE_INTERVAL])
+        entry.async_on_unload(partial(async_forget_probe, hass, probe_token))
+        settings = replace(settings, probe=probe)
+    await async_audit_local_exposure(
+        hass, entry, options[CONF_MODE], reaches_home_assistant(options)
+    )
+    tunnel = Tunnel(settings, engine_target(hass, options))
     entry.runtime_data = tunnel
     _add_state_listeners(hass, entry, tunnel)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

@@ -22,6 +22,13 @@ CONF_KEEPALIVE_COUNT: Final = "keepalive_count"
 CONF_BIND: Final = "bind"
 CONF_BACKOFF_MAX: Final = "backoff_max"
 CONF_PROBE_INTERVAL: Final = "probe_interval"
+CONF_MODE: Final = "mode"
+CONF_TARGET_HOST: Final = "target_host"
+CONF_TARGET_PORT: Final = "target_port"
+
+# Home Assistant's own HTTP server, in process, with the visitor's address; or any TCP target.
+MODE_HOME_ASSISTANT: Final = "home_assistant"
+MODE_TCP: Final = "tcp"
 
 BIND_ALL: Final = "all"
 BIND_LOOPBACK: Final = "loopback"
@@ -34,6 +41,10 @@ DEFAULT_OPTIONS: Final = {
     CONF_BIND: BIND_ALL,
     CONF_BACKOFF_MAX: 300,
     CONF_PROBE_INTERVAL: 300,
+    CONF_MODE: MODE_HOME_ASSISTANT,
+    # Empty: Home Assistant's own HTTP server, over TCP, as the add-on did.
+    CONF_TARGET_HOST: "",
+    CONF_TARGET_PORT: 0,
 }
 OPTION_RANGES: Final = {
     CONF_KEEPALIVE_INTERVAL: (5, 300),

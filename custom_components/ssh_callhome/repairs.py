@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
+from ipaddress import ip_address
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
+from homeassistant.auth.providers.trusted_networks import TrustedNetworksAuthProvider
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
-from .const import CONF_HOST_KEY, CONF_REMOTE_PORT, DOMAIN, PERSISTENT_FAILURE_SECONDS
+from .const import (
+    CONF_HOST_KEY,
+    CONF_REMOTE_PORT,
+    DOMAIN,
+    MODE_TCP,
+    PERSISTENT_FAILURE_SECONDS,
+)
 from .keys import fingerprint, load_host_key
 from .state import Reason, Status, TunnelState
 
@@ -22,6 +30,7 @@ if TYPE_CHECKING:
     from . import SshCallhomeConfigEntry
 
 HOST_KEY_CHANGED = "host_key_changed"
+LOCAL_EXPOSURE = "local_exposure"
 # Failures that need the user on the server when they last: the issue each raises.
 PERSISTENT_FAILURES = {Reason.FORWARD_REFUSED: "forward_refused", Reason.AUTH: "auth_failing"}
 
@@ -63,7 +72,7 @@ def async_sync_host_key_issue(
 def async_remove_issues(hass: HomeAssistant, entry_id: str) -> None:
     """Forget the entry's issues, when the entry is removed."""
     ir.async_delete_issue(hass, DOMAIN, _issue_id(entry_id))
-    for issue in PERSISTENT_FAILURES.values():
+    for issue in (*PERSISTENT_FAILURES.values(), LOCAL_EXPOSURE):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry_id}")
 
 
@@ -162,3 +171,44 @@ async def async_create_fix_flow(
     """The fix flow of one of our issues."""
     assert data is not None  # every fixable issue of ours carries its data
     return HostKeyChangedRepairFlow(str(data["entry_id"]), str(data["presented_host_key"]))
+
+
+async def async_audit_local_exposure(
+    hass: HomeAssistant, entry: SshCallhomeConfigEntry, mode: str, reaches_own_http: bool
+) -> None:
+    """A repair when the internet would look local to Home Assistant.
+
+    TCP mode delivers every visitor to Home Assistant's own port from loopback: local-only users
+    and a trusted-networks login covering loopback then let the internet in.
+    """
+    issue_id = f"{LOCAL_EXPOSURE}_{entry.entry_id}"
+    problems = await _loopback_trust(hass) if mode == MODE_TCP and reaches_own_http else []
+    if not problems:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=LOCAL_EXPOSURE,
+        translation_placeholders={"title": entry.title, "problems": ", ".join(problems)},
+    )
+
+
+async def _loopback_trust(hass: HomeAssistant) -> list[str]:
+    """What in Home Assistant's login setup trusts connections from 127.0.0.1."""
+    problems = [
+        f"local-only user {user.name}"
+        for user in await hass.auth.async_get_users()
+        if user.local_only and not user.system_generated
+    ]
+    loopback = ip_address("127.0.0.1")
+    problems.extend(
+        "a trusted_networks login covering 127.0.0.1"
+        for provider in hass.auth.auth_providers
+        if isinstance(provider, TrustedNetworksAuthProvider)
+        and any(loopback in network for network in provider.trusted_networks)
+    )
+    return problems

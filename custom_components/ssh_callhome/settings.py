@@ -18,10 +18,14 @@ from .const import (
     CONF_BIND,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
+    CONF_MODE,
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
     CONF_REMOTE_PORT,
+    CONF_TARGET_HOST,
+    CONF_TARGET_PORT,
     DEFAULT_OPTIONS,
+    MODE_TCP,
 )
 from .keys import load_private_key
 
@@ -53,6 +57,8 @@ def tunnel_settings(
     """Settings for the engine from entry data, its options and the keys already loaded."""
     chosen = {**DEFAULT_OPTIONS, **(options or {})}
     target_host, target_port = http_target(hass)
+    if chosen[CONF_MODE] == MODE_TCP and chosen[CONF_TARGET_HOST]:
+        target_host, target_port = chosen[CONF_TARGET_HOST], chosen[CONF_TARGET_PORT]
     return TunnelSettings(
         host=data[CONF_HOST],
         port=data[CONF_PORT],

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import asyncssh
 
@@ -49,13 +50,17 @@ class ClosedByServer(ConnectionError):
 class Tunnel:
     """Keeps one reverse forward up until cancelled, and reports every change of state."""
 
-    def __init__(self, settings: TunnelSettings, sessions: SessionFactory | None = None) -> None:
+    def __init__(
+        self,
+        settings: TunnelSettings,
+        target: Callable[[TrafficStats], SessionFactory] | None = None,
+    ) -> None:
         self.settings = settings
         self.stats = TrafficStats()
         # What each forwarded connection is handed to: by default a TCP connection to the target.
-        self._sessions = sessions or tcp_target(
-            settings.target_host, settings.target_port, self.stats
-        )
+        if target is None:
+            target = partial(tcp_target, settings.target_host, settings.target_port)
+        self._sessions = target(self.stats)
         self._state = TunnelState(Status.DISCONNECTED, datetime.now(UTC))
         self.history: deque[TunnelState] = deque([self._state], maxlen=HISTORY_LENGTH)
         self._listeners: list[Listener] = []

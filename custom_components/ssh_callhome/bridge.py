@@ -1,0 +1,278 @@
+"""Forwarded SSH channels handed to an asyncio protocol in this process.
+
+That protocol is Home Assistant's own HTTP server, which so sees the visitor's address instead
+of a loopback connection. The channel is presented to it as an asyncio transport. Flow control
+is passed on both ways (asyncssh's window to the protocol's pause_writing, the protocol's
+pause_reading to the channel), so nothing is buffered without bound. The transport is also what
+asyncio's sendfile fallback and start_tls expect, so file downloads and TLS work on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from asyncio import constants, transports
+from collections.abc import Callable, Iterable
+from typing import override
+
+import asyncssh
+
+from .forwarding import SessionFactory, TrafficStats
+
+_LOGGER = logging.getLogger(__name__)
+
+ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+
+
+def in_process_target(
+    protocol_factory: Callable[[], ProtocolFactory | None],
+    visitor_address: Callable[[str], str],
+    ssl_context: Callable[[], ssl.SSLContext | None],
+    stats: TrafficStats,
+) -> SessionFactory:
+    """Sessions that feed each channel to a protocol from `protocol_factory()`.
+
+    `protocol_factory()` is None while the server is not up: such channels are refused, the
+    tunnel stays. `visitor_address` maps the address the SSH server reports for the visitor to
+    the one the protocol sees.
+    """
+
+    async def open_session(orig_host: str, orig_port: int) -> asyncssh.SSHTCPSession[bytes]:
+        factory = protocol_factory()
+        if factory is None:
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_CONNECT_FAILED, "the HTTP server has not started"
+            )
+        peer = (visitor_address(orig_host), orig_port)
+        return ChannelSession(factory, peer, ssl_context(), stats)
+
+    return open_session
+
+
+class ChannelSession(asyncssh.SSHTCPSession[bytes]):
+    """asyncssh's side: passes what the channel does to the transport and its protocol.
+
+    An exception escaping an asyncssh callback would close the whole SSH connection, so every
+    call into the protocol is guarded: a failing protocol costs its own channel only.
+    """
+
+    def __init__(
+        self,
+        protocol_factory: ProtocolFactory,
+        peer: tuple[str, int],
+        tls: ssl.SSLContext | None,
+        stats: TrafficStats,
+    ) -> None:
+        self._protocol_factory = protocol_factory
+        self._peer = peer
+        self._tls = tls
+        self._stats = stats
+        self._transport: ChannelTransport | None = None
+
+    @override
+    def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
+        self._stats.active_connections += 1
+        transport = ChannelTransport(chan, self._peer, self._stats)
+        self._transport = transport
+        protocol = self._protocol_factory()
+        if self._tls is None:
+            self._guarded(transport.attach, protocol)
+        else:
+            transport.start_tls_task = asyncio.create_task(
+                _serve_tls(transport, protocol, self._tls), name="ssh_callhome tls"
+            )
+
+    @override
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self._stats.bytes_received += len(data)
+        self._guarded(_deliver, self._required().get_protocol(), data)
+
+    @override
+    def eof_received(self) -> bool:
+        self._guarded(self._required().eof_received)
+        return True  # the transport decides, as asyncio's own do
+
+    @override
+    def pause_writing(self) -> None:
+        self._guarded(self._required().pause_protocol)
+
+    @override
+    def resume_writing(self) -> None:
+        self._guarded(self._required().resume_protocol)
+
+    @override
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stats.active_connections -= 1
+        transport = self._required()
+        transport.closed = True
+        self._guarded(transport.get_protocol().connection_lost, exc)
+
+    def _required(self) -> ChannelTransport:
+        assert self._transport is not None  # connection_made comes first
+        return self._transport
+
+    def _guarded[**P](self, call: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            call(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - it must not reach asyncssh
+            _LOGGER.warning("Dropping a tunnelled connection after an error: %r", error)
+            if self._transport is not None:
+                self._transport.abort()
+
+
+async def _serve_tls(
+    transport: ChannelTransport, protocol: asyncio.BaseProtocol, context: ssl.SSLContext
+) -> None:
+    """TLS on the channel with the server's own context, then the protocol on top."""
+    transport.attach(_Buffering())
+    try:
+        tls_transport = await asyncio.get_running_loop().start_tls(
+            transport, protocol, context, server_side=True
+        )
+    except (OSError, ssl.SSLError, ConnectionError) as error:
+        _LOGGER.debug("TLS handshake through the tunnel failed: %s", error)
+        transport.abort()
+        return
+    if tls_transport is None:  # pragma: no cover - closed during the handshake
+        return
+    protocol.connection_made(tls_transport)
+
+
+class _Buffering(asyncio.Protocol):
+    """Stands in until start_tls installs its own protocol; nothing arrives before it does."""
+
+
+def _deliver(protocol: asyncio.BaseProtocol, data: bytes) -> None:
+    """Pass data to a plain or a buffered protocol (TLS uses the latter)."""
+    if isinstance(protocol, asyncio.BufferedProtocol):
+        view = memoryview(data)
+        while view:
+            buffer = memoryview(protocol.get_buffer(len(view)))
+            size = min(len(buffer), len(view))
+            buffer[:size] = view[:size]
+            protocol.buffer_updated(size)
+            view = view[size:]
+    elif isinstance(protocol, asyncio.Protocol):
+        protocol.data_received(data)
+
+
+class ChannelTransport(transports._FlowControlMixin):
+    """One SSH channel as an asyncio transport, with the visitor as its peer."""
+
+    # asyncio's sendfile copies through write() in 256 KiB steps; start_tls layers on top.
+    _sendfile_compatible = constants._SendfileMode.FALLBACK
+    _start_tls_compatible = True
+    _protocol_paused: bool
+
+    def __init__(
+        self,
+        channel: asyncssh.SSHTCPChannel[bytes],
+        peer: tuple[str, int],
+        stats: TrafficStats,
+    ) -> None:
+        super().__init__(
+            extra={"peername": peer, "sockname": ("127.0.0.1", 0), "socket": None},
+            loop=asyncio.get_running_loop(),
+        )
+        self._channel = channel
+        self._stats = stats
+        self._protocol: asyncio.BaseProtocol = _Buffering()
+        self._reading = True
+        self.closed = False
+        self.start_tls_task: asyncio.Task[None] | None = None
+
+    def attach(self, protocol: asyncio.BaseProtocol) -> None:
+        """Give the channel to `protocol` and tell it so."""
+        self._protocol = protocol
+        protocol.connection_made(self)
+
+    def eof_received(self) -> None:
+        """The visitor will send no more: close unless the protocol wants to keep writing.
+
+        This is asyncio's rule for its own transports (aiohttp relies on it): a protocol whose
+        eof_received returns a false value has the transport closed, after what it has written.
+        """
+        protocol = self._protocol
+        keep_open = False
+        if isinstance(protocol, asyncio.Protocol | asyncio.BufferedProtocol):
+            keep_open = bool(protocol.eof_received())
+        if not keep_open:
+            self.close()
+
+    def pause_protocol(self) -> None:
+        """The channel's send window is full: the protocol must wait."""
+        if not self._protocol_paused:
+            self._protocol_paused = True
+            self._protocol.pause_writing()
+
+    def resume_protocol(self) -> None:
+        """The window opened again."""
+        if self._protocol_paused:
+            self._protocol_paused = False
+            self._protocol.resume_writing()
+
+    # asyncio.Transport
+
+    @override
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol
+
+    @override
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    @override
+    def is_reading(self) -> bool:
+        return self._reading and not self.closed
+
+    @override
+    def pause_reading(self) -> None:
+        self._reading = False
+        self._channel.pause_reading()
+
+    @override
+    def resume_reading(self) -> None:
+        self._reading = True
+        self._channel.resume_reading()
+
+    @override
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.closed or not data:
+            return
+        self._stats.bytes_sent += len(data)
+        self._channel.write(bytes(data))
+
+    @override
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.write(b"".join(list_of_data))
+
+    @override
+    def write_eof(self) -> None:
+        if not self.closed:
+            self._channel.write_eof()
+
+    @override
+    def can_write_eof(self) -> bool:
+        return True
+
+    @override
+    def get_write_buffer_size(self) -> int:
+        return int(self._channel.get_write_buffer_size())
+
+    @override
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._channel.set_write_buffer_limits(high, low)
+
+    @override
+    def is_closing(self) -> bool:
+        return self.closed or self._channel.is_closing()
+
+    @override
+    def close(self) -> None:
+        self._channel.close()
+
+    @override
+    def abort(self) -> None:
+        self.closed = True
+        self._channel.abort()

@@ -1,0 +1,46 @@
+"""What the tunnel's connections are handed to, chosen by the entry's mode."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+
+from .addresses import visitor_address
+from .bridge import in_process_target
+from .const import CONF_MODE, CONF_TARGET_HOST, MODE_HOME_ASSISTANT
+from .forwarding import SessionFactory, TrafficStats
+
+EngineTarget = Callable[[TrafficStats], SessionFactory]
+
+
+def _http_protocol_factory(hass: HomeAssistant) -> Callable[[], asyncio.BaseProtocol] | None:
+    """Aiohttp's server (a protocol factory) once Home Assistant's HTTP server has started."""
+    runner = hass.http.runner
+    return runner.server if runner is not None else None
+
+
+def _http_ssl_context(hass: HomeAssistant) -> ssl.SSLContext | None:
+    """Home Assistant's own TLS settings, when it serves HTTPS itself."""
+    return hass.http.context
+
+
+def engine_target(hass: HomeAssistant, options: Mapping[str, Any]) -> EngineTarget | None:
+    """In process to Home Assistant's HTTP server; None means TCP to the settings' target."""
+    if options[CONF_MODE] != MODE_HOME_ASSISTANT:
+        return None
+    return partial(
+        in_process_target,
+        partial(_http_protocol_factory, hass),
+        visitor_address,
+        partial(_http_ssl_context, hass),
+    )
+
+
+def reaches_home_assistant(options: Mapping[str, Any]) -> bool:
+    """Whether the tunnel ends at Home Assistant's HTTP server (so the probe applies)."""
+    return options[CONF_MODE] == MODE_HOME_ASSISTANT or not options[CONF_TARGET_HOST]
