@@ -40,6 +40,21 @@ PAGE = b"served behind the tunnel\n" * 1000
 ENTRY_ID = "01JSSHCALLHOMETESTENTRY000"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--run-slow: also the long load, fault and memory tests (CI runs them)."""
+    parser.addoption("--run-slow", action="store_true", help="run the tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the slow tests unless asked for them."""
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load the integration from custom_components/."""

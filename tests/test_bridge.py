@@ -1,0 +1,392 @@
+"""Home Assistant's own HTTP server behind the tunnel, in process, with the visitor's address:
+local-only users, bans, TLS, the websocket API, and a server that is not up yet."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import os
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from homeassistant.const import STATE_ON
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.http import HomeAssistantView
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
+
+from .conftest import PAGE
+from .helpers.network import LOOPBACK, free_port, port_accepts, wait_until
+from .test_init import load, tunnel_state
+
+
+class RemoteView(HomeAssistantView):
+    """Tells a client the address Home Assistant sees for it."""
+
+    url = "/api/test_remote"
+    name = "api:test_remote"
+    requires_auth = False
+
+    async def get(self, request: web.Request) -> web.Response:
+        return web.Response(text=str(request.remote))
+
+
+def visitor(source: str) -> aiohttp.ClientSession:
+    """A client whose connections to the server come from `source` (a loopback address)."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0)))
+
+
+def through(entry: MockConfigEntry, path: str, scheme: str = "http") -> str:
+    return f"{scheme}://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}{path}"
+
+
+async def up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    hass.http.register_view(RemoteView())
+    await load(hass, entry)
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+
+
+async def test_home_assistant_sees_each_visitor_apart_and_never_local(
+    hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int
+) -> None:
+    await up(hass, entry)
+    seen = {}
+    for source in ("127.0.0.2", "127.0.0.3"):
+        async with (
+            visitor(source) as session,
+            session.get(through(entry, "/api/test_remote")) as reply,
+        ):
+            seen[source] = await reply.text()
+    assert seen == {"127.0.0.2": "64:ff9b:1::7f00:2", "127.0.0.3": "64:ff9b:1::7f00:3"}
+    async with aiohttp.ClientSession() as session:
+        direct = await session.get(f"http://{LOOPBACK}:{ha_http_port}/api/test_remote")
+        assert await direct.text() == LOOPBACK
+
+
+async def login(session: aiohttp.ClientSession, base: str, password: str) -> tuple[int, Any]:
+    """Home Assistant's own login flow, as the frontend runs it."""
+    client_id = f"{base}/"
+    start = await session.post(
+        f"{base}/auth/login_flow",
+        json={
+            "client_id": client_id,
+            "handler": ["homeassistant", None],
+            "redirect_uri": client_id,
+        },
+    )
+    flow = await start.json()
+    answer = await session.post(
+        f"{base}/auth/login_flow/{flow['flow_id']}",
+        json={"client_id": client_id, "username": "visitor", "password": password},
+    )
+    return answer.status, await answer.json()
+
+
+@pytest.fixture
+async def local_only_user(hass: HomeAssistant, local_auth: Any) -> None:
+    assert await async_setup_component(hass, "auth", {})
+    await local_auth.async_add_auth("visitor", "correct-password-1")
+    credentials = await local_auth.async_get_or_create_credentials({"username": "visitor"})
+    user = await hass.auth.async_get_or_create_user(credentials)
+    await hass.auth.async_update_user(user, local_only=True)
+
+
+async def test_local_only_user_cannot_log_in_through_the_tunnel(
+    hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, local_only_user: None
+) -> None:
+    await up(hass, entry)
+    tunnel_base = f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}"
+    async with visitor("127.0.0.2") as session:
+        status, body = await login(session, tunnel_base, "correct-password-1")
+    assert status == 403
+    assert body == {"message": "Login blocked: User cannot authenticate remotely"}
+    async with aiohttp.ClientSession() as session:
+        status, body = await login(
+            session, f"http://{LOOPBACK}:{ha_http_port}", "correct-password-1"
+        )
+    assert status == 200
+    assert body["type"] == "create_entry"
+
+
+@pytest.fixture
+async def banning_http(socket_enabled: None, hass: HomeAssistant) -> AsyncIterator[int]:
+    """Home Assistant's HTTP server with bans after two failed logins."""
+    port = free_port()
+    config = {
+        "http": {
+            "server_host": [LOOPBACK],
+            "server_port": port,
+            "ip_ban_enabled": True,
+            "login_attempts_threshold": 2,
+        }
+    }
+    assert await async_setup_component(hass, "http", config)
+    assert await async_setup_component(hass, "api", {})
+    await hass.http.start()
+    bans = Path(hass.config.path("ip_bans.yaml"))
+    yield port
+    await hass.http.stop()
+    # The harness shares one config directory between tests: no ban may outlive this one.
+    bans.unlink(missing_ok=True)
+
+
+async def test_a_ban_hits_one_visitor_not_the_tunnel(
+    hass: HomeAssistant, entry_data: dict[str, Any], banning_http: int, hass_access_token: str
+) -> None:
+    entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
+    entry.add_to_hass(hass)
+    await up(hass, entry)
+    wrong = {"Authorization": "Bearer not-a-token"}
+    right = {"Authorization": f"Bearer {hass_access_token}"}
+    async with visitor("127.0.0.2") as attacker:
+        for _ in range(3):
+            await (await attacker.get(through(entry, "/api/"), headers=wrong)).read()
+        banned = await attacker.get(through(entry, "/api/"), headers=right)
+        assert banned.status == 403
+    async with visitor("127.0.0.3") as friend:
+        allowed = await friend.get(through(entry, "/api/"), headers=right)
+        assert allowed.status == 200
+    bans = Path(hass.config.path("ip_bans.yaml")).read_text()
+    assert "64:ff9b:1::7f00:2" in bans
+    assert "127.0.0.1" not in bans
+    assert "64:ff9b:1::7f00:3" not in bans
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "home.example")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+async def tls_http(
+    socket_enabled: None, hass: HomeAssistant, tmp_path: Path
+) -> AsyncIterator[Path]:
+    """Home Assistant serving HTTPS itself, with its own certificate; yields the certificate."""
+    cert_path, key_path = self_signed(tmp_path)
+    config = {
+        "http": {
+            "server_host": [LOOPBACK],
+            "server_port": free_port(),
+            "ssl_certificate": str(cert_path),
+            "ssl_key": str(key_path),
+        }
+    }
+    assert await async_setup_component(hass, "http", config)
+    assert await async_setup_component(hass, "api", {})
+    await hass.http.start()
+    yield cert_path
+    await hass.http.stop()
+
+
+async def test_https_through_the_tunnel_shows_home_assistants_certificate(
+    hass: HomeAssistant, entry_data: dict[str, Any], tls_http: Path
+) -> None:
+    entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
+    entry.add_to_hass(hass)
+    await up(hass, entry)
+    context = ssl.create_default_context(cafile=str(tls_http))
+    context.check_hostname = False
+    async with visitor("127.0.0.2") as session:
+        reply = await session.get(through(entry, "/api/test_remote", "https"), ssl=context)
+        assert reply.status == 200
+        assert await reply.text() == "64:ff9b:1::7f00:2"
+    _reader, writer = await asyncio.open_connection(
+        LOOPBACK, entry.data[CONF_REMOTE_PORT], ssl=context
+    )
+    presented = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    writer.close()
+    expected = x509.load_pem_x509_certificate(tls_http.read_bytes())
+    assert presented == expected.public_bytes(serialization.Encoding.DER)
+
+
+async def test_websocket_api_through_the_tunnel(
+    hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, hass_access_token: str
+) -> None:
+    assert await async_setup_component(hass, "websocket_api", {})
+    await up(hass, entry)
+    async with (
+        visitor("127.0.0.2") as session,
+        session.ws_connect(through(entry, "/api/websocket")) as ws,
+    ):
+        assert (await ws.receive_json())["type"] == "auth_required"
+        await ws.send_json({"type": "auth", "access_token": hass_access_token})
+        assert (await ws.receive_json())["type"] == "auth_ok"
+        await ws.send_json({"id": 1, "type": "subscribe_events", "event_type": "tunnel_test"})
+        assert (await ws.receive_json())["success"] is True
+        hass.bus.async_fire("tunnel_test", {"through": "the tunnel"})
+        event = await ws.receive_json(timeout=5)
+        assert event["event"]["data"] == {"through": "the tunnel"}
+
+
+async def test_channels_wait_for_the_http_server_and_the_tunnel_stays(
+    socket_enabled: None, hass: HomeAssistant, entry_data: dict[str, Any]
+) -> None:
+    port = free_port()
+    config = {"http": {"server_host": [LOOPBACK], "server_port": port}}
+    assert await async_setup_component(hass, "http", config)
+    entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
+    entry.add_to_hass(hass)
+    await up(hass, entry)
+    async with visitor("127.0.0.2") as session:
+        with pytest.raises(aiohttp.ClientError):
+            await session.get(through(entry, "/api/test_remote"))
+    assert tunnel_state(hass) == STATE_ON
+    await hass.http.start()
+    assert await port_accepts(port)
+    try:
+        async with visitor("127.0.0.2") as session:
+            reply = await session.get(through(entry, "/api/test_remote"))
+            assert await reply.text() == "64:ff9b:1::7f00:2"
+    finally:
+        await hass.http.stop()
+
+
+BIG = 256 * 1024 * 1024
+MiB = 1024 * 1024
+
+
+def rss() -> int:
+    """This process's resident memory, in bytes (Home Assistant runs in it too)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")  # pragma: no cover - Linux always has it
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """256 MiB of random bytes and their digest."""
+    path = tmp_path_factory.mktemp("download") / "big.bin"
+    digest = hashlib.sha256()
+    with path.open("wb") as file:
+        for _ in range(BIG // (16 * MiB)):
+            block = os.urandom(16 * MiB)
+            digest.update(block)
+            file.write(block)
+    return path, digest.hexdigest()
+
+
+@pytest.mark.slow
+async def test_a_big_download_to_a_reader_that_stalls_keeps_memory_bounded(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    ha_http_port: int,
+    big_file: tuple[Path, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The harness keeps every DEBUG record in memory, some per packet: that would be its growth,
+    # not the tunnel's.
+    caplog.set_level(logging.INFO)
+    logging.getLogger("asyncssh").setLevel(logging.INFO)
+    path, expected = big_file
+
+    class FileView(HomeAssistantView):
+        url = "/api/test_file"
+        name = "api:test_file"
+        requires_auth = False
+
+        async def get(self, request: web.Request) -> web.FileResponse:
+            # What /local and the frontend's files use: aiohttp's FileResponse and sendfile.
+            return web.FileResponse(path)
+
+    hass.http.register_view(FileView())
+    await up(hass, entry)
+    baseline, peak = rss(), 0
+    digest = hashlib.sha256()
+    received = 0
+    stalled = False
+    async with visitor("127.0.0.2") as session:
+        reply = await session.get(through(entry, "/api/test_file"))
+        async for chunk in reply.content.iter_chunked(MiB):
+            digest.update(chunk)
+            received += len(chunk)
+            peak = max(peak, rss())
+            if not stalled and received >= BIG // 2:
+                stalled = True
+                for _ in range(100):  # ten seconds of reading nothing
+                    await asyncio.sleep(0.1)
+                    peak = max(peak, rss())
+    assert received == BIG
+    assert digest.hexdigest() == expected
+    growth = peak - baseline
+    print(f"peak RSS growth during a 256 MiB download with a 10 s stall: {growth / MiB:.1f} MiB")
+    assert growth < 16 * MiB
+
+
+async def test_tcp_mode_carries_traffic_from_loopback_as_the_add_on_did(
+    hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int
+) -> None:
+    hass.config_entries.async_update_entry(entry, options={"mode": "tcp"})
+    await up(hass, entry)
+    async with visitor("127.0.0.2") as session:
+        reply = await session.get(through(entry, "/api/test_remote"))
+        assert await reply.text() == LOOPBACK  # every visitor looks local: the audit's reason
+    assert entry.runtime_data.stats.bytes_sent > 0
+
+
+async def test_tcp_mode_to_another_target(
+    hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, http_backend: int
+) -> None:
+    options = {"mode": "tcp", "target_host": LOOPBACK, "target_port": http_backend}
+    hass.config_entries.async_update_entry(entry, options=options)
+    await up(hass, entry)
+    async with visitor("127.0.0.2") as session:
+        reply = await session.get(through(entry, "/"))
+        assert await reply.read() == PAGE
+    assert entry.runtime_data.settings.probe is None  # not Home Assistant: nothing to probe
+
+
+@pytest.mark.parametrize(("mode", "raised"), [("tcp", True), ("home_assistant", False)])
+async def test_local_exposure_audit(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    ha_http_port: int,
+    local_only_user: None,
+    mode: str,
+    raised: bool,
+) -> None:
+    hass.config_entries.async_update_entry(entry, options={"mode": mode})
+    await up(hass, entry)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"local_exposure_{entry.entry_id}")
+    assert (issue is not None) is raised
+    if issue is not None:
+        assert issue.translation_placeholders == {
+            "title": entry.title,
+            "problems": "local-only user visitor",
+        }
