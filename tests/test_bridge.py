@@ -390,3 +390,17 @@ async def test_local_exposure_audit(
             "title": entry.title,
             "problems": "local-only user visitor",
         }
+
+
+async def test_plain_http_to_a_tls_tunnel_costs_one_connection(
+    hass: HomeAssistant, entry_data: dict[str, Any], tls_http: Path
+) -> None:
+    entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
+    entry.add_to_hass(hass)
+    await up(hass, entry)
+    reader, writer = await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT])
+    writer.write(b"GET / HTTP/1.0\r\n\r\n")
+    assert await asyncio.wait_for(reader.read(), 10) == b""  # the handshake failed: closed
+    writer.close()
+    assert tunnel_state(hass) == STATE_ON
+    await wait_until(lambda: entry.runtime_data.stats.active_connections == 0, 5, "closed")

@@ -134,7 +134,7 @@ async def _serve_tls(
         _LOGGER.debug("TLS handshake through the tunnel failed: %s", error)
         transport.abort()
         return
-    if tls_transport is None:  # pragma: no cover - closed during the handshake
+    if tls_transport is None:  # the visitor went away during the handshake
         return
     protocol.connection_made(tls_transport)
 
@@ -238,7 +238,8 @@ class ChannelTransport(transports._FlowControlMixin):
 
     @override
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self.closed or not data:
+        # As asyncio's own transports: writing to a closed connection is not an error.
+        if self.is_closing() or not data:
             return
         self._stats.bytes_sent += len(data)
         self._channel.write(bytes(data))
@@ -249,7 +250,7 @@ class ChannelTransport(transports._FlowControlMixin):
 
     @override
     def write_eof(self) -> None:
-        if not self.closed:
+        if not self.is_closing():
             self._channel.write_eof()
 
     @override
@@ -276,3 +277,7 @@ class ChannelTransport(transports._FlowControlMixin):
     def abort(self) -> None:
         self.closed = True
         self._channel.abort()
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        """What asyncio's SSL protocol calls on a failed handshake (a private transport API)."""
+        self.abort()
