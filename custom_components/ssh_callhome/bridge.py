@@ -134,9 +134,8 @@ async def _serve_tls(
         _LOGGER.debug("TLS handshake through the tunnel failed: %s", error)
         transport.abort()
         return
-    if tls_transport is None:  # the visitor went away during the handshake
-        return
-    protocol.connection_made(tls_transport)
+    if tls_transport is not None:  # typed optional: asyncio gives one after every handshake
+        protocol.connection_made(tls_transport)
 
 
 class _Buffering(asyncio.Protocol):
