@@ -17,6 +17,7 @@ VALID = {
     "bind": "loopback",
     "backoff_max": 60,
     "probe_interval": 120,
+    "mode": "home_assistant",
 }
 
 
@@ -44,7 +45,7 @@ async def test_out_of_range_is_a_field_error_then_saved(
     assert entry.options == {}
     done = await hass.config_entries.options.async_configure(form["flow_id"], VALID)
     assert done["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == VALID
+    assert entry.options == {**VALID, "target_host": "", "target_port": 0}
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -68,4 +69,21 @@ async def test_saving_reloads_the_engine_with_the_options(
     assert after.settings.backoff.maximum == 60
     assert after.settings.probe is not None
     assert after.settings.probe.interval == 120
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_tcp_target_needs_its_port(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    await load(hass, entry)
+    form = await hass.config_entries.options.async_init(entry.entry_id)
+    tcp = {**VALID, "mode": "tcp", "target_host": " 127.0.0.1 "}
+    bad = await hass.config_entries.options.async_configure(form["flow_id"], tcp)
+    assert bad["errors"] == {"target_port": "invalid_port"}
+    done = await hass.config_entries.options.async_configure(
+        form["flow_id"], {**tcp, "target_port": 1883}
+    )
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["target_host"] == "127.0.0.1"
+    assert entry.options["target_port"] == 1883
+    await hass.async_block_till_done()
+    assert entry.runtime_data.settings.target_port == 1883
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -11,6 +11,7 @@ from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
+    TextSelector,
 )
 
 from .const import (
@@ -19,8 +20,13 @@ from .const import (
     CONF_BIND,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
+    CONF_MODE,
     CONF_PROBE_INTERVAL,
+    CONF_TARGET_HOST,
+    CONF_TARGET_PORT,
     DEFAULT_OPTIONS,
+    MODE_HOME_ASSISTANT,
+    MODE_TCP,
     OPTION_RANGES,
 )
 
@@ -37,16 +43,36 @@ OPTIONS_SCHEMA = vol.Schema(
         ),
         vol.Required(CONF_BACKOFF_MAX): vol.Coerce(int),
         vol.Required(CONF_PROBE_INTERVAL): vol.Coerce(int),
+        vol.Required(CONF_MODE): SelectSelector(
+            SelectSelectorConfig(
+                options=[MODE_HOME_ASSISTANT, MODE_TCP],
+                mode=SelectSelectorMode.LIST,
+                translation_key=CONF_MODE,
+            )
+        ),
+        vol.Optional(CONF_TARGET_HOST): TextSelector(),
+        vol.Optional(CONF_TARGET_PORT): vol.Coerce(int),
     }
 )
 
 
-def _range_errors(options: dict[str, Any]) -> dict[str, str]:
-    return {
+def _errors(options: dict[str, Any]) -> dict[str, str]:
+    errors = {
         option: f"{option}_out_of_range"
         for option, (low, high) in OPTION_RANGES.items()
         if not low <= options[option] <= high
     }
+    if options.get(CONF_TARGET_HOST) and not 1 <= options.get(CONF_TARGET_PORT, 0) <= 65535:
+        errors[CONF_TARGET_PORT] = "invalid_port"
+    return errors
+
+
+def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
+    """An empty target means Home Assistant's own HTTP server."""
+    options = {**user_input, CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip()}
+    if not options[CONF_TARGET_HOST]:
+        options[CONF_TARGET_PORT] = 0
+    return options
 
 
 class SshCallhomeOptionsFlow(OptionsFlowWithReload):
@@ -56,9 +82,10 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
         """Show the current options, save valid ones."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = _range_errors(user_input)
+            options = _normalized(user_input)
+            errors = _errors(options)
             if not errors:
-                return self.async_create_entry(data=user_input)
+                return self.async_create_entry(data=options)
         current = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
         return self.async_show_form(
             step_id="init",
