@@ -35,8 +35,14 @@ async def async_setup_entry(
     entry: SshCallhomeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the Tunnel sensor of one entry."""
-    async_add_entities([TunnelBinarySensor(entry, TUNNEL), ReachableBinarySensor(entry, REACHABLE)])
+    """Add the connectivity sensors of one entry: tunnel, public path, each extra forward."""
+    extras = [
+        ExtraForwardBinarySensor(entry, forward.remote_port)
+        for forward in entry.runtime_data.settings.extra_forwards
+    ]
+    async_add_entities(
+        [TunnelBinarySensor(entry, TUNNEL), ReachableBinarySensor(entry, REACHABLE), *extras]
+    )
 
 
 class TunnelBinarySensor(SshCallhomeEntity, BinarySensorEntity):
@@ -72,3 +78,24 @@ class ReachableBinarySensor(SshCallhomeEntity, BinarySensorEntity):
         if state.status is not Status.CONNECTED:
             return {"reason": "tunnel_down"}
         return {"reason": state.reachability.value if state.reachability else "not_probed_yet"}
+
+
+class ExtraForwardBinarySensor(SshCallhomeEntity, BinarySensorEntity):
+    """On while the server holds one extra forward for us."""
+
+    def __init__(self, entry: SshCallhomeConfigEntry, remote_port: int) -> None:
+        super().__init__(
+            entry,
+            BinarySensorEntityDescription(
+                key=f"forward_{remote_port}",
+                translation_key="extra_forward",
+                device_class=BinarySensorDeviceClass.CONNECTIVITY,
+            ),
+        )
+        self._remote_port = remote_port
+        self._attr_translation_placeholders = {"remote_port": str(remote_port)}
+
+    @property
+    def is_on(self) -> bool:
+        """Held by the server right now."""
+        return self._remote_port in self.tunnel.state.extra_forwards_up

@@ -10,6 +10,7 @@ from typing import TypedDict
 import asyncssh
 
 from .backoff import BackoffPolicy
+from .extras import ExtraForward
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .probe import ProbeSpec
 
@@ -43,6 +44,7 @@ class TunnelSettings:
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     # None: no public-path probe.
     probe: ProbeSpec | None = None
+    extra_forwards: tuple[ExtraForward, ...] = ()
 
     @property
     def probe_host(self) -> str:

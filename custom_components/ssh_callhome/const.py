@@ -25,6 +25,7 @@ CONF_PROBE_INTERVAL: Final = "probe_interval"
 CONF_MODE: Final = "mode"
 CONF_TARGET_HOST: Final = "target_host"
 CONF_TARGET_PORT: Final = "target_port"
+CONF_EXTRA_FORWARDS: Final = "extra_forwards"
 
 # Home Assistant's own HTTP server, in process, with the visitor's address; or any TCP target.
 MODE_HOME_ASSISTANT: Final = "home_assistant"
@@ -45,6 +46,8 @@ DEFAULT_OPTIONS: Final = {
     # Empty: Home Assistant's own HTTP server, over TCP, as the add-on did.
     CONF_TARGET_HOST: "",
     CONF_TARGET_PORT: 0,
+    # One `remote_port:host:port` a line.
+    CONF_EXTRA_FORWARDS: "",
 }
 OPTION_RANGES: Final = {
     CONF_KEEPALIVE_INTERVAL: (5, 300),

@@ -12,12 +12,14 @@ from homeassistant.helpers.selector import (
     SelectSelectorConfig,
     SelectSelectorMode,
     TextSelector,
+    TextSelectorConfig,
 )
 
 from .const import (
     BIND_ADDRESSES,
     CONF_BACKOFF_MAX,
     CONF_BIND,
+    CONF_EXTRA_FORWARDS,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
     CONF_MODE,
@@ -29,6 +31,7 @@ from .const import (
     MODE_TCP,
     OPTION_RANGES,
 )
+from .extras import InvalidExtraForward, parse_extra_forwards
 
 OPTIONS_SCHEMA = vol.Schema(
     {
@@ -52,6 +55,7 @@ OPTIONS_SCHEMA = vol.Schema(
         ),
         vol.Optional(CONF_TARGET_HOST): TextSelector(),
         vol.Optional(CONF_TARGET_PORT): vol.Coerce(int),
+        vol.Optional(CONF_EXTRA_FORWARDS): TextSelector(TextSelectorConfig(multiline=True)),
     }
 )
 
@@ -64,6 +68,10 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
     }
     if options.get(CONF_TARGET_HOST) and not 1 <= options.get(CONF_TARGET_PORT, 0) <= 65535:
         errors[CONF_TARGET_PORT] = "invalid_port"
+    try:
+        parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))
+    except InvalidExtraForward:
+        errors[CONF_EXTRA_FORWARDS] = "invalid_extra_forwards"
     return errors
 
 

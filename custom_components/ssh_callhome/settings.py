@@ -16,6 +16,7 @@ from .const import (
     BIND_ADDRESSES,
     CONF_BACKOFF_MAX,
     CONF_BIND,
+    CONF_EXTRA_FORWARDS,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
     CONF_MODE,
@@ -27,6 +28,7 @@ from .const import (
     DEFAULT_OPTIONS,
     MODE_TCP,
 )
+from .extras import parse_extra_forwards
 from .keys import load_private_key
 
 _WILDCARDS = {"0.0.0.0", "::", "127.0.0.1"}  # noqa: S104 - addresses HA may bind, not ours
@@ -72,4 +74,5 @@ def tunnel_settings(
         keepalive_interval=chosen[CONF_KEEPALIVE_INTERVAL],
         keepalive_count_max=chosen[CONF_KEEPALIVE_COUNT],
         backoff=BackoffPolicy(maximum=chosen[CONF_BACKOFF_MAX]),
+        extra_forwards=parse_extra_forwards(chosen[CONF_EXTRA_FORWARDS]),
     )

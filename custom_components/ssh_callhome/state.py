@@ -48,6 +48,8 @@ class TunnelState:
     presented_host_key: str | None = None
     # What the last public-path probe of this connection found; None before the first.
     reachability: ProbeResult | None = None
+    # The remote ports of the extra forwards the server holds for us now.
+    extra_forwards_up: frozenset[int] = frozenset()
 
 
 # Order matters: the specific OSError subclasses come before OSError itself.

@@ -23,6 +23,7 @@ from .connection import (
     request_forward,
     round_trip_ms,
 )
+from .extras import take_extra_forwards
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .keys import export_host_key
 from .probe import probe_public_path
@@ -129,7 +130,7 @@ class Tunnel:
 
     async def _session(self) -> None:
         """Connect, take the forward, and wait until the connection ends."""
-        self._update(status=Status.CONNECTING, reachability=None)
+        self._update(status=Status.CONNECTING, reachability=None, extra_forwards_up=frozenset())
         lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
         def on_lost(error: Exception | None) -> None:
@@ -143,6 +144,7 @@ class Tunnel:
         try:
             await self._forward(self._connection, lost)
             self._record_connected()
+            await self._take_extra_forwards(self._connection)
             watch = asyncio.create_task(self._watch(self._connection), name="ssh_callhome watch")
             error = await lost
         finally:
@@ -179,6 +181,7 @@ class Tunnel:
         next_probe = 0.0
         while True:
             try:
+                await self._take_extra_forwards(connection)
                 self.stats.round_trip_ms = await round_trip_ms(connection)
                 probe = self.settings.probe
                 if probe is not None and time.monotonic() >= next_probe:
@@ -190,6 +193,16 @@ class Tunnel:
             except Exception as error:  # noqa: BLE001 - a failed measurement must not end the tunnel
                 _LOGGER.warning("Measuring tunnel %s failed: %s", self._name, describe(error))
             await asyncio.sleep(WATCH_INTERVAL)
+
+    async def _take_extra_forwards(self, connection: asyncssh.SSHClientConnection) -> None:
+        """Ask for the extra forwards the server does not hold yet (refused ones are retried)."""
+        held = self._state.extra_forwards_up
+        wanted = [f for f in self.settings.extra_forwards if f.remote_port not in held]
+        if wanted:
+            taken = await take_extra_forwards(
+                connection, self.settings.bind_address, wanted, self.stats
+            )
+            self._update(extra_forwards_up=held | taken)
 
     async def _pause(self, delay: float) -> None:
         """Sleep `delay` seconds, or less when a reconnect is requested or the connection ends."""
@@ -237,6 +250,7 @@ class Tunnel:
             last_error=reason,
             presented_host_key=presented,
             reachability=None,
+            extra_forwards_up=frozenset(),
         )
 
     @property

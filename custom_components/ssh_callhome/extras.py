@@ -1,0 +1,75 @@
+"""Extra forwards on the tunnel's connection.
+
+Other services on the Home Assistant side (the SSH add-on's port 22, an MQTT broker's 1883), each
+behind a remote port of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import asyncssh
+
+from .forwarding import TrafficStats, tcp_target
+
+_LOGGER = logging.getLogger(__name__)
+_VALID_PORTS = range(1, 65536)
+
+
+class InvalidExtraForward(ValueError):
+    """A line that is not `remote_port:host:port`, or a remote port given twice."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraForward:
+    """remote_port on the server, carried to host:port on the Home Assistant side."""
+
+    remote_port: int
+    host: str
+    port: int
+
+
+def parse_extra_forwards(text: str) -> tuple[ExtraForward, ...]:
+    """One forward a line, `remote_port:host:port` as in `ssh -R`."""
+    forwards = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        remote_port, host, port = _fields(line.strip())
+        forwards.append(ExtraForward(remote_port, host, port))
+    if len({forward.remote_port for forward in forwards}) != len(forwards):
+        raise InvalidExtraForward("a remote port appears twice")
+    return tuple(forwards)
+
+
+def _fields(line: str) -> tuple[int, str, int]:
+    remote, _, rest = line.partition(":")
+    host, _, port = rest.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not remote.isdigit() or not port.isdigit():
+        raise InvalidExtraForward(line)
+    if int(remote) not in _VALID_PORTS or int(port) not in _VALID_PORTS:
+        raise InvalidExtraForward(line)
+    return int(remote), host, int(port)
+
+
+async def take_extra_forwards(
+    connection: asyncssh.SSHClientConnection,
+    bind_address: str,
+    wanted: Iterable[ExtraForward],
+    stats: TrafficStats,
+) -> set[int]:
+    """Ask the server for each forward; returns the remote ports it granted."""
+    taken = set()
+    for forward in wanted:
+        try:
+            await connection.create_server(
+                tcp_target(forward.host, forward.port, stats), bind_address, forward.remote_port
+            )
+        except asyncssh.ChannelListenError as error:
+            _LOGGER.debug("Extra forward of port %d refused: %s", forward.remote_port, error)
+        else:
+            taken.add(forward.remote_port)
+    return taken

@@ -1,0 +1,107 @@
+"""Extra forwards on the tunnel's connection: parsing, options, and each one's own state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from unittest.mock import patch
+
+import aiohttp
+import asyncssh
+import pytest
+
+from homeassistant.const import STATE_OFF, STATE_ON
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ssh_callhome.extras import (
+    ExtraForward,
+    InvalidExtraForward,
+    parse_extra_forwards,
+)
+
+from .conftest import PAGE
+from .helpers.network import LOOPBACK, free_port, wait_until
+from .helpers.openssh import OpenSSHServer
+from .test_init import load, tunnel_state
+from .test_observability import state_of
+from .test_options import VALID
+
+
+def test_parsing() -> None:
+    text = "2222:127.0.0.1:22\n\n 1883:mqtt.local:1883 \n8443:[::1]:443"
+    assert parse_extra_forwards(text) == (
+        ExtraForward(2222, "127.0.0.1", 22),
+        ExtraForward(1883, "mqtt.local", 1883),
+        ExtraForward(8443, "::1", 443),
+    )
+    assert parse_extra_forwards("") == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2222",
+        "2222:host",
+        "x:host:22",
+        "2222:host:x",
+        "0:host:22",
+        "2222:host:70000",
+        ":h:1",
+        "2222::22",
+        "1:a:2\n1:b:3",
+    ],
+)
+def test_bad_lines_are_refused(text: str) -> None:
+    with pytest.raises(InvalidExtraForward):
+        parse_extra_forwards(text)
+
+
+async def test_options_refuse_a_bad_line(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    await load(hass, entry)
+    form = await hass.config_entries.options.async_init(entry.entry_id)
+    bad = await hass.config_entries.options.async_configure(
+        form["flow_id"], {**VALID, "extra_forwards": "22 to the add-on"}
+    )
+    assert bad["errors"] == {"extra_forwards": "invalid_extra_forwards"}
+    assert entry.options == {}
+    await hass.config_entries.options.async_configure(
+        form["flow_id"], {**VALID, "extra_forwards": "2222:127.0.0.1:22"}
+    )
+    await hass.async_block_till_done()
+    assert entry.options["extra_forwards"] == "2222:127.0.0.1:22"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.fixture
+def quick_watch() -> Iterator[None]:
+    """Refused extra forwards are retried at each watch, every 30 s; here every 0.2 s."""
+    with patch("custom_components.ssh_callhome.tunnel.WATCH_INTERVAL", 0.2):
+        yield
+
+
+async def test_each_extra_forward_carries_traffic_and_shows_its_state(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    openssh: OpenSSHServer,
+    client_key: asyncssh.SSHKey,
+    http_backend: int,
+    quick_watch: None,
+) -> None:
+    free, taken = free_port(), free_port()
+    forwards = f"{free}:{LOOPBACK}:{http_backend}\n{taken}:{LOOPBACK}:{http_backend}"
+    hass.config_entries.async_update_entry(entry, options={"extra_forwards": forwards})
+    async with openssh.connect(client_key) as thief:
+        await thief.forward_remote_port("", taken, LOOPBACK, 9)
+        await load(hass, entry)
+        await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+        sensor = f"binary_sensor.root_127_0_0_1_forward_{free}"
+        blocked = f"binary_sensor.root_127_0_0_1_forward_{taken}"
+        await wait_until(lambda: state_of(hass, sensor) == STATE_ON, 10, "extra up")
+        assert state_of(hass, blocked) == STATE_OFF
+        async with aiohttp.ClientSession() as session:
+            reply = await session.get(f"http://{LOOPBACK}:{free}/")
+            assert await reply.read() == PAGE
+    # The other session is gone: the refused forward is taken at the next retry.
+    await wait_until(lambda: state_of(hass, blocked) == STATE_ON, 10, "retried")
+    name = hass.states.get(blocked).attributes["friendly_name"]  # type: ignore[union-attr]
+    assert name == f"root@127.0.0.1 Forward {taken}"
