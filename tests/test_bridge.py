@@ -404,3 +404,79 @@ async def test_plain_http_to_a_tls_tunnel_costs_one_connection(
     writer.close()
     assert tunnel_state(hass) == STATE_ON
     await wait_until(lambda: entry.runtime_data.stats.active_connections == 0, 5, "closed")
+
+
+class DigestView(HomeAssistantView):
+    """Reads an upload to its end and answers with its digest."""
+
+    url = "/api/test_upload"
+    name = "api:test_upload"
+    requires_auth = False
+
+    async def post(self, request: web.Request) -> web.Response:
+        digest = hashlib.sha256()
+        async for chunk in request.content.iter_chunked(MiB):
+            digest.update(chunk)
+        return web.Response(text=digest.hexdigest())
+
+
+@pytest.mark.slow
+async def test_a_big_upload_arrives_intact(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    ha_http_port: int,
+    big_file: tuple[Path, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    logging.getLogger("asyncssh").setLevel(logging.INFO)
+    path, expected = big_file
+    hass.http.register_view(DigestView())
+    await up(hass, entry)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with path.open("rb") as file:
+            while block := file.read(MiB):
+                yield block
+
+    async with visitor("127.0.0.2") as session:
+        reply = await session.post(through(entry, "/api/test_upload"), data=chunks())
+        assert await reply.text() == expected
+
+
+async def test_a_visitor_that_resets_mid_download_leaves_nothing_behind(
+    hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, tmp_path: Path
+) -> None:
+    path = tmp_path / "eight.bin"
+    path.write_bytes(os.urandom(8 * MiB))
+
+    class EightView(HomeAssistantView):
+        url = "/api/test_eight"
+        name = "api:test_eight"
+        requires_auth = False
+
+        async def get(self, request: web.Request) -> web.FileResponse:
+            return web.FileResponse(path)
+
+    hass.http.register_view(EightView())
+    await up(hass, entry)
+    stats = entry.runtime_data.stats
+    reader, writer = await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT])
+    writer.write(b"GET /api/test_eight HTTP/1.1\r\nHost: x\r\n\r\n")
+    await reader.readexactly(MiB)
+    writer.transport.abort()
+    await wait_until(lambda: stats.active_connections == 0, 10, "channel gone")
+    assert tunnel_state(hass) == STATE_ON
+
+
+async def test_home_assistant_closing_first_closes_the_channel(
+    hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int
+) -> None:
+    await up(hass, entry)
+    reader, writer = await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT])
+    writer.write(b"GET /api/test_remote HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    response = await asyncio.wait_for(reader.read(), 10)  # ends because the server closed
+    writer.close()
+    assert response.startswith(b"HTTP/1.1 200")
+    assert response.endswith(b"64:ff9b:1::7f00:1")
+    await wait_until(lambda: entry.runtime_data.stats.active_connections == 0, 5, "closed")
