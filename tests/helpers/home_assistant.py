@@ -1,0 +1,186 @@
+"""A real Home Assistant process with the integration, driven over its REST API as the UI does.
+
+Used by the demo and by the browser test: a throwaway config directory, the frontend, onboarding
+with a known user, and the config flow run through /api/config/config_entries/flow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .network import LOOPBACK, free_port
+from .openssh import OpenSSHServer
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+DEMO_USER = "demo"
+DEMO_PASSWORD = "ssh-callhome-demo"
+_START_TIMEOUT = 180.0
+
+_CONFIGURATION = """\
+homeassistant:
+  name: SSH Call Home demo
+  time_zone: UTC
+frontend:
+config:
+http:
+  server_host: {host}
+  server_port: {port}
+logger:
+  default: warning
+  logs:
+    custom_components.ssh_callhome: info
+"""
+
+
+class HomeAssistantProcess:
+    """`python -m homeassistant` on a loopback port, with a config directory of its own."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.token = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Where Home Assistant's own web server answers."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> None:
+        """Write the configuration, start the process and wait until it answers."""
+        custom = self.directory / "custom_components"
+        custom.mkdir(parents=True, exist_ok=True)
+        link = custom / "ssh_callhome"
+        if not link.exists():
+            link.symlink_to(REPOSITORY / "custom_components" / "ssh_callhome")
+        config = _CONFIGURATION.format(host=LOOPBACK, port=self.port)
+        (self.directory / "configuration.yaml").write_text(config)
+        log = (self.directory / "home-assistant.out").open("wb")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "homeassistant", "-c", str(self.directory), "--skip-pip"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in a terminal reaches the demo, which stops it
+        )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not self._answers("/api/onboarding"):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Home Assistant did not start; see {log.name}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """SIGTERM, as a service manager would; SIGKILL after 30 s."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(timeout=10)
+
+    def onboard(self) -> None:
+        """Create the demo user and finish onboarding, as the first visit to the UI does."""
+        client_id = f"{self.url}/"
+        user = self.request(
+            "POST",
+            "/api/onboarding/users",
+            {
+                "client_id": client_id,
+                "name": "Demo",
+                "username": DEMO_USER,
+                "password": DEMO_PASSWORD,
+                "language": "en",
+            },
+        )
+        tokens = self.request(
+            "POST",
+            "/auth/token",
+            form={
+                "grant_type": "authorization_code",
+                "code": user["auth_code"],
+                "client_id": client_id,
+            },
+        )
+        self.token = tokens["access_token"]
+        self.request("POST", "/api/onboarding/core_config", {})
+        self.request("POST", "/api/onboarding/analytics", {})
+        self.request(
+            "POST",
+            "/api/onboarding/integration",
+            {"client_id": client_id, "redirect_uri": client_id},
+        )
+
+    def state(self, entity_id: str) -> str | None:
+        """An entity's state, or None while it does not exist."""
+        try:
+            return str(self.request("GET", f"/api/states/{entity_id}")["state"])
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        form: dict[str, str] | None = None,
+    ) -> Any:
+        """One call of Home Assistant's REST API, with the token once there is one."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def _answers(self, path: str) -> bool:
+        try:
+            self.request("GET", path)
+        except (OSError, urllib.error.URLError):
+            return False
+        return True
+
+
+def add_tunnel_entry(ha: HomeAssistantProcess, sshd: OpenSSHServer, remote_port: int) -> str:
+    """Run the config flow as a user does; returns the new entry's id.
+
+    It generates a key, confirms the host key, authorizes the key on the server with the line
+    the flow shows, and finishes.
+    """
+    flow_path = "/api/config/config_entries/flow"
+    menu = ha.request("POST", flow_path, {"handler": "ssh_callhome"})
+    step = f"{flow_path}/{menu['flow_id']}"
+    ha.request("POST", step, {"next_step_id": "generate_key"})
+    server = {
+        "host": LOOPBACK,
+        "port": sshd.port,
+        "username": sshd.user,
+        "remote_port": remote_port,
+    }
+    confirm = ha.request("POST", step, server)
+    if confirm.get("step_id") != "confirm":
+        raise RuntimeError(f"the flow did not reach the fingerprint: {confirm}")
+    authorize = ha.request("POST", step, {})
+    sshd.set_authorized_keys([authorize["description_placeholders"]["line"]])
+    created = ha.request("POST", step, {})
+    if created.get("type") != "create_entry":
+        raise RuntimeError(f"the flow did not create the entry: {created}")
+    return str(created["result"]["entry_id"])
