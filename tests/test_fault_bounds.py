@@ -1,0 +1,164 @@
+"""Faults against a real OpenSSH server, each with the bound the tunnel must meet.
+
+Keepalive 2 s x 2 as the fault suite asks; the backoff is the fast test policy (0.1 s to 0.5 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import time
+from contextlib import nullcontext
+from dataclasses import replace
+from unittest.mock import patch
+
+import pytest
+
+from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.state import Reason, Status
+from custom_components.ssh_callhome.tunnel import Tunnel
+
+from .conftest import FAST_BACKOFF
+from .helpers.network import LOOPBACK, SilentServer, free_port, wait_until
+from .helpers.openssh import OpenSSHServer
+from .helpers.processes import signal_tree
+from .test_tunnel_openssh import running
+
+KEEPALIVE = 2.0
+KEEPALIVE_COUNT = 2
+DEAD_PEER_BOUND = KEEPALIVE * (KEEPALIVE_COUNT + 1) + 1
+
+
+@pytest.fixture
+def fault_settings(settings: TunnelSettings) -> TunnelSettings:
+    return replace(settings, keepalive_interval=KEEPALIVE, keepalive_count_max=KEEPALIVE_COUNT)
+
+
+def up(tunnel: Tunnel) -> bool:
+    return tunnel.state.status is Status.CONNECTED
+
+
+async def test_server_killed_then_back(
+    fault_settings: TunnelSettings, openssh: OpenSSHServer
+) -> None:
+    tunnel = Tunnel(fault_settings)
+    async with running(tunnel):
+        await wait_until(lambda: up(tunnel), 10, "up")
+        openssh.stop()
+        detected = await wait_until(lambda: not up(tunnel), 3, "drop within 3 s")
+        openssh.start()
+        recovered = await wait_until(lambda: up(tunnel), FAST_BACKOFF.maximum + 2, "back")
+    print(f"server killed: detected in {detected:.2f} s, back in {recovered:.2f} s")
+
+
+async def test_frozen_link_is_detected_by_keepalive_and_recovers(
+    fault_settings: TunnelSettings, openssh: OpenSSHServer
+) -> None:
+    tunnel = Tunnel(fault_settings)
+    async with running(tunnel):
+        await wait_until(lambda: up(tunnel), 10, "up")
+        frozen = [
+            pid for session in openssh.sessions() for pid in signal_tree(session, signal.SIGSTOP)
+        ]
+        detected = await wait_until(lambda: not up(tunnel), DEAD_PEER_BOUND, "keepalive noticed")
+        assert tunnel.state.last_error is Reason.CONNECTION_LOST
+        for pid in frozen:
+            signal_tree(pid, signal.SIGCONT)
+        recovered = await wait_until(lambda: up(tunnel), 15, "back after the link returned")
+    bound = f"bound {DEAD_PEER_BOUND} s"
+    print(f"frozen link: detected in {detected:.2f} s ({bound}), back in {recovered:.2f} s")
+
+
+async def test_stale_session_holding_the_port(
+    fault_settings: TunnelSettings, openssh: OpenSSHServer
+) -> None:
+    tunnel = Tunnel(fault_settings)
+    async with running(tunnel):
+        await wait_until(lambda: up(tunnel), 10, "up")
+        stale = openssh.sessions()
+        for pid in stale:
+            signal_tree(pid, signal.SIGSTOP)  # the old session keeps the port, silently
+        await wait_until(lambda: tunnel.state.last_error is Reason.FORWARD_REFUSED, 20, "refused")
+        connections = tunnel.state.reconnects
+        for pid in stale:
+            signal_tree(pid, signal.SIGKILL)
+        freed = time.monotonic()
+        await wait_until(lambda: up(tunnel), 3, "up within 3 s of the old session's end")
+        assert tunnel.state.reconnects == connections + 1
+    print(f"stale session: tunnel up {time.monotonic() - freed:.2f} s after it ended")
+
+
+async def test_key_removed_and_session_killed_keeps_to_the_backoff(
+    fault_settings: TunnelSettings, openssh: OpenSSHServer
+) -> None:
+    policy = replace(FAST_BACKOFF, initial=0.2, maximum=1.0)
+    tunnel = Tunnel(replace(fault_settings, backoff=policy))
+    attempts: list[float] = []
+    tunnel.add_listener(
+        lambda state: attempts.append(time.monotonic())
+        if state.status is Status.CONNECTING
+        else None
+    )
+    async with running(tunnel):
+        await wait_until(lambda: up(tunnel), 10, "up")
+        openssh.set_authorized_keys([])
+        for session in openssh.sessions():
+            signal_tree(session, signal.SIGKILL)
+        await wait_until(lambda: tunnel.state.last_error is Reason.AUTH, 10, "rejected")
+        start = len(attempts)
+        await asyncio.sleep(4)
+    gaps = [
+        later - earlier
+        for earlier, later in zip(attempts[start:-1], attempts[start + 1 :], strict=True)
+    ]
+    # 0.2, 0.4, 0.8, 1.0, 1.0 ... less 20 % jitter, plus the attempt itself: never a tight loop.
+    assert gaps
+    assert min(gaps) >= 0.2 * 0.8
+    assert len(gaps) <= 4 / (0.2 * 0.8)
+
+
+async def test_garbage_instead_of_ssh_is_a_reason_without_traceback(
+    socket_enabled: None, fault_settings: TunnelSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def speak_http(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(speak_http, LOOPBACK, 0)
+    port = server.sockets[0].getsockname()[1]
+    tunnel = Tunnel(replace(fault_settings, port=port))
+    try:
+        async with running(tunnel):
+            await wait_until(lambda: tunnel.state.last_error is not None, 5, "failure")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert tunnel.state.last_error is Reason.CONNECTION_LOST
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("fault", ["dns", "refused", "timeout"])
+async def test_each_connect_failure_maps_to_its_reason(
+    fault_settings: TunnelSettings,
+    silent_server: SilentServer,
+    caplog: pytest.LogCaptureFixture,
+    fault: str,
+) -> None:
+    changes: dict[str, object] = {
+        "refused": {"port": free_port()},
+        "timeout": {"port": silent_server.port, "connect_timeout": 0.5},
+        "dns": {"host": "vps.example"},
+    }[fault]  # type: ignore[assignment]
+    tunnel = Tunnel(replace(fault_settings, **changes))  # type: ignore[arg-type]
+    no_name = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    loop = asyncio.get_running_loop()
+    # Name resolution would ask a DNS server, which tests must not: its failure is simulated.
+    with (
+        patch.object(loop, "getaddrinfo", side_effect=no_name) if fault == "dns" else nullcontext()
+    ):
+        async with running(tunnel):
+            await wait_until(lambda: tunnel.state.last_error is not None, 5, "failure")
+    assert tunnel.state.last_error == fault
+    assert "Traceback" not in caplog.text
