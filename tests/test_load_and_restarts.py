@@ -11,6 +11,8 @@ import random
 import statistics
 import sys
 import time
+from functools import partial
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -25,11 +27,12 @@ from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
 
+from .conftest import PAGE
 from .helpers.home_assistant import REPOSITORY
 from .helpers.network import LOOPBACK, wait_until
 from .helpers.openssh import OpenSSHServer
 from .test_init import load, tunnel_state
-from .test_tunnel_openssh import running
+from .test_tunnel_openssh import fetch_through, running
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +127,47 @@ async def test_fifty_server_restarts_at_random_moments(
                 openssh.start()
                 await wait_until(lambda: tunnel.state.status is not Status.CONNECTED, 3, "drop")
     assert len(ups) == 51  # every connection reported once, the first one and fifty more
+
+
+def reconnected(tunnel: Tunnel, times: int) -> bool:
+    return tunnel.state.reconnects == times
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def resident_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")  # pragma: no cover - Linux always has it
+
+
+async def test_soak_300_reconnects_with_traffic_leaves_nothing_behind(
+    settings: TunnelSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    logging.getLogger("asyncssh").setLevel(logging.INFO)
+    tunnel = Tunnel(settings)
+    async with running(tunnel):
+        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up")
+        assert await fetch_through(settings.remote_port) == PAGE  # warm every path once
+        before = (open_files(), len(asyncio.all_tasks()), resident_bytes())
+        started = time.monotonic()
+        for cycle in range(1, 301):
+            tunnel.request_reconnect()
+            await wait_until(partial(reconnected, tunnel, cycle), 10, "reconnected")
+            await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up")
+            assert await fetch_through(settings.remote_port) == PAGE
+        await wait_until(lambda: tunnel.stats.active_connections == 0, 5, "idle")
+        after = (open_files(), len(asyncio.all_tasks()), resident_bytes())
+    took = time.monotonic() - started
+    print(
+        f"soak: 300 reconnects with a request each in {took:.0f} s; open files {before[0]} -> "
+        f"{after[0]}, tasks {before[1]} -> {after[1]}, RSS {before[2] / MiB:.1f} -> "
+        f"{after[2] / MiB:.1f} MiB"
+    )
+    assert after[0] <= before[0] + 5
+    assert after[1] <= before[1] + 2
+    assert after[2] <= before[2] + 16 * MiB
