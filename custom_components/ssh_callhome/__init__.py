@@ -55,13 +55,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
     host_key = load_host_key(entry.data[CONF_HOST_KEY])
     options = {**DEFAULT_OPTIONS, **entry.options}
     settings = tunnel_settings(hass, entry.data, client_key, host_key, options)
-    if reaches_home_assistant(options):
+    reaches_own_http = reaches_home_assistant(options)
+    if reaches_own_http:
         probe, probe_token = async_new_probe(hass, options[CONF_PROBE_INTERVAL])
         entry.async_on_unload(partial(async_forget_probe, hass, probe_token))
         settings = replace(settings, probe=probe)
-    await async_audit_local_exposure(
-        hass, entry, options[CONF_MODE], reaches_home_assistant(options)
-    )
+    await async_audit_local_exposure(hass, entry, options[CONF_MODE], reaches_own_http)
     tunnel = Tunnel(settings, engine_target(hass, options))
     entry.runtime_data = tunnel
     _add_state_listeners(hass, entry, tunnel)

@@ -204,7 +204,7 @@ def add_tunnel_entry(ha: HomeAssistantProcess, sshd: OpenSSHServer, remote_port:
     if confirm.get("step_id") != "confirm":
         raise RuntimeError(f"the flow did not reach the fingerprint: {confirm}")
     authorize = ha.request("POST", step, {})
-    sshd.set_authorized_keys([authorize["description_placeholders"]["line"]])
+    sshd.add_authorized_key(authorize["description_placeholders"]["line"])
     created = ha.request("POST", step, {})
     if created.get("type") != "create_entry":
         raise RuntimeError(f"the flow did not create the entry: {created}")

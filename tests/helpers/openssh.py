@@ -85,6 +85,11 @@ class OpenSSHServer:
         """Replace the authorized_keys file; sshd reads it at every login."""
         (self.directory / "authorized_keys").write_text("".join(f"{line}\n" for line in lines))
 
+    def add_authorized_key(self, line: str) -> None:
+        """Append one line to authorized_keys, as `>> ~/.ssh/authorized_keys` does."""
+        with (self.directory / "authorized_keys").open("a") as keys:
+            keys.write(f"{line}\n")
+
     def start(self) -> None:
         """Start sshd and wait until it accepts connections."""
         config = self.directory / "sshd_config"
