@@ -182,6 +182,13 @@ def entry(hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]) ->
     return config_entry
 
 
+def keep_log_capture_small(caplog: pytest.LogCaptureFixture) -> None:
+    """For tests that move much data or measure memory: the capture keeps every DEBUG record,
+    some per packet, which would be the harness's growth rather than the tunnel's."""
+    caplog.set_level(logging.INFO)
+    logging.getLogger("asyncssh").setLevel(logging.INFO)
+
+
 @pytest.fixture(autouse=True)
 def no_secret_leaks(
     caplog: pytest.LogCaptureFixture, client_key: asyncssh.SSHKey, client_key_text: str

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import logging
 import os
 import ssl
 from collections.abc import AsyncIterator
@@ -30,7 +29,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 
-from .conftest import PAGE
+from .conftest import PAGE, keep_log_capture_small
 from .helpers.network import LOOPBACK, free_port, port_accepts, wait_until
 from .test_init import load, tunnel_state
 
@@ -310,10 +309,7 @@ async def test_a_big_download_to_a_reader_that_stalls_keeps_memory_bounded(
     big_file: tuple[Path, str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # The harness keeps every DEBUG record in memory, some per packet: that would be its growth,
-    # not the tunnel's.
-    caplog.set_level(logging.INFO)
-    logging.getLogger("asyncssh").setLevel(logging.INFO)
+    keep_log_capture_small(caplog)
     path, expected = big_file
 
     class FileView(HomeAssistantView):
@@ -428,8 +424,7 @@ async def test_a_big_upload_arrives_intact(
     big_file: tuple[Path, str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-    logging.getLogger("asyncssh").setLevel(logging.INFO)
+    keep_log_capture_small(caplog)
     path, expected = big_file
     hass.http.register_view(DigestView())
     await up(hass, entry)

@@ -23,7 +23,7 @@ from .conftest import FAST_BACKOFF
 from .helpers.network import LOOPBACK, SilentServer, free_port, wait_until
 from .helpers.openssh import OpenSSHServer
 from .helpers.processes import signal_tree
-from .test_tunnel_openssh import running
+from .test_tunnel_openssh import attempt_times, running
 
 KEEPALIVE = 2.0
 KEEPALIVE_COUNT = 2
@@ -94,12 +94,7 @@ async def test_key_removed_and_session_killed_keeps_to_the_backoff(
 ) -> None:
     policy = replace(FAST_BACKOFF, initial=0.2, maximum=1.0)
     tunnel = Tunnel(replace(fault_settings, backoff=policy))
-    attempts: list[float] = []
-    tunnel.add_listener(
-        lambda state: attempts.append(time.monotonic())
-        if state.status is Status.CONNECTING
-        else None
-    )
+    attempts = attempt_times(tunnel)
     async with running(tunnel):
         await wait_until(lambda: up(tunnel), 10, "up")
         openssh.set_authorized_keys([])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import os
 import random
 import statistics
@@ -27,7 +26,7 @@ from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
 
-from .conftest import PAGE
+from .conftest import PAGE, keep_log_capture_small
 from .helpers.home_assistant import REPOSITORY
 from .helpers.network import LOOPBACK, wait_until
 from .helpers.openssh import OpenSSHServer
@@ -71,9 +70,7 @@ async def test_200_visitors_with_a_mebibyte_each_way(
     ha_http_port: int,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # Every DEBUG record of this much traffic would be the harness's memory, not the tunnel's.
-    caplog.set_level(logging.INFO)
-    logging.getLogger("asyncssh").setLevel(logging.INFO)
+    keep_log_capture_small(caplog)
     hass.http.register_view(EchoDigestView())
     await load(hass, entry)
     await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
@@ -147,8 +144,7 @@ def resident_bytes() -> int:
 async def test_soak_300_reconnects_with_traffic_leaves_nothing_behind(
     settings: TunnelSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
-    logging.getLogger("asyncssh").setLevel(logging.INFO)
+    keep_log_capture_small(caplog)
     tunnel = Tunnel(settings)
     async with running(tunnel):
         await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up")

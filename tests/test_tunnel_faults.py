@@ -18,7 +18,7 @@ from custom_components.ssh_callhome.tunnel import Tunnel
 from .conftest import FAST_BACKOFF, PAGE, loopback_settings
 from .helpers.fault_server import FaultServer
 from .helpers.network import SilentServer, free_port, wait_until
-from .test_tunnel_openssh import fetch_through, running
+from .test_tunnel_openssh import attempt_times, fetch_through, running
 
 STOP_BOUND = 2.0
 
@@ -192,12 +192,7 @@ async def test_a_stable_connection_resets_the_backoff(
     policy = replace(FAST_BACKOFF, initial=0.05, maximum=10, stable_after=0.3)
     tunnel = Tunnel(replace(fault_settings, backoff=policy))
     fault_server.refuse_forwards = 5  # the delay grows to 0.05 * 2**5 = 1.6 s
-    attempts: list[float] = []
-    tunnel.add_listener(
-        lambda state: attempts.append(time.monotonic())
-        if state.status is Status.CONNECTING
-        else None
-    )
+    attempts = attempt_times(tunnel)
     async with running(tunnel):
         await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "tunnel up")
         await asyncio.sleep(0.4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -36,6 +37,15 @@ async def fetch_through(remote_port: int) -> bytes:
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         assert response.status == 200
         return await response.read()
+
+
+def attempt_times(tunnel: Tunnel) -> list[float]:
+    """When each connection attempt starts, filled in as they happen."""
+    times: list[float] = []
+    tunnel.add_listener(
+        lambda state: times.append(time.monotonic()) if state.status is Status.CONNECTING else None
+    )
+    return times
 
 
 def connected(tunnel: Tunnel) -> bool:
