@@ -145,3 +145,14 @@ async def test_an_outage_is_logged_once_with_its_length(
     back = [r.getMessage() for r in ours if "up again after" in r.getMessage()]
     assert len(back) == 1
     assert not back[0].endswith("0:00:00")
+
+
+async def test_one_short_session_turns_the_servers_nagle_off(
+    settings: TunnelSettings, openssh: OpenSSHServer
+) -> None:
+    # sshd sets TCP_NODELAY when a session starts and never for a forward-only connection;
+    # the benchmark (scripts/bench.py) shows what that is worth: no ~40 ms delayed-ACK stalls.
+    tunnel = Tunnel(settings)
+    async with running(tunnel):
+        await wait_until(lambda: connected(tunnel), 10, "tunnel up")
+    assert openssh.log.count("Starting session: command") == 1

@@ -18,6 +18,7 @@ from .backoff import Backoff
 from .connection import (
     HostKeyChanged,
     TunnelSettings,
+    disable_server_nagle,
     negotiated_kex,
     open_connection,
     request_forward,
@@ -142,6 +143,7 @@ class Tunnel:
         connected_at = time.monotonic()
         watch: asyncio.Task[None] | None = None
         try:
+            await disable_server_nagle(self._connection)
             await self._forward(self._connection, lost)
             self._record_connected()
             await self._take_extra_forwards(self._connection)
