@@ -40,6 +40,20 @@ def _connected_since(tunnel: Tunnel) -> datetime | None:
     return state.since if state.status is Status.CONNECTED else None
 
 
+def _data_size(key: str, value_fn: Callable[[Tunnel], int]) -> TunnelSensorDescription:
+    """A traffic counter: bytes, shown in MiB, only ever growing while the engine runs."""
+    return TunnelSensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=value_fn,
+        polled=True,
+    )
+
+
 SENSORS = (
     TunnelSensorDescription(
         key="connected_since",
@@ -70,26 +84,8 @@ SENSORS = (
         value_fn=lambda tunnel: tunnel.stats.active_connections,
         polled=True,
     ),
-    TunnelSensorDescription(
-        key="data_received",
-        translation_key="data_received",
-        device_class=SensorDeviceClass.DATA_SIZE,
-        native_unit_of_measurement=UnitOfInformation.BYTES,
-        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        value_fn=lambda tunnel: tunnel.stats.bytes_received,
-        polled=True,
-    ),
-    TunnelSensorDescription(
-        key="data_sent",
-        translation_key="data_sent",
-        device_class=SensorDeviceClass.DATA_SIZE,
-        native_unit_of_measurement=UnitOfInformation.BYTES,
-        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        value_fn=lambda tunnel: tunnel.stats.bytes_sent,
-        polled=True,
-    ),
+    _data_size("data_received", lambda tunnel: tunnel.stats.bytes_received),
+    _data_size("data_sent", lambda tunnel: tunnel.stats.bytes_sent),
     TunnelSensorDescription(
         key="round_trip_time",
         translation_key="round_trip_time",
