@@ -31,6 +31,7 @@ from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 
 from .conftest import PAGE, keep_log_capture_small
 from .helpers.network import LOOPBACK, free_port, port_accepts, wait_until
+from .helpers.processes import resident_bytes
 from .test_init import load, tunnel_state
 
 
@@ -280,14 +281,6 @@ BIG = 256 * 1024 * 1024
 MiB = 1024 * 1024
 
 
-def rss() -> int:
-    """This process's resident memory, in bytes (Home Assistant runs in it too)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")  # pragma: no cover - Linux always has it
-
-
 @pytest.fixture(scope="module")
 def big_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """256 MiB of random bytes and their digest."""
@@ -323,7 +316,7 @@ async def test_a_big_download_to_a_reader_that_stalls_keeps_memory_bounded(
 
     hass.http.register_view(FileView())
     await up(hass, entry)
-    baseline, peak = rss(), 0
+    baseline, peak = resident_bytes(), 0
     digest = hashlib.sha256()
     received = 0
     stalled = False
@@ -332,12 +325,12 @@ async def test_a_big_download_to_a_reader_that_stalls_keeps_memory_bounded(
         async for chunk in reply.content.iter_chunked(MiB):
             digest.update(chunk)
             received += len(chunk)
-            peak = max(peak, rss())
+            peak = max(peak, resident_bytes())
             if not stalled and received >= BIG // 2:
                 stalled = True
                 for _ in range(100):  # ten seconds of reading nothing
                     await asyncio.sleep(0.1)
-                    peak = max(peak, rss())
+                    peak = max(peak, resident_bytes())
     assert received == BIG
     assert digest.hexdigest() == expected
     growth = peak - baseline

@@ -11,7 +11,6 @@ import statistics
 import sys
 import time
 from functools import partial
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -30,6 +29,7 @@ from .conftest import PAGE, keep_log_capture_small
 from .helpers.home_assistant import REPOSITORY
 from .helpers.network import LOOPBACK, wait_until
 from .helpers.openssh import OpenSSHServer
+from .helpers.processes import resident_bytes
 from .test_init import load, tunnel_state
 from .test_tunnel_openssh import fetch_through, running
 
@@ -132,13 +132,6 @@ def reconnected(tunnel: Tunnel, times: int) -> bool:
 
 def open_files() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def resident_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")  # pragma: no cover - Linux always has it
 
 
 async def test_soak_300_reconnects_with_traffic_leaves_nothing_behind(

@@ -10,6 +10,8 @@ CONF_REMOTE_PORT: Final = "remote_port"
 CONF_HOST_KEY: Final = "host_key"
 
 DEFAULT_SSH_PORT: Final = 22
+# What a TCP port number may be, wherever the user gives one.
+VALID_PORTS: Final = range(1, 65536)
 DEFAULT_REMOTE_PORT: Final = 8123
 
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import asyncssh
 
+from .const import VALID_PORTS
 from .forwarding import TrafficStats, tcp_target
 
 _LOGGER = logging.getLogger(__name__)
-_VALID_PORTS = range(1, 65536)
 
 
 class InvalidExtraForward(ValueError):
@@ -50,7 +50,7 @@ def _fields(line: str) -> tuple[int, str, int]:
     host = host.removeprefix("[").removesuffix("]")
     if not host or not remote.isdigit() or not port.isdigit():
         raise InvalidExtraForward(line)
-    if int(remote) not in _VALID_PORTS or int(port) not in _VALID_PORTS:
+    if int(remote) not in VALID_PORTS or int(port) not in VALID_PORTS:
         raise InvalidExtraForward(line)
     return int(remote), host, int(port)
 

@@ -20,6 +20,7 @@ from .const import (
     CONF_REMOTE_PORT,
     DEFAULT_REMOTE_PORT,
     DEFAULT_SSH_PORT,
+    VALID_PORTS,
 )
 from .keys import InvalidKey, WeakKey, WrongPassphrase
 from .settings import async_load_client_key
@@ -60,7 +61,6 @@ _ERROR_BY_REASON = {
     Reason.HOST_KEY: "host_key_changed",
     Reason.FORWARD_REFUSED: "forward_refused",
 }
-_VALID_PORTS = range(1, 65536)
 
 
 class FormError(Exception):
@@ -90,7 +90,7 @@ def check_server_fields(data: Mapping[str, Any]) -> None:
     if not data[CONF_USERNAME] or any(char.isspace() for char in data[CONF_USERNAME]):
         raise FormError(CONF_USERNAME, "invalid_username")
     for port_field in (CONF_PORT, CONF_REMOTE_PORT):
-        if data[port_field] not in _VALID_PORTS:
+        if data[port_field] not in VALID_PORTS:
             raise FormError(port_field, "invalid_port")
 
 

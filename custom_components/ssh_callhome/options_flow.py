@@ -30,6 +30,7 @@ from .const import (
     MODE_HOME_ASSISTANT,
     MODE_TCP,
     OPTION_RANGES,
+    VALID_PORTS,
 )
 from .extras import InvalidExtraForward, parse_extra_forwards
 
@@ -66,7 +67,7 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
         for option, (low, high) in OPTION_RANGES.items()
         if not low <= options[option] <= high
     }
-    if options.get(CONF_TARGET_HOST) and not 1 <= options.get(CONF_TARGET_PORT, 0) <= 65535:
+    if options.get(CONF_TARGET_HOST) and options.get(CONF_TARGET_PORT, 0) not in VALID_PORTS:
         errors[CONF_TARGET_PORT] = "invalid_port"
     try:
         parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))

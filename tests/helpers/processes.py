@@ -17,6 +17,14 @@ def _parent_of(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
+def resident_bytes() -> int:
+    """This process's resident memory in bytes (Home Assistant runs in it too)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")  # pragma: no cover - Linux always has it
+
+
 def process_tree(root: int) -> list[int]:
     """`root` and all its descendants; sshd's sessions call setsid() but stay its children."""
     children: dict[int, list[int]] = {}
