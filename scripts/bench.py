@@ -1,20 +1,17 @@
 """Benchmark: OpenSSH's `ssh -N -R` against the integration, into one real Home Assistant.
 
-The add-on's way (`ssh -N -R`), the integration's TCP mode and its in-process mode, in one run;
-prints a table with ratios. Everything runs on loopback: an OpenSSH server, a Home Assistant
-2026.2.3 process with a large file under /local, one `ssh -R` client, and two entries of the
-integration (one per mode).
+The add-on's way (`ssh -N -R`), the integration's TCP mode and its in-process mode, side by side
+in each round, with Home Assistant reached directly as the ceiling. Prints every figure's median
+over the rounds, its spread and its ratio to OpenSSH, then the targets. BENCH_MIB sets the size of
+the transfers (256 by default), BENCH_ROUNDS the number of rounds (3).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import statistics
-import subprocess
+import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,162 +19,141 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers.home_assistant import HomeAssistantProcess, add_tunnel_entry
-from tests.helpers.network import LOOPBACK, free_port, port_accepts
-from tests.helpers.openssh import OpenSSHServer
+from scripts.benchmark import figures
+from scripts.benchmark.report import Round, print_report
+from scripts.benchmark.rig import DIRECT, SSH, Rig, Route
+from tests.helpers.network import wait_for_port
+from tests.helpers.processes import signal_tree
 
-DOWNLOAD_MIB = int(os.environ.get("BENCH_MIB", "256"))
-REQUESTS = 300
-MiB = 1024 * 1024
-
-
-async def download_rate(url: str) -> float:
-    """MB/s for the big file."""
-    async with aiohttp.ClientSession() as session:
-        start = time.perf_counter()
-        async with session.get(url) as reply:
-            size = 0
-            async for chunk in reply.content.iter_chunked(MiB):
-                size += len(chunk)
-        took = time.perf_counter() - start
-    assert size == DOWNLOAD_MIB * MiB, size
-    return size / took / 1e6
-
-
-async def latencies(url: str, keep_alive: bool) -> tuple[float, float]:
-    """p50 and p99 in ms of small requests, on one connection or a new one each."""
-    connector = aiohttp.TCPConnector(force_close=not keep_alive, limit=1)
-    times = []
-    async with aiohttp.ClientSession(connector=connector) as session:
-        for _ in range(REQUESTS):
-            start = time.perf_counter()
-            async with session.get(url) as reply:
-                await reply.read()
-            times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return statistics.median(times), times[int(len(times) * 0.99)]
-
-
-async def measure(base: str) -> dict[str, float]:
-    """Every figure for one path into Home Assistant."""
-    down = await download_rate(f"{base}/local/big.bin")
-    keep50, keep99 = await latencies(f"{base}/manifest.json", keep_alive=True)
-    new50, new99 = await latencies(f"{base}/manifest.json", keep_alive=False)
-    return {
-        "down MB/s": down,
-        "keep-alive p50 ms": keep50,
-        "keep-alive p99 ms": keep99,
-        "new-conn p50 ms": new50,
-        "new-conn p99 ms": new99,
-    }
-
-
-def ssh_reverse(
-    sshd: OpenSSHServer, key_path: Path, remote_port: int, ha_port: int
-) -> subprocess.Popen[bytes]:
-    """OpenSSH's client holding the same kind of forward, as the add-on ran it."""
-    known = key_path.with_name("known_hosts")
-    known.write_text(f"[{LOOPBACK}]:{sshd.port} {sshd.host_public_key}\n")
-    return subprocess.Popen(
-        [
-            "ssh",
-            "-N",
-            "-F",
-            "/dev/null",
-            "-i",
-            str(key_path),
-            "-p",
-            str(sshd.port),
-            "-o",
-            f"UserKnownHostsFile={known}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "Ciphers=aes128-gcm@openssh.com",
-            "-o",
-            "ServerAliveInterval=30",
-            "-R",
-            f"{LOOPBACK}:{remote_port}:{LOOPBACK}:{ha_port}",
-            f"{sshd.user}@{LOOPBACK}",
-        ]
-    )
-
-
-async def wait_port(port: int) -> None:
-    """Until something accepts connections on the port (the forward is up)."""
-    for _ in range(200):
-        if await port_accepts(port):
-            return
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
+TRANSFER_MIB = int(os.environ.get("BENCH_MIB", "256"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+LATENCY_REQUESTS = 2000
+CLIENTS, REQUESTS_EACH = 50, 100
+DEAD_LINK_LIMIT = 60.0
+GiB = 1024**3
 
 
 def main() -> int:
-    """Start everything, measure each path, print the table, stop everything."""
-    workdir = Path(tempfile.mkdtemp(prefix="ssh-callhome-bench-"))
-    sshd = OpenSSHServer(workdir / "sshd", [])
-    ha = HomeAssistantProcess(workdir / "config")
-    ssh_client = None
+    """Start everything, measure each route in every round, report, stop everything."""
+    rig = Rig(TRANSFER_MIB)
     try:
-        sshd.start()
-        www = ha.directory / "www"
-        www.mkdir(parents=True)
-        with (www / "big.bin").open("wb") as file:
-            for _ in range(DOWNLOAD_MIB):
-                file.write(os.urandom(MiB))
-        ha.start()
-        ha.onboard()
-        routes = {"no tunnel": ha.url}
-        in_process, tcp = free_port(), free_port()
-        add_tunnel_entry(ha, sshd, in_process)
-        tcp_entry = add_tunnel_entry(ha, sshd, tcp)
-        flow = ha.request("POST", "/api/config/config_entries/options/flow", {"handler": tcp_entry})
-        ha.request(
-            "POST",
-            f"/api/config/config_entries/options/flow/{flow['flow_id']}",
-            {
-                "keepalive_interval": 30,
-                "keepalive_count": 3,
-                "bind": "all",
-                "backoff_max": 300,
-                "probe_interval": 3600,
-                "mode": "tcp",
-            },
-        )
-        key_path = workdir / "ssh-key"
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_path)], check=True
-        )
-        sshd.add_authorized_key(key_path.with_suffix(".pub").read_text().strip())
-        ssh_port = free_port()
-        ssh_client = ssh_reverse(sshd, key_path, ssh_port, ha.port)
-        for port in (in_process, tcp, ssh_port):
-            asyncio.run(wait_port(port))
-        routes |= {
-            "ssh -N -R": f"http://{LOOPBACK}:{ssh_port}",
-            "integration, TCP mode": f"http://{LOOPBACK}:{tcp}",
-            "integration, in process": f"http://{LOOPBACK}:{in_process}",
-        }
-        results = {name: asyncio.run(measure(base)) for name, base in routes.items()}
-        report(results)
+        rig.start()
+        print(f"Home Assistant pid {rig.ha.pid}; {TRANSFER_MIB} MiB transfers; {ROUNDS} rounds")
+        rounds = []
+        for number in range(1, ROUNDS + 1):
+            rounds.append(run_round(rig))
+            print(f"round {number} done", flush=True)
+        print_report(rounds)
     finally:
-        if ssh_client is not None:
-            ssh_client.terminate()
-        ha.stop()
-        sshd.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        rig.stop()
     return 0
 
 
-def report(results: dict[str, dict[str, float]]) -> None:
-    """The table, each figure with its ratio to ssh -N -R."""
-    reference = results["ssh -N -R"]
-    columns = list(reference)
-    print(f"{'path':26}" + "".join(f"{column:>22}" for column in columns))
-    for name, figures in results.items():
-        cells = "".join(f"{figures[c]:>12.1f} ({figures[c] / reference[c]:4.2f}x)" for c in columns)
-        print(f"{name:26}{cells}")
-    print("(ratios against ssh -N -R; for MB/s higher is better, for latencies lower)")
+def run_round(rig: Rig) -> Round:
+    """Every figure of every route once."""
+    result = {route.name: asyncio.run(traffic_figures(rig, route)) for route in rig.paths.values()}
+    for route in rig.tunnels():
+        result[route.name]["first request s"] = asyncio.run(first_request(rig, route))
+    for name, seconds in dead_link_detection(rig).items():
+        result[name]["dead link s"] = seconds
+    return result
+
+
+async def traffic_figures(rig: Rig, route: Route) -> dict[str, float]:
+    """Transfers, latencies and load through one route."""
+    size = TRANSFER_MIB * figures.MiB
+    pids = {"HA": rig.ha.pid} | ({"ssh": rig.ssh.pid} if route.name == SSH and rig.ssh else {})
+    await loop_lag(rig)  # only what the download causes counts
+    with figures.CpuMeter(pids) as cpu:
+        down = await figures.download(f"{route.base}/local/big.bin", size)
+    lag = await loop_lag(rig)
+    result = {
+        "down MB/s": down,
+        "HA CPU s/GiB": cpu.spent["HA"] * GiB / size,
+        "loop lag p50 ms": lag["p50"],
+        "loop lag p99 ms": lag["p99"],
+        "loop lag max ms": lag["max"],
+    }
+    if "ssh" in cpu.spent:
+        result["ssh CPU s/GiB"] = cpu.spent["ssh"] * GiB / size
+    result["up MB/s"] = await figures.upload(f"{route.base}/api/bench_probe/sink", size)
+    small = f"{route.base}/local/small.json"
+    kept = await figures.latencies(small, LATENCY_REQUESTS, keep_alive=True)
+    new = await figures.latencies(small, LATENCY_REQUESTS, keep_alive=False)
+    result |= {
+        "keep-alive p50 ms": kept.p50,
+        "keep-alive p99 ms": kept.p99,
+        "new-conn p50 ms": new.p50,
+        "new-conn p99 ms": new.p99,
+        "new-conn > 30 ms": new.slow,
+    }
+    result["50x100 req/s"] = await figures.requests_per_second(small, CLIENTS, REQUESTS_EACH)
+    return result
+
+
+async def loop_lag(rig: Rig) -> dict[str, float]:
+    """Home Assistant's event-loop lateness since the last call (asked directly, not tunnelled)."""
+    url = f"{rig.paths[DIRECT].base}/api/bench_probe/lag"
+    async with aiohttp.ClientSession() as session, session.get(url) as reply:
+        return dict(await reply.json())
+
+
+async def first_request(rig: Rig, route: Route) -> float:
+    """Seconds from starting the tunnel (ssh, or loading the entry) to a request served."""
+    url = f"{route.base}/local/small.json"
+    port = int(route.base.rsplit(":", 1)[1])
+    if route.entry_id is None:
+        rig.stop_ssh()
+        await wait_for_port(port, accepting=False, timeout=30)
+
+        async def start() -> None:
+            rig.start_ssh()
+
+    else:
+        entry_id = route.entry_id
+
+        async def start() -> None:
+            await asyncio.to_thread(rig.reload_entry, entry_id)
+
+    seconds = await figures.seconds_until_served(url, start)
+    if route.sensor is not None:
+        rig.wait_sensor(route.sensor, "on")
+    return seconds
+
+
+def dead_link_detection(rig: Rig) -> dict[str, float]:
+    """Freeze every sshd session at once; seconds until each client notices; then recover.
+
+    A stopped server process is a link that went silent: nothing is closed, nothing answers.
+    ssh notices by exiting; an entry by turning its Tunnel sensor off.
+    """
+    assert rig.ssh is not None
+    sessions = rig.sshd.sessions()
+    frozen = [pid for session in sessions for pid in signal_tree(session, signal.SIGSTOP)]
+    start = time.monotonic()
+    pending = {route.name: route for route in rig.tunnels()}
+    noticed: dict[str, float] = {}
+    while pending and time.monotonic() - start < DEAD_LINK_LIMIT:
+        for name, route in list(pending.items()):
+            down = (
+                rig.ssh.poll() is not None
+                if route.sensor is None
+                else (rig.ha.state(route.sensor) != "on")
+            )
+            if down:
+                noticed[name] = time.monotonic() - start
+                del pending[name]
+        time.sleep(0.02)
+    for pid in frozen:
+        os.kill(pid, signal.SIGKILL)
+    rig.start_ssh()
+    for route in rig.tunnels():
+        if route.sensor is not None:
+            rig.wait_sensor(route.sensor, "on")
+    asyncio.run(wait_for_port(rig.ssh_port, accepting=True, timeout=60))
+    if pending:
+        raise RuntimeError(f"not noticed within {DEAD_LINK_LIMIT} s: {', '.join(pending)}")
+    return noticed
 
 
 if __name__ == "__main__":

@@ -45,8 +45,14 @@ logger:
 class HomeAssistantProcess:
     """`python -m homeassistant` on a loopback port, with a config directory of its own."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, components: dict[str, Path] | None = None, extra_yaml: str = ""
+    ) -> None:
+        """`components`: more custom integrations (name: folder); `extra_yaml` configures them."""
         self.directory = directory
+        self.components = {"ssh_callhome": REPOSITORY / "custom_components" / "ssh_callhome"}
+        self.components |= components or {}
+        self.extra_yaml = extra_yaml
         self.port = free_port()
         self.token = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -56,14 +62,21 @@ class HomeAssistantProcess:
         """Where Home Assistant's own web server answers."""
         return f"http://{LOOPBACK}:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The Home Assistant process."""
+        assert self._process is not None
+        return self._process.pid
+
     def start(self) -> None:
         """Write the configuration, start the process and wait until it answers."""
         custom = self.directory / "custom_components"
         custom.mkdir(parents=True, exist_ok=True)
-        link = custom / "ssh_callhome"
-        if not link.exists():
-            link.symlink_to(REPOSITORY / "custom_components" / "ssh_callhome")
-        config = _CONFIGURATION.format(host=LOOPBACK, port=self.port)
+        for name, folder in self.components.items():
+            link = custom / name
+            if not link.exists():
+                link.symlink_to(folder)
+        config = _CONFIGURATION.format(host=LOOPBACK, port=self.port) + self.extra_yaml
         (self.directory / "configuration.yaml").write_text(config)
         self._skip_onboarding_extras()
         log = (self.directory / "home-assistant.out").open("wb")
@@ -72,6 +85,9 @@ class HomeAssistantProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in a terminal reaches the demo, which stops it
+            # `-m` puts the working directory first on sys.path: in the repository, its own
+            # custom_components package would hide the config directory's.
+            cwd=self.directory,
         )
         deadline = time.monotonic() + _START_TIMEOUT
         while not self._answers("/api/onboarding"):

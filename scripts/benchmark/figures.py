@@ -1,0 +1,143 @@
+"""The measurements, each over one route into Home Assistant, from this (the visitor's) process."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+
+MiB = 1024 * 1024
+SLOW_MS = 30.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system time of a process and all its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15 of stat
+    return ticks / 100.0  # USER_HZ is 100 on Linux
+
+
+class CpuMeter:
+    """CPU seconds spent by some processes while a block runs."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self._start: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self._start = {name: _cpu_seconds(pid) for name, pid in self._pids.items()}
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.spent = {
+            name: _cpu_seconds(pid) - self._start[name] for name, pid in self._pids.items()
+        }
+
+
+async def download(url: str, size: int) -> float:
+    """MB/s of one GET of `size` bytes."""
+    async with aiohttp.ClientSession() as session:
+        start = time.perf_counter()
+        async with session.get(url) as reply:
+            received = 0
+            async for chunk in reply.content.iter_chunked(MiB):
+                received += len(chunk)
+        took = time.perf_counter() - start
+    if received != size:
+        raise RuntimeError(f"{url}: {received} bytes instead of {size}")
+    return size / took / 1e6
+
+
+async def upload(url: str, size: int) -> float:
+    """MB/s of one POST of `size` bytes to the sink."""
+    block = bytes(MiB)
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(size // MiB):
+            yield block
+
+    async with aiohttp.ClientSession() as session:
+        start = time.perf_counter()
+        async with session.post(url, data=body()) as reply:
+            counted = (await reply.json())["bytes"]
+        took = time.perf_counter() - start
+    if counted != size:
+        raise RuntimeError(f"{url}: the sink counted {counted} bytes instead of {size}")
+    return size / took / 1e6
+
+
+class Latencies:
+    """Request times in ms, sorted."""
+
+    def __init__(self, times_ms: list[float]) -> None:
+        self.times = sorted(times_ms)
+
+    @property
+    def p50(self) -> float:
+        """The median."""
+        return statistics.median(self.times)
+
+    @property
+    def p99(self) -> float:
+        """The 99th percentile."""
+        return self.times[int(len(self.times) * 0.99)]
+
+    @property
+    def slow(self) -> int:
+        """How many took longer than SLOW_MS."""
+        return sum(1 for time_ms in self.times if time_ms > SLOW_MS)
+
+
+async def latencies(url: str, count: int, keep_alive: bool) -> Latencies:
+    """`count` small GETs one after the other, on one connection or each on a new one."""
+    connector = aiohttp.TCPConnector(force_close=not keep_alive, limit=1)
+    times = []
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(count):
+            start = time.perf_counter()
+            async with session.get(url) as reply:
+                await reply.read()
+            times.append((time.perf_counter() - start) * 1000)
+    return Latencies(times)
+
+
+async def requests_per_second(url: str, clients: int, each: int) -> float:
+    """`clients` keep-alive clients, each making `each` small GETs in turn; all requests/s."""
+    connector = aiohttp.TCPConnector(limit=clients)
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        for _ in range(each):
+            async with session.get(url) as reply:
+                await reply.read()
+                reply.raise_for_status()
+
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.perf_counter()
+        async with asyncio.TaskGroup() as group:
+            for _ in range(clients):
+                group.create_task(client(session))
+        took = time.perf_counter() - start
+    return clients * each / took
+
+
+async def seconds_until_served(url: str, restart: Callable[[], Awaitable[None]]) -> float:
+    """From `restart()` to the first GET of `url` answered with 200; polled every 10 ms."""
+    deadline = 60.0
+    start = time.perf_counter()
+    await restart()
+    timeout = aiohttp.ClientTimeout(total=1)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while time.perf_counter() - start < deadline:
+            try:
+                async with session.get(url) as reply:
+                    if reply.status == 200:
+                        return time.perf_counter() - start
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.01)
+    raise RuntimeError(f"{url} not served within {deadline} s")

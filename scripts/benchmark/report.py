@@ -1,0 +1,93 @@
+"""Medians over the rounds, their spread, ratios to `ssh -N -R`, and the targets."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from .rig import IN_PROCESS, SSH
+
+Round = dict[str, dict[str, float]]  # route: figure: value
+
+
+@dataclass(frozen=True)
+class Target:
+    """A figure of the in-process route against OpenSSH's, as a ratio or an absolute bound."""
+
+    figure: str
+    bound: float
+    higher_is_better: bool
+    ratio: bool = True  # against ssh -N -R; otherwise the value itself
+    against: str | None = None  # the ssh route's figure, when it has another name
+
+    def value(self, medians: Round) -> float:
+        """What is compared with the bound."""
+        mine = medians[IN_PROCESS][self.figure]
+        if not self.ratio:
+            return mine
+        return mine / medians[SSH][self.against or self.figure]
+
+    def describe(self) -> str:
+        """The target as the issue states it."""
+        unit = "x ssh -N -R" if self.ratio else ""
+        sign = ">=" if self.higher_is_better else "<="
+        return f"{self.figure} {sign} {self.bound:g}{unit}"
+
+
+TARGETS = (
+    Target("down MB/s", 1.0, higher_is_better=True),
+    Target("up MB/s", 1.0, higher_is_better=True),
+    Target("50x100 req/s", 1.0, higher_is_better=True),
+    Target("keep-alive p50 ms", 1.0, higher_is_better=False),
+    Target("new-conn p50 ms", 0.05, higher_is_better=False),
+    Target("new-conn > 30 ms", 0, higher_is_better=False, ratio=False),
+    Target("loop lag p99 ms", 20, higher_is_better=False, ratio=False),
+    Target("HA CPU s/GiB", 1.5, higher_is_better=False, against="ssh CPU s/GiB"),
+)
+
+
+def medians(rounds: list[Round]) -> Round:
+    """Each figure's median over the rounds."""
+    return {
+        route: {figure: statistics.median(r[route][figure] for r in rounds) for figure in figures}
+        for route, figures in rounds[0].items()
+    }
+
+
+def print_report(rounds: list[Round]) -> None:
+    """One line a figure, one column a route: median, spread over the rounds, ratio to ssh."""
+    middle = medians(rounds)
+    routes = list(middle)
+    figures = list(dict.fromkeys(f for values in middle.values() for f in values))
+    print(f"\nMedians of {len(rounds)} rounds [lowest-highest] (ratio to {SSH})")
+    print(f"{'figure':20}" + "".join(f"{route:>34}" for route in routes))
+    for figure in figures:
+        cells = [_cell(rounds, middle, route, figure) for route in routes]
+        print(f"{figure:20}" + "".join(f"{cell:>34}" for cell in cells))
+    print("\nTargets for the in-process route:")
+    for target in TARGETS:
+        print("  " + _verdict(target, middle))
+
+
+def _cell(rounds: list[Round], middle: Round, route: str, figure: str) -> str:
+    if figure not in middle[route]:
+        return "-"
+    values = [r[route][figure] for r in rounds]
+    text = f"{middle[route][figure]:.4g} [{min(values):.3g}-{max(values):.3g}]"
+    reference = middle[SSH].get(figure)
+    if route != SSH and reference:
+        text += f" ({middle[route][figure] / reference:.2f}x)"
+    return text
+
+
+def _verdict(target: Target, middle: Round) -> str:
+    value = target.value(middle)
+    met = value >= target.bound if target.higher_is_better else value <= target.bound
+    shown = f"{value:.2f}x" if target.ratio else f"{value:.3g}"
+    if met:
+        return f"met     {target.describe()}: {shown}"
+    if target.ratio and target.bound:
+        miss = f"{abs(value / target.bound - 1) * 100:.0f} % short"
+    else:
+        miss = f"off by {abs(value - target.bound):.3g}"
+    return f"MISSED  {target.describe()}: {shown} ({miss})"

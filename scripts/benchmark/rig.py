@@ -1,0 +1,174 @@
+"""Everything the benchmark runs: an OpenSSH server, Home Assistant, `ssh -N -R` and two entries.
+
+All on loopback, in a throwaway directory. Home Assistant gets a large and a small file under
+/local and the bench_probe component (an upload sink and its event loop's lateness). Both entries
+and the ssh client use the same keepalive, so dead links are detected on equal terms.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.helpers.home_assistant import HomeAssistantProcess, add_tunnel_entry
+from tests.helpers.network import LOOPBACK, free_port
+from tests.helpers.openssh import OpenSSHServer
+
+MiB = 1024 * 1024
+KEEPALIVE_SECONDS = 5
+KEEPALIVE_COUNT = 1
+CIPHER = "aes128-gcm@openssh.com"
+SMALL_FILE = b"{}" + b" " * 1022  # a small static file, as the frontend fetches many
+_WAIT_SECONDS = 120.0
+
+
+@dataclass
+class Route:
+    """One way into Home Assistant: its name, its base URL, and the entry behind it if any."""
+
+    name: str
+    base: str
+    entry_id: str | None = None
+    sensor: str | None = None
+
+
+SSH = "ssh -N -R"
+TCP = "integration, TCP mode"
+IN_PROCESS = "integration, in process"
+DIRECT = "no tunnel"
+
+
+class Rig:
+    """Start, reach and stop the whole set-up."""
+
+    def __init__(self, download_mib: int) -> None:
+        self.download_mib = download_mib
+        self.workdir = Path(tempfile.mkdtemp(prefix="ssh-callhome-bench-"))
+        self.sshd = OpenSSHServer(self.workdir / "sshd", [])
+        probe = Path(__file__).with_name("bench_probe")
+        self.ha = HomeAssistantProcess(
+            self.workdir / "config", {"bench_probe": probe}, "bench_probe:\n"
+        )
+        self.ssh: subprocess.Popen[bytes] | None = None
+        self.ssh_port = free_port()
+        self.paths: dict[str, Route] = {}
+
+    def start(self) -> None:
+        """sshd, Home Assistant with its files, both entries and the ssh client; all up."""
+        self.sshd.start()
+        self._write_files()
+        self.ha.start()
+        self.ha.onboard()
+        self.paths[DIRECT] = Route(DIRECT, self.ha.url)
+        for name, mode in ((IN_PROCESS, "home_assistant"), (TCP, "tcp")):
+            port = free_port()
+            entry = add_tunnel_entry(self.ha, self.sshd, port)
+            self._set_options(entry, mode)
+            self.paths[name] = Route(name, f"http://{LOOPBACK}:{port}", entry)
+        self._authorize_ssh_key()
+        self.start_ssh()
+        self.paths[SSH] = Route(SSH, f"http://{LOOPBACK}:{self.ssh_port}")
+        for path in self.tunnels():
+            if path.entry_id is not None:
+                path.sensor = self._tunnel_sensor(path.entry_id)
+                self.wait_sensor(path.sensor, "on")
+
+    def tunnels(self) -> list[Route]:
+        """The three tunnelled paths, OpenSSH first."""
+        return [self.paths[name] for name in (SSH, TCP, IN_PROCESS)]
+
+    def stop(self) -> None:
+        """Everything down, the directory gone."""
+        self.stop_ssh()
+        self.ha.stop()
+        self.sshd.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def start_ssh(self) -> None:
+        """OpenSSH's client holding the forward to Home Assistant's port, as the add-on ran it."""
+        key = self.workdir / "ssh-key"
+        known = self.workdir / "known_hosts"
+        known.write_text(f"[{LOOPBACK}]:{self.sshd.port} {self.sshd.host_public_key}\n")
+        options = {
+            "UserKnownHostsFile": str(known),
+            "StrictHostKeyChecking": "yes",
+            "Ciphers": CIPHER,
+            "ServerAliveInterval": str(KEEPALIVE_SECONDS),
+            "ServerAliveCountMax": str(KEEPALIVE_COUNT),
+            "ExitOnForwardFailure": "yes",
+        }
+        arguments = [item for name, value in options.items() for item in ("-o", f"{name}={value}")]
+        self.ssh = subprocess.Popen(
+            [
+                *("ssh", "-N", "-F", "/dev/null", "-i", str(key), "-p", str(self.sshd.port)),
+                *arguments,
+                *("-R", f"{LOOPBACK}:{self.ssh_port}:{LOOPBACK}:{self.ha.port}"),
+                f"{self.sshd.user}@{LOOPBACK}",
+            ],
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop_ssh(self) -> None:
+        """The ssh client ended (it may have ended by itself)."""
+        if self.ssh is not None and self.ssh.poll() is None:
+            self.ssh.terminate()
+            self.ssh.wait(timeout=10)
+
+    def reload_entry(self, entry_id: str) -> None:
+        """Unload and load the entry, as its menu's Reload does."""
+        self.ha.request("POST", f"/api/config/config_entries/entry/{entry_id}/reload")
+
+    def wait_sensor(self, sensor: str, state: str) -> None:
+        """Until the Tunnel sensor shows `state`."""
+        deadline = time.monotonic() + _WAIT_SECONDS
+        while self.ha.state(sensor) != state:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{sensor} did not turn {state}")
+            time.sleep(0.05)
+
+    def _write_files(self) -> None:
+        www = self.ha.directory / "www"
+        www.mkdir(parents=True)
+        (www / "small.json").write_bytes(SMALL_FILE)
+        block = os.urandom(MiB)
+        with (www / "big.bin").open("wb") as file:
+            for _ in range(self.download_mib):
+                file.write(block)
+
+    def _set_options(self, entry_id: str, mode: str) -> None:
+        flow = self.ha.request(
+            "POST", "/api/config/config_entries/options/flow", {"handler": entry_id}
+        )
+        self.ha.request(
+            "POST",
+            f"/api/config/config_entries/options/flow/{flow['flow_id']}",
+            {
+                "keepalive_interval": KEEPALIVE_SECONDS,
+                "keepalive_count": KEEPALIVE_COUNT,
+                "bind": "all",
+                "backoff_max": 10,
+                "probe_interval": 3600,
+                "mode": mode,
+            },
+        )
+
+    def _authorize_ssh_key(self) -> None:
+        key = self.workdir / "ssh-key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        self.sshd.add_authorized_key(key.with_suffix(".pub").read_text().strip())
+
+    def _tunnel_sensor(self, entry_id: str) -> str:
+        """The entry's Tunnel binary sensor, found as a template would."""
+        template = (
+            "{% for e in integration_entities('ssh_callhome') %}"
+            "{% if e.startswith('binary_sensor.') "
+            "and e.rstrip('_0123456789').endswith('_tunnel') %}"
+            f"{{% if config_entry_id(e) == '{entry_id}' %}}{{{{ e }}}}{{% endif %}}"
+            "{% endif %}{% endfor %}"
+        )
+        return self.ha.render(template).strip()
