@@ -14,6 +14,7 @@ import asyncssh
 from .backoff import BackoffPolicy
 from .extras import ExtraForward
 from .forwarding import SessionFactory, TrafficStats, tcp_target
+from .listening import listen
 from .probe import ProbeSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -153,9 +154,7 @@ async def request_forward(
     session_factory: SessionFactory,
 ) -> asyncssh.SSHListener:
     """Ask the server to listen on the remote port; each connection it gets becomes a session."""
-    return await connection.create_server(
-        session_factory, settings.bind_address, settings.remote_port
-    )
+    return await listen(connection, settings.bind_address, settings.remote_port, session_factory)
 
 
 async def check_tunnel(settings: TunnelSettings) -> None:

@@ -14,6 +14,7 @@ import asyncssh
 
 from .const import VALID_PORTS
 from .forwarding import TrafficStats, tcp_target
+from .listening import listen
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,8 +66,11 @@ async def take_extra_forwards(
     taken = set()
     for forward in wanted:
         try:
-            await connection.create_server(
-                tcp_target(forward.host, forward.port, stats), bind_address, forward.remote_port
+            await listen(
+                connection,
+                bind_address,
+                forward.remote_port,
+                tcp_target(forward.host, forward.port, stats),
             )
         except asyncssh.ChannelListenError as error:
             _LOGGER.debug("Extra forward of port %d refused: %s", forward.remote_port, error)
