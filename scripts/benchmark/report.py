@@ -86,8 +86,9 @@ def _verdict(target: Target, middle: Round) -> str:
     shown = f"{value:.2f}x" if target.ratio else f"{value:.3g}"
     if met:
         return f"met     {target.describe()}: {shown}"
-    if target.ratio and target.bound:
-        miss = f"{abs(value / target.bound - 1) * 100:.0f} % short"
+    if target.bound:
+        side = "below" if target.higher_is_better else "above"
+        miss = f"{abs(value / target.bound - 1) * 100:.0f} % {side} the bound"
     else:
-        miss = f"off by {abs(value - target.bound):.3g}"
+        miss = f"{value:.3g} over"
     return f"MISSED  {target.describe()}: {shown} ({miss})"
