@@ -305,16 +305,7 @@ async def test_a_big_download_to_a_reader_that_stalls_keeps_memory_bounded(
     keep_log_capture_small(caplog)
     path, expected = big_file
 
-    class FileView(HomeAssistantView):
-        url = "/api/test_file"
-        name = "api:test_file"
-        requires_auth = False
-
-        async def get(self, request: web.Request) -> web.FileResponse:
-            # What /local and the frontend's files use: aiohttp's FileResponse and sendfile.
-            return web.FileResponse(path)
-
-    hass.http.register_view(FileView())
+    serve_file(hass, "/api/test_file", path)
     await up(hass, entry)
     baseline, peak = resident_bytes(), 0
     digest = hashlib.sha256()
@@ -395,6 +386,20 @@ async def test_plain_http_to_a_tls_tunnel_costs_one_connection(
     await wait_until(lambda: entry.runtime_data.stats.active_connections == 0, 5, "closed")
 
 
+def serve_file(hass: HomeAssistant, address: str, path: Path) -> None:
+    """Serve `path` at `address` as /local and the frontend's files are: FileResponse, sendfile."""
+
+    class FileView(HomeAssistantView):
+        url = address
+        name = "api:" + address.rsplit("/", 1)[1]
+        requires_auth = False
+
+        async def get(self, request: web.Request) -> web.FileResponse:
+            return web.FileResponse(path)
+
+    hass.http.register_view(FileView())
+
+
 class DigestView(HomeAssistantView):
     """Reads an upload to its end and answers with its digest."""
 
@@ -438,15 +443,7 @@ async def test_a_visitor_that_resets_mid_download_leaves_nothing_behind(
     path = tmp_path / "eight.bin"
     path.write_bytes(os.urandom(8 * MiB))
 
-    class EightView(HomeAssistantView):
-        url = "/api/test_eight"
-        name = "api:test_eight"
-        requires_auth = False
-
-        async def get(self, request: web.Request) -> web.FileResponse:
-            return web.FileResponse(path)
-
-    hass.http.register_view(EightView())
+    serve_file(hass, "/api/test_eight", path)
     await up(hass, entry)
     stats = entry.runtime_data.stats
     reader, writer = await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT])
