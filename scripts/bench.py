@@ -51,7 +51,7 @@ def main() -> int:
 
 def run_round(rig: Rig) -> Round:
     """Every figure of every route once."""
-    result = {route.name: asyncio.run(traffic_figures(rig, route)) for route in rig.paths.values()}
+    result = {route.name: asyncio.run(traffic_figures(rig, route)) for route in rig.routes.values()}
     for route in rig.tunnels():
         result[route.name]["first request s"] = asyncio.run(first_request(rig, route))
     for name, seconds in dead_link_detection(rig).items():
@@ -93,7 +93,7 @@ async def traffic_figures(rig: Rig, route: Route) -> dict[str, float]:
 
 async def loop_lag(rig: Rig) -> dict[str, float]:
     """Home Assistant's event-loop lateness since the last call (asked directly, not tunnelled)."""
-    url = f"{rig.paths[DIRECT].base}/api/bench_probe/lag"
+    url = f"{rig.routes[DIRECT].base}/api/bench_probe/lag"
     async with aiohttp.ClientSession() as session, session.get(url) as reply:
         return dict(await reply.json())
 
@@ -101,10 +101,9 @@ async def loop_lag(rig: Rig) -> dict[str, float]:
 async def first_request(rig: Rig, route: Route) -> float:
     """Seconds from starting the tunnel (ssh, or loading the entry) to a request served."""
     url = f"{route.base}/local/small.json"
-    port = int(route.base.rsplit(":", 1)[1])
     if route.entry_id is None:
         rig.stop_ssh()
-        await wait_for_port(port, accepting=False, timeout=30)
+        await wait_for_port(route.port, accepting=False, timeout=30)
 
         async def start() -> None:
             rig.start_ssh()
@@ -117,7 +116,7 @@ async def first_request(rig: Rig, route: Route) -> float:
 
     seconds = await figures.seconds_until_served(url, start)
     if route.sensor is not None:
-        rig.wait_sensor(route.sensor, "on")
+        await asyncio.to_thread(rig.wait_sensor, route.sensor, "on")
     return seconds
 
 

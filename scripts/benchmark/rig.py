@@ -29,12 +29,17 @@ _WAIT_SECONDS = 120.0
 
 @dataclass
 class Route:
-    """One way into Home Assistant: its name, its base URL, and the entry behind it if any."""
+    """One way into Home Assistant: its name, its port, and the entry behind it if any."""
 
     name: str
-    base: str
+    port: int
     entry_id: str | None = None
     sensor: str | None = None
+
+    @property
+    def base(self) -> str:
+        """The URL that requests on this route start with."""
+        return f"http://{LOOPBACK}:{self.port}"
 
 
 SSH = "ssh -N -R"
@@ -56,7 +61,7 @@ class Rig:
         )
         self.ssh: subprocess.Popen[bytes] | None = None
         self.ssh_port = free_port()
-        self.paths: dict[str, Route] = {}
+        self.routes: dict[str, Route] = {}
 
     def start(self) -> None:
         """sshd, Home Assistant with its files, both entries and the ssh client; all up."""
@@ -64,15 +69,15 @@ class Rig:
         self._write_files()
         self.ha.start()
         self.ha.onboard()
-        self.paths[DIRECT] = Route(DIRECT, self.ha.url)
+        self.routes[DIRECT] = Route(DIRECT, self.ha.port)
         for name, mode in ((IN_PROCESS, "home_assistant"), (TCP, "tcp")):
             port = free_port()
             entry = add_tunnel_entry(self.ha, self.sshd, port)
             self._set_options(entry, mode)
-            self.paths[name] = Route(name, f"http://{LOOPBACK}:{port}", entry)
+            self.routes[name] = Route(name, port, entry)
         self._authorize_ssh_key()
         self.start_ssh()
-        self.paths[SSH] = Route(SSH, f"http://{LOOPBACK}:{self.ssh_port}")
+        self.routes[SSH] = Route(SSH, self.ssh_port)
         for path in self.tunnels():
             if path.entry_id is not None:
                 path.sensor = self._tunnel_sensor(path.entry_id)
@@ -80,7 +85,7 @@ class Rig:
 
     def tunnels(self) -> list[Route]:
         """The three tunnelled paths, OpenSSH first."""
-        return [self.paths[name] for name in (SSH, TCP, IN_PROCESS)]
+        return [self.routes[name] for name in (SSH, TCP, IN_PROCESS)]
 
     def stop(self) -> None:
         """Everything down, the directory gone."""
