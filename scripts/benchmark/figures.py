@@ -6,9 +6,10 @@ import asyncio
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import aiohttp
+
+from tests.helpers.processes import stat_fields
 
 MiB = 1024 * 1024
 SLOW_MS = 30.0
@@ -16,7 +17,7 @@ SLOW_MS = 30.0
 
 def _cpu_seconds(pid: int) -> float:
     """User and system time of a process and all its threads so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     ticks = int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15 of stat
     return ticks / 100.0  # USER_HZ is 100 on Linux
 

@@ -8,13 +8,18 @@ import signal
 from pathlib import Path
 
 
+def stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat from its third field (state) on; raises OSError once the process is gone."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name may contain spaces and parentheses: fields follow the last ')'.
+    return stat.rsplit(")", 1)[1].split()
+
+
 def _parent_of(pid: int) -> int | None:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat_fields(pid)[1])
     except OSError:
         return None
-    # The command name may contain spaces and parentheses: fields follow the last ')'.
-    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def resident_bytes() -> int:
