@@ -23,7 +23,7 @@ from scripts.benchmark import figures
 from scripts.benchmark.report import Round, print_report
 from scripts.benchmark.rig import DIRECT, SSH, Rig, Route
 from tests.helpers.network import wait_for_port
-from tests.helpers.processes import signal_tree
+from tests.helpers.processes import signal_all
 
 TRANSFER_MIB = int(os.environ.get("BENCH_MIB", "256"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -127,8 +127,7 @@ def dead_link_detection(rig: Rig) -> dict[str, float]:
     ssh notices by exiting; an entry by turning its Tunnel sensor off.
     """
     assert rig.ssh is not None
-    sessions = rig.sshd.sessions()
-    frozen = [pid for session in sessions for pid in signal_tree(session, signal.SIGSTOP)]
+    frozen = signal_all(rig.sshd.sessions(), signal.SIGSTOP)
     start = time.monotonic()
     pending = {route.name: route for route in rig.tunnels()}
     noticed: dict[str, float] = {}
@@ -143,8 +142,7 @@ def dead_link_detection(rig: Rig) -> dict[str, float]:
                 noticed[name] = time.monotonic() - start
                 del pending[name]
         time.sleep(0.02)
-    for pid in frozen:
-        os.kill(pid, signal.SIGKILL)
+    signal_all(frozen, signal.SIGKILL)
     rig.start_ssh()
     for route in rig.tunnels():
         if route.sensor is not None:

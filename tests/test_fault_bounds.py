@@ -22,7 +22,7 @@ from custom_components.ssh_callhome.tunnel import Tunnel
 from .conftest import FAST_BACKOFF
 from .helpers.network import LOOPBACK, SilentServer, free_port, wait_until
 from .helpers.openssh import OpenSSHServer
-from .helpers.processes import signal_tree
+from .helpers.processes import signal_all
 from .test_tunnel_openssh import attempt_times, running
 
 KEEPALIVE = 2.0
@@ -58,13 +58,10 @@ async def test_frozen_link_is_detected_by_keepalive_and_recovers(
     tunnel = Tunnel(fault_settings)
     async with running(tunnel):
         await wait_until(lambda: up(tunnel), 10, "up")
-        frozen = [
-            pid for session in openssh.sessions() for pid in signal_tree(session, signal.SIGSTOP)
-        ]
+        frozen = signal_all(openssh.sessions(), signal.SIGSTOP)
         detected = await wait_until(lambda: not up(tunnel), DEAD_PEER_BOUND, "keepalive noticed")
         assert tunnel.state.last_error is Reason.CONNECTION_LOST
-        for pid in frozen:
-            signal_tree(pid, signal.SIGCONT)
+        signal_all(frozen, signal.SIGCONT)
         recovered = await wait_until(lambda: up(tunnel), 15, "back after the link returned")
     bound = f"bound {DEAD_PEER_BOUND} s"
     print(f"frozen link: detected in {detected:.2f} s ({bound}), back in {recovered:.2f} s")
@@ -76,13 +73,11 @@ async def test_stale_session_holding_the_port(
     tunnel = Tunnel(fault_settings)
     async with running(tunnel):
         await wait_until(lambda: up(tunnel), 10, "up")
-        stale = openssh.sessions()
-        for pid in stale:
-            signal_tree(pid, signal.SIGSTOP)  # the old session keeps the port, silently
+        # The old session keeps the port, silently.
+        stale = signal_all(openssh.sessions(), signal.SIGSTOP)
         await wait_until(lambda: tunnel.state.last_error is Reason.FORWARD_REFUSED, 20, "refused")
         connections = tunnel.state.reconnects
-        for pid in stale:
-            signal_tree(pid, signal.SIGKILL)
+        signal_all(stale, signal.SIGKILL)
         freed = time.monotonic()
         await wait_until(lambda: up(tunnel), 3, "up within 3 s of the old session's end")
         assert tunnel.state.reconnects == connections + 1
@@ -98,8 +93,7 @@ async def test_key_removed_and_session_killed_keeps_to_the_backoff(
     async with running(tunnel):
         await wait_until(lambda: up(tunnel), 10, "up")
         openssh.set_authorized_keys([])
-        for session in openssh.sessions():
-            signal_tree(session, signal.SIGKILL)
+        signal_all(openssh.sessions(), signal.SIGKILL)
         await wait_until(lambda: tunnel.state.last_error is Reason.AUTH, 10, "rejected")
         start = len(attempts)
         await asyncio.sleep(4)

@@ -46,7 +46,11 @@ def process_tree(root: int) -> list[int]:
 
 def signal_tree(root: int, signum: signal.Signals) -> list[int]:
     """Send `signum` to every process of the tree; returns the pids it was sent to."""
-    pids = process_tree(root)
+    return signal_all(process_tree(root), signum)
+
+
+def signal_all(pids: list[int], signum: signal.Signals) -> list[int]:
+    """Send `signum` to each of `pids` that still exists; returns `pids`."""
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
