@@ -14,6 +14,7 @@ import asyncssh
 from .backoff import BackoffPolicy
 from .extras import ExtraForward
 from .forwarding import SessionFactory, TrafficStats, tcp_target
+from .ignore_packets import drop_empty_ignore_packets
 from .listening import listen
 from .probe import ProbeSpec
 
@@ -21,7 +22,8 @@ _LOGGER = logging.getLogger(__name__)
 # How long the session that turns the server's Nagle off may take.
 _NAGLE_TIMEOUT = 5.0
 
-# asyncssh's AES-GCM is about twice as fast as its ChaCha20-Poly1305, so it goes first.
+# asyncssh's AES-GCM is about twice as fast as its ChaCha20-Poly1305, so it goes first. No CBC:
+# ignore_packets relies on that.
 PREFERRED_CIPHERS = (
     "aes128-gcm@openssh.com",
     "aes256-gcm@openssh.com",
@@ -128,7 +130,7 @@ async def open_connection(
     """
     callbacks = _ClientCallbacks(on_lost)
     try:
-        return await asyncssh.connect(
+        connection = await asyncssh.connect(
             settings.host,
             settings.port,
             username=settings.username,
@@ -146,6 +148,8 @@ async def open_connection(
         if callbacks.presented_host_key is None:  # pragma: no cover - an undecodable key
             raise
         raise HostKeyChanged(callbacks.presented_host_key) from None
+    drop_empty_ignore_packets(connection)
+    return connection
 
 
 async def request_forward(

@@ -36,7 +36,7 @@ AllowTcpForwarding {allow_forwarding}
 GatewayPorts {gateway_ports}
 ClientAliveInterval {client_alive_interval}
 ClientAliveCountMax 2
-LogLevel VERBOSE
+LogLevel {log_level}
 """
 
 
@@ -50,6 +50,8 @@ class OpenSSHServer:
         self.allow_forwarding = "yes"
         self.gateway_ports = "no"
         self.client_alive_interval = 2
+        # DEBUG3 names every packet type sshd receives, at a cost in log size.
+        self.log_level = "VERBOSE"
         self._process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
         self.replace_host_key()
@@ -101,6 +103,7 @@ class OpenSSHServer:
                 allow_forwarding=self.allow_forwarding,
                 gateway_ports=self.gateway_ports,
                 client_alive_interval=self.client_alive_interval,
+                log_level=self.log_level,
             )
         )
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
