@@ -146,7 +146,6 @@ class Tunnel:
             await disable_server_nagle(self._connection)
             await self._forward(self._connection, lost)
             self._record_connected()
-            await self._take_extra_forwards(self._connection)
             watch = asyncio.create_task(self._watch(self._connection), name="ssh_callhome watch")
             error = await lost
         finally:
@@ -179,7 +178,11 @@ class Tunnel:
             self._update(status=Status.CONNECTING)
 
     async def _watch(self, connection: asyncssh.SSHClientConnection) -> None:
-        """While connected: time the round trip, and probe the public path now and then."""
+        """While connected: extra forwards, round-trip time, and now and then the probe.
+
+        Each pass asks for the extra forwards not held yet: at once after connecting, then
+        again for the ones the server refused.
+        """
         next_probe = 0.0
         while True:
             try:
