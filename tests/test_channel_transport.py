@@ -11,12 +11,11 @@ import pytest
 from custom_components.ssh_callhome.bridge import ChannelTransport, in_process_target
 from custom_components.ssh_callhome.connection import TunnelSettings, open_connection
 from custom_components.ssh_callhome.forwarding import TrafficStats
-from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .conftest import PAGE
 from .helpers.network import LOOPBACK, wait_until
-from .test_tunnel_openssh import running
+from .test_tunnel_openssh import connected, running
 
 
 class Collector(asyncssh.SSHTCPSession[bytes]):
@@ -69,12 +68,12 @@ async def test_a_failing_protocol_costs_its_channel_not_the_tunnel(
     target = partial(in_process_target, lambda: Exploding, lambda address: address, lambda: None)
     tunnel = Tunnel(settings, target)
     async with running(tunnel):
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up")
+        await wait_until(lambda: connected(tunnel), 10, "up")
         for _ in range(2):  # the second connection proves the SSH connection survived
             reader, writer = await asyncio.open_connection(LOOPBACK, settings.remote_port)
             writer.write(b"hello")
             assert await asyncio.wait_for(reader.read(), 10) == b""
             writer.close()
-        assert tunnel.state.status is Status.CONNECTED
+        assert connected(tunnel)
         assert tunnel.state.reconnects == 0
     assert "Dropping a tunnelled connection after an error: ValueError" in caplog.text

@@ -16,14 +16,14 @@ from unittest.mock import patch
 import pytest
 
 from custom_components.ssh_callhome.connection import TunnelSettings
-from custom_components.ssh_callhome.state import Reason, Status
+from custom_components.ssh_callhome.state import Reason
 from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .conftest import FAST_BACKOFF
 from .helpers.network import LOOPBACK, SilentServer, free_port, wait_until
 from .helpers.openssh import OpenSSHServer
 from .helpers.processes import signal_all
-from .test_tunnel_openssh import attempt_times, running
+from .test_tunnel_openssh import attempt_times, connected, running
 
 KEEPALIVE = 2.0
 KEEPALIVE_COUNT = 2
@@ -35,20 +35,16 @@ def fault_settings(settings: TunnelSettings) -> TunnelSettings:
     return replace(settings, keepalive_interval=KEEPALIVE, keepalive_count_max=KEEPALIVE_COUNT)
 
 
-def up(tunnel: Tunnel) -> bool:
-    return tunnel.state.status is Status.CONNECTED
-
-
 async def test_server_killed_then_back(
     fault_settings: TunnelSettings, openssh: OpenSSHServer
 ) -> None:
     tunnel = Tunnel(fault_settings)
     async with running(tunnel):
-        await wait_until(lambda: up(tunnel), 10, "up")
+        await wait_until(lambda: connected(tunnel), 10, "up")
         openssh.stop()
-        detected = await wait_until(lambda: not up(tunnel), 3, "drop within 3 s")
+        detected = await wait_until(lambda: not connected(tunnel), 3, "drop within 3 s")
         openssh.start()
-        recovered = await wait_until(lambda: up(tunnel), FAST_BACKOFF.maximum + 2, "back")
+        recovered = await wait_until(lambda: connected(tunnel), FAST_BACKOFF.maximum + 2, "back")
     print(f"server killed: detected in {detected:.2f} s, back in {recovered:.2f} s")
 
 
@@ -57,12 +53,14 @@ async def test_frozen_link_is_detected_by_keepalive_and_recovers(
 ) -> None:
     tunnel = Tunnel(fault_settings)
     async with running(tunnel):
-        await wait_until(lambda: up(tunnel), 10, "up")
+        await wait_until(lambda: connected(tunnel), 10, "up")
         frozen = signal_all(openssh.sessions(), signal.SIGSTOP)
-        detected = await wait_until(lambda: not up(tunnel), DEAD_PEER_BOUND, "keepalive noticed")
+        detected = await wait_until(
+            lambda: not connected(tunnel), DEAD_PEER_BOUND, "keepalive noticed"
+        )
         assert tunnel.state.last_error is Reason.CONNECTION_LOST
         signal_all(frozen, signal.SIGCONT)
-        recovered = await wait_until(lambda: up(tunnel), 15, "back after the link returned")
+        recovered = await wait_until(lambda: connected(tunnel), 15, "back after the link returned")
     bound = f"bound {DEAD_PEER_BOUND} s"
     print(f"frozen link: detected in {detected:.2f} s ({bound}), back in {recovered:.2f} s")
 
@@ -72,14 +70,14 @@ async def test_stale_session_holding_the_port(
 ) -> None:
     tunnel = Tunnel(fault_settings)
     async with running(tunnel):
-        await wait_until(lambda: up(tunnel), 10, "up")
+        await wait_until(lambda: connected(tunnel), 10, "up")
         # The old session keeps the port, silently.
         stale = signal_all(openssh.sessions(), signal.SIGSTOP)
         await wait_until(lambda: tunnel.state.last_error is Reason.FORWARD_REFUSED, 20, "refused")
         connections = tunnel.state.reconnects
         signal_all(stale, signal.SIGKILL)
         freed = time.monotonic()
-        await wait_until(lambda: up(tunnel), 3, "up within 3 s of the old session's end")
+        await wait_until(lambda: connected(tunnel), 3, "up within 3 s of the old session's end")
         assert tunnel.state.reconnects == connections + 1
     print(f"stale session: tunnel up {time.monotonic() - freed:.2f} s after it ended")
 
@@ -91,7 +89,7 @@ async def test_key_removed_and_session_killed_keeps_to_the_backoff(
     tunnel = Tunnel(replace(fault_settings, backoff=policy))
     attempts = attempt_times(tunnel)
     async with running(tunnel):
-        await wait_until(lambda: up(tunnel), 10, "up")
+        await wait_until(lambda: connected(tunnel), 10, "up")
         openssh.set_authorized_keys([])
         signal_all(openssh.sessions(), signal.SIGKILL)
         await wait_until(lambda: tunnel.state.last_error is Reason.AUTH, 10, "rejected")

@@ -12,11 +12,10 @@ from dataclasses import replace
 import pytest
 
 from custom_components.ssh_callhome.connection import TunnelSettings
-from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .helpers.network import LOOPBACK, free_port, wait_until
-from .test_tunnel_openssh import running
+from .test_tunnel_openssh import connected, running
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -76,7 +75,7 @@ async def test_half_close_both_ways_and_exact_bytes(
 ) -> None:
     tunnel = await through(settings, await target(echo_after_eof))
     async with running(tunnel):
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up")
+        await wait_until(lambda: connected(tunnel), 10, "up")
         reader, writer = await open_remote(tunnel)
         payload = os.urandom(3 * 1024 * 1024 + 17)
         writer.write(payload)
@@ -95,7 +94,7 @@ async def test_a_target_that_speaks_first_is_heard(
 ) -> None:
     tunnel = await through(settings, await target(banner_first))
     async with running(tunnel):
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up")
+        await wait_until(lambda: connected(tunnel), 10, "up")
         reader, writer = await open_remote(tunnel)
         assert await asyncio.wait_for(reader.read(), 10) == b"220 hello from the target\r\n"
         writer.close()
@@ -106,7 +105,7 @@ async def test_a_slow_reader_gets_everything(
 ) -> None:
     tunnel = await through(settings, await target(big_download))
     async with running(tunnel):
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up")
+        await wait_until(lambda: connected(tunnel), 10, "up")
         reader, writer = await open_remote(tunnel)
         received = 0
         first = await reader.readexactly(1024 * 1024)
@@ -127,11 +126,11 @@ async def test_a_refusing_target_costs_the_channel_not_the_tunnel(
     closed_port = free_port()
     tunnel = await through(settings, closed_port)
     async with running(tunnel):
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up")
+        await wait_until(lambda: connected(tunnel), 10, "up")
         reader, writer = await open_remote(tunnel)
         assert await asyncio.wait_for(reader.read(), 10) == b""  # the server closes it at once
         writer.close()
-        assert tunnel.state.status is Status.CONNECTED
+        assert connected(tunnel)
         assert tunnel.stats.active_connections == 0
 
 
@@ -150,7 +149,7 @@ async def test_a_slow_target_gets_a_big_upload_intact(
 
     tunnel = await through(settings, await target(slow_then_digest))
     async with running(tunnel):
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up")
+        await wait_until(lambda: connected(tunnel), 10, "up")
         reader, writer = await open_remote(tunnel)
         payload = os.urandom(BIG)
 

@@ -31,7 +31,7 @@ from .helpers.network import LOOPBACK, wait_until
 from .helpers.openssh import OpenSSHServer
 from .helpers.processes import resident_bytes
 from .test_init import load, tunnel_state
-from .test_tunnel_openssh import fetch_through, running
+from .test_tunnel_openssh import connected, fetch_through, running
 
 pytestmark = pytest.mark.slow
 
@@ -116,13 +116,13 @@ async def test_fifty_server_restarts_at_random_moments(
     chance = random.Random(20261126)
     async with running(tunnel):
         for restarts in range(51):
-            await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up again")
+            await wait_until(lambda: connected(tunnel), 10, "up again")
             assert tunnel.state.reconnects == restarts
             if restarts < 50:
                 await asyncio.sleep(chance.uniform(0, 0.5))  # somewhere in the connection's life
                 openssh.stop()
                 openssh.start()
-                await wait_until(lambda: tunnel.state.status is not Status.CONNECTED, 3, "drop")
+                await wait_until(lambda: not connected(tunnel), 3, "drop")
     assert len(ups) == 51  # every connection reported once, the first one and fifty more
 
 
@@ -140,14 +140,14 @@ async def test_soak_300_reconnects_with_traffic_leaves_nothing_behind(
     keep_log_capture_small(caplog)
     tunnel = Tunnel(settings)
     async with running(tunnel):
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up")
+        await wait_until(lambda: connected(tunnel), 10, "up")
         assert await fetch_through(settings.remote_port) == PAGE  # warm every path once
         before = (open_files(), len(asyncio.all_tasks()), resident_bytes())
         started = time.monotonic()
         for cycle in range(1, 301):
             tunnel.request_reconnect()
             await wait_until(partial(reconnected, tunnel, cycle), 10, "reconnected")
-            await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "up")
+            await wait_until(lambda: connected(tunnel), 10, "up")
             assert await fetch_through(settings.remote_port) == PAGE
         await wait_until(lambda: tunnel.stats.active_connections == 0, 5, "idle")
         after = (open_files(), len(asyncio.all_tasks()), resident_bytes())

@@ -18,7 +18,7 @@ from custom_components.ssh_callhome.tunnel import Tunnel
 from .conftest import FAST_BACKOFF, PAGE, loopback_settings
 from .helpers.fault_server import FaultServer
 from .helpers.network import SilentServer, free_port, wait_until
-from .test_tunnel_openssh import attempt_times, fetch_through, running
+from .test_tunnel_openssh import attempt_times, connected, fetch_through, running
 
 STOP_BOUND = 2.0
 
@@ -58,7 +58,7 @@ async def test_refused_forward_is_retried_on_the_same_connection(
     states: list[Reason | None] = []
     tunnel.add_listener(lambda state: states.append(state.last_error))
     async with running(tunnel):
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "forward taken")
+        await wait_until(lambda: connected(tunnel), 10, "forward taken")
         assert Reason.FORWARD_REFUSED in states
         assert fault_server.forward_requests == 3
         assert len(fault_server.connections) == 1
@@ -70,11 +70,11 @@ async def test_dropped_connection_is_restored(
 ) -> None:
     tunnel = Tunnel(fault_settings)
     async with running(tunnel):
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "tunnel up")
+        await wait_until(lambda: connected(tunnel), 10, "tunnel up")
         fault_server.drop_all()
-        await wait_until(lambda: tunnel.state.status is not Status.CONNECTED, 5, "drop seen")
+        await wait_until(lambda: not connected(tunnel), 5, "drop seen")
         await wait_until(lambda: tunnel.state.reconnects == 1, 10, "tunnel back")
-        assert tunnel.state.status is Status.CONNECTED
+        assert connected(tunnel)
         assert tunnel.state.last_error is Reason.CONNECTION_LOST
         assert await fetch_through(fault_settings.remote_port) == PAGE
 
@@ -86,7 +86,7 @@ async def test_wrong_client_key_is_rejected(
     tunnel = Tunnel(replace(fault_settings, client_key=stranger))
     async with running(tunnel):
         await wait_until(lambda: tunnel.state.last_error is Reason.AUTH, 10, "rejection")
-        assert tunnel.state.status is not Status.CONNECTED
+        assert not connected(tunnel)
 
 
 async def test_reconnect_request_replaces_the_connection_at_once(
@@ -95,7 +95,7 @@ async def test_reconnect_request_replaces_the_connection_at_once(
     slow = replace(fault_settings, backoff=replace(FAST_BACKOFF, initial=30, maximum=30))
     tunnel = Tunnel(slow)
     async with running(tunnel):
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "tunnel up")
+        await wait_until(lambda: connected(tunnel), 10, "tunnel up")
         first = fault_server.connections[0]
         tunnel.request_reconnect()
         # No backoff delay: the new connection comes well before the 30 s step.
@@ -141,7 +141,7 @@ async def test_stop_while_connected_closes_the_connection(
 ) -> None:
     tunnel = Tunnel(fault_settings)
     task = asyncio.create_task(tunnel.run())
-    await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "tunnel up")
+    await wait_until(lambda: connected(tunnel), 10, "tunnel up")
     assert await stop_time(task) < STOP_BOUND
     await wait_until(lambda: fault_server.connections[0].is_closed(), 2, "server saw the close")
 
@@ -156,7 +156,7 @@ async def test_connection_lost_while_the_forward_is_refused(
         fault_server.drop_all()
         await wait_until(lambda: len(fault_server.connections) == 2, 5, "new connection")
         fault_server.refuse_forwards = 0
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 5, "forward taken")
+        await wait_until(lambda: connected(tunnel), 5, "forward taken")
 
 
 async def test_reconnect_request_while_the_forward_is_refused(
@@ -169,7 +169,7 @@ async def test_reconnect_request_while_the_forward_is_refused(
         await wait_until(lambda: fault_server.forward_requests == 1, 5, "forward refused")
         fault_server.refuse_forwards = 0
         tunnel.request_reconnect()
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 5, "forward taken")
+        await wait_until(lambda: connected(tunnel), 5, "forward taken")
         assert len(fault_server.connections) == 2
 
 
@@ -179,7 +179,7 @@ async def test_reconnect_request_while_connecting_keeps_that_attempt(
     tunnel = Tunnel(fault_settings)
     async with running(tunnel):
         tunnel.request_reconnect()  # the first attempt is under way: it is the reconnect
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 5, "tunnel up")
+        await wait_until(lambda: connected(tunnel), 5, "tunnel up")
         fault_server.drop_all()
         # The drop afterwards is a failure like any other, not mistaken for the request.
         await wait_until(lambda: tunnel.state.last_error is Reason.CONNECTION_LOST, 5, "drop")
@@ -194,7 +194,7 @@ async def test_a_stable_connection_resets_the_backoff(
     fault_server.refuse_forwards = 5  # the delay grows to 0.05 * 2**5 = 1.6 s
     attempts = attempt_times(tunnel)
     async with running(tunnel):
-        await wait_until(lambda: tunnel.state.status is Status.CONNECTED, 10, "tunnel up")
+        await wait_until(lambda: connected(tunnel), 10, "tunnel up")
         await asyncio.sleep(0.4)
         dropped = time.monotonic()
         fault_server.drop_all()
@@ -211,7 +211,7 @@ async def test_a_failed_measurement_leaves_the_tunnel_up(
     ):
         async with running(tunnel):
             await wait_until(lambda: "Measuring tunnel" in caplog.text, 5, "warning")
-            assert tunnel.state.status is Status.CONNECTED
+            assert connected(tunnel)
             assert await fetch_through(fault_settings.remote_port) == PAGE
     assert "RuntimeError: odd" in caplog.text
     assert "Traceback" not in caplog.text
