@@ -29,9 +29,11 @@ from custom_components.ssh_callhome.const import (
 from custom_components.ssh_callhome.flow_support import unique_id
 from custom_components.ssh_callhome.keys import generate_private_key, load_private_key
 
+from .helpers.dropbear import DropbearServer
 from .helpers.network import LOOPBACK, SilentServer, free_port, port_accepts, serve_http
 from .helpers.openssh import OpenSSHServer
 from .helpers.secrets import SecretRecorder, record_texts
+from .helpers.ssh_server import LoopbackSSHServer
 
 # Short delays so that recovery happens within a test's time.
 FAST_BACKOFF = BackoffPolicy(initial=0.1, maximum=0.5, jitter=0.0, stable_after=5.0)
@@ -88,6 +90,26 @@ def openssh(socket_enabled: None, tmp_path: Path, authorized_line: str) -> Itera
 
 
 @pytest.fixture
+def dropbear(
+    socket_enabled: None, tmp_path: Path, authorized_line: str
+) -> Iterator[DropbearServer]:
+    """A running Dropbear server, with only an ed25519 host key, that accepts the client key."""
+    server = DropbearServer(tmp_path / "dropbear", [authorized_line])
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["openssh", "dropbear"])
+def any_server(request: pytest.FixtureRequest) -> LoopbackSSHServer:
+    """Each real server the tunnel is tested against, in turn."""
+    server: LoopbackSSHServer = request.getfixturevalue(request.param)
+    return server
+
+
+@pytest.fixture
 async def http_backend(socket_enabled: None) -> AsyncIterator[int]:
     """A small HTTP service on a loopback port, standing in for what the tunnel carries."""
 
@@ -129,13 +151,28 @@ def loopback_settings(
     )
 
 
+def server_settings(
+    server: LoopbackSSHServer, client_key: asyncssh.SSHKey, target_port: int
+) -> TunnelSettings:
+    """Engine settings for a real server of the tests, pinned to its host key."""
+    host_key = asyncssh.import_public_key(server.host_public_key)
+    return loopback_settings(server.port, server.user, client_key, host_key, target_port)
+
+
 @pytest.fixture
 def settings(
     openssh: OpenSSHServer, client_key: asyncssh.SSHKey, http_backend: int
 ) -> TunnelSettings:
     """Engine settings for the OpenSSH server, forwarding to the HTTP service."""
-    host_key = asyncssh.import_public_key(openssh.host_public_key)
-    return loopback_settings(openssh.port, openssh.user, client_key, host_key, http_backend)
+    return server_settings(openssh, client_key, http_backend)
+
+
+@pytest.fixture
+def any_settings(
+    any_server: LoopbackSSHServer, client_key: asyncssh.SSHKey, http_backend: int
+) -> TunnelSettings:
+    """Engine settings for each real server in turn, forwarding to the HTTP service."""
+    return server_settings(any_server, client_key, http_backend)
 
 
 @pytest.fixture

@@ -22,9 +22,12 @@ from custom_components.ssh_callhome.const import (
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
     CONF_REMOTE_PORT,
+    CONF_SERVER_SOFTWARE,
     DOMAIN,
 )
+from custom_components.ssh_callhome.keys import fingerprint, load_host_key
 
+from .helpers.dropbear import DropbearServer
 from .helpers.network import LOOPBACK, SilentServer, free_port
 from .helpers.openssh import OpenSSHServer
 
@@ -74,7 +77,11 @@ async def test_full_flow_pins_the_confirmed_host_key(
     created = await submit(hass, confirm, {})
     assert created["type"] is FlowResultType.CREATE_ENTRY
     assert created["title"] == f"{openssh.user}@{LOOPBACK}"
-    assert created["data"] == {**user_input, CONF_HOST_KEY: openssh.host_public_key}
+    assert created["data"] == {
+        **user_input,
+        CONF_HOST_KEY: openssh.host_public_key,
+        CONF_SERVER_SOFTWARE: "openssh",
+    }
     assert created["result"].unique_id == (
         f"{openssh.user}@{LOOPBACK}:{openssh.port}:{user_input[CONF_REMOTE_PORT]}"
     )
@@ -374,3 +381,50 @@ async def test_weak_keys_are_refused(
     result = await submit(hass, form, {**user_input, CONF_PRIVATE_KEY: weak.decode()})
     assert result["errors"] == {CONF_PRIVATE_KEY: "weak_key"}
     await finish(hass, result, user_input)
+
+
+async def test_dropbear_gets_its_own_line_and_the_flow_completes(
+    hass: HomeAssistant, dropbear: DropbearServer
+) -> None:
+    # Dropbear with only an ed25519 host key offers RSA too, and aborts a client that picks it.
+    dropbear.set_authorized_keys([])
+    remote_port = free_port()
+    server = {
+        CONF_HOST: LOOPBACK,
+        CONF_PORT: dropbear.port,
+        CONF_USERNAME: dropbear.user,
+        CONF_REMOTE_PORT: remote_port,
+    }
+    confirm = await submit(hass, await start(hass, "generate_key"), server)
+    assert confirm["step_id"] == "confirm"
+    placeholders = confirm["description_placeholders"] or {}
+    assert placeholders["fingerprint"] == fingerprint(load_host_key(dropbear.host_public_key))
+    assert placeholders["algorithm"] == "ssh-ed25519"
+
+    authorize = await submit(hass, confirm, {})
+    assert authorize["step_id"] == "authorize_dropbear"
+    placeholders = authorize["description_placeholders"] or {}
+    line = placeholders["line"]
+    options, public_half = line.split(" ", 1)
+    assert options == (
+        f'no-pty,no-agent-forwarding,no-X11-forwarding,permitopen="127.0.0.1:{remote_port}",'
+        'command="/bin/false"'
+    )
+    assert placeholders["settings"] == 'DROPBEAR_EXTRA_ARGS="-s -K 15 -a"'
+
+    # The line written for OpenSSH: Dropbear rejects the key whole, and the error says why.
+    dropbear.set_authorized_keys(
+        [f'restrict,port-forwarding,permitlisten="{remote_port}" {public_half}']
+    )
+    rejected = await submit(hass, authorize, {})
+    assert rejected["step_id"] == "authorize_dropbear"
+    assert rejected["errors"] == {"base": "invalid_auth_dropbear"}
+    assert "Bad public key options" in dropbear.log
+
+    dropbear.set_authorized_keys([line])
+    created = await submit(hass, rejected, {})
+    assert created["type"] is FlowResultType.CREATE_ENTRY
+    assert created["data"][CONF_SERVER_SOFTWARE] == "dropbear"
+    assert created["data"][CONF_HOST_KEY] == dropbear.host_public_key
+    assert f"Pubkey auth succeeded for '{dropbear.user}'" in dropbear.log
+    await hass.config_entries.async_unload(created["result"].entry_id)

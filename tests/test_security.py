@@ -95,7 +95,7 @@ async def test_restricted_line_holds_the_tunnel_and_nothing_else(
     client_key: asyncssh.SSHKey,
 ) -> None:
     remote_port = entry.data["remote_port"]
-    line = authorized_keys_line(client_key, "", remote_port, "ssh_callhome@test")
+    line = authorized_keys_line(client_key, "", [remote_port], "ssh_callhome@test")
     openssh.set_authorized_keys([line])
     await load(hass, entry)
     await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")

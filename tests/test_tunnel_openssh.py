@@ -1,4 +1,4 @@
-"""The engine against a real OpenSSH server."""
+"""The engine against real servers: OpenSSH, and Dropbear where the behaviour is the server's."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from custom_components.ssh_callhome.tunnel import Tunnel
 from .conftest import PAGE
 from .helpers.network import LOOPBACK, wait_until
 from .helpers.openssh import OpenSSHServer
+from .helpers.ssh_server import LoopbackSSHServer
 
 
 @contextlib.asynccontextmanager
@@ -52,53 +53,63 @@ def connected(tunnel: Tunnel) -> bool:
     return tunnel.state.status is Status.CONNECTED
 
 
-async def test_request_through_the_tunnel_returns_the_page(settings: TunnelSettings) -> None:
-    tunnel = Tunnel(settings)
+async def test_request_through_the_tunnel_returns_the_page(any_settings: TunnelSettings) -> None:
+    tunnel = Tunnel(any_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "tunnel up")
-        assert await fetch_through(settings.remote_port) == PAGE
+        assert await fetch_through(any_settings.remote_port) == PAGE
         assert tunnel.state.last_error is None
         assert tunnel.state.reconnects == 0
 
 
+async def test_keepalives_are_answered(any_settings: TunnelSettings) -> None:
+    # Keepalive every second, dead after two unanswered: five seconds up means answers came.
+    tunnel = Tunnel(any_settings)
+    async with running(tunnel):
+        await wait_until(lambda: connected(tunnel), 10, "tunnel up")
+        await asyncio.sleep(5 * any_settings.keepalive_interval)
+        assert connected(tunnel)
+        assert tunnel.state.reconnects == 0
+
+
 async def test_follows_the_server_going_away_and_coming_back(
-    settings: TunnelSettings, openssh: OpenSSHServer
+    any_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    tunnel = Tunnel(settings)
+    tunnel = Tunnel(any_settings)
     seen: list[TunnelState] = []
     tunnel.add_listener(seen.append)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "tunnel up")
-        openssh.stop()
+        any_server.stop()
         await wait_until(lambda: not connected(tunnel), 5, "drop noticed")
         assert tunnel.state.last_error in {Reason.CONNECTION_LOST, Reason.REFUSED}
-        openssh.start()
+        any_server.start()
         await wait_until(lambda: connected(tunnel), 10, "tunnel back")
-        assert await fetch_through(settings.remote_port) == PAGE
+        assert await fetch_through(any_settings.remote_port) == PAGE
         assert tunnel.state.reconnects == 1
     assert [state.status for state in seen].count(Status.CONNECTED) == 2
     assert not tunnel.state.running
 
 
-async def test_stop_frees_the_remote_port(settings: TunnelSettings) -> None:
-    tunnel = Tunnel(settings)
+async def test_stop_frees_the_remote_port(any_settings: TunnelSettings) -> None:
+    tunnel = Tunnel(any_settings)
     async with running(tunnel) as task:
         await wait_until(lambda: connected(tunnel), 10, "tunnel up")
     assert task.cancelled()
     assert tunnel.state.status is Status.DISCONNECTED
     # The server gives the port back once our session is gone: a second engine takes it.
-    second = Tunnel(settings)
+    second = Tunnel(any_settings)
     async with running(second):
         await wait_until(lambda: connected(second), 10, "second tunnel up")
 
 
 async def test_refused_forward_is_reported(
-    settings: TunnelSettings, openssh: OpenSSHServer
+    any_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    openssh.stop()
-    openssh.allow_forwarding = "no"
-    openssh.start()
-    tunnel = Tunnel(settings)
+    any_server.stop()
+    any_server.forbid_remote_forwarding()
+    any_server.start()
+    tunnel = Tunnel(any_settings)
     async with running(tunnel):
         await wait_until(
             lambda: tunnel.state.last_error is Reason.FORWARD_REFUSED, 10, "refusal reported"
@@ -108,17 +119,17 @@ async def test_refused_forward_is_reported(
 
 @pytest.mark.parametrize("wrong", ["key", "host_key"])
 async def test_rejections_are_reported(
-    settings: TunnelSettings, openssh: OpenSSHServer, wrong: str
+    any_settings: TunnelSettings, any_server: LoopbackSSHServer, wrong: str
 ) -> None:
     if wrong == "key":
-        openssh.set_authorized_keys([])
+        any_server.set_authorized_keys([])
         expected = Reason.AUTH
     else:
-        openssh.stop()
-        openssh.replace_host_key()
-        openssh.start()
+        any_server.stop()
+        any_server.replace_host_key()
+        any_server.start()
         expected = Reason.HOST_KEY
-    tunnel = Tunnel(settings)
+    tunnel = Tunnel(any_settings)
     async with running(tunnel):
         await wait_until(lambda: tunnel.state.last_error is expected, 10, f"{expected} reported")
 

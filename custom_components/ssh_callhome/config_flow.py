@@ -25,12 +25,10 @@ from homeassistant.core import callback
 
 from .connection import check_tunnel, fetch_host_key
 from .const import (
-    BIND_ADDRESSES,
-    CONF_BIND,
     CONF_HOST_KEY,
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
-    CONF_REMOTE_PORT,
+    CONF_SERVER_SOFTWARE,
     DEFAULT_OPTIONS,
     DOMAIN,
 )
@@ -42,19 +40,15 @@ from .flow_support import (
     FormError,
     async_client_key,
     async_server_call,
+    authorize_placeholders,
     check_server_fields,
-    key_comment,
     normalized,
+    server_software,
     unique_id,
 )
-from .keys import (
-    authorized_keys_line,
-    export_host_key,
-    fingerprint,
-    generate_private_key,
-    load_host_key,
-)
+from .keys import export_host_key, fingerprint, generate_private_key, load_host_key
 from .options_flow import SshCallhomeOptionsFlow
+from .server_hello import ServerSoftware
 from .settings import tunnel_settings
 
 # How long the flow waits for the server before it says it cannot connect.
@@ -71,6 +65,10 @@ def _without_key(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _key_of(data: Mapping[str, Any]) -> dict[str, Any]:
     return {field: value for field, value in data.items() if field in _KEY_FIELDS}
+
+
+def _software_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {field: value for field, value in data.items() if field == CONF_SERVER_SOFTWARE}
 
 
 class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -195,7 +193,8 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
                 data |= _key_of(entry.data)
             self._client_key = await async_client_key(self.hass, data)
             if (data[CONF_HOST], data[CONF_PORT]) == (entry.data[CONF_HOST], entry.data[CONF_PORT]):
-                self._data = data
+                # The same server: the software it was found to be still holds.
+                self._data = data | _software_of(entry.data)
                 self._host_key = load_host_key(entry.data[CONF_HOST_KEY])
                 return await self._async_verify(show)
             return await self._async_meet_server(data, show)
@@ -212,10 +211,11 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _async_meet_server(self, data: dict[str, Any], show: ShowForm) -> ConfigFlowResult:
         """Fetch the host key; the user confirms it unless this flow confirmed it already."""
-        self._host_key = await async_server_call(
+        server = await async_server_call(
             fetch_host_key(data[CONF_HOST], data[CONF_PORT], FLOW_TIMEOUT)
         )
-        self._data = data
+        self._host_key = server.host_key
+        self._data = {**data, CONF_SERVER_SOFTWARE: server.software.value}
         self._return_to = show
         if self._confirmed_host_key == export_host_key(self._host_key):
             return await self._async_after_confirm()
@@ -256,16 +256,23 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
             return self._show_authorize(error.errors)
         return self._async_finish()
 
+    # Dropbear gets a form of its own, for its own text; submitting it does the same.
+    async_step_authorize_dropbear = async_step_authorize
+
     def _show_authorize(self, errors: dict[str, str]) -> ConfigFlowResult:
-        line = self._authorized_line()
+        """The line and server settings in the syntax of the server the flow met."""
+        dropbear = server_software(self._data) is ServerSoftware.DROPBEAR
+        if dropbear and errors == {"base": "invalid_auth"}:
+            errors = {"base": "invalid_auth_dropbear"}
         return self.async_show_form(
-            step_id="authorize",
+            step_id="authorize_dropbear" if dropbear else "authorize",
             errors=errors,
-            description_placeholders={
-                "line": line,
-                "command": f"echo '{line}' >> ~/.ssh/authorized_keys",
-                "account": f"{self._data[CONF_USERNAME]}@{self._data[CONF_HOST]}",
-            },
+            description_placeholders=authorize_placeholders(
+                self._required(self._client_key),
+                self._data,
+                self._entry_options(),
+                self.hass.config.location_name,
+            ),
         )
 
     async def _async_verify(self, show: ShowForm) -> ConfigFlowResult:
@@ -308,13 +315,6 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     def _key_fields(self) -> dict[str, Any]:
         return {CONF_PRIVATE_KEY: self._generated_text}
-
-    def _authorized_line(self) -> str:
-        bind = BIND_ADDRESSES[self._entry_options()[CONF_BIND]]
-        comment = key_comment(self.hass.config.location_name)
-        return authorized_keys_line(
-            self._required(self._client_key), bind, self._data[CONF_REMOTE_PORT], comment
-        )
 
     def _entry_options(self) -> dict[str, Any]:
         if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):

@@ -17,6 +17,7 @@ from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .ignore_packets import drop_empty_ignore_packets
 from .listening import listen
 from .probe import ProbeSpec
+from .server_hello import ServerSoftware, name_lists, read_server_hello
 
 _LOGGER = logging.getLogger(__name__)
 # How long the session that turns the server's Nagle off may take.
@@ -108,15 +109,34 @@ class _Isolation(TypedDict):
 _ISOLATED: _Isolation = {"config": None, "agent_path": None, "gss_kex": False, "gss_auth": False}
 
 
-async def fetch_host_key(host: str, port: int, connect_timeout: float) -> asyncssh.SSHKey:
-    """The key the server presents, for the user to confirm before anything is sent."""
+@dataclass(frozen=True, slots=True)
+class ServerIdentity:
+    """The host key the server presents and which server software it is."""
+
+    host_key: asyncssh.SSHKey
+    software: ServerSoftware
+
+
+async def fetch_host_key(host: str, port: int, connect_timeout: float) -> ServerIdentity:
+    """The key the server presents, for the user to confirm before anything is sent.
+
+    A first look at the server's hello names its software and the host-key algorithms it
+    offers; the key is then fetched asking for ed25519 and ECDSA before RSA.
+    """
+    hello = await read_server_hello(host, port, connect_timeout)
     options = await asyncssh.SSHClientConnectionOptions.construct(
         connect_timeout=connect_timeout, client_keys=None, **_ISOLATED
     )
-    key = await asyncssh.get_server_host_key(host, port, config=None, options=options)
+    key = await asyncssh.get_server_host_key(
+        host,
+        port,
+        config=None,
+        options=options,
+        server_host_key_algs=hello.preferred_host_key_algs or (),
+    )
     if key is None:  # pragma: no cover - asyncssh returns None only for a keyless server
         raise asyncssh.HostKeyNotVerifiable("The server presented no host key")
-    return key
+    return ServerIdentity(key, hello.software)
 
 
 async def open_connection(
@@ -201,16 +221,6 @@ def negotiated_kex(connection: asyncssh.SSHClientConnection) -> str:
 
     As SSH chooses it: the first method of the client's list that the server also offers.
     """
-    client = _kex_methods(getattr(connection, "_client_kexinit", b""))
-    server = _kex_methods(getattr(connection, "_server_kexinit", b""))
+    client = name_lists(getattr(connection, "_client_kexinit", b""))[0]
+    server = name_lists(getattr(connection, "_server_kexinit", b""))[0]
     return next((method for method in client if method in server), "unknown")
-
-
-def _kex_methods(kexinit: bytes) -> list[str]:
-    """The first name-list of a KEXINIT payload: message byte, 16-byte cookie, then the list."""
-    header = 1 + 16
-    if len(kexinit) < header + 4:
-        return []
-    length = int.from_bytes(kexinit[header : header + 4], "big")
-    names = kexinit[header + 4 : header + 4 + length]
-    return names.decode("ascii", "replace").split(",")

@@ -8,6 +8,8 @@ CONF_PRIVATE_KEY: Final = "private_key"
 CONF_PASSPHRASE: Final = "passphrase"  # noqa: S105 - a field name
 CONF_REMOTE_PORT: Final = "remote_port"
 CONF_HOST_KEY: Final = "host_key"
+# Which server software the flow met (server_hello.ServerSoftware); absent in older entries.
+CONF_SERVER_SOFTWARE: Final = "server_software"
 
 DEFAULT_SSH_PORT: Final = 22
 # What a TCP port number may be, wherever the user gives one.

@@ -15,14 +15,22 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 
 from .const import (
+    BIND_ADDRESSES,
+    CONF_BIND,
+    CONF_EXTRA_FORWARDS,
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
     CONF_REMOTE_PORT,
+    CONF_SERVER_SOFTWARE,
+    DEFAULT_OPTIONS,
     DEFAULT_REMOTE_PORT,
     DEFAULT_SSH_PORT,
     VALID_PORTS,
 )
-from .keys import InvalidKey, WeakKey, WrongPassphrase
+from .extras import parse_extra_forwards
+from .keys import InvalidKey, WeakKey, WrongPassphrase, authorized_keys_line
+from .server_hello import ServerSoftware
+from .server_setup import server_settings
 from .settings import async_load_client_key
 from .state import Reason, describe, reason_for
 
@@ -130,3 +138,34 @@ def key_comment(location_name: str) -> str:
     """ssh_callhome@<location>, with what authorized_keys cannot hold in a comment removed."""
     location = re.sub(r"[^A-Za-z0-9._-]+", "_", location_name).strip("_") or "home"
     return f"ssh_callhome@{location}"
+
+
+def server_software(data: Mapping[str, Any]) -> ServerSoftware:
+    """The server software stored with an entry; entries from before it was stored are OpenSSH."""
+    return ServerSoftware(data.get(CONF_SERVER_SOFTWARE, ServerSoftware.OPENSSH))
+
+
+def remote_ports(data: Mapping[str, Any], options: Mapping[str, Any]) -> list[int]:
+    """Every remote port the entry forwards: the tunnel's first, then the extra forwards'."""
+    extras = parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))
+    return [data[CONF_REMOTE_PORT], *(forward.remote_port for forward in extras)]
+
+
+def authorize_placeholders(
+    client_key: asyncssh.SSHKey,
+    data: Mapping[str, Any],
+    options: Mapping[str, Any],
+    location_name: str,
+) -> dict[str, str]:
+    """The authorized_keys line, a command that adds it and the server's settings."""
+    chosen = {**DEFAULT_OPTIONS, **options}
+    bind = BIND_ADDRESSES[chosen[CONF_BIND]]
+    ports = remote_ports(data, chosen)
+    software = server_software(data)
+    line = authorized_keys_line(client_key, bind, ports, key_comment(location_name), software)
+    return {
+        "line": line,
+        "command": f"echo '{line}' >> ~/.ssh/authorized_keys",
+        "account": f"{data[CONF_USERNAME]}@{data[CONF_HOST]}",
+        "settings": server_settings(software, data[CONF_USERNAME], bind, ports),
+    }

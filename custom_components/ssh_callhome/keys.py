@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncssh
 from cryptography.hazmat.primitives.asymmetric import dsa, rsa
+
+from .server_hello import ServerSoftware
 
 # Any passphrase at all: used only to learn whether a key that failed to load is encrypted.
 _PROBE_PASSPHRASE = "probe"  # noqa: S105 - not a secret, never matches a real one by design
@@ -57,26 +61,43 @@ def generate_private_key() -> str:
     return asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
 
 
-def authorized_keys_line(
-    key: asyncssh.SSHKey, bind_address: str, remote_port: int, comment: str
-) -> str:
-    """The key's public half, restricted to holding this one remote forward.
+def listen_spec(bind_address: str, remote_port: int) -> str:
+    """A remote forward as permitlisten and PermitListen write it; a bare port means any address.
 
-    `restrict` forbids ptys, agent, X11 and all forwarding; `port-forwarding` allows forwarding
-    again, `permitlisten` narrows the remote forward to the one listen address (a bare port for
-    "all interfaces", which OpenSSH matches whatever address the client asks for), `permitopen`
-    narrows local forwards to the tunnel's own port on the server, and the forced `command` makes
-    any shell or command request run /bin/false instead.
+    OpenSSH matches a bare port whatever address the client asks for.
     """
-    listen = f"{bind_address}:{remote_port}" if bind_address else str(remote_port)
+    return f"{bind_address}:{remote_port}" if bind_address else str(remote_port)
+
+
+def authorized_keys_line(
+    key: asyncssh.SSHKey,
+    bind_address: str,
+    remote_ports: Sequence[int],
+    comment: str,
+    software: ServerSoftware = ServerSoftware.OPENSSH,
+) -> str:
+    """The key's public half, restricted to what the tunnel needs, in the server's own options.
+
+    `remote_ports` are the tunnel's port first, then its extra forwards' ports. `permitopen`
+    narrows local forwards to the tunnel's own port on the server (the public-path check), and
+    the forced `command` makes any shell or command request run /bin/false instead.
+
+    OpenSSH: `restrict` forbids ptys, agent, X11 and all forwarding; `port-forwarding` allows
+    forwarding again, and one `permitlisten` per port narrows remote forwards to those ports.
+    `port-forwarding` also allows Unix-socket forwarding, which no key option can forbid: the
+    server's `AllowStreamLocalForwarding no` does (see server_setup.py).
+
+    Dropbear rejects the whole key for options it does not know (restrict, port-forwarding,
+    permitlisten): its line forbids ptys, agent and X11 one by one, and cannot narrow remote
+    forwards at all.
+    """
+    if software is ServerSoftware.DROPBEAR:
+        limits = ["no-pty", "no-agent-forwarding", "no-X11-forwarding"]
+    else:
+        limits = ["restrict", "port-forwarding"]
+        limits += [f'permitlisten="{listen_spec(bind_address, port)}"' for port in remote_ports]
     options = ",".join(
-        (
-            "restrict",
-            "port-forwarding",
-            f'permitlisten="{listen}"',
-            f'permitopen="127.0.0.1:{remote_port}"',
-            'command="/bin/false"',
-        )
+        (*limits, f'permitopen="127.0.0.1:{remote_ports[0]}"', 'command="/bin/false"')
     )
     return f"{options} {export_host_key(key)} {comment}"
 
