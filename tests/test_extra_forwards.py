@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from unittest.mock import patch
 
@@ -11,6 +12,7 @@ import pytest
 
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.extras import (
@@ -18,6 +20,7 @@ from custom_components.ssh_callhome.extras import (
     InvalidExtraForward,
     parse_extra_forwards,
 )
+from custom_components.ssh_callhome.keys import authorized_keys_line
 
 from .conftest import PAGE
 from .helpers.network import LOOPBACK, free_port, wait_until
@@ -64,9 +67,11 @@ async def test_options_refuse_a_bad_line(hass: HomeAssistant, entry: MockConfigE
     )
     assert bad["errors"] == {"extra_forwards": "invalid_extra_forwards"}
     assert entry.options == {}
-    await hass.config_entries.options.async_configure(
+    new_line = await hass.config_entries.options.async_configure(
         form["flow_id"], {**VALID, "extra_forwards": "2222:127.0.0.1:22"}
     )
+    assert new_line["step_id"] == "authorize_forwards"
+    await hass.config_entries.options.async_configure(form["flow_id"], {})
     await hass.async_block_till_done()
     assert entry.options["extra_forwards"] == "2222:127.0.0.1:22"
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -105,3 +110,62 @@ async def test_each_extra_forward_carries_traffic_and_shows_its_state(
     await wait_until(lambda: state_of(hass, blocked) == STATE_ON, 10, "retried")
     name = hass.states.get(blocked).attributes["friendly_name"]  # type: ignore[union-attr]
     assert name == f"root@127.0.0.1 Forward {taken}"
+
+
+@pytest.mark.parametrize("line_replaced", [True, False])
+async def test_a_new_forward_shows_the_line_that_lets_it_through(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    openssh: OpenSSHServer,
+    client_key: asyncssh.SSHKey,
+    http_backend: int,
+    quick_watch: None,
+    line_replaced: bool,
+) -> None:
+    remote_port = entry.data["remote_port"]
+    old_line = authorized_keys_line(client_key, "", [remote_port], "ssh_callhome@test_home")
+    openssh.set_authorized_keys([old_line])
+    await load(hass, entry)
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+
+    extra = free_port()
+    form = await hass.config_entries.options.async_init(entry.entry_id)
+    shown = await hass.config_entries.options.async_configure(
+        form["flow_id"], {**VALID, "bind": "all", "extra_forwards": f"{extra}:{LOOPBACK}:22"}
+    )
+    assert shown["step_id"] == "authorize_forwards"
+    assert entry.options == {}  # saved only once the user has seen the line
+    placeholders = shown["description_placeholders"] or {}
+    new_line = placeholders["line"]
+    assert f'permitlisten="{remote_port}",permitlisten="{extra}",' in new_line
+    assert f"    PermitListen {remote_port} {extra}\n" in placeholders["settings"]
+
+    if line_replaced:
+        openssh.set_authorized_keys([new_line])
+    await hass.config_entries.options.async_configure(shown["flow_id"], {})
+    await hass.async_block_till_done()
+    assert entry.options["extra_forwards"] == f"{extra}:{LOOPBACK}:22"
+    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on again")
+    sensor = f"binary_sensor.root_127_0_0_1_forward_{extra}"
+    if line_replaced:
+        await wait_until(lambda: state_of(hass, sensor) == STATE_ON, 10, "extra forward up")
+    else:
+        # Several watches (every 0.2 s here) ask again; the old line refuses each time.
+        await asyncio.sleep(1.5)
+        assert state_of(hass, sensor) == STATE_OFF
+        denied = f"to remote forward to host  port {extra}, but the request was denied"
+        assert denied in openssh.log
+
+
+async def test_a_forward_the_line_already_names_saves_at_once(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    await load(hass, entry)
+    form = await hass.config_entries.options.async_init(entry.entry_id)
+    # Loopback only: the line's bare-port permitlisten already allows that address.
+    saved = await hass.config_entries.options.async_configure(
+        form["flow_id"], {**VALID, "bind": "loopback"}
+    )
+    assert saved["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)

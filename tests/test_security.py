@@ -3,6 +3,7 @@ and a key with the restricted authorized_keys line holds the tunnel and can do n
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -17,7 +18,10 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ssh_callhome.const import CONF_HOST_KEY, DOMAIN
 from custom_components.ssh_callhome.keys import authorized_keys_line, fingerprint, load_host_key
+from custom_components.ssh_callhome.server_hello import ServerSoftware
+from custom_components.ssh_callhome.server_setup import openssh_match_block
 
+from .helpers.dropbear import DropbearServer
 from .helpers.network import LOOPBACK, free_port, wait_until
 from .helpers.openssh import OpenSSHServer
 from .test_init import load, tunnel_state
@@ -110,6 +114,56 @@ async def test_restricted_line_holds_the_tunnel_and_nothing_else(
             await same_key.open_connection(LOOPBACK, openssh.port)
     # Refusing the rest did not disturb the tunnel itself.
     assert tunnel_state(hass) == STATE_ON
+
+
+@pytest.mark.parametrize("match_block", [False, True])
+async def test_match_block_forbids_unix_socket_forwards_the_line_allows(
+    openssh: OpenSSHServer, client_key: asyncssh.SSHKey, tmp_path: Path, match_block: bool
+) -> None:
+    # `port-forwarding` in the line allows Unix-socket forwarding too; no key option forbids it.
+    main, extra = free_port(), free_port()
+    openssh.set_authorized_keys([authorized_keys_line(client_key, "", [main, extra], "test")])
+    if match_block:
+        openssh.stop()
+        openssh.extra_config = openssh_match_block(openssh.user, "", [main, extra]) + "\n"
+        openssh.start()
+    socket_path = tmp_path / "planted.sock"
+    async with openssh.connect(client_key) as same_key:
+        # The tunnel's own forwards pass either way, and no other port does.
+        for port in (main, extra):
+            await same_key.forward_remote_port("", port, LOOPBACK, 9)
+        with pytest.raises(asyncssh.ChannelListenError):
+            await same_key.forward_remote_port("", free_port(), LOOPBACK, 9)
+        if match_block:
+            with pytest.raises(asyncssh.ChannelListenError):
+                await same_key.forward_remote_path(str(socket_path), "/dev/null")
+            assert not socket_path.exists()
+        else:
+            await same_key.forward_remote_path(str(socket_path), "/dev/null")
+            assert socket_path.is_socket()
+
+
+async def test_dropbear_line_forbids_what_dropbear_can(
+    dropbear: DropbearServer, client_key: asyncssh.SSHKey, tmp_path: Path
+) -> None:
+    remote_port = free_port()
+    line = authorized_keys_line(
+        client_key, "", [remote_port], "test", software=ServerSoftware.DROPBEAR
+    )
+    dropbear.set_authorized_keys([line])
+    socket_path = tmp_path / "planted.sock"
+    async with dropbear.connect(client_key) as same_key:
+        await same_key.forward_remote_port(LOOPBACK, remote_port, LOOPBACK, 9)
+        command = await same_key.run("echo escaped", check=False)
+        assert "escaped" not in str(command.stdout)
+        assert command.exit_status != 0
+        with pytest.raises(asyncssh.ChannelOpenError):
+            await same_key.open_connection(LOOPBACK, dropbear.port)
+        with pytest.raises(asyncssh.ChannelListenError):
+            await same_key.forward_remote_path(str(socket_path), "/dev/null")
+        # What the README says Dropbear cannot restrict: any other free port is granted.
+        await same_key.forward_remote_port(LOOPBACK, free_port(), LOOPBACK, 9)
+    assert f"Pubkey auth succeeded for '{dropbear.user}'" in dropbear.log
 
 
 @pytest.fixture

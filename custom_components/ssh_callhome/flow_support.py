@@ -151,6 +151,24 @@ def remote_ports(data: Mapping[str, Any], options: Mapping[str, Any]) -> list[in
     return [data[CONF_REMOTE_PORT], *(forward.remote_port for forward in extras)]
 
 
+def line_still_permits(
+    data: Mapping[str, Any], before: Mapping[str, Any], after: Mapping[str, Any]
+) -> bool:
+    """Whether the line shown for the options `before` lets through every forward of `after`.
+
+    A permitlisten with a bare port allows any listen address; one with an address only that.
+    Always true for Dropbear, whose line names no ports.
+    """
+    if server_software(data) is ServerSoftware.DROPBEAR:
+        return True
+    old_bind = BIND_ADDRESSES[{**DEFAULT_OPTIONS, **before}[CONF_BIND]]
+    new_bind = BIND_ADDRESSES[{**DEFAULT_OPTIONS, **after}[CONF_BIND]]
+    old_ports = remote_ports(data, {**DEFAULT_OPTIONS, **before})
+    return old_bind in ("", new_bind) and all(
+        port in old_ports for port in remote_ports(data, {**DEFAULT_OPTIONS, **after})
+    )
+
+
 def authorize_placeholders(
     client_key: asyncssh.SSHKey,
     data: Mapping[str, Any],

@@ -33,6 +33,8 @@ from .const import (
     VALID_PORTS,
 )
 from .extras import InvalidExtraForward, parse_extra_forwards
+from .flow_support import authorize_placeholders, line_still_permits
+from .settings import async_load_client_key
 
 OPTIONS_SCHEMA = vol.Schema(
     {
@@ -85,7 +87,16 @@ def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
 
 
 class SshCallhomeOptionsFlow(OptionsFlowWithReload):
-    """One form; values outside their range are field errors and change nothing."""
+    """One form; values outside their range are field errors and change nothing.
+
+    Options that the key's restricted line no longer covers (a new extra forward, a listen
+    address it does not name) lead to a second step with the new line, shown while the user is
+    still at it: saving then reconnects with the line the server should have by then.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, Any] = {}
+        self._line: dict[str, str] = {}
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show the current options, save valid ones."""
@@ -94,10 +105,29 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
             options = _normalized(user_input)
             errors = _errors(options)
             if not errors:
-                return self.async_create_entry(data=options)
+                entry = self.config_entry
+                if line_still_permits(entry.data, entry.options, options):
+                    return self.async_create_entry(data=options)
+                self._pending = options
+                return await self.async_step_authorize_forwards()
         current = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, current),
             errors=errors,
+        )
+
+    async def async_step_authorize_forwards(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The authorized_keys line and sshd settings for the new options; submitting saves."""
+        if user_input is not None:
+            return self.async_create_entry(data=self._pending)
+        entry = self.config_entry
+        client_key = await async_load_client_key(self.hass, entry.data)
+        return self.async_show_form(
+            step_id="authorize_forwards",
+            description_placeholders=authorize_placeholders(
+                client_key, entry.data, self._pending, self.hass.config.location_name
+            ),
         )
