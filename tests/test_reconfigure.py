@@ -19,6 +19,7 @@ from custom_components.ssh_callhome.const import (
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
     CONF_REMOTE_PORT,
+    CONF_SERVER_SOFTWARE,
     DOMAIN,
 )
 
@@ -123,3 +124,22 @@ async def test_taken_unique_id_is_refused(
         hass, await submit(hass, taken, {**server_fields(entry), CONF_HOST: "127.0.0.1"})
     )
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_the_same_server_keeps_its_software_a_new_one_is_looked_at(
+    hass: HomeAssistant, entry: MockConfigEntry, openssh: OpenSSHServer
+) -> None:
+    # Stored by the flow that met the server; a reconfigure that stays with it does not ask again.
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_SERVER_SOFTWARE: "dropbear"}
+    )
+    fields = {k: v for k, v in server_fields(entry).items() if k != CONF_SERVER_SOFTWARE}
+    form = await entry.start_reconfigure_flow(hass)
+    await finished(hass, await submit(hass, form, {**fields, CONF_REMOTE_PORT: free_port()}))
+    assert entry.data[CONF_SERVER_SOFTWARE] == "dropbear"
+    # Another address of the same machine counts as a new server: its banner is read again.
+    form = await entry.start_reconfigure_flow(hass)
+    confirm = await submit(hass, form, {**fields, CONF_HOST: "localhost"})
+    assert confirm["step_id"] == "confirm"
+    await finished(hass, await submit(hass, confirm, {}))
+    assert entry.data[CONF_SERVER_SOFTWARE] == "openssh"

@@ -37,6 +37,8 @@ def _create_account(home: Path) -> str:
 class DropbearServer(LoopbackSSHServer):
     """dropbear -F on 127.0.0.1 for a throwaway account; call close() to remove the account."""
 
+    software = "dropbear"
+
     def __init__(self, directory: Path, authorized_keys: list[str]) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         home = self.home = Path(tempfile.mkdtemp(prefix="ssh_callhome-dropbear-"))

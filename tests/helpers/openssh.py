@@ -38,6 +38,8 @@ LogLevel {log_level}
 class OpenSSHServer(LoopbackSSHServer):
     """sshd -D on 127.0.0.1, as the user running the tests."""
 
+    software = "openssh"
+
     def __init__(self, directory: Path, authorized_keys: list[str]) -> None:
         super().__init__(directory, getpass.getuser())
         self.allow_forwarding = "yes"

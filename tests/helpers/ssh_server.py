@@ -21,6 +21,9 @@ class LoopbackSSHServer(ABC):
     Subclasses say where authorized_keys and the log are, and how the server starts.
     """
 
+    # The software part of its version banner, in lower case.
+    software = ""
+
     def __init__(self, directory: Path, user: str) -> None:
         self.directory = directory
         self.port = free_port()

@@ -1,0 +1,100 @@
+"""The first look at a server: which software it is, and which host-key algorithms to ask for."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncssh
+import pytest
+
+from custom_components.ssh_callhome.connection import fetch_host_key
+from custom_components.ssh_callhome.server_hello import (
+    ServerHello,
+    ServerSoftware,
+    read_server_hello,
+)
+
+from .helpers.fault_server import FaultServer
+from .helpers.network import LOOPBACK, SilentServer
+from .helpers.ssh_server import LoopbackSSHServer
+
+
+@pytest.mark.parametrize(
+    ("version", "software"),
+    [
+        ("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3", ServerSoftware.OPENSSH),
+        ("SSH-1.99-OpenSSH_3.9p1", ServerSoftware.OPENSSH),
+        ("SSH-2.0-dropbear_2022.83", ServerSoftware.DROPBEAR),
+        ("SSH-2.0-dropbear", ServerSoftware.DROPBEAR),
+        ("SSH-2.0-AsyncSSH_2.23.1", ServerSoftware.OTHER),
+        ("SSH-2.0-ROSSSH", ServerSoftware.OTHER),
+    ],
+)
+def test_software_from_the_banner(version: str, software: ServerSoftware) -> None:
+    assert ServerHello(version, ()).software is software
+
+
+@pytest.mark.parametrize(
+    ("offered", "asked"),
+    [
+        # Dropbear 2022.83 with only an ed25519 key offers RSA as well.
+        (("ssh-ed25519", "rsa-sha2-256", "ssh-rsa"), ["ssh-ed25519", "rsa-sha2-256", "ssh-rsa"]),
+        (
+            ("rsa-sha2-512", "ecdsa-sha2-nistp256", "ssh-ed25519-cert-v01@openssh.com"),
+            ["ecdsa-sha2-nistp256", "rsa-sha2-512"],
+        ),
+        # None of ours: asyncssh's own list applies.
+        (("x509v3-ssh-rsa",), []),
+    ],
+)
+def test_strongest_offered_kinds_are_asked_for_first(
+    offered: tuple[str, ...], asked: list[str]
+) -> None:
+    assert ServerHello("SSH-2.0-x", offered).preferred_host_key_algs == asked
+
+
+async def test_real_servers_are_recognised(any_server: LoopbackSSHServer) -> None:
+    hello = await read_server_hello(LOOPBACK, any_server.port, 5)
+    assert hello.version.lower().startswith(f"ssh-2.0-{any_server.software}_")
+    assert "ssh-ed25519" in hello.host_key_algs
+    identity = await fetch_host_key(LOOPBACK, any_server.port, 5)
+    assert identity.software.value == any_server.software
+    assert identity.host_key.get_algorithm() == "ssh-ed25519"
+
+
+async def test_another_server_is_other_and_its_key_is_fetched(
+    socket_enabled: None, client_key: asyncssh.SSHKey
+) -> None:
+    server = FaultServer(client_key)
+    await server.start()
+    try:
+        identity = await fetch_host_key(LOOPBACK, server.port, 5)
+    finally:
+        await server.stop()
+    assert identity.software is ServerSoftware.OTHER
+    assert identity.host_key.export_public_key() == server.host_key.export_public_key()
+
+
+@pytest.fixture
+async def chatty_port(socket_enabled: None) -> AsyncIterator[int]:
+    """A port whose server says many lines, none of them an SSH version."""
+
+    async def chat(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n" * 50)
+        await writer.drain()
+
+    server = await asyncio.start_server(chat, LOOPBACK, 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+async def test_a_server_that_is_not_ssh_is_a_protocol_error(chatty_port: int) -> None:
+    with pytest.raises(asyncssh.ProtocolError):
+        await read_server_hello(LOOPBACK, chatty_port, 5)
+
+
+async def test_a_silent_server_times_out(silent_server: SilentServer) -> None:
+    with pytest.raises(TimeoutError):
+        await read_server_hello(LOOPBACK, silent_server.port, 0.3)
