@@ -1,4 +1,4 @@
-"""Faults against a real OpenSSH server, each with the bound the tunnel must meet.
+"""Faults against real servers (OpenSSH, and Dropbear where natural), each with its bound.
 
 Keepalive 2 s x 2 as the fault suite asks; the backoff is the fast test policy (0.1 s to 0.5 s).
 """
@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import subprocess
 import time
 from contextlib import nullcontext
 from dataclasses import replace
+from pathlib import Path
 from unittest.mock import patch
 
+import asyncssh
 import pytest
 
 from custom_components.ssh_callhome.connection import TunnelSettings
@@ -23,6 +26,7 @@ from .conftest import FAST_BACKOFF
 from .helpers.network import LOOPBACK, SilentServer, free_port, wait_until
 from .helpers.openssh import OpenSSHServer
 from .helpers.processes import signal_all
+from .helpers.ssh_server import LoopbackSSHServer
 from .test_tunnel_openssh import attempt_times, connected, running
 
 KEEPALIVE = 2.0
@@ -30,31 +34,40 @@ KEEPALIVE_COUNT = 2
 DEAD_PEER_BOUND = KEEPALIVE * (KEEPALIVE_COUNT + 1) + 1
 
 
-@pytest.fixture
-def fault_settings(settings: TunnelSettings) -> TunnelSettings:
+def with_fault_keepalive(settings: TunnelSettings) -> TunnelSettings:
     return replace(settings, keepalive_interval=KEEPALIVE, keepalive_count_max=KEEPALIVE_COUNT)
 
 
+@pytest.fixture
+def fault_settings(settings: TunnelSettings) -> TunnelSettings:
+    return with_fault_keepalive(settings)
+
+
+@pytest.fixture
+def any_fault_settings(any_settings: TunnelSettings) -> TunnelSettings:
+    return with_fault_keepalive(any_settings)
+
+
 async def test_server_killed_then_back(
-    fault_settings: TunnelSettings, openssh: OpenSSHServer
+    any_fault_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    tunnel = Tunnel(fault_settings)
+    tunnel = Tunnel(any_fault_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
-        openssh.stop()
+        any_server.stop()
         detected = await wait_until(lambda: not connected(tunnel), 3, "drop within 3 s")
-        openssh.start()
+        any_server.start()
         recovered = await wait_until(lambda: connected(tunnel), FAST_BACKOFF.maximum + 2, "back")
     print(f"server killed: detected in {detected:.2f} s, back in {recovered:.2f} s")
 
 
 async def test_frozen_link_is_detected_by_keepalive_and_recovers(
-    fault_settings: TunnelSettings, openssh: OpenSSHServer
+    any_fault_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    tunnel = Tunnel(fault_settings)
+    tunnel = Tunnel(any_fault_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
-        frozen = signal_all(openssh.sessions(), signal.SIGSTOP)
+        frozen = signal_all(any_server.sessions(), signal.SIGSTOP)
         detected = await wait_until(
             lambda: not connected(tunnel), DEAD_PEER_BOUND, "keepalive noticed"
         )
@@ -66,13 +79,13 @@ async def test_frozen_link_is_detected_by_keepalive_and_recovers(
 
 
 async def test_stale_session_holding_the_port(
-    fault_settings: TunnelSettings, openssh: OpenSSHServer
+    any_fault_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    tunnel = Tunnel(fault_settings)
+    tunnel = Tunnel(any_fault_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
         # The old session keeps the port, silently.
-        stale = signal_all(openssh.sessions(), signal.SIGSTOP)
+        stale = signal_all(any_server.sessions(), signal.SIGSTOP)
         await wait_until(lambda: tunnel.state.last_error is Reason.FORWARD_REFUSED, 20, "refused")
         connections = tunnel.state.reconnects
         signal_all(stale, signal.SIGKILL)
@@ -80,6 +93,49 @@ async def test_stale_session_holding_the_port(
         await wait_until(lambda: connected(tunnel), 3, "up within 3 s of the old session's end")
         assert tunnel.state.reconnects == connections + 1
     print(f"stale session: tunnel up {time.monotonic() - freed:.2f} s after it ended")
+
+
+def port_is_held(port: int) -> bool:
+    """Whether something listens on the loopback port; binding, unlike connecting, is not
+    traffic that would keep the server's idle timer (and so its alive checks) from running."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            return True
+    return False
+
+
+async def test_the_server_frees_the_port_of_a_vanished_client(
+    any_server: LoopbackSSHServer, client_key: asyncssh.SSHKey, tmp_path: Path
+) -> None:
+    # What ClientAliveInterval (OpenSSH) and -K (Dropbear) are recommended for: a client gone
+    # without a goodbye must not hold its port for hours.
+    key_file = tmp_path / "id_ed25519"
+    key_file.write_bytes(client_key.export_private_key())
+    key_file.chmod(0o600)
+    remote_port = free_port()
+    client = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
+        [
+            "ssh", "-N", "-i", str(key_file), "-p", str(any_server.port),
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "ServerAliveInterval=0",
+            "-R", f"{LOOPBACK}:{remote_port}:{LOOPBACK}:9",
+            f"{any_server.user}@{LOOPBACK}",
+        ],
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_until(lambda: port_is_held(remote_port), 10, "forward taken")
+        client.send_signal(signal.SIGSTOP)
+        freed = await wait_until(lambda: not port_is_held(remote_port), 15, "port freed")
+    finally:
+        client.kill()
+        client.wait(timeout=5)
+    bound = any_server.vanished_client_bound
+    print(f"{any_server.software}: port of a vanished client freed in {freed:.1f} s ({bound} s)")
+    assert freed < bound
 
 
 async def test_key_removed_and_session_killed_keeps_to_the_backoff(

@@ -85,6 +85,11 @@ class DropbearServer(LoopbackSSHServer):
         algorithm, key, *_comment = line.split()
         return f"{algorithm} {key}"
 
+    @property
+    def vanished_client_bound(self) -> float:
+        """Three unanswered keepalives, one interval apart."""
+        return 3 * self.keepalive_interval + 2
+
     def forbid_remote_forwarding(self) -> None:
         """-k, from the next start on."""
         self.allow_remote_forwarding = False

@@ -45,6 +45,11 @@ class LoopbackSSHServer(ABC):
     def host_public_key(self) -> str:
         """The host key in OpenSSH public form, without its comment."""
 
+    @property
+    @abstractmethod
+    def vanished_client_bound(self) -> float:
+        """Seconds within which the server drops a client that stopped answering, and its ports."""
+
     @abstractmethod
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
