@@ -161,8 +161,10 @@ async def test_dropbear_line_forbids_what_dropbear_can(
             await same_key.open_connection(LOOPBACK, dropbear.port)
         with pytest.raises(asyncssh.ChannelListenError):
             await same_key.forward_remote_path(str(socket_path), "/dev/null")
-        # What the README says Dropbear cannot restrict: any other free port is granted.
+        # What the README says Dropbear cannot restrict: any other free port above 1023.
         await same_key.forward_remote_port(LOOPBACK, free_port(), LOOPBACK, 9)
+        with pytest.raises(asyncssh.ChannelListenError):
+            await same_key.forward_remote_port(LOOPBACK, 1023, LOOPBACK, 9)
     assert f"Pubkey auth succeeded for '{dropbear.user}'" in dropbear.log
 
 
