@@ -10,9 +10,9 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import SshCallhomeConfigEntry
 from .entity import SshCallhomeEntity
 from .probe import ProbeResult
+from .runtime_data import SshCallhomeConfigEntry
 from .state import Status
 
 TUNNEL = BinarySensorEntityDescription(
