@@ -19,8 +19,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 
 from .conftest import login, start_home_assistant_http
-from .helpers.network import LOOPBACK, wait_until
+from .helpers.network import LOOPBACK, wait_for_port, wait_until
+from .helpers.nginx import Nginx
 from .helpers.openssh import OpenSSHServer
+from .test_bridge import RemoteView
 from .test_init import load, tunnel_state
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
@@ -44,6 +46,7 @@ def recipe(pattern: str) -> str:
 
 RECIPE_TRUSTED_PROXY = recipe(r"use_x_forwarded_for: true\n  trusted_proxies:\n    - (\S+)\n```")
 RECIPE_PROXY_ADDRESS = recipe(r"proxy_bind (\S+);")
+RECIPE_NGINX = recipe(r"(?s)```\n(proxy_pass http://127\.0\.0\.1:8123;\n.*?)```")
 
 
 def claiming(source: str, forwarded_for: str) -> aiohttp.ClientSession:
@@ -68,6 +71,19 @@ async def ha_http_port(
         hass, use_x_forwarded_for=True, trusted_proxies=[trusted_proxy]
     )
     await hass.http.stop()
+
+
+@pytest.fixture
+async def nginx(
+    socket_enabled: None, tmp_path: Path, entry: MockConfigEntry
+) -> AsyncIterator[Nginx]:
+    """nginx on the server in front of the tunnel's port, with the README's lines."""
+    location = RECIPE_NGINX.replace(":8123;", f":{entry.data[CONF_REMOTE_PORT]};")
+    server = Nginx(tmp_path / "nginx", location)
+    server.start()
+    await wait_for_port(server.port, accepting=True, timeout=10)
+    yield server
+    server.stop()
 
 
 async def tunnel_base(hass: HomeAssistant, entry: MockConfigEntry, openssh: OpenSSHServer) -> str:
@@ -99,6 +115,18 @@ async def test_with_the_recipe_only_the_proxy_can_claim_an_address(
     assert status == 200
     assert isinstance(body, dict)
     assert body["type"] == "create_entry"
+
+
+async def test_the_readme_nginx_lines_pass_the_visitor_on(
+    hass: HomeAssistant, entry: MockConfigEntry, openssh: OpenSSHServer, nginx: Nginx
+) -> None:
+    hass.http.register_view(RemoteView())
+    await tunnel_base(hass, entry, openssh)
+    # A visitor of the proxy (from the internet in real life) that claims to relay another one.
+    async with claiming("127.0.0.4", HOME_NETWORK_ADDRESS) as session:
+        reply = await session.get(f"http://{LOOPBACK}:{nginx.port}/api/test_remote")
+        assert reply.status == 200, nginx.log
+        assert await reply.text() == "127.0.0.4"
 
 
 @pytest.mark.parametrize("trusted_proxy", [OLD_RECIPE])
