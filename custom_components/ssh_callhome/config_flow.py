@@ -55,6 +55,7 @@ from .keys import (
     load_host_key,
 )
 from .options_flow import SshCallhomeOptionsFlow
+from .runtime_data import SshCallhomeConfigEntry
 from .settings import tunnel_settings
 
 # How long the flow waits for the server before it says it cannot connect.
@@ -90,7 +91,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+    def async_get_options_flow(config_entry: SshCallhomeConfigEntry) -> OptionsFlow:
         """Keepalive, bind address and backoff of an entry."""
         return SshCallhomeOptionsFlow()
 
