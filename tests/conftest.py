@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+import aiohttp
 import asyncssh
 import pytest
 
@@ -187,18 +188,56 @@ def user_input(openssh: OpenSSHServer, client_key_text: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def ha_http_port(socket_enabled: None, hass: HomeAssistant) -> AsyncIterator[int]:
-    """Home Assistant's own HTTP server, really listening on a loopback port."""
+async def start_home_assistant_http(hass: HomeAssistant, **http_config: Any) -> int:
+    """Home Assistant's own HTTP server, really listening on a new loopback port; returns the port.
+
+    `http_config` adds to its `http:` configuration. Stop it with `hass.http.stop()`.
+    """
     port = free_port()
-    config = {"http": {"server_host": [LOOPBACK], "server_port": port}}
+    config = {"http": {"server_host": [LOOPBACK], "server_port": port, **http_config}}
     assert await async_setup_component(hass, "http", config)
     assert await async_setup_component(hass, "api", {})
     # The test harness replaces http's own start; start the real server here.
     await hass.http.start()
     assert await port_accepts(port)
-    yield port
+    return port
+
+
+@pytest.fixture
+async def ha_http_port(socket_enabled: None, hass: HomeAssistant) -> AsyncIterator[int]:
+    """Home Assistant's own HTTP server, really listening on a loopback port."""
+    yield await start_home_assistant_http(hass)
     await hass.http.stop()
+
+
+async def login(session: aiohttp.ClientSession, base: str, password: str) -> tuple[int, Any]:
+    """Home Assistant's own login flow, as the frontend runs it."""
+    client_id = f"{base}/"
+    start = await session.post(
+        f"{base}/auth/login_flow",
+        json={
+            "client_id": client_id,
+            "handler": ["homeassistant", None],
+            "redirect_uri": client_id,
+        },
+    )
+    if start.status != 200:
+        return start.status, await start.text()
+    flow = await start.json()
+    answer = await session.post(
+        f"{base}/auth/login_flow/{flow['flow_id']}",
+        json={"client_id": client_id, "username": "visitor", "password": password},
+    )
+    return answer.status, await answer.json()
+
+
+@pytest.fixture
+async def local_only_user(hass: HomeAssistant, local_auth: Any) -> None:
+    assert await async_setup_component(hass, "auth", {})
+    await local_auth.async_add_auth("visitor", "correct-password-1")
+    credentials = await local_auth.async_get_or_create_credentials({"username": "visitor"})
+    user = await hass.auth.async_get_or_create_user(credentials)
+    await hass.auth.async_update_user(user, local_only=True)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 
-from .conftest import PAGE, keep_log_capture_small
+from .conftest import PAGE, keep_log_capture_small, login
 from .helpers.network import LOOPBACK, free_port, port_accepts, wait_until
 from .helpers.processes import resident_bytes
 from .test_init import load, tunnel_state
@@ -76,34 +76,6 @@ async def test_home_assistant_sees_each_visitor_apart_and_never_local(
     async with aiohttp.ClientSession() as session:
         direct = await session.get(f"http://{LOOPBACK}:{ha_http_port}/api/test_remote")
         assert await direct.text() == LOOPBACK
-
-
-async def login(session: aiohttp.ClientSession, base: str, password: str) -> tuple[int, Any]:
-    """Home Assistant's own login flow, as the frontend runs it."""
-    client_id = f"{base}/"
-    start = await session.post(
-        f"{base}/auth/login_flow",
-        json={
-            "client_id": client_id,
-            "handler": ["homeassistant", None],
-            "redirect_uri": client_id,
-        },
-    )
-    flow = await start.json()
-    answer = await session.post(
-        f"{base}/auth/login_flow/{flow['flow_id']}",
-        json={"client_id": client_id, "username": "visitor", "password": password},
-    )
-    return answer.status, await answer.json()
-
-
-@pytest.fixture
-async def local_only_user(hass: HomeAssistant, local_auth: Any) -> None:
-    assert await async_setup_component(hass, "auth", {})
-    await local_auth.async_add_auth("visitor", "correct-password-1")
-    credentials = await local_auth.async_get_or_create_credentials({"username": "visitor"})
-    user = await hass.auth.async_get_or_create_user(credentials)
-    await hass.auth.async_update_user(user, local_only=True)
 
 
 async def test_local_only_user_cannot_log_in_through_the_tunnel(

@@ -13,6 +13,7 @@ import pytest
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.extras import (
@@ -25,7 +26,7 @@ from custom_components.ssh_callhome.keys import authorized_keys_line
 from .conftest import PAGE
 from .helpers.network import LOOPBACK, free_port, wait_until
 from .helpers.openssh import OpenSSHServer
-from .test_init import load, tunnel_state
+from .test_init import TUNNEL, load, tunnel_state
 from .test_observability import state_of
 from .test_options import VALID
 
@@ -168,4 +169,27 @@ async def test_a_forward_the_line_already_names_saves_at_once(
     )
     assert saved["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
+
+
+async def test_a_removed_extra_forward_leaves_the_entity_registry(
+    hass: HomeAssistant, entry: MockConfigEntry, entity_registry: er.EntityRegistry
+) -> None:
+    kept, removed = free_port(), free_port()
+    forwards = f"{kept}:{LOOPBACK}:22\n{removed}:{LOOPBACK}:22"
+    hass.config_entries.async_update_entry(entry, options={**VALID, "extra_forwards": forwards})
+    await load(hass, entry)
+    kept_id = f"binary_sensor.root_127_0_0_1_forward_{kept}"
+    removed_id = f"binary_sensor.root_127_0_0_1_forward_{removed}"
+    assert entity_registry.async_get(kept_id) is not None
+    assert entity_registry.async_get(removed_id) is not None
+
+    form = await hass.config_entries.options.async_init(entry.entry_id)
+    await hass.config_entries.options.async_configure(
+        form["flow_id"], {**VALID, "extra_forwards": f"{kept}:{LOOPBACK}:22"}
+    )
+    await hass.async_block_till_done()  # saving the options reloads the entry
+    assert entity_registry.async_get(removed_id) is None
+    assert hass.states.get(removed_id) is None
+    assert entity_registry.async_get(kept_id) is not None
+    assert entity_registry.async_get(TUNNEL) is not None
     assert await hass.config_entries.async_unload(entry.entry_id)

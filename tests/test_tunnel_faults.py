@@ -215,3 +215,41 @@ async def test_a_failed_measurement_leaves_the_tunnel_up(
             assert await fetch_through(fault_settings.remote_port) == PAGE
     assert "RuntimeError: odd" in caplog.text
     assert "Traceback" not in caplog.text
+
+
+async def test_a_measurement_that_keeps_failing_is_logged_once_per_run(
+    fault_server: FaultServer, fault_settings: TunnelSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A warning when measuring starts failing, an info line when it works again; not one
+    warning per pass (every 30 s) while it keeps failing."""
+    failing = True
+    passes = 0
+
+    async def measure(_connection: asyncssh.SSHClientConnection) -> float:
+        nonlocal passes
+        passes += 1
+        if failing:
+            raise RuntimeError("odd")
+        return 1.5
+
+    tunnel = Tunnel(fault_settings)
+    with (
+        patch("custom_components.ssh_callhome.tunnel.round_trip_ms", measure),
+        patch("custom_components.ssh_callhome.tunnel.WATCH_INTERVAL", 0.02),
+    ):
+        async with running(tunnel):
+            for _run in range(2):  # two runs of failures, each followed by a recovery
+                failing = True
+                enough = passes + 10
+                await wait_until(lambda: passes >= enough, 5, "failing passes")  # noqa: B023
+                failing = False
+                await wait_until(lambda: tunnel.stats.round_trip_ms == 1.5, 5, "works again")
+                tunnel.stats.round_trip_ms = None
+            assert connected(tunnel)
+    measuring = [r for r in caplog.records if r.getMessage().startswith("Measuring tunnel")]
+    warnings = [r.getMessage() for r in measuring if r.levelname == "WARNING"]
+    again = [r.getMessage() for r in measuring if r.levelname == "INFO"]
+    assert len(warnings) == 2
+    assert "RuntimeError: odd" in warnings[0]
+    assert len(again) == 2
+    assert all(message.endswith("works again") for message in again)

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
@@ -24,6 +23,7 @@ from .repairs import (
     async_remove_issues,
     async_sync_host_key_issue,
 )
+from .runtime_data import SshCallhomeConfigEntry
 from .services import async_setup_services
 from .settings import async_load_client_key, tunnel_settings
 from .state import Reason, Status, TunnelState
@@ -32,8 +32,6 @@ from .tunnel import Tunnel
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-
-type SshCallhomeConfigEntry = ConfigEntry[Tunnel]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:

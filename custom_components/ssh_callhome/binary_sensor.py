@@ -8,11 +8,12 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import SshCallhomeConfigEntry
 from .entity import SshCallhomeEntity
 from .probe import ProbeResult
+from .runtime_data import SshCallhomeConfigEntry
 from .state import Status
 
 TUNNEL = BinarySensorEntityDescription(
@@ -28,6 +29,8 @@ REACHABLE = BinarySensorEntityDescription(
 )
 
 PARALLEL_UPDATES = 0
+# An extra forward's sensor is keyed by its remote port after this.
+EXTRA_FORWARD_KEY_PREFIX = "forward_"
 
 
 async def async_setup_entry(
@@ -40,9 +43,21 @@ async def async_setup_entry(
         ExtraForwardBinarySensor(entry, forward.remote_port)
         for forward in entry.runtime_data.settings.extra_forwards
     ]
+    _remove_dropped_forwards(hass, entry, {extra.unique_id for extra in extras})
     async_add_entities(
         [TunnelBinarySensor(entry, TUNNEL), ReachableBinarySensor(entry, REACHABLE), *extras]
     )
+
+
+def _remove_dropped_forwards(
+    hass: HomeAssistant, entry: SshCallhomeConfigEntry, kept: set[str | None]
+) -> None:
+    """Forget the Forward N sensors of extra forwards that the options no longer list."""
+    registry = er.async_get(hass)
+    prefix = f"{entry.entry_id}_{EXTRA_FORWARD_KEY_PREFIX}"
+    for registered in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if registered.unique_id.startswith(prefix) and registered.unique_id not in kept:
+            registry.async_remove(registered.entity_id)
 
 
 class TunnelBinarySensor(SshCallhomeEntity, BinarySensorEntity):
@@ -87,7 +102,7 @@ class ExtraForwardBinarySensor(SshCallhomeEntity, BinarySensorEntity):
         super().__init__(
             entry,
             BinarySensorEntityDescription(
-                key=f"forward_{remote_port}",
+                key=f"{EXTRA_FORWARD_KEY_PREFIX}{remote_port}",
                 translation_key="extra_forward",
                 device_class=BinarySensorDeviceClass.CONNECTIVITY,
             ),

@@ -48,6 +48,7 @@ from .flow_support import (
 )
 from .keys import export_host_key, fingerprint, generate_private_key, load_host_key
 from .options_flow import SshCallhomeOptionsFlow
+from .runtime_data import SshCallhomeConfigEntry
 from .server_hello import ServerSoftware
 from .settings import tunnel_settings
 
@@ -88,7 +89,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+    def async_get_options_flow(config_entry: SshCallhomeConfigEntry) -> OptionsFlow:
         """Keepalive, bind address and backoff of an entry."""
         return SshCallhomeOptionsFlow()
 

@@ -12,6 +12,7 @@ from typing import TypedDict
 import asyncssh
 
 from .backoff import BackoffPolicy
+from .ciphers import PREFERRED_CIPHERS
 from .extras import ExtraForward
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .ignore_packets import drop_empty_ignore_packets
@@ -22,16 +23,6 @@ from .server_hello import ServerSoftware, name_lists, read_server_hello
 _LOGGER = logging.getLogger(__name__)
 # How long the session that turns the server's Nagle off may take.
 _NAGLE_TIMEOUT = 5.0
-
-# asyncssh's AES-GCM is about twice as fast as its ChaCha20-Poly1305, so it goes first. No CBC:
-# ignore_packets relies on that.
-PREFERRED_CIPHERS = (
-    "aes128-gcm@openssh.com",
-    "aes256-gcm@openssh.com",
-    "chacha20-poly1305@openssh.com",
-    "aes128-ctr",
-    "aes256-ctr",
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_HOST, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from . import SshCallhomeConfigEntry
 from .const import CONF_HOST_KEY, CONF_PASSPHRASE, CONF_PRIVATE_KEY
+from .runtime_data import SshCallhomeConfigEntry
 from .state import TunnelState
 
 TO_REDACT = {

@@ -6,8 +6,8 @@ from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
-from . import SshCallhomeConfigEntry
 from .const import DOMAIN
+from .runtime_data import SshCallhomeConfigEntry
 from .state import TunnelState
 
 

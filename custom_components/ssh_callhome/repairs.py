@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from ipaddress import ip_address
-from typing import TYPE_CHECKING, Any
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Any
 
 import voluptuous as vol
 
@@ -16,6 +16,7 @@ from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
+from .addresses import STAND_IN_NETWORK, visitor_address
 from .const import (
     CONF_HOST_KEY,
     CONF_REMOTE_PORT,
@@ -24,13 +25,14 @@ from .const import (
     PERSISTENT_FAILURE_SECONDS,
 )
 from .keys import fingerprint, load_host_key
+from .runtime_data import SshCallhomeConfigEntry
 from .state import Reason, Status, TunnelState
-
-if TYPE_CHECKING:
-    from . import SshCallhomeConfigEntry
 
 HOST_KEY_CHANGED = "host_key_changed"
 LOCAL_EXPOSURE = "local_exposure"
+# The same issue in process: trusted proxies that cover more than the reverse proxy.
+PROXY_TRUST_TOO_WIDE = "proxy_trust_too_wide"
+_DEFAULT_LOOPBACK_STAND_IN = IPv6Address(visitor_address("127.0.0.1"))
 # Failures that need the user on the server when they last: the issue each raises.
 PERSISTENT_FAILURES = {Reason.FORWARD_REFUSED: "forward_refused", Reason.AUTH: "auth_failing"}
 
@@ -176,13 +178,21 @@ async def async_create_fix_flow(
 async def async_audit_local_exposure(
     hass: HomeAssistant, entry: SshCallhomeConfigEntry, mode: str, reaches_own_http: bool
 ) -> None:
-    """A repair when the internet would look local to Home Assistant.
+    """A repair when a visitor could look local to Home Assistant.
 
-    TCP mode delivers every visitor to Home Assistant's own port from loopback: local-only users
-    and a trusted-networks login covering loopback then let the internet in.
+    TCP mode to Home Assistant's own port delivers every visitor from loopback. In process, every
+    local originator on the server has its own stand-in address: trusting more than one of them as
+    a proxy lets any process or neighbour of the server claim a local address.
     """
     issue_id = f"{LOCAL_EXPOSURE}_{entry.entry_id}"
-    problems = await _loopback_trust(hass) if mode == MODE_TCP and reaches_own_http else []
+    if mode == MODE_TCP:
+        translation_key = LOCAL_EXPOSURE
+        problems = await _loopback_trust(hass) if reaches_own_http else []
+    else:
+        translation_key = PROXY_TRUST_TOO_WIDE
+        problems = [
+            str(network) for network in _trusted_proxies(hass) if _trusts_more_than_a_proxy(network)
+        ]
     if not problems:
         ir.async_delete_issue(hass, DOMAIN, issue_id)
         return
@@ -192,9 +202,29 @@ async def async_audit_local_exposure(
         issue_id,
         is_fixable=False,
         severity=ir.IssueSeverity.WARNING,
-        translation_key=LOCAL_EXPOSURE,
+        translation_key=translation_key,
         translation_placeholders={"title": entry.title, "problems": ", ".join(problems)},
     )
+
+
+def _trusted_proxies(hass: HomeAssistant) -> list[IPv4Network | IPv6Network]:
+    """The networks whose X-Forwarded-For Home Assistant believes.
+
+    Home Assistant keeps `trusted_proxies` at run time but not `use_x_forwarded_for`; it accepts
+    the one only together with the other, so listed proxies are taken as meant to be used.
+    """
+    return list(hass.http.trusted_proxies)
+
+
+def _trusts_more_than_a_proxy(network: IPv4Network | IPv6Network) -> bool:
+    """Whether a trusted network covers more than one originator's stand-in address.
+
+    The stand-in of 127.0.0.1 counts as many: every program on the server connects from there
+    unless told otherwise.
+    """
+    if not isinstance(network, IPv6Network) or not network.overlaps(STAND_IN_NETWORK):
+        return False
+    return network.num_addresses > 1 or _DEFAULT_LOOPBACK_STAND_IN in network
 
 
 async def _loopback_trust(hass: HomeAssistant) -> list[str]:
@@ -210,5 +240,10 @@ async def _loopback_trust(hass: HomeAssistant) -> list[str]:
         for provider in hass.auth.auth_providers
         if isinstance(provider, TrustedNetworksAuthProvider)
         and any(loopback in network for network in provider.trusted_networks)
+    )
+    problems.extend(
+        f"trusted_proxies {network}, so any visitor's X-Forwarded-For is believed"
+        for network in _trusted_proxies(hass)
+        if loopback in network
     )
     return problems

@@ -17,8 +17,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from . import SshCallhomeConfigEntry
 from .entity import SshCallhomeEntity
+from .runtime_data import SshCallhomeConfigEntry
 from .state import Reason, Status
 from .tunnel import Tunnel
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import voluptuous as vol
 
 from homeassistant.config_entries import ConfigEntryState
@@ -12,9 +10,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, SERVICE_RECONNECT, SERVICE_RESTART
-
-if TYPE_CHECKING:
-    from . import SshCallhomeConfigEntry
+from .runtime_data import SshCallhomeConfigEntry
 
 SERVICE_SCHEMA = vol.Schema({vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string})
 

@@ -181,9 +181,11 @@ class Tunnel:
         """While connected: extra forwards, round-trip time, and now and then the probe.
 
         Each pass asks for the extra forwards not held yet: at once after connecting, then
-        again for the ones the server refused.
+        again for the ones the server refused. A run of failed passes is logged once, at its
+        start, and its end once at info.
         """
         next_probe = 0.0
+        failing = False
         while True:
             try:
                 await self._take_extra_forwards(connection)
@@ -196,7 +198,13 @@ class Tunnel:
                     )
                     self._update(reachability=result)
             except Exception as error:  # noqa: BLE001 - a failed measurement must not end the tunnel
-                _LOGGER.warning("Measuring tunnel %s failed: %s", self._name, describe(error))
+                log = _LOGGER.debug if failing else _LOGGER.warning
+                log("Measuring tunnel %s failed: %s", self._name, describe(error))
+                failing = True
+            else:
+                if failing:
+                    _LOGGER.info("Measuring tunnel %s works again", self._name)
+                failing = False
             await asyncio.sleep(WATCH_INTERVAL)
 
     async def _take_extra_forwards(self, connection: asyncssh.SSHClientConnection) -> None:
