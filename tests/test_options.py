@@ -8,6 +8,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, CONF_SERVER_SOFTWARE
+from custom_components.ssh_callhome.flow_support import line_still_permits
+
 from .helpers.network import LOOPBACK
 from .test_init import load
 
@@ -87,3 +90,20 @@ async def test_a_tcp_target_needs_its_port(hass: HomeAssistant, entry: MockConfi
     await hass.async_block_till_done()
     assert entry.runtime_data.settings.target_port == 1883
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    ("software", "before", "after", "permits"),
+    [
+        ("openssh", {}, {"bind": "loopback"}, True),  # a bare port allows any address
+        ("openssh", {"bind": "loopback"}, {"bind": "all"}, False),
+        ("openssh", {}, {"extra_forwards": "2222:127.0.0.1:22"}, False),
+        ("openssh", {"extra_forwards": "2222:127.0.0.1:22"}, {}, True),
+        ("dropbear", {}, {"extra_forwards": "2222:127.0.0.1:22", "bind": "all"}, True),
+    ],
+)
+def test_when_the_line_needs_replacing(
+    software: str, before: dict[str, str], after: dict[str, str], permits: bool
+) -> None:
+    data = {CONF_REMOTE_PORT: 8123, CONF_SERVER_SOFTWARE: software}
+    assert line_still_permits(data, before, after) is permits

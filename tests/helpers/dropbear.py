@@ -43,19 +43,27 @@ class DropbearServer(LoopbackSSHServer):
         directory.mkdir(parents=True, exist_ok=True)
         home = self.home = Path(tempfile.mkdtemp(prefix="ssh_callhome-dropbear-"))
         (home / ".ssh").mkdir()
-        super().__init__(directory, _create_account(home))
-        # Dropbear checks that home, ~/.ssh and authorized_keys belong to the user (or root)
-        # and that nobody else may write them.
-        shutil.chown(home, self.user)
-        shutil.chown(home / ".ssh", self.user)
-        home.chmod(0o700)
-        (home / ".ssh").chmod(0o700)
+        try:
+            user = _create_account(home)
+        except BaseException:
+            shutil.rmtree(home)
+            raise
+        super().__init__(directory, user)
         # -k: no remote forwarding for anyone, Dropbear's AllowTcpForwarding no.
         self.allow_remote_forwarding = True
         # -K: seconds between the server's keepalives; it drops a client after three unanswered.
         self.keepalive_interval = 2
-        self.replace_host_key()
-        self.set_authorized_keys(authorized_keys)
+        try:
+            # Dropbear checks that home, ~/.ssh and authorized_keys belong to the user (or
+            # root) and that nobody else may write them.
+            for path in (home, home / ".ssh"):
+                shutil.chown(path, self.user)
+                path.chmod(0o700)
+            self.replace_host_key()
+            self.set_authorized_keys(authorized_keys)
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def authorized_keys_path(self) -> Path:
