@@ -171,6 +171,9 @@ async def test_rejected_key_leads_to_the_restricted_line(
         f"{public_half} ssh_callhome@test_home"
     )
     assert placeholders["command"] == f"echo '{placeholders['line']}' >> ~/.ssh/authorized_keys"
+    assert placeholders["settings"].startswith(f"Match User {openssh.user}\n")
+    assert f"    PermitListen {remote_port}\n" in placeholders["settings"]
+    assert "    AllowStreamLocalForwarding no\n" in placeholders["settings"]
     still_rejected = await submit(hass, rejected, {})
     assert still_rejected["errors"] == {"base": "invalid_auth"}
     openssh.set_authorized_keys([placeholders["line"]])
