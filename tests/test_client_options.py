@@ -269,7 +269,7 @@ def fill_with_ssh_files(home: Path, client_key: asyncssh.SSHKey) -> None:
 
 
 @pytest.fixture
-def touched(scratch_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FilesTouched]:
+def touched(scratch_home: Path, monkeypatch: pytest.MonkeyPatch) -> FilesTouched:
     recorder = FilesTouched(scratch_home)
     sys.addaudithook(recorder)
     for variable, value in {

@@ -118,7 +118,8 @@ def listener_registered_early(
         yield
         return
     host, port = address
-    early = listener_class(connection, sessions, host, port, None, "strict", window, max_pktsize)
+    make_listener = cast(Callable[..., object], listener_class)
+    early = make_listener(connection, sessions, host, port, None, "strict", window, max_pktsize)
     listeners[address] = early
     try:
         yield
@@ -187,12 +188,12 @@ def cap_packet_length(connection: asyncssh.SSHClientConnection, limit: int) -> N
     if problem is not None:
         _off(PACKET_CAP, problem)
         return
-    receive_header = cast(Callable[[], bool], connection._recv_pkthdr)
+    receive_header = connection._recv_pkthdr
 
     def receive_bounded_header() -> bool:
         if not receive_header():
             return False
-        length = cast(int, connection._pktlen)
+        length = connection._pktlen
         if length > limit:
             raise asyncssh.ProtocolError(f"Packet length {length} over the limit of {limit}")
         return True

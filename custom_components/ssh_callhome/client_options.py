@@ -57,10 +57,13 @@ async def client_options(
         if pinned is not None
         else {"known_hosts": None}
     )
-    return await asyncssh.SSHClientConnectionOptions.construct(
-        **_NOTHING_FROM_HOME,
-        **trust,
-        username=username,
-        client_keys=None if client_key is None else [client_key],
-        **tuning,
+    options: asyncssh.SSHClientConnectionOptions = (
+        await asyncssh.SSHClientConnectionOptions.construct(
+            **_NOTHING_FROM_HOME,
+            **trust,
+            username=username,
+            client_keys=None if client_key is None else [client_key],
+            **tuning,
+        )
     )
+    return options
