@@ -41,6 +41,7 @@ def host_key_algs(pinned: asyncssh.SSHKey) -> list[str]:
 
 
 async def client_options(
+    *,
     pinned: asyncssh.SSHKey | None,
     client_key: asyncssh.SSHKey | None,
     username: str,

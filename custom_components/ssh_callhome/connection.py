@@ -106,8 +106,13 @@ class _ClientCallbacks(asyncssh.SSHClient):
 
 async def fetch_host_key(host: str, port: int, connect_timeout: float) -> asyncssh.SSHKey:
     """The key the server presents, for the user to confirm before anything is sent."""
+    # No authentication follows the key exchange: no key, no user name.
     options = await client_options(
-        None, None, "", connect_timeout=connect_timeout, client_factory=_ClientCallbacks
+        pinned=None,
+        client_key=None,
+        username="",
+        connect_timeout=connect_timeout,
+        client_factory=_ClientCallbacks,
     )
     # config=None here too: the function's own default would load ~/.ssh/config again.
     key = await asyncssh.get_server_host_key(host, port, config=None, options=options)
@@ -127,9 +132,9 @@ async def open_connection(
     """
     callbacks = _ClientCallbacks(on_lost)
     options = await client_options(
-        settings.host_key,
-        settings.client_key,
-        settings.username,
+        pinned=settings.host_key,
+        client_key=settings.client_key,
+        username=settings.username,
         client_factory=lambda: callbacks,
         connect_timeout=settings.connect_timeout,
         keepalive_interval=settings.keepalive_interval,
