@@ -184,7 +184,7 @@ async def test_with_another_asyncssh_the_tunnel_forwards_and_says_once_what_is_o
             tunnel.request_reconnect()
     warnings = off_warnings(caplog)
     assert len(warnings) == 1
-    assert warnings[0].getMessage().startswith(f"{optimisation} is off: asyncssh ")
+    assert warnings[0].getMessage().startswith(f"{optimisation} turned off: asyncssh ")
     assert warnings[0].exc_info is None
     if optimisation is asyncssh_internals.KEX_NAME:
         assert details["kex"] == "unknown"

@@ -27,27 +27,19 @@ _LOGGER = logging.getLogger(__name__)
 # The optimisations already reported off in this process.
 _REPORTED_OFF: set[str] = set()
 
-EARLY_LISTENER = "Registering a forward's listener before asking for it"
-QUIET_IGNORES = "Leaving out asyncssh's empty IGNORE packets"
-ROUND_TRIP = "Measuring the round-trip time"
-KEX_NAME = "Naming the key exchange method"
-PACKET_CAP = "Capping the length of received packets"
+EARLY_LISTENER = "The early registration of a forward's listener"
+QUIET_IGNORES = "The dropping of empty IGNORE packets"
+ROUND_TRIP = "The round-trip time measurement"
+KEX_NAME = "The naming of the key exchange method"
+PACKET_CAP = "The cap on received packet lengths"
 
-# What each reach expects of asyncssh: parameter names, in order, `self` included.
+# What each reach expects of asyncssh's methods: their signatures, without annotations.
 _LISTENER_INIT = (
-    "self",
-    "conn",
-    "session_factory",
-    "listen_host",
-    "listen_port",
-    "encoding",
-    "errors",
-    "window",
-    "max_pktsize",
+    "(self, conn, session_factory, listen_host, listen_port, encoding, errors, window, max_pktsize)"
 )
-_SEND_PACKET = ("self", "pkttype", "args", "handler")
-_GLOBAL_REQUEST = ("self", "request", "args")
-_RECEIVE_HEADER = ("self",)
+_SEND_PACKET = "(self, pkttype, *args, handler=None)"
+_GLOBAL_REQUEST = "(self, request, *args)"
+_RECEIVE_HEADER = "(self)"
 
 type PacketFilter = Callable[[int, tuple[bytes, ...]], bool]
 
@@ -58,24 +50,31 @@ def _off(optimisation: str, why: str) -> None:
         return
     _REPORTED_OFF.add(optimisation)
     _LOGGER.warning(
-        "%s is off: asyncssh %s is not as expected (%s)", optimisation, asyncssh.__version__, why
+        "%s turned off: asyncssh %s is not as expected (%s)",
+        optimisation,
+        asyncssh.__version__,
+        why,
     )
 
 
 @functools.cache
-def _parameters(function: Callable[..., object]) -> tuple[str, ...]:
-    return tuple(inspect.signature(function).parameters)
+def _bare_signature(function: Callable[..., object]) -> str:
+    """The signature as `(self, a, *args, b=None)`: parameters, kinds and defaults alone."""
+    signature = inspect.signature(function)
+    parameters = [
+        parameter.replace(annotation=inspect.Parameter.empty)
+        for parameter in signature.parameters.values()
+    ]
+    return str(signature.replace(parameters=parameters, return_annotation=inspect.Signature.empty))
 
 
-def _method_problem(
-    owner: type, name: str, expected: tuple[str, ...], coroutine: bool = False
-) -> str | None:
-    """Why class `owner` has no method `name` taking `expected`; None if it has."""
+def _method_problem(owner: type, name: str, expected: str, coroutine: bool = False) -> str | None:
+    """Why class `owner` has no method `name` with signature `expected`; None if it has."""
     method = getattr(owner, name, None)
     if not callable(method):
         return f"no {name}()"
-    if _parameters(method) != expected:
-        return f"{name}{inspect.signature(method)} is not {name}({', '.join(expected)})"
+    if (found := _bare_signature(method)) != expected:
+        return f"{name}{found} is not {name}{expected}"
     if coroutine and not inspect.iscoroutinefunction(method):
         return f"{name}() is no coroutine"
     return None
