@@ -7,12 +7,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypedDict
 
 import asyncssh
 
+from .asyncssh_internals import cap_packet_length, global_request, kexinit_payloads
 from .backoff import BackoffPolicy
 from .ciphers import PREFERRED_CIPHERS
+from .client_options import client_options
 from .extras import ExtraForward
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .ignore_packets import drop_empty_ignore_packets
@@ -22,6 +23,9 @@ from .probe import ProbeSpec
 _LOGGER = logging.getLogger(__name__)
 # How long the session that turns the server's Nagle off may take.
 _NAGLE_TIMEOUT = 5.0
+
+# OpenSSH's own limit (PACKET_MAX_SIZE); RFC 4253 asks for 35000 bytes at least.
+MAX_PACKET_LENGTH = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +77,13 @@ class HostKeyChanged(asyncssh.HostKeyNotVerifiable):
 class _ClientCallbacks(asyncssh.SSHClient):
     """What asyncssh tells only through callbacks: why the connection ended, which key it saw."""
 
-    def __init__(self, on_lost: Callable[[Exception | None], None]) -> None:
+    def __init__(self, on_lost: Callable[[Exception | None], None] = lambda _exc: None) -> None:
         self._on_lost = on_lost
         self.presented_host_key: asyncssh.SSHKey | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        """Before the server's first byte: no packet of unbounded length (see README)."""
+        cap_packet_length(conn, MAX_PACKET_LENGTH)
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
@@ -88,22 +96,17 @@ class _ClientCallbacks(asyncssh.SSHClient):
         self._on_lost(exc)
 
 
-class _Isolation(TypedDict):
-    config: None
-    agent_path: None
-    gss_kex: bool
-    gss_auth: bool
-
-
-# Keeps ~/.ssh/config, the agent and GSSAPI out of every connection we make.
-_ISOLATED: _Isolation = {"config": None, "agent_path": None, "gss_kex": False, "gss_auth": False}
-
-
 async def fetch_host_key(host: str, port: int, connect_timeout: float) -> asyncssh.SSHKey:
     """The key the server presents, for the user to confirm before anything is sent."""
-    options = await asyncssh.SSHClientConnectionOptions.construct(
-        connect_timeout=connect_timeout, client_keys=None, **_ISOLATED
+    # No authentication follows the key exchange: no key, no user name.
+    options = await client_options(
+        pinned=None,
+        client_key=None,
+        username="",
+        connect_timeout=connect_timeout,
+        client_factory=_ClientCallbacks,
     )
+    # config=None here too: the function's own default would load ~/.ssh/config again.
     key = await asyncssh.get_server_host_key(host, port, config=None, options=options)
     if key is None:  # pragma: no cover - asyncssh returns None only for a keyless server
         raise asyncssh.HostKeyNotVerifiable("The server presented no host key")
@@ -120,20 +123,21 @@ async def open_connection(
     exchange, before authentication, so the client key is never offered to such a server.
     """
     callbacks = _ClientCallbacks(on_lost)
+    options = await client_options(
+        pinned=settings.host_key,
+        client_key=settings.client_key,
+        username=settings.username,
+        client_factory=lambda: callbacks,
+        connect_timeout=settings.connect_timeout,
+        keepalive_interval=settings.keepalive_interval,
+        keepalive_count_max=settings.keepalive_count_max,
+        encryption_algs=PREFERRED_CIPHERS,
+        preferred_auth="publickey",
+    )
     try:
+        # config=None here too: the function's own default would load ~/.ssh/config again.
         connection = await asyncssh.connect(
-            settings.host,
-            settings.port,
-            username=settings.username,
-            client_keys=[settings.client_key],
-            known_hosts=([settings.host_key], [], []),
-            client_factory=lambda: callbacks,
-            connect_timeout=settings.connect_timeout,
-            keepalive_interval=settings.keepalive_interval,
-            keepalive_count_max=settings.keepalive_count_max,
-            encryption_algs=PREFERRED_CIPHERS,
-            preferred_auth="publickey",
-            **_ISOLATED,
+            settings.host, settings.port, config=None, options=options
         )
     except asyncssh.HostKeyNotVerifiable:
         if callbacks.presented_host_key is None:  # pragma: no cover - an undecodable key
@@ -176,14 +180,16 @@ async def disable_server_nagle(connection: asyncssh.SSHClientConnection) -> None
         _LOGGER.debug("No session for TCP_NODELAY on the server: %s", error)
 
 
-async def round_trip_ms(connection: asyncssh.SSHClientConnection) -> float:
+async def round_trip_ms(connection: asyncssh.SSHClientConnection) -> float | None:
     """The time a global request takes to be answered, on the SSH connection itself.
 
     The request is the one asyncssh's own keepalive sends; OpenSSH answers every such request,
-    if only to say it does not know it. asyncssh offers no public call for it.
+    if only to say it does not know it. asyncssh offers no public call for it: None where the
+    private one is not as expected.
     """
     start = time.perf_counter()
-    await connection._make_global_request(b"keepalive@openssh.com")
+    if not await global_request(connection, b"keepalive@openssh.com"):
+        return None
     return (time.perf_counter() - start) * 1000
 
 
@@ -192,8 +198,10 @@ def negotiated_kex(connection: asyncssh.SSHClientConnection) -> str:
 
     As SSH chooses it: the first method of the client's list that the server also offers.
     """
-    client = _kex_methods(getattr(connection, "_client_kexinit", b""))
-    server = _kex_methods(getattr(connection, "_server_kexinit", b""))
+    payloads = kexinit_payloads(connection)
+    if payloads is None:
+        return "unknown"
+    client, server = (_kex_methods(payload) for payload in payloads)
     return next((method for method in client if method in server), "unknown")
 
 
