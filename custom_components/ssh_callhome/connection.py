@@ -7,12 +7,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypedDict
 
 import asyncssh
 
+from .asyncssh_internals import cap_packet_length, global_request, kexinit_payloads
 from .backoff import BackoffPolicy
 from .ciphers import PREFERRED_CIPHERS
+from .client_options import client_options
 from .extras import ExtraForward
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .ignore_packets import drop_empty_ignore_packets
@@ -23,6 +24,9 @@ from .server_hello import ServerSoftware, name_lists, read_server_hello
 _LOGGER = logging.getLogger(__name__)
 # How long the session that turns the server's Nagle off may take.
 _NAGLE_TIMEOUT = 5.0
+
+# OpenSSH's own limit (PACKET_MAX_SIZE); RFC 4253 asks for 35000 bytes at least.
+MAX_PACKET_LENGTH = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +78,13 @@ class HostKeyChanged(asyncssh.HostKeyNotVerifiable):
 class _ClientCallbacks(asyncssh.SSHClient):
     """What asyncssh tells only through callbacks: why the connection ended, which key it saw."""
 
-    def __init__(self, on_lost: Callable[[Exception | None], None]) -> None:
+    def __init__(self, on_lost: Callable[[Exception | None], None] = lambda _exc: None) -> None:
         self._on_lost = on_lost
         self.presented_host_key: asyncssh.SSHKey | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        """Before the server's first byte: no packet of unbounded length (see README)."""
+        cap_packet_length(conn, MAX_PACKET_LENGTH)
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
@@ -87,17 +95,6 @@ class _ClientCallbacks(asyncssh.SSHClient):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._on_lost(exc)
-
-
-class _Isolation(TypedDict):
-    config: None
-    agent_path: None
-    gss_kex: bool
-    gss_auth: bool
-
-
-# Keeps ~/.ssh/config, the agent and GSSAPI out of every connection we make.
-_ISOLATED: _Isolation = {"config": None, "agent_path": None, "gss_kex": False, "gss_auth": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +112,16 @@ async def fetch_host_key(host: str, port: int, connect_timeout: float) -> Server
     offers; the key is then fetched asking for ed25519 and ECDSA before RSA.
     """
     hello = await read_server_hello(host, port, connect_timeout)
-    options = await asyncssh.SSHClientConnectionOptions.construct(
-        connect_timeout=connect_timeout, client_keys=None, **_ISOLATED
+    # No authentication follows the key exchange: no key, no user name.
+    options = await client_options(
+        pinned=None,
+        client_key=None,
+        username="",
+        connect_timeout=connect_timeout,
+        client_factory=_ClientCallbacks,
     )
+    # config=None here too: the function's own default would load ~/.ssh/config again.
+    # The algorithms go to the call itself: its own default would replace the options' list.
     key = await asyncssh.get_server_host_key(
         host,
         port,
@@ -140,20 +144,21 @@ async def open_connection(
     exchange, before authentication, so the client key is never offered to such a server.
     """
     callbacks = _ClientCallbacks(on_lost)
+    options = await client_options(
+        pinned=settings.host_key,
+        client_key=settings.client_key,
+        username=settings.username,
+        client_factory=lambda: callbacks,
+        connect_timeout=settings.connect_timeout,
+        keepalive_interval=settings.keepalive_interval,
+        keepalive_count_max=settings.keepalive_count_max,
+        encryption_algs=PREFERRED_CIPHERS,
+        preferred_auth="publickey",
+    )
     try:
+        # config=None here too: the function's own default would load ~/.ssh/config again.
         connection = await asyncssh.connect(
-            settings.host,
-            settings.port,
-            username=settings.username,
-            client_keys=[settings.client_key],
-            known_hosts=([settings.host_key], [], []),
-            client_factory=lambda: callbacks,
-            connect_timeout=settings.connect_timeout,
-            keepalive_interval=settings.keepalive_interval,
-            keepalive_count_max=settings.keepalive_count_max,
-            encryption_algs=PREFERRED_CIPHERS,
-            preferred_auth="publickey",
-            **_ISOLATED,
+            settings.host, settings.port, config=None, options=options
         )
     except asyncssh.HostKeyNotVerifiable:
         if callbacks.presented_host_key is None:  # pragma: no cover - an undecodable key
@@ -196,14 +201,16 @@ async def disable_server_nagle(connection: asyncssh.SSHClientConnection) -> None
         _LOGGER.debug("No session for TCP_NODELAY on the server: %s", error)
 
 
-async def round_trip_ms(connection: asyncssh.SSHClientConnection) -> float:
+async def round_trip_ms(connection: asyncssh.SSHClientConnection) -> float | None:
     """The time a global request takes to be answered, on the SSH connection itself.
 
     The request is the one asyncssh's own keepalive sends; OpenSSH answers every such request,
-    if only to say it does not know it. asyncssh offers no public call for it.
+    if only to say it does not know it. asyncssh offers no public call for it: None where the
+    private one is not as expected.
     """
     start = time.perf_counter()
-    await connection._make_global_request(b"keepalive@openssh.com")
+    if not await global_request(connection, b"keepalive@openssh.com"):
+        return None
     return (time.perf_counter() - start) * 1000
 
 
@@ -212,6 +219,9 @@ def negotiated_kex(connection: asyncssh.SSHClientConnection) -> str:
 
     As SSH chooses it: the first method of the client's list that the server also offers.
     """
-    client = name_lists(getattr(connection, "_client_kexinit", b""))[0]
-    server = name_lists(getattr(connection, "_server_kexinit", b""))[0]
+    payloads = kexinit_payloads(connection)
+    if payloads is None:
+        return "unknown"
+    # The first name-list of each KEXINIT.
+    client, server = (name_lists(payload)[0] for payload in payloads)
     return next((method for method in client if method in server), "unknown")

@@ -100,8 +100,10 @@ async def _read_version(reader: asyncio.StreamReader) -> str:
 async def _read_packet(reader: asyncio.StreamReader) -> bytes:
     """One unencrypted binary packet's payload (RFC 4253, 6)."""
     length = int.from_bytes(await reader.readexactly(4), "big")
-    if not 1 < length <= _MAX_PACKET:
-        raise asyncssh.ProtocolError("The server's first packet has an invalid length")
+    if length > _MAX_PACKET:
+        raise asyncssh.ProtocolError(f"Packet length {length} over the limit of {_MAX_PACKET}")
+    if length < 2:  # the padding-length byte and at least one more
+        raise asyncssh.ProtocolError(f"Packet length {length} too short")
     packet = await reader.readexactly(length)
     padding = packet[0]
     return packet[1 : length - padding]

@@ -1,0 +1,201 @@
+"""Every reach into asyncssh's private API, each checked before use, each with a fallback.
+
+asyncssh offers no public way to do these. Each reach first checks what it relies on (the
+attribute and its type, the method and its parameters), as found in asyncssh 2.21.0 and 2.23.1.
+Where another asyncssh differs, that optimisation is left off, the tunnel works as plain
+asyncssh would, and one warning per process says which optimisation is off and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, cast
+
+import asyncssh
+
+from .forwarding import SessionFactory
+
+if TYPE_CHECKING:
+    from asyncssh.packet import SSHPacketLogger
+
+_LOGGER = logging.getLogger(__name__)
+
+# The optimisations already reported off in this process.
+_REPORTED_OFF: set[str] = set()
+
+EARLY_LISTENER = "The early registration of a forward's listener"
+QUIET_IGNORES = "The dropping of empty IGNORE packets"
+ROUND_TRIP = "The round-trip time measurement"
+KEX_NAME = "The naming of the key exchange method"
+PACKET_CAP = "The cap on received packet lengths"
+
+# What each reach expects of asyncssh's methods: their signatures, without annotations.
+_LISTENER_INIT = (
+    "(self, conn, session_factory, listen_host, listen_port, encoding, errors, window, max_pktsize)"
+)
+_SEND_PACKET = "(self, pkttype, *args, handler=None)"
+_GLOBAL_REQUEST = "(self, request, *args)"
+_RECEIVE_HEADER = "(self)"
+
+type PacketFilter = Callable[[int, tuple[bytes, ...]], bool]
+
+
+def _off(optimisation: str, why: str) -> None:
+    """Say once per process that `optimisation` is off, and why; no traceback."""
+    if optimisation in _REPORTED_OFF:
+        return
+    _REPORTED_OFF.add(optimisation)
+    _LOGGER.warning(
+        "%s turned off: asyncssh %s is not as expected (%s)",
+        optimisation,
+        asyncssh.__version__,
+        why,
+    )
+
+
+@functools.cache
+def _bare_signature(function: Callable[..., object]) -> str:
+    """The signature as `(self, a, *args, b=None)`: parameters, kinds and defaults alone."""
+    signature = inspect.signature(function)
+    parameters = [
+        parameter.replace(annotation=inspect.Parameter.empty)
+        for parameter in signature.parameters.values()
+    ]
+    return str(signature.replace(parameters=parameters, return_annotation=inspect.Signature.empty))
+
+
+def _method_problem(owner: type, name: str, expected: str, coroutine: bool = False) -> str | None:
+    """Why class `owner` has no method `name` with signature `expected`; None if it has."""
+    method = getattr(owner, name, None)
+    if not callable(method):
+        return f"no {name}()"
+    if (found := _bare_signature(method)) != expected:
+        return f"{name}{found} is not {name}{expected}"
+    if coroutine and not inspect.iscoroutinefunction(method):
+        return f"{name}() is no coroutine"
+    return None
+
+
+def _attribute_problem(owner: object, name: str, expected: type) -> str | None:
+    """Why `owner` has no attribute `name` of type `expected`; None if it has."""
+    value = getattr(owner, name, None)
+    if not isinstance(value, expected):
+        return f"{name} is {type(value).__name__}, not {expected.__name__}"
+    return None
+
+
+@contextlib.contextmanager
+def listener_registered_early(
+    connection: asyncssh.SSHClientConnection,
+    address: tuple[str, int],
+    sessions: SessionFactory,
+    window: int,
+    max_pktsize: int,
+) -> Iterator[None]:
+    """For the block: a listener for (host, port) in asyncssh's table of remote listeners.
+
+    asyncssh's own listener replaces it when the server grants the forward; on a refusal it is
+    withdrawn, so nothing is left listening.
+    """
+    # Looked up, not imported: a renamed module or class must not stop the integration loading.
+    listener_class = getattr(getattr(asyncssh, "listener", None), "SSHTCPClientListener", None)
+    problem = _attribute_problem(connection, "_remote_listeners", dict) or (
+        "no asyncssh.listener.SSHTCPClientListener"
+        if listener_class is None
+        else _method_problem(listener_class, "__init__", _LISTENER_INIT)
+    )
+    if problem is not None:
+        _off(EARLY_LISTENER, problem)
+        yield
+        return
+    listeners = cast(dict[tuple[str, int], object], connection._remote_listeners)
+    if address in listeners:
+        yield
+        return
+    host, port = address
+    make_listener = cast(Callable[..., object], listener_class)
+    early = make_listener(connection, sessions, host, port, None, "strict", window, max_pktsize)
+    listeners[address] = early
+    try:
+        yield
+    finally:
+        if listeners.get(address) is early:  # the request failed: nobody listens there
+            del listeners[address]
+
+
+def filter_sent_packets(connection: asyncssh.SSHClientConnection, drop: PacketFilter) -> None:
+    """Have `connection` send every packet but those `drop(type, fields)` is true for."""
+    problem = _method_problem(type(connection), "send_packet", _SEND_PACKET)
+    if problem is not None:
+        _off(QUIET_IGNORES, problem)
+        return
+    send_packet = connection.send_packet
+
+    def send_unless_dropped(
+        pkttype: int, *args: bytes, handler: SSHPacketLogger | None = None
+    ) -> None:
+        if not drop(pkttype, args):
+            send_packet(pkttype, *args, handler=handler)
+
+    connection.send_packet = send_unless_dropped  # type: ignore[method-assign]
+
+
+async def global_request(connection: asyncssh.SSHClientConnection, request: bytes) -> bool:
+    """Send a global request and wait for its answer; False if asyncssh has no way for it.
+
+    An answer of either kind counts: OpenSSH refuses requests it does not know, promptly.
+    """
+    problem = _method_problem(
+        type(connection), "_make_global_request", _GLOBAL_REQUEST, coroutine=True
+    )
+    if problem is not None:
+        _off(ROUND_TRIP, problem)
+        return False
+    make_request = cast(
+        Callable[[bytes], Coroutine[Any, Any, object]],
+        connection._make_global_request,
+    )
+    await make_request(request)
+    return True
+
+
+def kexinit_payloads(connection: asyncssh.SSHClientConnection) -> tuple[bytes, bytes] | None:
+    """The client's and the server's KEXINIT messages, as asyncssh keeps them for the hash."""
+    problem = _attribute_problem(connection, "_client_kexinit", bytes) or _attribute_problem(
+        connection, "_server_kexinit", bytes
+    )
+    if problem is not None:
+        _off(KEX_NAME, problem)
+        return None
+    return connection._client_kexinit, connection._server_kexinit
+
+
+def cap_packet_length(connection: asyncssh.SSHClientConnection, limit: int) -> None:
+    """Have `connection` refuse any packet announcing more than `limit` bytes, at its header.
+
+    asyncssh takes any length, even before the server's key is checked, and collects the bytes
+    until they are all there; OpenSSH refuses more than 256 KiB. Call it from the client's
+    connection_made, before any byte is received.
+    """
+    problem = _method_problem(type(connection), "_recv_pkthdr", _RECEIVE_HEADER) or (
+        _attribute_problem(connection, "_pktlen", int)
+    )
+    if problem is not None:
+        _off(PACKET_CAP, problem)
+        return
+    receive_header = connection._recv_pkthdr
+
+    def receive_bounded_header() -> bool:
+        if not receive_header():
+            return False
+        length = connection._pktlen
+        if length > limit:
+            raise asyncssh.ProtocolError(f"Packet length {length} over the limit of {limit}")
+        return True
+
+    # asyncssh looks the method up on the connection each time it waits for a header.
+    connection._recv_pkthdr = receive_bounded_header  # type: ignore[method-assign]
