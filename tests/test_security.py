@@ -168,6 +168,21 @@ async def test_dropbear_line_forbids_what_dropbear_can(
     assert f"Pubkey auth succeeded for '{dropbear.user}'" in dropbear.log
 
 
+async def test_dropbear_rejects_an_account_whose_shell_is_not_in_etc_shells(
+    socket_enabled: None, tmp_path: Path, client_key: asyncssh.SSHKey, authorized_line: str
+) -> None:
+    # What the README says about a tunnel account without a shell on Dropbear.
+    server = DropbearServer(tmp_path / "dropbear", [authorized_line], shell="/usr/sbin/nologin")
+    try:
+        server.start()
+        with pytest.raises(asyncssh.PermissionDenied):
+            async with server.connect(client_key):
+                pass
+    finally:
+        server.close()
+    assert f"User '{server.user}' has invalid shell, rejected" in server.log
+
+
 @pytest.fixture
 def mispinned_entry(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
     """The entry pinned to a key the server does not have."""

@@ -24,11 +24,11 @@ DROPBEAR = shutil.which("dropbear") or "/usr/sbin/dropbear"
 _START_TIMEOUT = 10.0
 
 
-def _create_account(home: Path) -> str:
-    """A locked account with /bin/sh (Dropbear refuses shells not in /etc/shells)."""
+def _create_account(home: Path, shell: str) -> str:
+    """A locked account (no password) with its home at `home`."""
     name = f"schtest{secrets.token_hex(4)}"
     subprocess.run(
-        ["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh", name],
+        ["useradd", "--no-create-home", "--home-dir", str(home), "--shell", shell, name],
         check=True,
     )
     return name
@@ -39,12 +39,12 @@ class DropbearServer(LoopbackSSHServer):
 
     software = "dropbear"
 
-    def __init__(self, directory: Path, authorized_keys: list[str]) -> None:
+    def __init__(self, directory: Path, authorized_keys: list[str], shell: str = "/bin/sh") -> None:
         directory.mkdir(parents=True, exist_ok=True)
         home = self.home = Path(tempfile.mkdtemp(prefix="ssh_callhome-dropbear-"))
         (home / ".ssh").mkdir()
         try:
-            user = _create_account(home)
+            user = _create_account(home, shell)
         except BaseException:
             shutil.rmtree(home)
             raise
