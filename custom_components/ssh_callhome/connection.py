@@ -17,6 +17,8 @@ from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .ignore_packets import drop_empty_ignore_packets
 from .listening import listen
 from .probe import ProbeSpec
+from .server_text import keep_asyncssh_records_on_one_line
+from .state import describe
 
 _LOGGER = logging.getLogger(__name__)
 # How long the session that turns the server's Nagle off may take.
@@ -110,6 +112,7 @@ _ISOLATED: _Isolation = {"config": None, "agent_path": None, "gss_kex": False, "
 
 async def fetch_host_key(host: str, port: int, connect_timeout: float) -> asyncssh.SSHKey:
     """The key the server presents, for the user to confirm before anything is sent."""
+    keep_asyncssh_records_on_one_line()
     options = await asyncssh.SSHClientConnectionOptions.construct(
         connect_timeout=connect_timeout, client_keys=None, **_ISOLATED
     )
@@ -128,6 +131,7 @@ async def open_connection(
     Raises HostKeyChanged when the server presents another key: the check happens during key
     exchange, before authentication, so the client key is never offered to such a server.
     """
+    keep_asyncssh_records_on_one_line()
     callbacks = _ClientCallbacks(on_lost)
     try:
         connection = await asyncssh.connect(
@@ -182,7 +186,7 @@ async def disable_server_nagle(connection: asyncssh.SSHClientConnection) -> None
         async with asyncio.timeout(_NAGLE_TIMEOUT):
             await connection.run("true", check=False)
     except (asyncssh.Error, OSError) as error:
-        _LOGGER.debug("No session for TCP_NODELAY on the server: %s", error)
+        _LOGGER.debug("No session for TCP_NODELAY on the server: %s", describe(error))
 
 
 async def round_trip_ms(connection: asyncssh.SSHClientConnection) -> float:

@@ -15,6 +15,7 @@ import asyncssh
 from .const import VALID_PORTS
 from .forwarding import TrafficStats, tcp_target
 from .listening import listen
+from .state import describe
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,7 +74,9 @@ async def take_extra_forwards(
                 tcp_target(forward.host, forward.port, stats),
             )
         except asyncssh.ChannelListenError as error:
-            _LOGGER.debug("Extra forward of port %d refused: %s", forward.remote_port, error)
+            _LOGGER.debug(
+                "Extra forward of port %d refused: %s", forward.remote_port, describe(error)
+            )
         else:
             taken.add(forward.remote_port)
     return taken

@@ -16,6 +16,8 @@ class FaultServer:
         self.refuse_forwards = 0
         self.connections: list[asyncssh.SSHServerConnection] = []
         self.forward_requests = 0
+        # When set, each client is sent away with this reason as soon as it asks to log in.
+        self.disconnect_reason: str | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
 
     @property
@@ -52,9 +54,17 @@ class FaultServer:
 class _Handler(asyncssh.SSHServer):
     def __init__(self, server: FaultServer) -> None:
         self._server = server
+        self._connection: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._server.connections.append(conn)
+        self._connection = conn
+
+    def begin_auth(self, username: str) -> bool:
+        reason = self._server.disconnect_reason
+        if reason is not None and self._connection is not None:
+            self._connection.disconnect(asyncssh.DISC_HOST_NOT_ALLOWED_TO_CONNECT, reason)
+        return True
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         self._server.forward_requests += 1
