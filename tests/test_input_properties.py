@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowManager, FlowResultType, InvalidData
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import (
@@ -162,10 +162,11 @@ async def _paste_key_form(hass: HomeAssistant) -> str:
     return form["flow_id"]
 
 
-async def _submit_is_a_form_error(
-    flows: FlowManager[Any, Any, Any], flow_id: str, user_input: dict[str, Any]
+async def _submit_for_errors(
+    hass: HomeAssistant, flow_id: str, user_input: dict[str, Any]
 ) -> dict[str, str]:
     """Submit; the errors of the form that comes back (a schema error counts as one)."""
+    flows = hass.config_entries.flow
     try:
         result = await flows.async_configure(flow_id, user_input)
     except InvalidData as error:
@@ -174,8 +175,9 @@ async def _submit_is_a_form_error(
         if flow_id in {flow["flow_id"] for flow in flows.async_progress()}:
             flows.async_abort(flow_id)
     assert result["type"] is FlowResultType.FORM, result
-    assert result["errors"]
-    return result["errors"]
+    errors = result["errors"]
+    assert errors
+    return errors
 
 
 @FLOW_SETTINGS
@@ -202,7 +204,7 @@ async def test_any_key_and_passphrase_through_the_real_flow(
         CONF_PRIVATE_KEY: key,
         CONF_PASSPHRASE: passphrase,
     }
-    errors = await _submit_is_a_form_error(hass.config_entries.flow, flow_id, user_input)
+    errors = await _submit_for_errors(hass, flow_id, user_input)
     assert set(errors) <= {CONF_PRIVATE_KEY, CONF_PASSPHRASE, "base"}
     assert hass.config_entries.async_entries(DOMAIN) == []
 
@@ -221,7 +223,7 @@ async def test_any_server_fields_through_the_real_flow(
         "remote_port": port,
         CONF_PRIVATE_KEY: "not a key",
     }
-    errors = await _submit_is_a_form_error(hass.config_entries.flow, flow_id, user_input)
+    errors = await _submit_for_errors(hass, flow_id, user_input)
     assert set(errors) <= {CONF_HOST, CONF_USERNAME, CONF_PORT, "remote_port", CONF_PRIVATE_KEY}
 
 

@@ -21,7 +21,7 @@ from custom_components.ssh_callhome.tunnel import Tunnel
 from .conftest import loopback_settings
 from .helpers.fault_server import FaultServer
 from .helpers.network import LOOPBACK, free_port, wait_until
-from .test_tunnel_openssh import running
+from .test_tunnel_openssh import connected, running
 
 FORGED = "2026-01-01 00:00:00.000 ERROR (MainThread) [homeassistant.core] forged"
 # A line break, the forged line, then ANSI escapes that would clear the screen and recolour.
@@ -141,3 +141,22 @@ async def test_no_log_line_of_home_assistant_carries_the_forgery(
     quoting = [record for record in caplog.records if "forged" in record.getMessage()]
     assert any(record.name.startswith("asyncssh") for record in quoting)
     assert_no_forged_line(caplog.records)
+
+
+async def test_the_version_banner_in_diagnostics_is_escaped(
+    socket_enabled: None, client_key: asyncssh.SSHKey, http_backend: int
+) -> None:
+    server = FaultServer(client_key)
+    server.version = b"OpenSSH_9.9\x1b[2J\x1b]0;owned\x07" + b"x" * 200
+    await server.start()
+    host_key = server.host_key.convert_to_public()
+    tunnel = Tunnel(loopback_settings(server.port, "tunnel", client_key, host_key, http_backend))
+    try:
+        async with running(tunnel):
+            await wait_until(lambda: connected(tunnel), 10, "tunnel up")
+            shown = tunnel.connection_details()["server_version"]
+    finally:
+        await server.stop()
+    assert shown.startswith("SSH-2.0-OpenSSH_9.9\\x1b[2J\\x1b]0;owned\\x07xxx")
+    assert len(shown) == SERVER_TEXT_LIMIT
+    assert shown.endswith("…")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from unittest.mock import patch
+
 import asyncssh
 
 from .network import LOOPBACK
@@ -18,6 +21,8 @@ class FaultServer:
         self.forward_requests = 0
         # When set, each client is sent away with this reason as soon as it asks to log in.
         self.disconnect_reason: str | None = None
+        # The software version in the banner (after "SSH-2.0-"), when not asyncssh's own.
+        self.version: bytes | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
 
     @property
@@ -28,14 +33,21 @@ class FaultServer:
 
     async def start(self) -> None:
         """Listen on a free loopback port."""
-        self._acceptor = await asyncssh.listen(
-            LOOPBACK,
-            0,
-            server_host_keys=[self.host_key],
-            authorized_client_keys=self.authorized,
-            server_factory=lambda: _Handler(self),
-            config=None,
-        )
+        with contextlib.ExitStack() as stack:
+            if self.version is not None:
+                # asyncssh refuses a version that is not printable ASCII; a hostile server
+                # sends what it likes.
+                stack.enter_context(
+                    patch.object(asyncssh.connection, "_validate_version", lambda _v: self.version)
+                )
+            self._acceptor = await asyncssh.listen(
+                LOOPBACK,
+                0,
+                server_host_keys=[self.host_key],
+                authorized_client_keys=self.authorized,
+                server_factory=lambda: _Handler(self),
+                config=None,
+            )
 
     async def stop(self) -> None:
         """Stop listening and end every connection."""
