@@ -30,7 +30,12 @@ from custom_components.ssh_callhome.const import (
 )
 from custom_components.ssh_callhome.extras import InvalidExtraForward, parse_extra_forwards
 from custom_components.ssh_callhome.flow_support import FormError, check_server_fields, normalized
-from custom_components.ssh_callhome.keys import KeyProblem, load_private_key
+from custom_components.ssh_callhome.keys import (
+    InvalidKey,
+    KeyProblem,
+    WrongPassphrase,
+    load_private_key,
+)
 
 from .helpers.network import LOOPBACK, free_port
 
@@ -266,3 +271,18 @@ async def test_any_extra_forwards_through_the_real_options_flow(
     for forward in parse_extra_forwards(extra_forwards):
         assert 1 <= forward.remote_port <= 65535
         assert 1 <= forward.port <= 65535
+
+
+@pytest.mark.parametrize("line", ["1²:h:22", "22:h:1²", "٣٣:h:22", "22:h:٣", "22:h\ud800:22"])
+def test_ports_in_other_digits_and_unprintable_hosts_are_refused(line: str) -> None:
+    with pytest.raises(InvalidExtraForward):
+        parse_extra_forwards(line)
+
+
+def test_text_that_cannot_be_encoded_is_the_key_or_the_passphrase_at_fault(
+    client_key_text: str,
+) -> None:
+    with pytest.raises(InvalidKey):
+        load_private_key(client_key_text + "\ud800", None)
+    with pytest.raises(WrongPassphrase):
+        load_private_key(client_key_text, "pass\ud800phrase")
