@@ -34,11 +34,11 @@ class FaultServer:
     async def start(self) -> None:
         """Listen on a free loopback port."""
         with contextlib.ExitStack() as stack:
-            if self.version is not None:
+            if (version := self.version) is not None:
                 # asyncssh refuses a version that is not printable ASCII; a hostile server
                 # sends what it likes.
                 stack.enter_context(
-                    patch.object(asyncssh.connection, "_validate_version", lambda _v: self.version)
+                    patch.object(asyncssh.connection, "_validate_version", lambda _v: version)
                 )
             self._acceptor = await asyncssh.listen(
                 LOOPBACK,
