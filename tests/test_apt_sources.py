@@ -48,7 +48,7 @@ Components: main
 ONE_LINE = """\
 # deb http://commented-out.example/debian bookworm main
 deb cdrom:[Debian GNU/Linux 12.0.0 _Bookworm_ - Official amd64 DVD]/ bookworm main
-deb [ arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg ] http://one.example/debian bookworm main
+deb [ arch=amd64 signed-by=/usr/share/keyrings/debian.gpg ] http://one.example/debian bookworm main
 deb-src http://one.example/debian bookworm main
 deb http://security.example/debian-security bookworm-security main
 deb http://two.example/debian bookworm main # a comment after the entry
