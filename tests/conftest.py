@@ -269,7 +269,11 @@ def keep_log_capture_small(caplog: pytest.LogCaptureFixture) -> None:
 def no_secret_leaks(
     caplog: pytest.LogCaptureFixture, client_key: asyncssh.SSHKey, client_key_text: str
 ) -> Iterator[SecretRecorder]:
-    """Every test runs with DEBUG logging, asyncssh's included; no key or passphrase may show."""
+    """Every test runs with DEBUG logging, asyncssh's included; no key or passphrase may show.
+
+    Not in a log record of any phase (setup, the test itself, teardown), nor in what leaves
+    Home Assistant otherwise: a flow's form, an event, a repair issue, diagnostics.
+    """
     recorder = SecretRecorder()
     recorder.add_key(client_key)
     recorder.add_key_text(client_key_text)
@@ -285,8 +289,11 @@ def no_secret_leaks(
             "generate_private_key",
             recorder.wrap_generator(generate_private_key),
         ),
+        recorder.watching(),
     ):
         yield recorder
     asyncssh.set_debug_level(1)
     asyncssh_logger.setLevel(previous_level)
-    assert recorder.leaks(record_texts(caplog.records)) == []
+    for phase in ("setup", "call", "teardown"):
+        recorder.check(f"log ({phase})", record_texts(caplog.get_records(phase)))
+    assert recorder.found == {}

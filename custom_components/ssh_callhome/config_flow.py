@@ -330,12 +330,17 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
     def _form_shower(
         self, step_id: str, schema: vol.Schema, values: Mapping[str, Any] | None
     ) -> ShowForm:
-        """Shows the step's form with `values` filled in, and the errors it is given."""
+        """Shows the step's form with `values` filled in, and the errors it is given.
+
+        The pasted key and its passphrase are never filled in: they would go back to the
+        browser with every form shown again after an error.
+        """
+        suggested = _without_key(values or {})
 
         def show(errors: dict[str, str]) -> ConfigFlowResult:
             return self.async_show_form(
                 step_id=step_id,
-                data_schema=self.add_suggested_values_to_schema(schema, values),
+                data_schema=self.add_suggested_values_to_schema(schema, suggested),
                 errors=errors,
             )
 

@@ -20,6 +20,8 @@ from .ignore_packets import drop_empty_ignore_packets
 from .listening import listen
 from .probe import ProbeSpec
 from .server_hello import ServerSoftware, name_lists, read_server_hello
+from .server_text import keep_asyncssh_records_on_one_line
+from .state import describe
 
 _LOGGER = logging.getLogger(__name__)
 # How long the session that turns the server's Nagle off may take.
@@ -111,6 +113,7 @@ async def fetch_host_key(host: str, port: int, connect_timeout: float) -> Server
     A first look at the server's hello names its software and the host-key algorithms it
     offers; the key is then fetched asking for ed25519 and ECDSA before RSA.
     """
+    keep_asyncssh_records_on_one_line()
     hello = await read_server_hello(host, port, connect_timeout)
     # No authentication follows the key exchange: no key, no user name.
     options = await client_options(
@@ -143,6 +146,7 @@ async def open_connection(
     Raises HostKeyChanged when the server presents another key: the check happens during key
     exchange, before authentication, so the client key is never offered to such a server.
     """
+    keep_asyncssh_records_on_one_line()
     callbacks = _ClientCallbacks(on_lost)
     options = await client_options(
         pinned=settings.host_key,
@@ -198,7 +202,7 @@ async def disable_server_nagle(connection: asyncssh.SSHClientConnection) -> None
         async with asyncio.timeout(_NAGLE_TIMEOUT):
             await connection.run("true", check=False)
     except (asyncssh.Error, OSError) as error:
-        _LOGGER.debug("No session for TCP_NODELAY on the server: %s", error)
+        _LOGGER.debug("No session for TCP_NODELAY on the server: %s", describe(error))
 
 
 async def round_trip_ms(connection: asyncssh.SSHClientConnection) -> float | None:

@@ -15,6 +15,7 @@ import asyncssh
 from .const import VALID_PORTS
 from .forwarding import TrafficStats, tcp_target
 from .listening import listen
+from .state import describe
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,11 +50,20 @@ def _fields(line: str) -> tuple[int, str, int]:
     remote, _, rest = line.partition(":")
     host, _, port = rest.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
-    if not host or not remote.isdigit() or not port.isdigit():
+    # Not printable: control characters, lone surrogates; no host name has them.
+    if not host or not host.isprintable():
         raise InvalidExtraForward(line)
-    if int(remote) not in VALID_PORTS or int(port) not in VALID_PORTS:
+    return _port(remote, line), host, _port(port, line)
+
+
+def _port(text: str, line: str) -> int:
+    """A port written in ASCII digits.
+
+    `isdigit()` also accepts '²', which `int()` refuses, and '٣', which it reads as 3.
+    """
+    if not (text.isascii() and text.isdigit()) or int(text) not in VALID_PORTS:
         raise InvalidExtraForward(line)
-    return int(remote), host, int(port)
+    return int(text)
 
 
 async def take_extra_forwards(
@@ -73,7 +83,9 @@ async def take_extra_forwards(
                 tcp_target(forward.host, forward.port, stats),
             )
         except asyncssh.ChannelListenError as error:
-            _LOGGER.debug("Extra forward of port %d refused: %s", forward.remote_port, error)
+            _LOGGER.debug(
+                "Extra forward of port %d refused: %s", forward.remote_port, describe(error)
+            )
         else:
             taken.add(forward.remote_port)
     return taken

@@ -93,9 +93,11 @@ def normalized(user_input: Mapping[str, Any]) -> dict[str, Any]:
 def check_server_fields(data: Mapping[str, Any]) -> None:
     """Errors in the values themselves, before anything is sent anywhere."""
     host: str = data[CONF_HOST]
-    if not host or any(char.isspace() or char in "@/" for char in host):
+    # Not printable: control characters and lone surrogates, which no name can hold.
+    if not host or not host.isprintable() or any(char.isspace() or char in "@/" for char in host):
         raise FormError(CONF_HOST, "invalid_host")
-    if not data[CONF_USERNAME] or any(char.isspace() for char in data[CONF_USERNAME]):
+    username: str = data[CONF_USERNAME]
+    if not username or not username.isprintable() or any(char.isspace() for char in username):
         raise FormError(CONF_USERNAME, "invalid_username")
     for port_field in (CONF_PORT, CONF_REMOTE_PORT):
         if data[port_field] not in VALID_PORTS:

@@ -34,9 +34,17 @@ MIN_RSA_BITS = 2048
 
 def load_private_key(text: str, passphrase: str | None) -> asyncssh.SSHKey:
     """Import an OpenSSH or PEM private key; blocking."""
-    data = text.strip().encode() + b"\n"
+    # Text that is not even UTF-8 (a lone surrogate) is neither a key nor its passphrase.
     try:
-        key = asyncssh.import_private_key(data, passphrase or None)
+        data = text.strip().encode() + b"\n"
+    except UnicodeEncodeError:
+        raise InvalidKey from None
+    try:
+        secret = passphrase.encode() if passphrase else None
+    except UnicodeEncodeError:
+        raise WrongPassphrase from None
+    try:
+        key = asyncssh.import_private_key(data, secret)
     except asyncssh.KeyEncryptionError:
         raise WrongPassphrase from None
     except asyncssh.KeyImportError:

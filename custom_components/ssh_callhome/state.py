@@ -11,6 +11,7 @@ from enum import StrEnum
 import asyncssh
 
 from .probe import ProbeResult
+from .server_text import printable
 
 
 class Status(StrEnum):
@@ -77,8 +78,12 @@ def reason_for(error: BaseException | None) -> Reason:
 
 
 def describe(error: BaseException | None) -> str:
-    """A one-line description of a failure for the log, never with a traceback."""
+    """A one-line description of a failure for the log, never with a traceback.
+
+    The message may quote the server (a disconnect reason, a channel's failure): it is escaped
+    and capped like everything the server chooses.
+    """
     if error is None:
         return "closed by the server"
     text = str(error).strip()
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return printable(f"{type(error).__name__}: {text}" if text else type(error).__name__)

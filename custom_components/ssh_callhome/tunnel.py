@@ -28,6 +28,7 @@ from .extras import take_extra_forwards
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .keys import export_host_key
 from .probe import probe_public_path
+from .server_text import printable
 from .state import Status, TunnelState, describe, reason_for
 
 _LOGGER = logging.getLogger(__name__)
@@ -83,8 +84,9 @@ class Tunnel:
         """What the live connection negotiated, for diagnostics; empty when there is none."""
         if self._connection is None:
             return {}
+        # The server chose its version banner: it is escaped and capped like any server text.
         details = {
-            name: str(self._connection.get_extra_info(name))
+            name: printable(str(self._connection.get_extra_info(name)))
             for name in ("server_version", "send_cipher", "recv_cipher", "send_mac")
         }
         details["kex"] = negotiated_kex(self._connection)

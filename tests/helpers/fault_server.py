@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from unittest.mock import patch
+
 import asyncssh
 
 from .network import LOOPBACK
@@ -16,6 +19,10 @@ class FaultServer:
         self.refuse_forwards = 0
         self.connections: list[asyncssh.SSHServerConnection] = []
         self.forward_requests = 0
+        # When set, each client is sent away with this reason as soon as it asks to log in.
+        self.disconnect_reason: str | None = None
+        # The software version in the banner (after "SSH-2.0-"), when not asyncssh's own.
+        self.version: bytes | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
 
     @property
@@ -26,14 +33,21 @@ class FaultServer:
 
     async def start(self) -> None:
         """Listen on a free loopback port."""
-        self._acceptor = await asyncssh.listen(
-            LOOPBACK,
-            0,
-            server_host_keys=[self.host_key],
-            authorized_client_keys=self.authorized,
-            server_factory=lambda: _Handler(self),
-            config=None,
-        )
+        with contextlib.ExitStack() as stack:
+            if (version := self.version) is not None:
+                # asyncssh refuses a version that is not printable ASCII; a hostile server
+                # sends what it likes.
+                stack.enter_context(
+                    patch.object(asyncssh.connection, "_validate_version", lambda _v: version)
+                )
+            self._acceptor = await asyncssh.listen(
+                LOOPBACK,
+                0,
+                server_host_keys=[self.host_key],
+                authorized_client_keys=self.authorized,
+                server_factory=lambda: _Handler(self),
+                config=None,
+            )
 
     async def stop(self) -> None:
         """Stop listening and end every connection."""
@@ -52,9 +66,17 @@ class FaultServer:
 class _Handler(asyncssh.SSHServer):
     def __init__(self, server: FaultServer) -> None:
         self._server = server
+        self._connection: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._server.connections.append(conn)
+        self._connection = conn
+
+    def begin_auth(self, username: str) -> bool:
+        reason = self._server.disconnect_reason
+        if reason is not None and self._connection is not None:
+            self._connection.disconnect(asyncssh.DISC_HOST_NOT_ALLOWED_TO_CONNECT, reason)
+        return True
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         self._server.forward_requests += 1
