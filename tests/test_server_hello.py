@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import asyncssh
@@ -76,23 +77,57 @@ async def test_another_server_is_other_and_its_key_is_fetched(
     assert identity.host_key.export_public_key() == server.host_key.export_public_key()
 
 
-@pytest.fixture
-async def chatty_port(socket_enabled: None) -> AsyncIterator[int]:
-    """A port whose server says many lines, none of them an SSH version."""
+def packet(payload: bytes) -> bytes:
+    """An unencrypted SSH packet: length, padding length, payload, 4 bytes of padding."""
+    return (len(payload) + 5).to_bytes(4, "big") + b"\x04" + payload + bytes(4)
 
-    async def chat(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 400 Bad Request\r\n" * 50)
+
+BANNER = b"SSH-2.0-x\r\n"
+
+
+@contextlib.asynccontextmanager
+async def saying(text: bytes) -> AsyncIterator[int]:
+    """A port whose server says `text`, then hangs up; yields the port."""
+
+    async def say(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(text)
         await writer.drain()
+        writer.close()
 
-    server = await asyncio.start_server(chat, LOOPBACK, 0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()
+    server = await asyncio.start_server(say, LOOPBACK, 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
-async def test_a_server_that_is_not_ssh_is_a_protocol_error(chatty_port: int) -> None:
-    with pytest.raises(asyncssh.ProtocolError):
-        await read_server_hello(LOOPBACK, chatty_port, 5)
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (b"HTTP/1.1 400 Bad Request\r\n" * 50, asyncssh.ProtocolError),
+        (b"x" * 5000, asyncssh.ProtocolError),  # one overlong line
+        (BANNER, asyncssh.ConnectionLost),  # closed before its KEXINIT
+        (BANNER + packet(b"\x15"), asyncssh.ProtocolError),  # not a KEXINIT
+        (BANNER + (1).to_bytes(4, "big") + bytes(8), asyncssh.ProtocolError),
+        (BANNER + (2**31).to_bytes(4, "big") + bytes(8), asyncssh.ProtocolError),
+    ],
+)
+async def test_a_server_that_does_not_speak_ssh_is_an_ssh_error(
+    socket_enabled: None, text: bytes, error: type[Exception]
+) -> None:
+    async with saying(text) as port:
+        with pytest.raises(error):
+            await read_server_hello(LOOPBACK, port, 5)
+
+
+async def test_a_short_kexinit_offers_nothing(socket_enabled: None) -> None:
+    # Lines before the version line are allowed (RFC 4253, 4.2).
+    async with saying(b"hello\r\n" + BANNER + packet(b"\x14" + bytes(16))) as port:
+        hello = await read_server_hello(LOOPBACK, port, 5)
+    assert hello.version == "SSH-2.0-x"
+    assert hello.host_key_algs == ()
+    assert hello.preferred_host_key_algs == []
 
 
 async def test_a_silent_server_times_out(silent_server: SilentServer) -> None:
