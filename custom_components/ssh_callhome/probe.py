@@ -60,7 +60,7 @@ async def probe_public_path(
         stream = _TlsStream(stream)
     try:
         async with asyncio.timeout(spec.timeout):
-            if await stream.start() != spec.certificate:
+            if await stream.start() != spec.certificate:  # both None for plain HTTP
                 return ProbeResult.WRONG_ANSWER
             stream.send(_request(spec.path, host, port))
             response = await _read_response(stream)
