@@ -25,10 +25,9 @@ REASON_WORDS: dict[Reason, str] = {
 
 def _reason_words(reason: str | None) -> str:
     """The words for a reason as the event carries it (its value), or for none."""
-    try:
+    if reason is not None and reason in Reason:
         return REASON_WORDS[Reason(reason)]
-    except ValueError:
-        return "it was closed"
+    return "it was closed"
 
 
 @callback
