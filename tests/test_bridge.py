@@ -4,7 +4,6 @@ local-only users, bans, TLS, the websocket API, and a server that is not up yet.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import os
 import ssl
@@ -15,10 +14,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from homeassistant.const import STATE_ON
 from homeassistant.core import HomeAssistant
@@ -32,6 +27,7 @@ from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from .conftest import PAGE, keep_log_capture_small, login
 from .helpers.network import LOOPBACK, free_port, port_accepts, wait_until
 from .helpers.processes import resident_bytes
+from .helpers.tls import der_of, start_https
 from .test_init import load, tunnel_state
 
 
@@ -139,50 +135,12 @@ async def test_a_ban_hits_one_visitor_not_the_tunnel(
     assert "64:ff9b:1::7f00:3" not in bans
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "home.example")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture
 async def tls_http(
     socket_enabled: None, hass: HomeAssistant, tmp_path: Path
 ) -> AsyncIterator[Path]:
     """Home Assistant serving HTTPS itself, with its own certificate; yields the certificate."""
-    cert_path, key_path = self_signed(tmp_path)
-    config = {
-        "http": {
-            "server_host": [LOOPBACK],
-            "server_port": free_port(),
-            "ssl_certificate": str(cert_path),
-            "ssl_key": str(key_path),
-        }
-    }
-    assert await async_setup_component(hass, "http", config)
-    assert await async_setup_component(hass, "api", {})
-    await hass.http.start()
-    yield cert_path
+    yield await start_https(hass, tmp_path)
     await hass.http.stop()
 
 
@@ -203,8 +161,7 @@ async def test_https_through_the_tunnel_shows_home_assistants_certificate(
     )
     presented = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     writer.close()
-    expected = x509.load_pem_x509_certificate(tls_http.read_bytes())
-    assert presented == expected.public_bytes(serialization.Encoding.DER)
+    assert presented == der_of(tls_http)
 
 
 async def test_websocket_api_through_the_tunnel(

@@ -17,7 +17,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.backoff import BackoffPolicy
 from custom_components.ssh_callhome.const import DOMAIN, EVENT_STATE_CHANGED
-from custom_components.ssh_callhome.logbook import async_describe_events
+from custom_components.ssh_callhome.logbook import REASON_WORDS, async_describe_events
+from custom_components.ssh_callhome.state import Reason
 
 from .helpers.network import wait_until
 from .helpers.openssh import OpenSSHServer
@@ -122,6 +123,10 @@ async def test_logbook_lines(hass: HomeAssistant, entry: MockConfigEntry) -> Non
         "name": "SSH Call Home",
         "message": "tunnel disconnected because it was closed",
     }
+
+
+def test_every_reason_has_logbook_words() -> None:
+    assert set(REASON_WORDS) == set(Reason)
 
 
 def quick_backoff(maximum: float) -> BackoffPolicy:

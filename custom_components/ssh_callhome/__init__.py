@@ -55,7 +55,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
     settings = tunnel_settings(hass, entry.data, client_key, host_key, options)
     reaches_own_http = reaches_home_assistant(options)
     if reaches_own_http:
-        probe, probe_token = async_new_probe(hass, options[CONF_PROBE_INTERVAL])
+        probe, probe_token = await async_new_probe(hass, options[CONF_PROBE_INTERVAL])
         entry.async_on_unload(partial(async_forget_probe, hass, probe_token))
         settings = replace(settings, probe=probe)
     await async_audit_local_exposure(hass, entry, options[CONF_MODE], reaches_own_http)

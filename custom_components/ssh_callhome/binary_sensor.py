@@ -1,6 +1,9 @@
-"""The Tunnel connectivity sensor."""
+"""Connectivity sensors: the tunnel, the public path, and each extra forward."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -14,23 +17,61 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .entity import SshCallhomeEntity
 from .probe import ProbeResult
 from .runtime_data import SshCallhomeConfigEntry
-from .state import Status
-
-TUNNEL = BinarySensorEntityDescription(
-    key="tunnel",
-    translation_key="tunnel",
-    device_class=BinarySensorDeviceClass.CONNECTIVITY,
-)
-
-REACHABLE = BinarySensorEntityDescription(
-    key="reachable",
-    translation_key="reachable",
-    device_class=BinarySensorDeviceClass.CONNECTIVITY,
-)
+from .state import Status, TunnelState
 
 PARALLEL_UPDATES = 0
 # An extra forward's sensor is keyed by its remote port after this.
 EXTRA_FORWARD_KEY_PREFIX = "forward_"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TunnelBinarySensorDescription(BinarySensorEntityDescription):
+    """A connectivity sensor reading the engine's state; `attributes_fn` explains it."""
+
+    device_class: BinarySensorDeviceClass = BinarySensorDeviceClass.CONNECTIVITY
+    is_on_fn: Callable[[TunnelState], bool | None]
+    attributes_fn: Callable[[TunnelState], dict[str, str]] | None = None
+
+
+def _reachable(state: TunnelState) -> bool | None:
+    """Reachable, not reachable, or unknown (no probe yet, or the server forbids it)."""
+    if state.status is not Status.CONNECTED:
+        return False
+    if state.reachability in (None, ProbeResult.FORBIDDEN):
+        return None
+    return state.reachability is ProbeResult.REACHABLE
+
+
+def _reachable_reason(state: TunnelState) -> dict[str, str]:
+    """Why the Reachable sensor is what it is, as a translated state attribute."""
+    if state.status is not Status.CONNECTED:
+        return {"reason": "tunnel_down"}
+    return {"reason": state.reachability.value if state.reachability else "not_probed_yet"}
+
+
+# On while the server holds the forward for us.
+TUNNEL = TunnelBinarySensorDescription(
+    key="tunnel",
+    translation_key="tunnel",
+    is_on_fn=lambda state: state.status is Status.CONNECTED,
+)
+# On when the public-path probe got this Home Assistant's answer through the server.
+REACHABLE = TunnelBinarySensorDescription(
+    key="reachable",
+    translation_key="reachable",
+    is_on_fn=_reachable,
+    attributes_fn=_reachable_reason,
+)
+
+
+def _extra_forward(remote_port: int) -> TunnelBinarySensorDescription:
+    """On while the server holds one extra forward for us."""
+    return TunnelBinarySensorDescription(
+        key=f"{EXTRA_FORWARD_KEY_PREFIX}{remote_port}",
+        translation_key="extra_forward",
+        translation_placeholders={"remote_port": str(remote_port)},
+        is_on_fn=lambda state: remote_port in state.extra_forwards_up,
+    )
 
 
 async def async_setup_entry(
@@ -39,14 +80,17 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the connectivity sensors of one entry: tunnel, public path, each extra forward."""
-    extras = [
-        ExtraForwardBinarySensor(entry, forward.remote_port)
-        for forward in entry.runtime_data.settings.extra_forwards
+    descriptions = [
+        TUNNEL,
+        REACHABLE,
+        *(
+            _extra_forward(forward.remote_port)
+            for forward in entry.runtime_data.settings.extra_forwards
+        ),
     ]
-    _remove_dropped_forwards(hass, entry, {extra.unique_id for extra in extras})
-    async_add_entities(
-        [TunnelBinarySensor(entry, TUNNEL), ReachableBinarySensor(entry, REACHABLE), *extras]
-    )
+    entities = [TunnelBinarySensor(entry, description) for description in descriptions]
+    _remove_dropped_forwards(hass, entry, {entity.unique_id for entity in entities})
+    async_add_entities(entities)
 
 
 def _remove_dropped_forwards(
@@ -61,56 +105,17 @@ def _remove_dropped_forwards(
 
 
 class TunnelBinarySensor(SshCallhomeEntity, BinarySensorEntity):
-    """On while the server holds the forward for us."""
+    """One connectivity of the tunnel, as its description reads it off the engine's state."""
 
-    @property
-    def is_on(self) -> bool:
-        """Connected means the remote port is forwarded right now."""
-        return self.tunnel.state.status is Status.CONNECTED
-
-
-class ReachableBinarySensor(SshCallhomeEntity, BinarySensorEntity):
-    """On when the public-path probe got this Home Assistant's answer through the server.
-
-    Unknown while no probe has run on this connection, or when the server does not allow the
-    probe's kind of channel (the reason attribute says which).
-    """
+    entity_description: TunnelBinarySensorDescription
 
     @property
     def is_on(self) -> bool | None:
-        """Reachable, not reachable, or unknown."""
-        state = self.tunnel.state
-        if state.status is not Status.CONNECTED:
-            return False
-        if state.reachability in (None, ProbeResult.FORBIDDEN):
-            return None
-        return state.reachability is ProbeResult.REACHABLE
+        """On, off, or unknown."""
+        return self.entity_description.is_on_fn(self.tunnel.state)
 
     @property
-    def extra_state_attributes(self) -> dict[str, str]:
-        """Why the sensor is what it is, as a translated state attribute."""
-        state = self.tunnel.state
-        if state.status is not Status.CONNECTED:
-            return {"reason": "tunnel_down"}
-        return {"reason": state.reachability.value if state.reachability else "not_probed_yet"}
-
-
-class ExtraForwardBinarySensor(SshCallhomeEntity, BinarySensorEntity):
-    """On while the server holds one extra forward for us."""
-
-    def __init__(self, entry: SshCallhomeConfigEntry, remote_port: int) -> None:
-        super().__init__(
-            entry,
-            BinarySensorEntityDescription(
-                key=f"{EXTRA_FORWARD_KEY_PREFIX}{remote_port}",
-                translation_key="extra_forward",
-                device_class=BinarySensorDeviceClass.CONNECTIVITY,
-            ),
-        )
-        self._remote_port = remote_port
-        self._attr_translation_placeholders = {"remote_port": str(remote_port)}
-
-    @property
-    def is_on(self) -> bool:
-        """Held by the server right now."""
-        return self._remote_port in self.tunnel.state.extra_forwards_up
+    def extra_state_attributes(self) -> dict[str, str] | None:
+        """What the description says about the value, if anything."""
+        attributes_fn = self.entity_description.attributes_fn
+        return attributes_fn(self.tunnel.state) if attributes_fn else None

@@ -3,8 +3,9 @@
 That protocol is Home Assistant's own HTTP server, which so sees the visitor's address instead
 of a loopback connection. The channel is presented to it as an asyncio transport. Flow control
 is passed on both ways (asyncssh's window to the protocol's pause_writing, the protocol's
-pause_reading to the channel), so nothing is buffered without bound. start_tls works on the
-transport, and file downloads take aiohttp's own chunked copy.
+pause_reading to the channel), so nothing is buffered without bound. File downloads take
+aiohttp's own chunked copy. When Home Assistant serves HTTPS itself, TLS sits between the
+channel and the protocol as in asyncio's own TLS servers.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from asyncio import transports
+from asyncio import sslproto, transports
 from collections.abc import Callable, Iterable
 from typing import NoReturn, override
 
@@ -76,12 +77,9 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         transport = ChannelTransport(chan, self._peer, self._stats)
         self._transport = transport
         protocol = self._protocol_factory()
-        if self._tls is None:
-            self._guarded(transport.attach, protocol)
-        else:
-            transport.start_tls_task = asyncio.create_task(
-                _serve_tls(transport, protocol, self._tls), name="ssh_callhome tls"
-            )
+        if self._tls is not None:
+            protocol = _tls_server(protocol, self._tls)
+        self._guarded(transport.attach, protocol)
 
     @override
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
@@ -121,25 +119,30 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
                 self._transport.abort()
 
 
-async def _serve_tls(
-    transport: ChannelTransport, protocol: asyncio.BaseProtocol, context: ssl.SSLContext
-) -> None:
-    """TLS on the channel with the server's own context, then the protocol on top."""
-    transport.attach(_Buffering())
-    try:
-        tls_transport = await asyncio.get_running_loop().start_tls(
-            transport, protocol, context, server_side=True
-        )
-    except (OSError, ssl.SSLError, ConnectionError) as error:
+def _tls_server(protocol: asyncio.BaseProtocol, context: ssl.SSLContext) -> sslproto.SSLProtocol:
+    """`protocol` behind TLS with the server's own context, as asyncio's TLS servers set it up.
+
+    Not loop.start_tls: that upgrades a connection whose protocol is connected already. It
+    begins a turn of the loop after the channel opened, when the visitor's ClientHello may have
+    come and gone, and hands the protocol its transport a turn after the handshake, when the
+    first request may have been delivered already. Here the handshake begins as the channel
+    opens, and the protocol learns its transport before it gets any data. A failed handshake
+    aborts the channel (through _force_close). SSLProtocol is not documented API: the tests
+    of HTTPS through the tunnel hold it to all of this.
+    """
+    loop = asyncio.get_running_loop()
+    handshake: asyncio.Future[None] = loop.create_future()
+    handshake.add_done_callback(_log_failed_handshake)
+    return sslproto.SSLProtocol(loop, protocol, context, handshake, server_side=True)
+
+
+def _log_failed_handshake(handshake: asyncio.Future[None]) -> None:
+    if not handshake.cancelled() and (error := handshake.exception()) is not None:
         _LOGGER.debug("TLS handshake through the tunnel failed: %s", error)
-        transport.abort()
-        return
-    if tls_transport is not None:  # typed optional: asyncio gives one after every handshake
-        protocol.connection_made(tls_transport)
 
 
-class _Buffering(asyncio.Protocol):
-    """Stands in until start_tls installs its own protocol; nothing arrives before it does."""
+class _NoProtocolYet(asyncio.Protocol):
+    """The transport's protocol until attach(), which connection_made calls at once."""
 
 
 def _deliver(protocol: asyncio.BaseProtocol, data: bytes) -> None:
@@ -159,7 +162,6 @@ def _deliver(protocol: asyncio.BaseProtocol, data: bytes) -> None:
 class ChannelTransport(transports._FlowControlMixin):
     """One SSH channel as an asyncio transport, with the visitor as its peer."""
 
-    _start_tls_compatible = True  # start_tls layers TLS on top of this transport
     _protocol_paused: bool
 
     def __init__(
@@ -174,10 +176,9 @@ class ChannelTransport(transports._FlowControlMixin):
         )
         self._channel = channel
         self._stats = stats
-        self._protocol: asyncio.BaseProtocol = _Buffering()
+        self._protocol: asyncio.BaseProtocol = _NoProtocolYet()
         self._reading = True
         self.closed = False
-        self.start_tls_task: asyncio.Task[None] | None = None
 
     @property
     def _sendfile_compatible(self) -> NoReturn:

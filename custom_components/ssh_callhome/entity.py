@@ -15,11 +15,8 @@ class SshCallhomeEntity(Entity):
     """Follows the engine's state; unavailable only while the engine is not running."""
 
     _attr_has_entity_name = True
-
-    @property
-    def should_poll(self) -> bool:
-        """The engine pushes every change of state."""
-        return False
+    # The engine pushes every change of state.
+    _attr_should_poll = False
 
     def __init__(self, entry: SshCallhomeConfigEntry, description: EntityDescription) -> None:
         self.entity_description = description

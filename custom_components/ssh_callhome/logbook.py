@@ -9,17 +9,25 @@ from homeassistant.components.logbook.const import LOGBOOK_ENTRY_MESSAGE, LOGBOO
 from homeassistant.core import Event, HomeAssistant, callback
 
 from .const import DOMAIN, EVENT_STATE_CHANGED
+from .state import Reason
 
-REASON_WORDS = {
-    "dns": "the server's name could not be resolved",
-    "refused": "the server refused the connection",
-    "timeout": "the server did not answer in time",
-    "auth": "the server rejected the key",
-    "host_key": "the server presented a different host key",
-    "forward_refused": "the server refused to listen on the remote port",
-    "connection_lost": "the connection was lost",
-    "unknown": "of an unexpected error",
+REASON_WORDS: dict[Reason, str] = {
+    Reason.DNS: "the server's name could not be resolved",
+    Reason.REFUSED: "the server refused the connection",
+    Reason.TIMEOUT: "the server did not answer in time",
+    Reason.AUTH: "the server rejected the key",
+    Reason.HOST_KEY: "the server presented a different host key",
+    Reason.FORWARD_REFUSED: "the server refused to listen on the remote port",
+    Reason.CONNECTION_LOST: "the connection was lost",
+    Reason.UNKNOWN: "of an unexpected error",
 }
+
+
+def _reason_words(reason: str | None) -> str:
+    """The words for a reason as the event carries it (its value), or for none."""
+    if reason is not None and reason in Reason:
+        return REASON_WORDS[Reason(reason)]
+    return "it was closed"
 
 
 @callback
@@ -36,7 +44,7 @@ def async_describe_events(
         if event.data["new_status"] == "connected":
             message = "tunnel connected"
         else:
-            reason = REASON_WORDS.get(event.data["reason"] or "", "it was closed")
+            reason = _reason_words(event.data["reason"])
             message = f"tunnel disconnected because {reason}"
         return {LOGBOOK_ENTRY_NAME: name, LOGBOOK_ENTRY_MESSAGE: message}
 

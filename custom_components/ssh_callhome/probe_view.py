@@ -2,6 +2,7 @@
 
 The view is public (the probe comes in like any visitor), so it gives nothing away: unknown
 paths get 404, and each running tunnel has its own path and answer, made anew at every start.
+When Home Assistant serves HTTPS itself, the probe also expects the certificate it serves.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.hass_dict import HassKey
 
-from .probe import ProbeSpec
+from .probe import ProbeSpec, served_certificate
 
 PROBE_URL = "/api/ssh_callhome/probe/{token}"
 _ANSWERS: HassKey[dict[str, bytes]] = HassKey("ssh_callhome_probe_answers")
@@ -42,13 +43,18 @@ def async_register_probe_view(hass: HomeAssistant) -> None:
     hass.http.register_view(ProbeView())
 
 
-@callback
-def async_new_probe(hass: HomeAssistant, interval: float) -> tuple[ProbeSpec, str]:
+async def async_new_probe(hass: HomeAssistant, interval: float) -> tuple[ProbeSpec, str]:
     """A path and answer for one engine run; returns the spec and the token to forget later."""
+    context = hass.http.context
+    certificate = None
+    if context is not None:  # a handshake costs milliseconds of CPU: not on the event loop
+        certificate = await hass.async_add_executor_job(served_certificate, context)
     token = secrets.token_urlsafe(16)
     answer = secrets.token_urlsafe(16).encode()
     hass.data[_ANSWERS][token] = answer
-    return ProbeSpec(path=PROBE_URL.format(token=token), answer=answer, interval=interval), token
+    path = PROBE_URL.format(token=token)
+    spec = ProbeSpec(path=path, answer=answer, interval=interval, certificate=certificate)
+    return spec, token
 
 
 @callback

@@ -37,8 +37,9 @@ _DEFAULT_LOOPBACK_STAND_IN = IPv6Address(visitor_address("127.0.0.1"))
 PERSISTENT_FAILURES = {Reason.FORWARD_REFUSED: "forward_refused", Reason.AUTH: "auth_failing"}
 
 
-def _issue_id(entry_id: str) -> str:
-    return f"{HOST_KEY_CHANGED}_{entry_id}"
+def entry_issue_id(kind: str, entry_id: str) -> str:
+    """The one way an issue of this integration is named: its kind, then its entry."""
+    return f"{kind}_{entry_id}"
 
 
 def _host_key_placeholders(entry: SshCallhomeConfigEntry, presented: str) -> dict[str, str]:
@@ -58,7 +59,7 @@ def async_sync_host_key_issue(
         ir.async_create_issue(
             hass,
             DOMAIN,
-            _issue_id(entry.entry_id),
+            entry_issue_id(HOST_KEY_CHANGED, entry.entry_id),
             is_fixable=True,
             is_persistent=False,
             severity=ir.IssueSeverity.ERROR,
@@ -67,15 +68,14 @@ def async_sync_host_key_issue(
             data={"entry_id": entry.entry_id, "presented_host_key": state.presented_host_key},
         )
     elif state.status is Status.CONNECTED:
-        ir.async_delete_issue(hass, DOMAIN, _issue_id(entry.entry_id))
+        ir.async_delete_issue(hass, DOMAIN, entry_issue_id(HOST_KEY_CHANGED, entry.entry_id))
 
 
 @callback
 def async_remove_issues(hass: HomeAssistant, entry_id: str) -> None:
     """Forget the entry's issues, when the entry is removed."""
-    ir.async_delete_issue(hass, DOMAIN, _issue_id(entry_id))
-    for issue in (*PERSISTENT_FAILURES.values(), LOCAL_EXPOSURE):
-        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry_id}")
+    for kind in (HOST_KEY_CHANGED, *PERSISTENT_FAILURES.values(), LOCAL_EXPOSURE):
+        ir.async_delete_issue(hass, DOMAIN, entry_issue_id(kind, entry_id))
 
 
 class PersistentFailureIssues:
@@ -115,7 +115,7 @@ class PersistentFailureIssues:
             ir.async_delete_issue(self._hass, DOMAIN, self._issue_id(self._reason))
 
     def _issue_id(self, reason: Reason) -> str:
-        return f"{PERSISTENT_FAILURES[reason]}_{self._entry.entry_id}"
+        return entry_issue_id(PERSISTENT_FAILURES[reason], self._entry.entry_id)
 
     @callback
     def _async_raise(self, reason: Reason, _now: datetime) -> None:
@@ -184,7 +184,7 @@ async def async_audit_local_exposure(
     local originator on the server has its own stand-in address: trusting more than one of them as
     a proxy lets any process or neighbour of the server claim a local address.
     """
-    issue_id = f"{LOCAL_EXPOSURE}_{entry.entry_id}"
+    exposure_issue = entry_issue_id(LOCAL_EXPOSURE, entry.entry_id)
     if mode == MODE_TCP:
         translation_key = LOCAL_EXPOSURE
         problems = await _loopback_trust(hass) if reaches_own_http else []
@@ -194,12 +194,12 @@ async def async_audit_local_exposure(
             str(network) for network in _trusted_proxies(hass) if _trusts_more_than_a_proxy(network)
         ]
     if not problems:
-        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        ir.async_delete_issue(hass, DOMAIN, exposure_issue)
         return
     ir.async_create_issue(
         hass,
         DOMAIN,
-        issue_id,
+        exposure_issue,
         is_fixable=False,
         severity=ir.IssueSeverity.WARNING,
         translation_key=translation_key,

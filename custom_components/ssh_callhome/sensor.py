@@ -115,10 +115,10 @@ class TunnelSensor(SshCallhomeEntity, SensorEntity):
 
     entity_description: TunnelSensorDescription
 
-    @property
-    def should_poll(self) -> bool:
-        """Traffic counters are polled; the rest follows the engine's pushes."""
-        return self.entity_description.polled
+    def __init__(self, entry: SshCallhomeConfigEntry, description: TunnelSensorDescription) -> None:
+        super().__init__(entry, description)
+        # Traffic counters are polled; the rest follows the engine's pushes.
+        self._attr_should_poll = description.polled
 
     @property
     def native_value(self) -> StateType | datetime:

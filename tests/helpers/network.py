@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from collections.abc import Callable
 
@@ -77,8 +78,13 @@ class SilentServer:
         await self._server.wait_closed()
 
 
-async def serve_http(port: int, body: bytes) -> web.AppRunner:
-    """An HTTP service on 127.0.0.1:port answering every GET with `body`; clean up the runner."""
+async def serve_http(
+    port: int, body: bytes, ssl_context: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    """An HTTP service on 127.0.0.1:port answering every GET with `body`; clean up the runner.
+
+    With `ssl_context`, HTTPS.
+    """
 
     async def answer(_request: web.Request) -> web.Response:
         return web.Response(body=body)
@@ -87,5 +93,5 @@ async def serve_http(port: int, body: bytes) -> web.AppRunner:
     app.router.add_get("/{tail:.*}", answer)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, LOOPBACK, port).start()
+    await web.TCPSite(runner, LOOPBACK, port, ssl_context=ssl_context).start()
     return runner
