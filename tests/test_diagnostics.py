@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ssh_callhome.keys import fingerprint, load_host_key
 from custom_components.ssh_callhome.state import Status
+from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .helpers.network import wait_until
 from .helpers.openssh import OpenSSHServer
@@ -77,9 +78,9 @@ async def test_diagnostics_while_disconnected(
     assert await async_setup_component(hass, "diagnostics", {})
     await load(hass, entry)
     # The first attempt is refused at once, but a busy machine may not have run it yet.
-    state = lambda: entry.runtime_data.state  # noqa: E731
+    tunnel: Tunnel = entry.runtime_data
     await wait_until(
-        lambda: state().status is Status.DISCONNECTED and state().last_error is not None,
+        lambda: tunnel.state.status is Status.DISCONNECTED and tunnel.state.last_error is not None,
         10,
         "the first attempt failed",
     )
