@@ -15,6 +15,7 @@ from .backoff import BackoffPolicy
 from .extras import ExtraForward
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .ignore_packets import drop_empty_ignore_packets
+from .limits import ChannelGate, ConnectionLimits
 from .listening import listen
 from .probe import ProbeSpec
 
@@ -54,6 +55,7 @@ class TunnelSettings:
     # None: no public-path probe.
     probe: ProbeSpec | None = None
     extra_forwards: tuple[ExtraForward, ...] = ()
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     @property
     def probe_host(self) -> str:
@@ -164,7 +166,8 @@ async def request_forward(
 async def check_tunnel(settings: TunnelSettings) -> None:
     """Connect and take the forward once, then release both: what the config flow verifies."""
     async with await open_connection(settings) as connection:
-        target = tcp_target(settings.target_host, settings.target_port, TrafficStats())
+        gate = ChannelGate(settings.limits, TrafficStats())
+        target = tcp_target(settings.target_host, settings.target_port, gate)
         listener = await request_forward(connection, settings, target)
         listener.close()
         await listener.wait_closed()
