@@ -29,7 +29,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome import settings as settings_module
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
+from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.limits import ConnectionLimits
+from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .conftest import keep_log_capture_small
 from .helpers.home_assistant import REPOSITORY
@@ -182,6 +184,11 @@ def check(result: Flood, name: str) -> None:
     assert result.after - result.start <= LEFT_BEHIND_BOUND
 
 
+def stats_of(entry: MockConfigEntry) -> TrafficStats:
+    tunnel: Tunnel = entry.runtime_data
+    return tunnel.stats
+
+
 @pytest.fixture
 async def through_home_assistant(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, caplog: pytest.LogCaptureFixture
@@ -198,7 +205,7 @@ async def through_home_assistant(
 async def test_flood_from_few_addresses_in_process(
     entry: MockConfigEntry, through_home_assistant: str
 ) -> None:
-    stats = entry.runtime_data.stats
+    stats = stats_of(entry)
     base = through_home_assistant
     result = await flood(
         FEW_ADDRESSES,
@@ -214,7 +221,7 @@ async def test_flood_from_few_addresses_in_process(
 async def test_flood_from_many_addresses_fills_the_total_cap_within_the_bound(
     entry: MockConfigEntry, through_home_assistant: str
 ) -> None:
-    stats = entry.runtime_data.stats
+    stats = stats_of(entry)
     peak_active = 0
 
     def active() -> int:
@@ -247,7 +254,9 @@ async def hold_uploads() -> AsyncIterator[int]:
             await writer.drain()
             writer.close()
             return
-        writer.transport.pause_reading()  # the upload's target stops reading for good
+        transport = writer.transport
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()  # the upload's target stops reading for good
         held.append(writer)
 
     server = await asyncio.start_server(serve, LOOPBACK, 0)
@@ -275,7 +284,7 @@ async def test_flood_from_few_addresses_in_tcp_mode(
         with patch.object(settings_module, "ConnectionLimits", stall_soon):
             await load(hass, entry)
         await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
-        stats = entry.runtime_data.stats
+        stats = stats_of(entry)
         base = f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}"
         result = await flood(
             FEW_ADDRESSES, f"{base}/upload", f"{base}/hello", lambda: stats.active_connections

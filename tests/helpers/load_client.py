@@ -101,7 +101,9 @@ async def flood(
     parts = urlsplit(url)
     host, port = str(parts.hostname), int(parts.port or 80)
     stop = asyncio.Event()
-    visitors = [(source, parts.path) for source in streaming for _ in range(each)]
+    visitors: list[tuple[str, str | None]] = [
+        (source, parts.path) for source in streaming for _ in range(each)
+    ]
     visitors += [(source, None) for source in silent for _ in range(each)]
     tasks = [
         asyncio.create_task(flood_visitor(host, port, source, path, stop))
