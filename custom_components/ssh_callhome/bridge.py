@@ -87,7 +87,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         self._deadline = asyncio.get_running_loop().call_later(
             self._request_within, self._no_request_in_time
         )
-        protocol = _RequestHeaderWatch(self._protocol_factory(), self._request_arrived)
+        protocol = _RequestHeaderWatch(self._protocol_factory(), self._stop_deadline)
         if self._tls is None:
             self._guarded(transport.attach, protocol)
         else:
@@ -115,13 +115,13 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
 
     @override
     def connection_lost(self, exc: Exception | None) -> None:
-        self._request_arrived()
+        self._stop_deadline()
         self._admission.release()
         transport = self._required()
         transport.closed = True
         self._guarded(transport.get_protocol().connection_lost, exc)
 
-    def _request_arrived(self) -> None:
+    def _stop_deadline(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
@@ -187,11 +187,8 @@ class _RequestHeaderWatch(asyncio.Protocol):
         _deliver(self._protocol, data)
 
     @override
-    def eof_received(self) -> bool | None:
-        protocol = self._protocol
-        if isinstance(protocol, asyncio.Protocol | asyncio.BufferedProtocol):
-            return protocol.eof_received()
-        return None
+    def eof_received(self) -> bool:
+        return _pass_eof(self._protocol)
 
     @override
     def pause_writing(self) -> None:
@@ -222,6 +219,13 @@ def _deliver(protocol: asyncio.BaseProtocol, data: bytes) -> None:
             view = view[size:]
     elif isinstance(protocol, asyncio.Protocol):
         protocol.data_received(data)
+
+
+def _pass_eof(protocol: asyncio.BaseProtocol) -> bool:
+    """Tell a protocol of the end of input; whether it wants the connection kept open."""
+    if isinstance(protocol, asyncio.Protocol | asyncio.BufferedProtocol):
+        return bool(protocol.eof_received())
+    return False
 
 
 class ChannelTransport(transports._FlowControlMixin):
@@ -269,11 +273,7 @@ class ChannelTransport(transports._FlowControlMixin):
         This is asyncio's rule for its own transports (aiohttp relies on it): a protocol whose
         eof_received returns a false value has the transport closed, after what it has written.
         """
-        protocol = self._protocol
-        keep_open = False
-        if isinstance(protocol, asyncio.Protocol | asyncio.BufferedProtocol):
-            keep_open = bool(protocol.eof_received())
-        if not keep_open:
+        if not _pass_eof(self._protocol):
             self.close()
 
     def pause_protocol(self) -> None:
