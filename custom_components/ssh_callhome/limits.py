@@ -21,7 +21,8 @@ from .forwarding import TrafficStats
 _LOGGER = logging.getLogger(__name__)
 
 # A household's browsers and apps hold a few dozen connections at most (six per browser and a
-# websocket); 100 open channels at one 512 KiB window each is 50 MiB at worst.
+# websocket). 100 channels of one 256 KiB window each (listening.py) hold 25 MiB at worst; with
+# what the targets buffer, about 63 MiB of Home Assistant's memory, measured (README).
 DEFAULT_MAX_CONNECTIONS = 100
 # One browser, or a few devices behind one NAT address.
 DEFAULT_MAX_CONNECTIONS_PER_VISITOR = 20

@@ -22,7 +22,7 @@ from .forwarding import SessionFactory
 # What a visitor can make Home Assistant buffer per channel while its target reads nothing
 # (asyncssh's default is 2 MiB); limits.py caps the channels. The README has the upload
 # throughput this costs. max_pktsize stays asyncssh's default.
-_WINDOW = 512 * 1024
+_WINDOW = 256 * 1024
 _MAX_PACKET = 32768
 
 
