@@ -29,11 +29,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome import settings as settings_module
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
-from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.limits import ConnectionLimits
-from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .conftest import keep_log_capture_small
+from .helpers.entries import tunnel_of
 from .helpers.home_assistant import REPOSITORY
 from .helpers.network import LOOPBACK, wait_until
 from .helpers.processes import resident_bytes, settled_resident_bytes
@@ -184,11 +183,6 @@ def check(result: Flood, name: str) -> None:
     assert result.after - result.start <= LEFT_BEHIND_BOUND
 
 
-def stats_of(entry: MockConfigEntry) -> TrafficStats:
-    tunnel: Tunnel = entry.runtime_data
-    return tunnel.stats
-
-
 @pytest.fixture
 async def through_home_assistant(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, caplog: pytest.LogCaptureFixture
@@ -205,7 +199,7 @@ async def through_home_assistant(
 async def test_flood_from_few_addresses_in_process(
     entry: MockConfigEntry, through_home_assistant: str
 ) -> None:
-    stats = stats_of(entry)
+    stats = tunnel_of(entry).stats
     base = through_home_assistant
     result = await flood(
         FEW_ADDRESSES,
@@ -221,7 +215,7 @@ async def test_flood_from_few_addresses_in_process(
 async def test_flood_from_many_addresses_fills_the_total_cap_within_the_bound(
     entry: MockConfigEntry, through_home_assistant: str
 ) -> None:
-    stats = stats_of(entry)
+    stats = tunnel_of(entry).stats
     peak_active = 0
 
     def active() -> int:
@@ -284,7 +278,7 @@ async def test_flood_from_few_addresses_in_tcp_mode(
         with patch.object(settings_module, "ConnectionLimits", stall_soon):
             await load(hass, entry)
         await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
-        stats = stats_of(entry)
+        stats = tunnel_of(entry).stats
         base = f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}"
         result = await flood(
             FEW_ADDRESSES, f"{base}/upload", f"{base}/hello", lambda: stats.active_connections

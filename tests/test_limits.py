@@ -21,10 +21,16 @@ from custom_components.ssh_callhome.limits import (
 )
 from custom_components.ssh_callhome.tunnel import Tunnel
 
-from .helpers.network import LOOPBACK, SilentServer, free_port, wait_until
+from .helpers.network import (
+    LOOPBACK,
+    SilentServer,
+    closed_at_once,
+    connect_from,
+    free_port,
+    wait_until,
+)
 from .test_tunnel_openssh import connected, running
 
-Visit = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 REFUSING = "Refusing tunnelled connections"
 
 
@@ -69,20 +75,6 @@ def test_refusals_are_logged_once_per_burst(caplog: pytest.LogCaptureFixture) ->
     assert gate.stats.connections_refused == 62
 
 
-async def visit(port: int, source: str) -> Visit:
-    """A visitor's connection to the server's port, from `source` (a loopback address)."""
-    return await asyncio.open_connection(LOOPBACK, port, local_addr=(source, 0))
-
-
-async def is_refused(port: int, source: str) -> bool:
-    """Whether the server closes a new visitor's connection at once, as for a refused channel."""
-    reader, writer = await visit(port, source)
-    try:
-        return await asyncio.wait_for(reader.read(), 5) == b""
-    finally:
-        writer.close()
-
-
 async def test_caps_count_every_forward_of_the_tunnel(
     settings: TunnelSettings, silent_server: SilentServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -98,19 +90,18 @@ async def test_caps_count_every_forward_of_the_tunnel(
     main_port = settings.remote_port
     stats = tunnel.stats
 
-    async def held(port: int, source: str, count: int) -> Visit:
-        opened = await visit(port, source)
+    async def held(port: int, source: str, count: int) -> None:
+        await connect_from(port, source)
         await wait_until(lambda: stats.active_connections == count, 5, f"{count} held")
-        return opened
 
     async with running(tunnel):
         await wait_until(lambda: tunnel.state.extra_forwards_up == {extra_port}, 10, "up")
         await held(main_port, "127.0.0.2", 1)
         await held(extra_port, "127.0.0.2", 2)
-        assert await is_refused(extra_port, "127.0.0.2")  # its third, on either forward
+        assert await closed_at_once(extra_port, "127.0.0.2")  # its third, on either forward
         await held(main_port, "127.0.0.3", 3)
         await held(extra_port, "127.0.0.4", 4)
-        assert await is_refused(main_port, "127.0.0.5")  # the fifth in all
+        assert await closed_at_once(main_port, "127.0.0.5")  # the fifth in all
         assert stats.connections_refused == 2
         silent_server.held[0].close()  # the target ends the first connection
         await wait_until(lambda: stats.active_connections == 3, 5, "a place freed")
@@ -146,8 +137,8 @@ async def test_tcp_visitor_must_speak_first_within_the_timeout_then_may_idle(
     tunnel = Tunnel(replace(settings, target_port=echo_port, limits=limits))
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
-        silent_reader, silent = await visit(settings.remote_port, "127.0.0.2")
-        talker_reader, talker = await visit(settings.remote_port, "127.0.0.3")
+        silent_reader, silent = await connect_from(settings.remote_port, "127.0.0.2")
+        talker_reader, talker = await connect_from(settings.remote_port, "127.0.0.3")
         started = time.monotonic()
         assert await silent_reader.readline() == b"220 hello\r\n"  # the target spoke first
         assert await talker_reader.readline() == b"220 hello\r\n"
@@ -170,7 +161,7 @@ async def test_a_tcp_target_that_stops_reading_is_closed_after_the_stall_timeout
     tunnel = Tunnel(replace(settings, target_port=silent_server.port, limits=limits))
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
-        _reader, writer = await visit(settings.remote_port, "127.0.0.2")
+        _reader, writer = await connect_from(settings.remote_port, "127.0.0.2")
         await wait_until(lambda: len(silent_server.held) == 1, 5, "target connected")
         target = silent_server.held[0].transport
         assert isinstance(target, asyncio.Transport)
