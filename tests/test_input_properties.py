@@ -271,6 +271,8 @@ async def test_any_extra_forwards_through_the_real_options_flow(
         hass.config_entries.options.async_abort(form["flow_id"])
         return
     assert result["type"] is FlowResultType.CREATE_ENTRY
+    # Saving reloads the entry: let that finish before the next example, or the test's end.
+    await hass.async_block_till_done()
     for forward in parse_extra_forwards(extra_forwards):
         assert 1 <= forward.remote_port <= 65535
         assert 1 <= forward.port <= 65535
