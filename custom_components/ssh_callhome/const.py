@@ -20,7 +20,7 @@ ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 SERVICE_RECONNECT: Final = "reconnect"
 SERVICE_RESTART: Final = "restart"
 
-# Options, with their bounds and defaults (keepalive 30 s, 3 times, like the add-on).
+# Options and their defaults (keepalive 30 s, 3 times, like the add-on); bounds: options_flow.
 CONF_KEEPALIVE_INTERVAL: Final = "keepalive_interval"
 CONF_KEEPALIVE_COUNT: Final = "keepalive_count"
 CONF_BIND: Final = "bind"
@@ -52,12 +52,6 @@ DEFAULT_OPTIONS: Final = {
     CONF_TARGET_PORT: 0,
     # One `remote_port:host:port` a line.
     CONF_EXTRA_FORWARDS: "",
-}
-OPTION_RANGES: Final = {
-    CONF_KEEPALIVE_INTERVAL: (5, 300),
-    CONF_KEEPALIVE_COUNT: (1, 10),
-    CONF_BACKOFF_MAX: (10, 3600),
-    CONF_PROBE_INTERVAL: (60, 3600),
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"
