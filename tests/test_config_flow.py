@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from typing import Any
 from unittest.mock import patch
 
@@ -15,7 +16,9 @@ from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ssh_callhome.connection import HostKeyChanged
 from custom_components.ssh_callhome.const import (
@@ -134,6 +137,21 @@ async def test_ports_out_of_range_are_refused_by_the_form(
     with pytest.raises(InvalidData) as refused:
         await submit(hass, form, {**user_input, field: port})
     assert set(refused.value.schema_errors) == {field}
+    await finish(hass, form, user_input)
+
+
+async def test_out_of_range_through_the_rest_api_is_a_field_error(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, user_input: dict[str, Any]
+) -> None:
+    """What the frontend gets for it: 400 with the field's error, not a server error."""
+    assert await async_setup_component(hass, "config", {})
+    client = await hass_client()
+    form = await start(hass)
+    response = await client.post(
+        f"/api/config/config_entries/flow/{form['flow_id']}", json={**user_input, CONF_PORT: 70000}
+    )
+    assert response.status == HTTPStatus.BAD_REQUEST
+    assert set((await response.json())["errors"]) == {CONF_PORT}
     await finish(hass, form, user_input)
 
 

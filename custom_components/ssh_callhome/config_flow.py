@@ -180,8 +180,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Change the server, account, remote port or key; a new server is confirmed anew."""
         entry = self._get_reconfigure_entry()
-        stored = _without_key(entry.data)
-        form = StepForm("reconfigure", RECONFIGURE_SCHEMA, user_input or stored)
+        form = StepForm("reconfigure", RECONFIGURE_SCHEMA, user_input or entry.data)
         if user_input is None:
             return self._show(form)
         try:
