@@ -2,6 +2,8 @@
 
 from typing import Final
 
+from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_VISITOR
+
 DOMAIN: Final = "ssh_callhome"
 
 CONF_PRIVATE_KEY: Final = "private_key"
@@ -30,6 +32,8 @@ CONF_MODE: Final = "mode"
 CONF_TARGET_HOST: Final = "target_host"
 CONF_TARGET_PORT: Final = "target_port"
 CONF_EXTRA_FORWARDS: Final = "extra_forwards"
+CONF_MAX_CONNECTIONS: Final = "max_connections"
+CONF_MAX_CONNECTIONS_PER_VISITOR: Final = "max_connections_per_visitor"
 
 # Home Assistant's own HTTP server, in process, with the visitor's address; or any TCP target.
 MODE_HOME_ASSISTANT: Final = "home_assistant"
@@ -52,6 +56,8 @@ DEFAULT_OPTIONS: Final = {
     CONF_TARGET_PORT: 0,
     # One `remote_port:host:port` a line.
     CONF_EXTRA_FORWARDS: "",
+    CONF_MAX_CONNECTIONS: DEFAULT_MAX_CONNECTIONS,
+    CONF_MAX_CONNECTIONS_PER_VISITOR: DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"

@@ -1,4 +1,7 @@
-"""Options: keepalive, where the server listens, and the backoff cap. Saving reloads the entry."""
+"""Options: keepalive, where the server listens, the backoff cap, delivery, forwards and caps.
+
+Saving reloads the entry.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from .const import (
     CONF_EXTRA_FORWARDS,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
+    CONF_MAX_CONNECTIONS,
+    CONF_MAX_CONNECTIONS_PER_VISITOR,
     CONF_MODE,
     CONF_PROBE_INTERVAL,
     CONF_TARGET_HOST,
@@ -59,6 +64,10 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Optional(CONF_TARGET_HOST): TextSelector(),
         vol.Optional(CONF_TARGET_PORT): PORT_NUMBER,
         vol.Optional(CONF_EXTRA_FORWARDS): TextSelector(TextSelectorConfig(multiline=True)),
+        # Fewer than 10 in all, or 6 per visitor (one browser's connections to a host), would turn
+        # away an ordinary visit; at the top, 1000 windows are 500 MiB that visitors could fill.
+        vol.Required(CONF_MAX_CONNECTIONS): whole_number(10, 1000),
+        vol.Required(CONF_MAX_CONNECTIONS_PER_VISITOR): whole_number(6, 1000),
     }
 )
 
