@@ -4,6 +4,9 @@ The add-on's way (`ssh -N -R`), the integration's TCP mode and its in-process mo
 in each round, with Home Assistant reached directly as the ceiling. Prints every figure's median
 over the rounds, its spread and its ratio to OpenSSH, then the targets. BENCH_MIB sets the size of
 the transfers (256 by default), BENCH_ROUNDS the number of rounds (3).
+
+With --profile it measures nothing else: py-spy samples Home Assistant during
+PROFILE_DOWNLOADS in-process downloads, and the main thread's top functions are printed.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.benchmark import figures
+from scripts.benchmark.profile import PySpy, print_shares, top_functions, top_inclusive
 from scripts.benchmark.report import Round, print_report
-from scripts.benchmark.rig import DIRECT, SSH, Rig, Route
+from scripts.benchmark.rig import DIRECT, IN_PROCESS, SSH, Rig, Route
 from tests.helpers.network import wait_for_port
 from tests.helpers.processes import signal_all
 
@@ -30,23 +34,50 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 LATENCY_REQUESTS = 2000
 CLIENTS, REQUESTS_EACH = 50, 100
 DEAD_LINK_LIMIT = 60.0
+PROFILE_DOWNLOADS = 5
+PY_SPY = Path(sys.executable).with_name("py-spy")
 GiB = 1024**3
 
 
 def main() -> int:
-    """Start everything, measure each route in every round, report, stop everything."""
+    """Start everything, measure each route in every round (or profile), report, stop."""
+    profile = sys.argv[1:] == ["--profile"]
+    if sys.argv[1:] and not profile:
+        print(f"usage: {sys.argv[0]} [--profile]", file=sys.stderr)
+        return 2
     rig = Rig(TRANSFER_MIB)
     try:
         rig.start()
-        print(f"Home Assistant pid {rig.ha.pid}; {TRANSFER_MIB} MiB transfers; {ROUNDS} rounds")
-        rounds = []
-        for number in range(1, ROUNDS + 1):
-            rounds.append(run_round(rig))
-            print(f"round {number} done", flush=True)
-        print_report(rounds)
+        print(f"Home Assistant pid {rig.ha.pid}; {TRANSFER_MIB} MiB transfers")
+        if profile:
+            profile_download(rig)
+        else:
+            print_report(run_rounds(rig))
     finally:
         rig.stop()
     return 0
+
+
+def run_rounds(rig: Rig) -> list[Round]:
+    """ROUNDS rounds, each reported done as it ends."""
+    rounds = []
+    for number in range(1, ROUNDS + 1):
+        rounds.append(run_round(rig))
+        print(f"round {number} of {ROUNDS} done", flush=True)
+    return rounds
+
+
+def profile_download(rig: Rig) -> None:
+    """Home Assistant's main thread, sampled during in-process downloads: its top functions."""
+    url = f"{rig.routes[IN_PROCESS].base}/local/big.bin"
+    size = TRANSFER_MIB * figures.MiB
+    with PySpy(rig.ha.pid, PY_SPY) as spy:
+        speeds = [asyncio.run(figures.download(url, size)) for _ in range(PROFILE_DOWNLOADS)]
+    shown = ", ".join(f"{speed:.0f}" for speed in speeds)
+    print(f"{PROFILE_DOWNLOADS} downloads in process, MB/s: {shown}")
+    print("(sampled: each figure is somewhat lower than without the profiler)")
+    print_shares("Main thread, by own time:", top_functions(spy.lines))
+    print_shares("Main thread, with callees:", top_inclusive(spy.lines))
 
 
 def run_round(rig: Rig) -> Round:

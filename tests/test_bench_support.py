@@ -1,4 +1,5 @@
-"""The benchmark's own parts that can be wrong quietly: the loop-lag timer and the verdicts."""
+"""The benchmark's own parts that can be wrong quietly: the loop-lag timer, the verdicts and the
+profile's counting."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import pytest
 
 from scripts.benchmark.bench_probe import LoopLag
+from scripts.benchmark.profile import top_functions, top_inclusive
 from scripts.benchmark.report import print_report
 from scripts.benchmark.rig import IN_PROCESS, SSH
 
@@ -56,3 +58,34 @@ def test_report_takes_medians_and_says_what_is_missed(capsys: pytest.CaptureFixt
     assert "MISSED  HA CPU s/GiB <= 1.5x ssh -N -R: 2.00x (33 % above the bound)" in out
     assert "met     loop lag p99 ms <= 20: 1" in out
     assert "met     new-conn > 30 ms <= 0: 0" in out
+
+
+# py-spy's raw output: the stack root first, the thread as its first frame, then the samples.
+RAW_PROFILE = """\
+thread (0x1): MainThread;run_forever (asyncio/base_events.py:680);select (selectors.py:452) 50
+thread (0x1): MainThread;run_forever (asyncio/base_events.py:680);write (selector_events.py:1080) 20
+thread (0x1): MainThread;run_forever (asyncio/base_events.py:681);write (selector_events.py:1095) 10
+thread (0x1): MainThread;run_forever (asyncio/base_events.py:680);walk (a.py:1);walk (a.py:2) 20
+thread (0x2): SyncWorker_0;_worker (thread.py:90);read (file.py:3) 900
+thread (0x1): MainThread 5
+"""
+
+
+def test_profile_counts_the_main_thread_alone_by_function() -> None:
+    lines = RAW_PROFILE.splitlines()
+    shares = {share.function: share for share in top_functions(lines)}
+    # 100 samples of the main thread (the rootless line has no frame to count); no worker's.
+    assert list(shares) == [
+        "select (selectors.py)", "write (selector_events.py)", "walk (a.py)"
+    ]  # fmt: skip
+    assert shares["select (selectors.py)"].own == pytest.approx(50)
+    # One function at two lines of it is one function.
+    assert shares["write (selector_events.py)"].own == pytest.approx(30)
+    # A recursive call counts once per sample.
+    assert shares["walk (a.py)"].with_callees == pytest.approx(20)
+    inclusive = top_inclusive(lines, top=2)
+    assert [(s.function, round(s.own), round(s.with_callees)) for s in inclusive] == [
+        ("run_forever (asyncio/base_events.py)", 0, 100),
+        ("select (selectors.py)", 50, 50),
+    ]
+    assert top_functions(lines, thread="nobody") == []
