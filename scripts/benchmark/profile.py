@@ -25,6 +25,7 @@ TOP = 15
 _SAMPLES_PER_SECOND = 200
 _STOP_SECONDS = 30
 _ATTACH_SECONDS = 1.0
+_EVERYWHERE = 99.0  # % of samples
 # "thread (12345): MainThread" is the root frame with --threads.
 _THREAD_FRAME = re.compile(r"thread \(\w+\): (?P<name>.*)")
 # "send (asyncio/selector_events.py:1080)": the line number would split one function apart.
@@ -78,8 +79,13 @@ def top_functions(raw: Iterable[str], thread: str = MAIN_THREAD, top: int = TOP)
 
 
 def top_inclusive(raw: Iterable[str], thread: str = MAIN_THREAD, top: int = TOP) -> list[Share]:
-    """The `top` functions by share with callees of `thread`'s samples, highest first."""
-    return sorted(_shares(raw, thread), key=lambda share: share.with_callees, reverse=True)[:top]
+    """The `top` functions by share with callees of `thread`'s samples, highest first.
+
+    Left out: the frames nearly every sample passes through (the thread's start, the event
+    loop's run_forever): they say nothing about where the time goes.
+    """
+    shares = [share for share in _shares(raw, thread) if share.with_callees < _EVERYWHERE]
+    return sorted(shares, key=lambda share: share.with_callees, reverse=True)[:top]
 
 
 def print_shares(title: str, shares: list[Share]) -> None:
