@@ -11,7 +11,7 @@ import pytest
 from scripts.benchmark.bench_probe import LoopLag
 from scripts.benchmark.profile import top_functions, top_inclusive
 from scripts.benchmark.report import print_report
-from scripts.benchmark.rig import IN_PROCESS, SSH
+from scripts.benchmark.rig import DIRECT, IN_PROCESS, SSH
 
 
 async def test_loop_lag_sees_a_blocked_loop() -> None:
@@ -46,16 +46,18 @@ def figures(down: float, cpu: float, lag: float) -> dict[str, float]:
 
 def test_report_takes_medians_and_says_what_is_missed(capsys: pytest.CaptureFixture[str]) -> None:
     rounds = [
-        {SSH: figures(800, 0.1, 1), IN_PROCESS: figures(400, 2.0, 1)},
-        {SSH: figures(900, 0.1, 1), IN_PROCESS: figures(1000, 2.0, 1)},
-        {SSH: figures(1000, 0.1, 1), IN_PROCESS: figures(450, 2.0, 30)},
+        {SSH: figures(800, 0.1, 1), IN_PROCESS: figures(400, 2.0, 1), DIRECT: figures(500, 0, 0)},
+        {SSH: figures(900, 0.1, 1), IN_PROCESS: figures(1000, 2.0, 1), DIRECT: figures(500, 0, 0)},
+        {SSH: figures(1000, 0.1, 1), IN_PROCESS: figures(450, 2.0, 30), DIRECT: figures(500, 0, 0)},
     ]
     print_report(rounds)
     out = capsys.readouterr().out
     down = next(line for line in out.splitlines() if line.startswith("down MB/s"))
     assert "450 [400-1e+03] (0.50x)" in down  # medians 450 and 900
-    assert "MISSED  down MB/s >= 1x ssh -N -R: 0.50x (50 % below the bound)" in out
+    assert "MISSED  down MB/s >= 0.8x ssh -N -R: 0.50x (38 % below the bound)" in out
     assert "MISSED  HA CPU s/GiB <= 1.5x ssh -N -R: 2.00x (33 % above the bound)" in out
+    # Requests/s against Home Assistant's own, with no tunnel: 450 of 500.
+    assert "met     50x100 req/s >= 0.8x no tunnel: 0.90x" in out
     assert "met     loop lag p99 ms <= 20: 1" in out
     assert "met     new-conn > 30 ms <= 0: 0" in out
 
