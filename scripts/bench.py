@@ -5,8 +5,9 @@ in each round, with Home Assistant reached directly as the ceiling. Prints every
 over the rounds, its spread and its ratio to OpenSSH, then the targets. BENCH_MIB sets the size of
 the transfers (256 by default), BENCH_ROUNDS the number of rounds (3).
 
-With --profile it measures nothing else: py-spy samples Home Assistant during
-PROFILE_DOWNLOADS in-process downloads, and the main thread's top functions are printed.
+With --profile it measures nothing else: py-spy samples Home Assistant during in-process
+downloads, kept-alive requests and 50 clients' requests, and prints the main thread's top
+functions for each.
 """
 
 from __future__ import annotations
@@ -34,23 +35,22 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 LATENCY_REQUESTS = 2000
 CLIENTS, REQUESTS_EACH = 50, 100
 DEAD_LINK_LIMIT = 60.0
-PROFILE_DOWNLOADS = 5
 PY_SPY = Path(sys.executable).with_name("py-spy")
 GiB = 1024**3
 
 
 def main() -> int:
     """Start everything, measure each route in every round (or profile), report, stop."""
-    profile = sys.argv[1:] == ["--profile"]
-    if sys.argv[1:] and not profile:
+    profiling = sys.argv[1:] == ["--profile"]
+    if sys.argv[1:] and not profiling:
         print(f"usage: {sys.argv[0]} [--profile]", file=sys.stderr)
         return 2
     rig = Rig(TRANSFER_MIB)
     try:
         rig.start()
         print(f"Home Assistant pid {rig.ha.pid}; {TRANSFER_MIB} MiB transfers")
-        if profile:
-            profile_download(rig)
+        if profiling:
+            profile(rig)
         else:
             print_report(run_rounds(rig))
     finally:
@@ -67,17 +67,35 @@ def run_rounds(rig: Rig) -> list[Round]:
     return rounds
 
 
-def profile_download(rig: Rig) -> None:
-    """Home Assistant's main thread, sampled during in-process downloads: its top functions."""
-    url = f"{rig.routes[IN_PROCESS].base}/local/big.bin"
+def profile(rig: Rig) -> None:
+    """Home Assistant's main thread, sampled during each in-process load: its top functions."""
+    base = rig.routes[IN_PROCESS].base
     size = TRANSFER_MIB * figures.MiB
-    with PySpy(rig.ha.pid, PY_SPY) as spy:
-        speeds = [asyncio.run(figures.download(url, size)) for _ in range(PROFILE_DOWNLOADS)]
-    shown = ", ".join(f"{speed:.0f}" for speed in speeds)
-    print(f"{PROFILE_DOWNLOADS} downloads in process, MB/s: {shown}")
-    print("(sampled: each figure is somewhat lower than without the profiler)")
-    print_shares("Main thread, by own time:", top_functions(spy.lines))
-    print_shares("Main thread, with callees:", top_inclusive(spy.lines))
+    small = f"{base}/local/small.json"
+
+    async def downloads() -> str:
+        speeds = [await figures.download(f"{base}/local/big.bin", size) for _ in range(5)]
+        return "MB/s " + ", ".join(f"{speed:.0f}" for speed in speeds)
+
+    async def kept_alive() -> str:
+        kept = await figures.latencies(small, LATENCY_REQUESTS, keep_alive=True)
+        return f"p50 {kept.p50:.2f} ms"
+
+    async def clients() -> str:
+        return f"{await figures.requests_per_second(small, CLIENTS, REQUESTS_EACH):.0f} req/s"
+
+    loads = {
+        f"5 downloads of {TRANSFER_MIB} MiB": downloads,
+        f"{LATENCY_REQUESTS} requests on one kept-alive connection": kept_alive,
+        f"{CLIENTS} clients x {REQUESTS_EACH} requests": clients,
+    }
+    print("(sampled: each figure is somewhat worse than without the profiler)")
+    for name, load in loads.items():
+        with PySpy(rig.ha.pid, PY_SPY) as spy:
+            result = asyncio.run(load())
+        print(f"\n== In process, {name}: {result}")
+        print_shares("Main thread, by own time:", top_functions(spy.lines))
+        print_shares("Main thread, with callees:", top_inclusive(spy.lines))
 
 
 def run_round(rig: Rig) -> Round:
