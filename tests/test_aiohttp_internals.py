@@ -1,6 +1,6 @@
-"""aiohttp's private API, as the integration reaches into it: file downloads through the tunnel
-are copied in larger chunks, and with another aiohttp they are copied as aiohttp does by itself,
-with one warning."""
+"""aiohttp's private API, as the integration reaches into it: files through the tunnel are copied
+in larger chunks, their headers sent with the first chunk, and with another aiohttp they are sent
+as aiohttp does by itself, with one warning."""
 
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ from custom_components.ssh_callhome.targets import TUNNEL_FILE_CHUNK
 from .test_bridge import serve_file, through, up, visitor
 
 AIOHTTP_CHUNK = 256 * 1024  # what FileResponse copies at a time unless told otherwise
-FILE_SIZE = 3 * TUNNEL_FILE_CHUNK + 1234
+REST = 1234
+BIG_SIZE = 3 * TUNNEL_FILE_CHUNK + REST
+SMALL_SIZE = 1024
+HEADERS_AT_MOST = 1024
 
 
 def off_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -46,20 +49,25 @@ def written_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
-async def download_through(
-    hass: HomeAssistant, entry: MockConfigEntry, tmp_path: Path
-) -> tuple[bytes, bytes]:
-    """A file served as Home Assistant serves /local, fetched through the tunnel twice."""
-    content = os.urandom(FILE_SIZE)
-    path = tmp_path / "file.bin"
-    path.write_bytes(content)
-    serve_file(hass, "/api/test_chunks", path)
+async def writes_per_download(
+    hass: HomeAssistant, entry: MockConfigEntry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[int, list[list[int]]]:
+    """For a big and a small file, served as /local is: the writes of each of two downloads."""
+    sizes = written_sizes(monkeypatch)
+    files = {size: os.urandom(size) for size in (BIG_SIZE, SMALL_SIZE)}
+    for size, content in files.items():
+        (tmp_path / f"{size}.bin").write_bytes(content)
+        serve_file(hass, f"/api/test_{size}", tmp_path / f"{size}.bin")
     await up(hass, entry)
+    writes: dict[int, list[list[int]]] = {size: [] for size in files}
     async with visitor("127.0.0.2") as session:
-        for _ in range(2):  # a second request on the same connection is handled alike
-            async with session.get(through(entry, "/api/test_chunks")) as reply:
-                assert await reply.read() == content
-    return content, path.read_bytes()
+        for size, content in files.items():
+            for _ in range(2):  # a second request on the same connection is handled alike
+                sizes.clear()
+                async with session.get(through(entry, f"/api/test_{size}")) as reply:
+                    assert await reply.read() == content
+                writes[size].append(list(sizes))
+    return writes
 
 
 async def test_what_the_reach_relies_on_is_there(hass: HomeAssistant, ha_http_port: int) -> None:
@@ -70,9 +78,10 @@ async def test_what_the_reach_relies_on_is_there(hass: HomeAssistant, ha_http_po
     assert isinstance(protocol, aiohttp.web_protocol.RequestHandler)
     assert callable(protocol._request_handler)
     assert web.FileResponse(os.devnull)._chunk_size == AIOHTTP_CHUNK
+    assert web.FileResponse._send_headers_immediately is True
 
 
-async def test_files_through_the_tunnel_go_in_larger_chunks(
+async def test_files_through_the_tunnel_go_in_larger_chunks_headers_with_the_first(
     hass: HomeAssistant,
     entry: MockConfigEntry,
     ha_http_port: int,
@@ -80,14 +89,17 @@ async def test_files_through_the_tunnel_go_in_larger_chunks(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    sizes = written_sizes(monkeypatch)
-    await download_through(hass, entry, tmp_path)
-    file_chunks = [size for size in sizes if size > AIOHTTP_CHUNK // 2]  # not headers, not the rest
-    assert file_chunks == [TUNNEL_FILE_CHUNK] * 3 * 2  # three whole chunks a download
+    writes = await writes_per_download(hass, entry, tmp_path, monkeypatch)
+    for first, *rest in writes[BIG_SIZE]:
+        assert TUNNEL_FILE_CHUNK < first <= TUNNEL_FILE_CHUNK + HEADERS_AT_MOST
+        assert rest == [TUNNEL_FILE_CHUNK, TUNNEL_FILE_CHUNK, REST]
+    for small in writes[SMALL_SIZE]:
+        assert len(small) == 1  # headers and body in one write: one SSH packet
+        assert SMALL_SIZE < small[0] <= SMALL_SIZE + HEADERS_AT_MOST
     assert off_warnings(caplog) == []
 
 
-async def test_with_another_aiohttp_files_go_in_its_own_chunks_and_one_warning_says_so(
+async def test_with_another_aiohttp_files_go_as_aiohttp_sends_them_and_one_warning_says_so(
     hass: HomeAssistant,
     entry: MockConfigEntry,
     ha_http_port: int,
@@ -97,9 +109,11 @@ async def test_with_another_aiohttp_files_go_in_its_own_chunks_and_one_warning_s
 ) -> None:
     monkeypatch.setattr(asyncssh_internals, "_REPORTED_OFF", set())
     monkeypatch.delattr(aiohttp.web_protocol, "RequestHandler")  # renamed, in that aiohttp
-    sizes = written_sizes(monkeypatch)
-    await download_through(hass, entry, tmp_path)
-    assert max(sizes) == AIOHTTP_CHUNK
+    writes = await writes_per_download(hass, entry, tmp_path, monkeypatch)
+    for download in writes[BIG_SIZE]:
+        assert max(download) == AIOHTTP_CHUNK
+    for small in writes[SMALL_SIZE]:
+        assert len(small) == 2  # headers first, then the body
     warnings = off_warnings(caplog)
     assert len(warnings) == 1
-    assert warnings[0].startswith(f"{aiohttp_internals.FILE_CHUNKS} turned off: aiohttp ")
+    assert warnings[0].startswith(f"{aiohttp_internals.FILE_RESPONSES} turned off: aiohttp ")

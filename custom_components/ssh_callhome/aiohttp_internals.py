@@ -17,44 +17,47 @@ from aiohttp import web
 
 from .asyncssh_internals import attribute_problem, report_off
 
-FILE_CHUNKS = "The larger file chunks on tunnelled connections"
+FILE_RESPONSES = "The tunnel's way of sending files (larger chunks, headers with the first)"
 
 type ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 type RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
-def with_file_chunks(server: ProtocolFactory, chunk_size: int) -> ProtocolFactory:
-    """Protocols from aiohttp's `server` that copy a file response `chunk_size` bytes at a time.
+def with_tunnel_file_responses(server: ProtocolFactory, chunk_size: int) -> ProtocolFactory:
+    """Protocols from aiohttp's `server` that send files as suits a tunnelled connection.
 
     aiohttp copies a file itself where the transport has no sendfile, as a tunnelled one has
-    not: one executor round trip per chunk, 256 KiB unless the response says otherwise.
-    Connections that do have sendfile never use the chunk size.
+    not: one executor round trip per chunk, 256 KiB unless the response says otherwise; these
+    copy `chunk_size` bytes at a time. And aiohttp sends a file's headers at once, before its
+    first chunk is read: here they wait for it, so a small file is one write (one SSH packet)
+    instead of two.
     """
 
     def make_protocol() -> asyncio.BaseProtocol:
         protocol = server()
-        _copy_files_in_chunks(protocol, chunk_size)
+        _adapt_file_responses(protocol, chunk_size)
         return protocol
 
     return make_protocol
 
 
-def _copy_files_in_chunks(protocol: asyncio.BaseProtocol, chunk_size: int) -> None:
-    """Have `protocol` (aiohttp's, for one connection) give its file responses `chunk_size`."""
+def _adapt_file_responses(protocol: asyncio.BaseProtocol, chunk_size: int) -> None:
+    """Have `protocol` (aiohttp's, for one connection) adapt each of its file responses."""
     problem = _request_handler_problem(protocol) or _file_response_problem()
     if problem is not None:
-        report_off(FILE_CHUNKS, problem, library=f"aiohttp {aiohttp.__version__}")
+        report_off(FILE_RESPONSES, problem, library=f"aiohttp {aiohttp.__version__}")
         return
     handle: RequestHandler = protocol._request_handler  # type: ignore[attr-defined]
 
-    async def handle_with_chunks(request: web.BaseRequest) -> web.StreamResponse:
+    async def handle_for_the_tunnel(request: web.BaseRequest) -> web.StreamResponse:
         response = await handle(request)
-        if isinstance(response, web.FileResponse) and response._chunk_size < chunk_size:
-            response._chunk_size = chunk_size
+        if isinstance(response, web.FileResponse):
+            response._chunk_size = max(response._chunk_size, chunk_size)
+            response._send_headers_immediately = False  # sent with the first chunk, or at EOF
         return response
 
     # aiohttp looks the handler up on the connection's protocol for each request.
-    protocol._request_handler = handle_with_chunks  # type: ignore[attr-defined]
+    protocol._request_handler = handle_for_the_tunnel  # type: ignore[attr-defined]
 
 
 def _request_handler_problem(protocol: asyncio.BaseProtocol) -> str | None:
@@ -72,5 +75,7 @@ def _request_handler_problem(protocol: asyncio.BaseProtocol) -> str | None:
 
 @functools.cache
 def _file_response_problem() -> str | None:
-    """Why a FileResponse has no int `_chunk_size`; None if it has."""
-    return attribute_problem(web.FileResponse(os.devnull), "_chunk_size", int)
+    """Why a FileResponse has no int `_chunk_size` or bool `_send_headers_immediately`."""
+    return attribute_problem(web.FileResponse(os.devnull), "_chunk_size", int) or attribute_problem(
+        web.FileResponse, "_send_headers_immediately", bool
+    )
