@@ -41,6 +41,33 @@ def test_parsing() -> None:
     assert parse_extra_forwards("") == ()
 
 
+def test_proxy_v2_after_a_forward() -> None:
+    text = "8883:127.0.0.1:8883 proxy-v2\n8443:[::1]:443\tproxy-v2\n2222:127.0.0.1:22"
+    assert parse_extra_forwards(text) == (
+        ExtraForward(8883, "127.0.0.1", 8883, proxy_v2=True),
+        ExtraForward(8443, "::1", 443, proxy_v2=True),
+        ExtraForward(2222, "127.0.0.1", 22, proxy_v2=False),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("2222:h:22 proxy", "2222:h:22 proxy"),
+        ("2222:h:22 PROXY-V2", "2222:h:22 PROXY-V2"),
+        ("2222:h:22 proxy-v2 proxy-v2", "2222:h:22 proxy-v2 proxy-v2"),
+        ("2222:h:22:proxy-v2", "2222:h:22:proxy-v2"),
+        ("proxy-v2", "proxy-v2"),
+        ("1:a:2\n  3:b  \n4:c:5", "3:b"),
+        ("1:a:2 proxy-v2\n 1:b:3 ", "1:b:3"),
+    ],
+)
+def test_the_error_names_the_bad_line(text: str, named: str) -> None:
+    with pytest.raises(InvalidExtraForward) as refused:
+        parse_extra_forwards(text)
+    assert refused.value.line == named
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -64,17 +91,19 @@ async def test_options_refuse_a_bad_line(hass: HomeAssistant, entry: MockConfigE
     await load(hass, entry)
     form = await hass.config_entries.options.async_init(entry.entry_id)
     bad = await hass.config_entries.options.async_configure(
-        form["flow_id"], {**VALID, "extra_forwards": "22 to the add-on"}
+        form["flow_id"], {**VALID, "extra_forwards": "1883:127.0.0.1:1883\n22 to the add-on"}
     )
     assert bad["errors"] == {"extra_forwards": "invalid_extra_forwards"}
+    assert bad["description_placeholders"] == {"bad_forward": "22 to the add-on"}
     assert entry.options == {}
+    good = "1883:127.0.0.1:1883 proxy-v2\n2222:127.0.0.1:22"
     new_line = await hass.config_entries.options.async_configure(
-        form["flow_id"], {**VALID, "extra_forwards": "2222:127.0.0.1:22"}
+        form["flow_id"], {**VALID, "extra_forwards": good}
     )
     assert new_line["step_id"] == "authorize_forwards"
     await hass.config_entries.options.async_configure(form["flow_id"], {})
     await hass.async_block_till_done()
-    assert entry.options["extra_forwards"] == "2222:127.0.0.1:22"
+    assert entry.options["extra_forwards"] == good
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

@@ -57,10 +57,11 @@ PORT_TEXT = st.one_of(
     st.text(alphabet=st.one_of(DIGITS, st.sampled_from("0123456789")), min_size=1, max_size=6),
 )
 FORWARD_LINE = st.builds(
-    "{}:{}:{}".format,
+    "{}:{}:{}{}".format,
     PORT_TEXT,
     st.one_of(st.just(LOOPBACK), st.text(alphabet=ANY_CHARACTER, max_size=20)),
     PORT_TEXT,
+    st.sampled_from(["", " proxy-v2", "\tproxy-v2", " proxy", " proxy-v2 x"]),
 )
 EXTRA_FORWARDS = st.one_of(ANY_TEXT, st.lists(FORWARD_LINE, max_size=4).map("\n".join))
 # Each example drives a real flow: fewer of them, and the hass fixture is shared on purpose.
@@ -280,6 +281,8 @@ async def test_any_extra_forwards_through_the_real_options_flow(
         result = await hass.config_entries.options.async_configure(form["flow_id"], {})
     if result["type"] is FlowResultType.FORM:
         assert result["errors"] == {CONF_EXTRA_FORWARDS: "invalid_extra_forwards"}
+        # The error names a line of what was entered.
+        assert (result["description_placeholders"] or {})["bad_forward"] in extra_forwards
         hass.config_entries.options.async_abort(form["flow_id"])
         return
     assert result["type"] is FlowResultType.CREATE_ENTRY

@@ -21,34 +21,54 @@ from .state import describe
 _LOGGER = logging.getLogger(__name__)
 
 
+# The word that, after a forward, has it send the PROXY protocol v2 header to its target.
+PROXY_V2 = "proxy-v2"
+
+
 class InvalidExtraForward(ValueError):
-    """A line that is not `remote_port:host:port`, or a remote port given twice."""
+    """A line that is not `remote_port:host:port [proxy-v2]`, or a remote port given twice."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
 
 
 @dataclass(frozen=True, slots=True)
 class ExtraForward:
-    """remote_port on the server, carried to host:port on the Home Assistant side."""
+    """remote_port on the server, carried to host:port on the Home Assistant side.
+
+    With proxy_v2, each connection starts with a PROXY protocol v2 header naming the visitor.
+    """
 
     remote_port: int
     host: str
     port: int
+    proxy_v2: bool = False
 
 
 def parse_extra_forwards(text: str) -> tuple[ExtraForward, ...]:
-    """One forward a line, `remote_port:host:port` as in `ssh -R`."""
-    forwards = []
+    """One forward a line, `remote_port:host:port` as in `ssh -R`, then maybe `proxy-v2`."""
+    forwards: list[ExtraForward] = []
     for line in text.splitlines():
         if not line.strip():
             continue
-        remote_port, host, port = _fields(line.strip())
-        forwards.append(ExtraForward(remote_port, host, port))
-    if len({forward.remote_port for forward in forwards}) != len(forwards):
-        raise InvalidExtraForward("a remote port appears twice")
+        forward = _forward(line.strip())
+        if any(forward.remote_port == earlier.remote_port for earlier in forwards):
+            raise InvalidExtraForward(line.strip())
+        forwards.append(forward)
     return tuple(forwards)
 
 
-def _fields(line: str) -> tuple[int, str, int]:
-    remote, _, rest = line.partition(":")
+def _forward(line: str) -> ExtraForward:
+    # Only a last word that is exactly the option counts as one: any other line reads as before.
+    spec, *option = line.rsplit(maxsplit=1)
+    proxy_v2 = option == [PROXY_V2]
+    remote_port, host, port = _fields(spec if proxy_v2 else line, line)
+    return ExtraForward(remote_port, host, port, proxy_v2)
+
+
+def _fields(spec: str, line: str) -> tuple[int, str, int]:
+    remote, _, rest = spec.partition(":")
     host, _, port = rest.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     # Not printable: control characters, lone surrogates; no host name has them.
@@ -81,7 +101,7 @@ async def take_extra_forwards(
                 connection,
                 bind_address,
                 forward.remote_port,
-                tcp_target(forward.host, forward.port, gate),
+                tcp_target(forward.host, forward.port, gate, proxy_header=forward.proxy_v2),
             )
         except asyncssh.ChannelListenError as error:
             _LOGGER.debug(

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from .proxy_header import proxy_v2_header
+
 if TYPE_CHECKING:
     from .limits import Admission, ChannelGate, ConnectionLimits
 
@@ -33,8 +35,13 @@ class TrafficStats:
     round_trip_ms: float | None = None
 
 
-def tcp_target(host: str, port: int, gate: ChannelGate) -> SessionFactory:
+def tcp_target(
+    host: str, port: int, gate: ChannelGate, *, proxy_header: bool = False
+) -> SessionFactory:
     """Sessions that connect each channel to host:port; a refused target refuses the channel.
+
+    With `proxy_header`, the target gets a PROXY protocol v2 header (proxy_header.py) naming
+    the visitor before any of the visitor's bytes.
 
     The target may speak first, so a visitor is not asked for a request, only for its first
     bytes within the first-request timeout. There is no idle timeout: an SSH shell or an MQTT
@@ -47,7 +54,7 @@ def tcp_target(host: str, port: int, gate: ChannelGate) -> SessionFactory:
     async def open_session(orig_host: str, orig_port: int) -> asyncssh.SSHTCPSession[bytes]:
         admission = gate.admit(orig_host)
         loop = asyncio.get_running_loop()
-        channel_side = _ChannelSide(gate.stats, admission, gate.limits)
+        channel_side = _ChannelSide(gate.stats, admission, gate.limits, proxy_header)
         try:
             await loop.create_connection(lambda: _TargetSide(channel_side), host, port)
         except OSError as error:
@@ -74,10 +81,17 @@ class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
     _channel: asyncssh.SSHTCPChannel[bytes]
     target: asyncio.Transport
 
-    def __init__(self, stats: TrafficStats, admission: Admission, limits: ConnectionLimits) -> None:
+    def __init__(
+        self,
+        stats: TrafficStats,
+        admission: Admission,
+        limits: ConnectionLimits,
+        proxy_header: bool,
+    ) -> None:
         self._stats = stats
         self._admission = admission
         self._limits = limits
+        self._proxy_header = proxy_header
         # Runs while the visitor has sent nothing yet, or while the target takes nothing.
         self._deadline: asyncio.TimerHandle | None = None
         self._opened = False
@@ -86,6 +100,9 @@ class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
     def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
         self._channel = chan
         self._opened = True
+        if self._proxy_header:
+            # The visitor's bytes arrive only after this returns, so the header goes first.
+            self.target.write(_proxy_header_of(chan))
         self._arm(self._limits.first_request_timeout, "the visitor sent nothing")
         # Held back until now: a target that speaks first must not speak into the void.
         self.target.resume_reading()
@@ -153,6 +170,16 @@ class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
     def resume_reading(self) -> None:
         self._disarm()
         self._channel.resume_reading()
+
+
+def _proxy_header_of(chan: asyncssh.SSHTCPChannel[bytes]) -> bytes:
+    """From the visitor, as the server reports it, to the address the server listens on.
+
+    asyncssh sets both for every forwarded channel (SSHTCPChannel.set_inbound_peer_names).
+    """
+    visitor: tuple[str, int] = chan.get_extra_info("remote_peername")
+    listen_address: tuple[str, int] = chan.get_extra_info("local_peername")
+    return proxy_v2_header(visitor, listen_address)
 
 
 class _TargetSide(asyncio.Protocol):

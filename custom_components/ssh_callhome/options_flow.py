@@ -77,11 +77,18 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
     errors = {}
     if options[CONF_TARGET_HOST] and CONF_TARGET_PORT not in options:
         errors[CONF_TARGET_PORT] = "invalid_port"
-    try:
-        parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))
-    except InvalidExtraForward:
+    if _bad_extra_forward(options) is not None:
         errors[CONF_EXTRA_FORWARDS] = "invalid_extra_forwards"
     return errors
+
+
+def _bad_extra_forward(options: Mapping[str, Any]) -> str | None:
+    """The first line of the extra forwards that is not one, for the error to name."""
+    try:
+        parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))
+    except InvalidExtraForward as error:
+        return error.line
+    return None
 
 
 def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +135,7 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, _shown(current)),
             errors=errors,
+            description_placeholders={"bad_forward": _bad_extra_forward(current) or ""},
         )
 
     async def async_step_authorize_forwards(

@@ -1,4 +1,8 @@
-"""A real nginx on a loopback port, proxying to one upstream with the directives it is given."""
+"""A real nginx on a loopback port, serving one `location /` with the directives it is given.
+
+Its access log has, a line per request, the PROXY protocol's addresses (empty without the
+header) and the connection's own: see ACCESS_FIELDS.
+"""
 
 from __future__ import annotations
 
@@ -19,14 +23,16 @@ pid {directory}/nginx.pid;
 error_log {directory}/error.log info;
 events {{ worker_connections 64; }}
 http {{
-    access_log off;
+    log_format addresses '$proxy_protocol_addr $proxy_protocol_port $proxy_protocol_server_addr '
+                         '$proxy_protocol_server_port $remote_addr $status';
+    access_log {directory}/access.log addresses;
     client_body_temp_path {directory}/client_body;
     proxy_temp_path {directory}/proxy;
     fastcgi_temp_path {directory}/fastcgi;
     uwsgi_temp_path {directory}/uwsgi;
     scgi_temp_path {directory}/scgi;
     server {{
-        listen {address}:{port};
+        listen {address}:{port}{listen_options};
         location / {{
 {location}
         }}
@@ -35,13 +41,22 @@ http {{
 """
 
 
-class Nginx:
-    """nginx in the foreground; `location` holds the directives of its one `location /`."""
+# The fields of an access log line, in order.
+ACCESS_FIELDS = ("proxy_addr", "proxy_port", "proxy_server_addr", "proxy_server_port", "peer")
 
-    def __init__(self, directory: Path, location: str) -> None:
+
+class Nginx:
+    """nginx in the foreground; `location` holds the directives of its one `location /`.
+
+    `listen_options` follow the listen address (" proxy_protocol": every connection must start
+    with a PROXY protocol header).
+    """
+
+    def __init__(self, directory: Path, location: str, listen_options: str = "") -> None:
         self.directory = directory
         self.port = free_port()
         self.location = location
+        self.listen_options = listen_options
         self._process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -51,6 +66,15 @@ class Nginx:
         path = self.directory / "error.log"
         return path.read_text() if path.exists() else ""
 
+    @property
+    def requests(self) -> list[dict[str, str]]:
+        """The access log: one dict of ACCESS_FIELDS and `status` per request served."""
+        path = self.directory / "access.log"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [
+            dict(zip((*ACCESS_FIELDS, "status"), line.split(" "), strict=True)) for line in lines
+        ]
+
     def start(self) -> None:
         """Write the configuration and start nginx; port_accepts(port) says when it listens."""
         config = self.directory / "nginx.conf"
@@ -59,6 +83,7 @@ class Nginx:
                 directory=self.directory,
                 address=LOOPBACK,
                 port=self.port,
+                listen_options=self.listen_options,
                 location=self.location,
             )
         )
