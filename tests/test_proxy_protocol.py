@@ -5,6 +5,7 @@ logs the visitor's address from it."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -29,6 +30,11 @@ LOCAL, PROXY = "20", "21"
 TCP4, TCP6, UNSPEC = "11", "21", "00"
 # A visitor address that no SSH server reports unless the visitor really connects from it.
 VISITOR = "127.0.0.7"
+# The README's nginx lines for a forward with proxy-v2: the listen line's option, and the rest.
+README_NGINX = re.findall(
+    r"```\nlisten 127\.0\.0\.1:\d+( proxy_protocol);\n(set_real_ip_from [^`]*)```",
+    (Path(__file__).parents[1] / "README.md").read_text(),
+)
 
 
 def layout(command: str, family: str, length: str, *addresses: str) -> bytes:
@@ -109,9 +115,9 @@ def test_a_visitor_without_an_ip_address_gets_the_local_command(
     assert proxy_v2_header(source, destination) == layout(LOCAL, UNSPEC, "0000")
 
 
-async def nginx_on(directory: Path, listen_options: str) -> Nginx:
+async def nginx_on(directory: Path, listen_options: str, directives: str) -> Nginx:
     """nginx answering every request with 200, started and accepting."""
-    server = Nginx(directory, '            return 200 "served\\n";', listen_options)
+    server = Nginx(directory, 'return 200 "served\\n";', listen_options, directives)
     server.start()
     await wait_for_port(server.port, accepting=True, timeout=10)
     return server
@@ -120,14 +126,16 @@ async def nginx_on(directory: Path, listen_options: str) -> Nginx:
 @pytest.fixture
 async def proxy_nginx(socket_enabled: None, tmp_path: Path) -> AsyncIterator[Nginx]:
     """nginx that expects a PROXY protocol header on every connection, as the README says."""
-    server = await nginx_on(tmp_path / "proxy_nginx", " proxy_protocol")
+    assert len(README_NGINX) == 1, "the README has one nginx proxy_protocol snippet"
+    [(listen_options, directives)] = README_NGINX
+    server = await nginx_on(tmp_path / "proxy_nginx", listen_options, directives)
     yield server
     server.stop()
 
 
 @pytest.fixture
 async def plain_nginx(socket_enabled: None, tmp_path: Path) -> AsyncIterator[Nginx]:
-    server = await nginx_on(tmp_path / "plain_nginx", "")
+    server = await nginx_on(tmp_path / "plain_nginx", "", "")
     yield server
     server.stop()
 
@@ -198,6 +206,7 @@ async def test_nginx_sees_the_visitor_through_a_proxy_v2_forward(
             "proxy_server_addr": "0.0.0.0",
             "proxy_server_port": str(told),
             "peer": LOOPBACK,
+            "client": VISITOR,  # the README's realip lines
             "status": "200",
         }
     ]
@@ -207,13 +216,14 @@ async def test_nginx_sees_the_visitor_through_a_proxy_v2_forward(
     await wait_until(lambda: len(proxy_nginx.requests) == 2, 5, "logged")
     assert proxy_nginx.requests[1]["proxy_addr"] == "::1"
     assert proxy_nginx.requests[1]["proxy_server_addr"] == "::"
+    assert proxy_nginx.requests[1]["client"] == "::1"
 
     # Without the option nothing changes: a plain listener serves it, from Home Assistant.
     _port, reply = await get_from(VISITOR, LOOPBACK, plain)
     assert reply.startswith(b"HTTP/1.1 200 ")
     await wait_until(lambda: len(plain_nginx.requests) == 1, 5, "logged")
     assert plain_nginx.requests[0]["proxy_addr"] == "-"
-    assert plain_nginx.requests[0]["peer"] == LOOPBACK
+    assert plain_nginx.requests[0]["client"] == LOOPBACK
 
     # And a listener that expects the header refuses a forward that does not send it.
     _port, reply = await get_from(VISITOR, LOOPBACK, untold)

@@ -24,7 +24,7 @@ error_log {directory}/error.log info;
 events {{ worker_connections 64; }}
 http {{
     log_format addresses '$proxy_protocol_addr $proxy_protocol_port $proxy_protocol_server_addr '
-                         '$proxy_protocol_server_port $remote_addr $status';
+                         '$proxy_protocol_server_port $realip_remote_addr $remote_addr $status';
     access_log {directory}/access.log addresses;
     client_body_temp_path {directory}/client_body;
     proxy_temp_path {directory}/proxy;
@@ -33,6 +33,7 @@ http {{
     scgi_temp_path {directory}/scgi;
     server {{
         listen {address}:{port}{listen_options};
+{server_directives}
         location / {{
 {location}
         }}
@@ -41,22 +42,39 @@ http {{
 """
 
 
-# The fields of an access log line, in order.
-ACCESS_FIELDS = ("proxy_addr", "proxy_port", "proxy_server_addr", "proxy_server_port", "peer")
+# The fields of an access log line, in order: what a PROXY protocol header said ("-" without
+# one), the connection's own address (peer), and the client's as nginx takes it (client: the
+# peer, unless realip directives take it from the header).
+ACCESS_FIELDS = (
+    "proxy_addr",
+    "proxy_port",
+    "proxy_server_addr",
+    "proxy_server_port",
+    "peer",
+    "client",
+    "status",
+)
 
 
 class Nginx:
     """nginx in the foreground; `location` holds the directives of its one `location /`.
 
     `listen_options` follow the listen address (" proxy_protocol": every connection must start
-    with a PROXY protocol header).
+    with a PROXY protocol header); `server_directives` go in the `server` block.
     """
 
-    def __init__(self, directory: Path, location: str, listen_options: str = "") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        location: str,
+        listen_options: str = "",
+        server_directives: str = "",
+    ) -> None:
         self.directory = directory
         self.port = free_port()
         self.location = location
         self.listen_options = listen_options
+        self.server_directives = server_directives
         self._process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -68,12 +86,10 @@ class Nginx:
 
     @property
     def requests(self) -> list[dict[str, str]]:
-        """The access log: one dict of ACCESS_FIELDS and `status` per request served."""
+        """The access log: one dict of ACCESS_FIELDS per request served."""
         path = self.directory / "access.log"
         lines = path.read_text().splitlines() if path.exists() else []
-        return [
-            dict(zip((*ACCESS_FIELDS, "status"), line.split(" "), strict=True)) for line in lines
-        ]
+        return [dict(zip(ACCESS_FIELDS, line.split(" "), strict=True)) for line in lines]
 
     def start(self) -> None:
         """Write the configuration and start nginx; port_accepts(port) says when it listens."""
@@ -84,6 +100,7 @@ class Nginx:
                 address=LOOPBACK,
                 port=self.port,
                 listen_options=self.listen_options,
+                server_directives=self.server_directives,
                 location=self.location,
             )
         )
