@@ -230,3 +230,32 @@ async def test_nginx_sees_the_visitor_through_a_proxy_v2_forward(
     assert reply == b""
     await wait_until(lambda: "broken header" in proxy_nginx.log, 5, "nginx refused it")
     assert len(proxy_nginx.requests) == 2
+
+
+async def test_the_header_comes_before_every_byte_of_the_visitor(
+    hass: HomeAssistant, entry: MockConfigEntry, openssh: OpenSSHServer
+) -> None:
+    """What the target receives, exactly: the header, then what the visitor sent at once."""
+    received: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.set_result(await reader.read())
+        writer.close()
+
+    target = await asyncio.start_server(record, LOOPBACK, 0)
+    told = free_port()
+    try:
+        await start_with_forwards(
+            hass, entry, f"{told}:{LOOPBACK}:{target.sockets[0].getsockname()[1]} proxy-v2"
+        )
+        _reader, writer = await asyncio.open_connection(LOOPBACK, told, local_addr=(VISITOR, 0))
+        visitor_port = writer.get_extra_info("sockname")[1]
+        writer.write(b"first bytes")
+        writer.write_eof()
+        got = await asyncio.wait_for(received, 10)
+        writer.close()
+    finally:
+        target.close()
+    # 127.0.0.7 to 0.0.0.0 (the entry listens on all interfaces), then the two ports.
+    addresses = ("7f000007", "00000000", f"{visitor_port:04x}", f"{told:04x}")
+    assert got == proxied(TCP4, *addresses) + b"first bytes"
