@@ -8,7 +8,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, CONF_SERVER_SOFTWARE
+from custom_components.ssh_callhome.const import (
+    CONF_REMOTE_PORT,
+    CONF_SERVER_SOFTWARE,
+    DEFAULT_OPTIONS,
+)
 from custom_components.ssh_callhome.flow_support import line_still_permits
 
 from .helpers.network import LOOPBACK
@@ -45,10 +49,10 @@ async def test_out_of_range_is_a_field_error_then_saved(
     assert form["step_id"] == "init"
     bad = await hass.config_entries.options.async_configure(form["flow_id"], {**VALID, **changes})
     assert bad["errors"] == {field: f"{field}_out_of_range"}
-    assert entry.options == {}
+    assert entry.options == DEFAULT_OPTIONS
     done = await hass.config_entries.options.async_configure(form["flow_id"], VALID)
     assert done["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {**VALID, "target_host": "", "target_port": 0}
+    assert entry.options == {**VALID, "target_host": "", "target_port": 0, "extra_forwards": ""}
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -106,4 +110,5 @@ def test_when_the_line_needs_replacing(
     software: str, before: dict[str, str], after: dict[str, str], permits: bool
 ) -> None:
     data = {CONF_REMOTE_PORT: 8123, CONF_SERVER_SOFTWARE: software}
-    assert line_still_permits(data, before, after) is permits
+    options_before, options_after = {**DEFAULT_OPTIONS, **before}, {**DEFAULT_OPTIONS, **after}
+    assert line_still_permits(data, options_before, options_after) is permits

@@ -16,8 +16,9 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.bridge import ChannelSession
-from custom_components.ssh_callhome.connection import TunnelSettings, open_connection
+from custom_components.ssh_callhome.connection import open_connection
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.forwarding import TrafficStats
 
 from .conftest import keep_log_capture_small
