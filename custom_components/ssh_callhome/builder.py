@@ -25,6 +25,8 @@ from .const import (
     CONF_EXTRA_FORWARDS,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
+    CONF_MAX_CONNECTIONS,
+    CONF_MAX_CONNECTIONS_PER_VISITOR,
     CONF_MODE,
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
@@ -38,6 +40,7 @@ from .engine_settings import SessionTarget, TunnelSettings
 from .extras import parse_extra_forwards
 from .forwarding import tcp_target
 from .keys import load_private_key
+from .limits import ConnectionLimits
 from .probe_view import async_forget_probe, async_new_probe
 from .targets import home_assistant_target, http_target
 
@@ -119,6 +122,10 @@ async def async_engine_input(
         backoff=BackoffPolicy(maximum=options[CONF_BACKOFF_MAX]),
         probe=probe,
         extra_forwards=parse_extra_forwards(options[CONF_EXTRA_FORWARDS]),
+        limits=ConnectionLimits(
+            total=options[CONF_MAX_CONNECTIONS],
+            per_visitor=options[CONF_MAX_CONNECTIONS_PER_VISITOR],
+        ),
     )
     if chosen is Delivery.IN_PROCESS:
         target = home_assistant_target(hass)

@@ -16,6 +16,7 @@ from .client_options import client_options
 from .engine_settings import TunnelSettings
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .ignore_packets import drop_empty_ignore_packets
+from .limits import ChannelGate
 from .listening import listen
 from .server_hello import ServerSoftware, name_lists, read_server_hello
 from .server_text import keep_asyncssh_records_on_one_line
@@ -144,7 +145,8 @@ async def request_forward(
 async def check_tunnel(settings: TunnelSettings) -> None:
     """Connect and take the forward once, then release both: what the config flow verifies."""
     async with await open_connection(settings) as connection:
-        target = tcp_target(settings.target_host, settings.target_port, TrafficStats())
+        gate = ChannelGate(settings.limits, TrafficStats())
+        target = tcp_target(settings.target_host, settings.target_port, gate)
         listener = await request_forward(connection, settings, target)
         listener.close()
         await listener.wait_closed()

@@ -13,11 +13,12 @@ import asyncssh
 
 from .backoff import BackoffPolicy
 from .extras import ExtraForward
-from .forwarding import SessionFactory, TrafficStats
+from .forwarding import SessionFactory
+from .limits import ChannelGate, ConnectionLimits
 from .probe import ProbeSpec
 
-# What each forwarded connection is handed to, given the counters the engine keeps.
-SessionTarget = Callable[[TrafficStats], SessionFactory]
+# What each forwarded connection is handed to, given the gate that caps and counts them.
+SessionTarget = Callable[[ChannelGate], SessionFactory]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class TunnelSettings:
     # None: no public-path probe.
     probe: ProbeSpec | None = None
     extra_forwards: tuple[ExtraForward, ...] = ()
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     @property
     def probe_host(self) -> str:

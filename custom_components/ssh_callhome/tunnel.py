@@ -26,6 +26,7 @@ from .engine_settings import SessionTarget, TunnelSettings
 from .extras import take_extra_forwards
 from .forwarding import TrafficStats
 from .keys import export_host_key
+from .limits import ChannelGate
 from .probe import probe_public_path
 from .server_text import printable
 from .state import Status, TunnelState, describe, reason_for
@@ -55,8 +56,10 @@ class Tunnel:
     def __init__(self, settings: TunnelSettings, target: SessionTarget) -> None:
         self.settings = settings
         self.stats = TrafficStats()
+        # One gate for every forward of the tunnel: the caps are for all of them together.
+        self._gate = ChannelGate(settings.limits, self.stats)
         # What each forwarded connection is handed to.
-        self._sessions = target(self.stats)
+        self._sessions = target(self._gate)
         self._state = TunnelState(Status.DISCONNECTED, datetime.now(UTC))
         self.history: deque[TunnelState] = deque([self._state], maxlen=HISTORY_LENGTH)
         self._listeners: list[Listener] = []
@@ -215,7 +218,7 @@ class Tunnel:
         wanted = [f for f in self.settings.extra_forwards if f.remote_port not in held]
         if wanted:
             taken = await take_extra_forwards(
-                connection, self.settings.bind_address, wanted, self.stats
+                connection, self.settings.bind_address, wanted, self._gate
             )
             self._update(replace(self._state, extra_forwards_up=held | taken))
 
