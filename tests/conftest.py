@@ -29,7 +29,7 @@ from custom_components.ssh_callhome.const import (
     ENTRY_MINOR_VERSION,
 )
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
-from custom_components.ssh_callhome.flow_support import unique_id
+from custom_components.ssh_callhome.flow_forms import unique_id
 from custom_components.ssh_callhome.keys import generate_private_key, load_private_key
 
 from .helpers.dropbear import DropbearServer
