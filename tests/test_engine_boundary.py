@@ -109,9 +109,8 @@ def _tables(layout: str) -> list[set[str]]:
 def test_the_readme_layout_names_each_module_on_its_side() -> None:
     layout = _readme_layout()
     engine, home_assistant = _tables(layout)
+    modules = {path.name: _imported(path)[1] for path in PACKAGE.glob("*.py")}
     assert engine == {f"{name}.py" for name in engine_modules(PACKAGE)}
-    assert not engine & home_assistant
-    # Those used only by Home Assistant's side, without importing it, are named in the text.
-    others = {path.name for path in PACKAGE.glob("*.py")} - engine - home_assistant
-    assert others == {"bridge.py", "server_setup.py"}
-    assert all(f"`{name}`" in layout for name in others)
+    assert home_assistant == {name for name, others in modules.items() if "homeassistant" in others}
+    # The rest import no Home Assistant but serve only its side: the text names them.
+    assert [name for name in modules if f"`{name}`" not in layout] == []
