@@ -1,7 +1,7 @@
 """The engine's public input: what a caller hands to `Tunnel` (and to the flow's one-off check).
 
 Plain data and types, no Home Assistant: the integration builds them from a config entry
-(builder.py), the tests and scripts directly.
+(builder.py), the tests directly.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SessionTarget = Callable[[ChannelGate], SessionFactory]
 
 @dataclass(frozen=True, slots=True)
 class TunnelSettings:
-    """How to reach the server and keep the tunnel up; where connections go is the target."""
+    """How to reach the server and keep the tunnel up; `Tunnel` gets its target beside these."""
 
     host: str
     port: int
@@ -31,6 +31,8 @@ class TunnelSettings:
     client_key: asyncssh.SSHKey
     host_key: asyncssh.SSHKey
     remote_port: int
+    # The TCP address connections go to (in process: Home Assistant's own), for the flow's check
+    # and diagnostics; what `Tunnel` hands connections to is its target.
     target_host: str
     target_port: int
     # "" asks the server for all interfaces, as `ssh -R port:...` does.
