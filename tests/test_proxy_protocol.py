@@ -161,7 +161,9 @@ async def get_from(source: str, host: str, port: int) -> tuple[int, bytes]:
 
 async def start_with_forwards(hass: HomeAssistant, entry: MockConfigEntry, forwards: str) -> None:
     """Load the entry with these extra forwards; wait until the server granted each."""
-    hass.config_entries.async_update_entry(entry, options={"extra_forwards": forwards})
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, "extra_forwards": forwards}
+    )
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     sensors = [
