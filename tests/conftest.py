@@ -29,12 +29,11 @@ from custom_components.ssh_callhome.const import (
 )
 from custom_components.ssh_callhome.flow_support import unique_id
 from custom_components.ssh_callhome.keys import generate_private_key, load_private_key
-
-from .helpers.dropbear import DropbearServer
-from .helpers.network import LOOPBACK, SilentServer, free_port, port_accepts, serve_http
-from .helpers.openssh import OpenSSHServer
-from .helpers.secrets import SecretRecorder, record_texts
-from .helpers.ssh_server import LoopbackSSHServer
+from harness.dropbear import DropbearServer
+from harness.network import LOOPBACK, SilentServer, free_port, port_accepts, serve_http
+from harness.openssh import OpenSSHServer
+from harness.secrets import SecretRecorder, record_texts
+from harness.ssh_server import LoopbackSSHServer
 
 # Short delays so that recovery happens within a test's time.
 FAST_BACKOFF = BackoffPolicy(initial=0.1, maximum=0.5, jitter=0.0, stable_after=5.0)

@@ -23,11 +23,11 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
+from harness.network import LOOPBACK, free_port, port_accepts, wait_until
+from harness.processes import resident_bytes
+from harness.tls import der_of, start_https
 
 from .conftest import PAGE, keep_log_capture_small, login
-from .helpers.network import LOOPBACK, free_port, port_accepts, wait_until
-from .helpers.processes import resident_bytes
-from .helpers.tls import der_of, start_https
 from .test_init import load, tunnel_state
 
 

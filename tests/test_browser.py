@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from .helpers.home_assistant import (
+from harness.home_assistant import (
     DEMO_PASSWORD,
     DEMO_USER,
     REPOSITORY,
     HomeAssistantProcess,
     add_tunnel_entry,
 )
-from .helpers.network import LOOPBACK, free_port
-from .helpers.openssh import OpenSSHServer
+from harness.network import LOOPBACK, free_port
+from harness.openssh import OpenSSHServer
 
 pytestmark = pytest.mark.slow
 

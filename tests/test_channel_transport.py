@@ -12,9 +12,9 @@ from custom_components.ssh_callhome.bridge import ChannelTransport, in_process_t
 from custom_components.ssh_callhome.connection import TunnelSettings, open_connection
 from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.tunnel import Tunnel
+from harness.network import LOOPBACK, wait_until
 
 from .conftest import PAGE
-from .helpers.network import LOOPBACK, wait_until
 from .test_tunnel_openssh import connected, running
 
 

@@ -28,10 +28,10 @@ from custom_components.ssh_callhome.connection import (
     open_connection,
     round_trip_ms,
 )
+from harness.network import LOOPBACK
+from harness.openssh import OpenSSHServer
 
 from .conftest import loopback_settings
-from .helpers.network import LOOPBACK
-from .helpers.openssh import OpenSSHServer
 
 
 @pytest.fixture

@@ -26,10 +26,9 @@ from custom_components.ssh_callhome.const import (
     DOMAIN,
 )
 from custom_components.ssh_callhome.keys import fingerprint, load_host_key
-
-from .helpers.dropbear import DropbearServer
-from .helpers.network import LOOPBACK, SilentServer, free_port
-from .helpers.openssh import OpenSSHServer
+from harness.dropbear import DropbearServer
+from harness.network import LOOPBACK, SilentServer, free_port
+from harness.openssh import OpenSSHServer
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 

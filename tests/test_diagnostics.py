@@ -21,9 +21,9 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.ssh_callhome.keys import fingerprint, load_host_key
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
+from harness.network import wait_until
+from harness.openssh import OpenSSHServer
 
-from .helpers.network import wait_until
-from .helpers.openssh import OpenSSHServer
 from .test_init import load, tunnel_state
 
 # Values that differ from run to run: times, ports, ids, the server's exact build.

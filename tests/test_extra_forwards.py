@@ -22,10 +22,10 @@ from custom_components.ssh_callhome.extras import (
     parse_extra_forwards,
 )
 from custom_components.ssh_callhome.keys import authorized_keys_line
+from harness.network import LOOPBACK, free_port, wait_until
+from harness.openssh import OpenSSHServer
 
 from .conftest import PAGE
-from .helpers.network import LOOPBACK, free_port, wait_until
-from .helpers.openssh import OpenSSHServer
 from .test_init import TUNNEL, load, tunnel_state
 from .test_observability import state_of
 from .test_options import VALID

@@ -21,12 +21,12 @@ import pytest
 from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.state import Reason
 from custom_components.ssh_callhome.tunnel import Tunnel
+from harness.network import LOOPBACK, SilentServer, free_port, wait_until
+from harness.openssh import OpenSSHServer
+from harness.processes import signal_all
+from harness.ssh_server import LoopbackSSHServer
 
 from .conftest import FAST_BACKOFF
-from .helpers.network import LOOPBACK, SilentServer, free_port, wait_until
-from .helpers.openssh import OpenSSHServer
-from .helpers.processes import signal_all
-from .helpers.ssh_server import LoopbackSSHServer
 from .test_tunnel_openssh import attempt_times, connected, running
 
 KEEPALIVE = 2.0

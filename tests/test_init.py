@@ -25,9 +25,8 @@ from custom_components.ssh_callhome.const import (
     CONF_REMOTE_PORT,
     DOMAIN,
 )
-
-from .helpers.network import LOOPBACK, port_accepts, wait_for_port, wait_until
-from .helpers.openssh import OpenSSHServer
+from harness.network import LOOPBACK, port_accepts, wait_for_port, wait_until
+from harness.openssh import OpenSSHServer
 
 TUNNEL = "binary_sensor.root_127_0_0_1_tunnel"
 

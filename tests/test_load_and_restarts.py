@@ -24,12 +24,12 @@ from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
+from harness.home_assistant import REPOSITORY
+from harness.network import LOOPBACK, wait_until
+from harness.openssh import OpenSSHServer
+from harness.processes import resident_bytes
 
 from .conftest import PAGE, keep_log_capture_small
-from .helpers.home_assistant import REPOSITORY
-from .helpers.network import LOOPBACK, wait_until
-from .helpers.openssh import OpenSSHServer
-from .helpers.processes import resident_bytes
 from .test_init import load, tunnel_state
 from .test_tunnel_openssh import connected, fetch_through, running
 
@@ -81,7 +81,7 @@ async def test_200_visitors_with_a_mebibyte_each_way(
     visitors = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.helpers.load_client",
+        "harness.load_client",
         url,
         str(VISITORS),
         str(MiB),

@@ -19,9 +19,9 @@ from homeassistant.helpers.entity_component import async_update_entity
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, EVENT_STATE_CHANGED
+from harness.network import LOOPBACK, serve_http, wait_until
+from harness.openssh import OpenSSHServer
 
-from .helpers.network import LOOPBACK, serve_http, wait_until
-from .helpers.openssh import OpenSSHServer
 from .test_init import load
 
 DEVICE = "root_127_0_0_1"

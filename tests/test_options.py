@@ -10,8 +10,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, CONF_SERVER_SOFTWARE
 from custom_components.ssh_callhome.flow_support import line_still_permits
+from harness.network import LOOPBACK
 
-from .helpers.network import LOOPBACK
 from .test_init import load
 
 VALID = {

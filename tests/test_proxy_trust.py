@@ -17,11 +17,11 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
+from harness.network import LOOPBACK, wait_for_port, wait_until
+from harness.nginx import Nginx
+from harness.openssh import OpenSSHServer
 
 from .conftest import login, start_home_assistant_http
-from .helpers.network import LOOPBACK, wait_for_port, wait_until
-from .helpers.nginx import Nginx
-from .helpers.openssh import OpenSSHServer
 from .test_bridge import RemoteView
 from .test_init import load, tunnel_state
 

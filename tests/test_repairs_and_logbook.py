@@ -19,9 +19,9 @@ from custom_components.ssh_callhome.backoff import BackoffPolicy
 from custom_components.ssh_callhome.const import DOMAIN, EVENT_STATE_CHANGED
 from custom_components.ssh_callhome.logbook import REASON_WORDS, async_describe_events
 from custom_components.ssh_callhome.state import Reason
+from harness.network import wait_until
+from harness.openssh import OpenSSHServer
 
-from .helpers.network import wait_until
-from .helpers.openssh import OpenSSHServer
 from .test_init import load, tunnel_state
 
 # Five minutes in production; a second here, with the rest of the timing unchanged.

@@ -20,10 +20,10 @@ from custom_components.ssh_callhome.const import CONF_HOST_KEY, DOMAIN
 from custom_components.ssh_callhome.keys import authorized_keys_line, fingerprint, load_host_key
 from custom_components.ssh_callhome.server_hello import ServerSoftware
 from custom_components.ssh_callhome.server_setup import openssh_match_block
+from harness.dropbear import DropbearServer
+from harness.network import LOOPBACK, free_port, wait_until
+from harness.openssh import OpenSSHServer
 
-from .helpers.dropbear import DropbearServer
-from .helpers.network import LOOPBACK, free_port, wait_until
-from .helpers.openssh import OpenSSHServer
 from .test_init import load, tunnel_state
 
 

@@ -19,10 +19,10 @@ from custom_components.ssh_callhome.bridge import ChannelSession
 from custom_components.ssh_callhome.connection import TunnelSettings, open_connection
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from custom_components.ssh_callhome.forwarding import TrafficStats
+from harness.network import LOOPBACK, serve_http, wait_until
+from harness.tls import der_of, self_signed, server_context, start_https
 
 from .conftest import keep_log_capture_small
-from .helpers.network import LOOPBACK, serve_http, wait_until
-from .helpers.tls import der_of, self_signed, server_context, start_https
 from .test_bridge import RemoteView
 from .test_init import load, tunnel_state
 from .test_observability import REACHABLE

@@ -13,11 +13,11 @@ import pytest
 from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.state import Reason, Status, TunnelState
 from custom_components.ssh_callhome.tunnel import Tunnel
+from harness.network import LOOPBACK, wait_until
+from harness.openssh import OpenSSHServer
+from harness.ssh_server import LoopbackSSHServer
 
 from .conftest import PAGE
-from .helpers.network import LOOPBACK, wait_until
-from .helpers.openssh import OpenSSHServer
-from .helpers.ssh_server import LoopbackSSHServer
 
 
 @contextlib.asynccontextmanager
