@@ -25,11 +25,9 @@ from custom_components.ssh_callhome.forwarding import TrafficStats, tcp_target
 from custom_components.ssh_callhome.listening import listen
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
+from harness.engine import PAGE, fetch_through, running
 from harness.network import LOOPBACK, wait_until
 from harness.openssh import OpenSSHServer
-
-from .conftest import PAGE
-from .test_tunnel_openssh import fetch_through, running
 
 _MSG_KEXINIT = 20
 Client = asyncssh.SSHClientConnection

@@ -23,23 +23,13 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
+from harness.engine import PAGE
+from harness.ha_http import RemoteView, login, start_home_assistant_http
+from harness.integration import load, state_of
+from harness.logs import keep_log_capture_small
 from harness.network import LOOPBACK, free_port, port_accepts, wait_until
 from harness.processes import resident_bytes
-from harness.tls import der_of, start_https
-
-from .conftest import PAGE, keep_log_capture_small, login
-from .test_init import load, tunnel_state
-
-
-class RemoteView(HomeAssistantView):
-    """Tells a client the address Home Assistant sees for it."""
-
-    url = "/api/test_remote"
-    name = "api:test_remote"
-    requires_auth = False
-
-    async def get(self, request: web.Request) -> web.Response:
-        return web.Response(text=str(request.remote))
+from harness.tls import der_of
 
 
 def visitor(source: str) -> aiohttp.ClientSession:
@@ -54,7 +44,7 @@ def through(entry: MockConfigEntry, path: str, scheme: str = "http") -> str:
 async def up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     hass.http.register_view(RemoteView())
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
 
 
 async def test_home_assistant_sees_each_visitor_apart_and_never_local(
@@ -94,18 +84,7 @@ async def test_local_only_user_cannot_log_in_through_the_tunnel(
 @pytest.fixture
 async def banning_http(socket_enabled: None, hass: HomeAssistant) -> AsyncIterator[int]:
     """Home Assistant's HTTP server with bans after two failed logins."""
-    port = free_port()
-    config = {
-        "http": {
-            "server_host": [LOOPBACK],
-            "server_port": port,
-            "ip_ban_enabled": True,
-            "login_attempts_threshold": 2,
-        }
-    }
-    assert await async_setup_component(hass, "http", config)
-    assert await async_setup_component(hass, "api", {})
-    await hass.http.start()
+    port = await start_home_assistant_http(hass, ip_ban_enabled=True, login_attempts_threshold=2)
     bans = Path(hass.config.path("ip_bans.yaml"))
     yield port
     await hass.http.stop()
@@ -135,22 +114,13 @@ async def test_a_ban_hits_one_visitor_not_the_tunnel(
     assert "64:ff9b:1::7f00:3" not in bans
 
 
-@pytest.fixture
-async def tls_http(
-    socket_enabled: None, hass: HomeAssistant, tmp_path: Path
-) -> AsyncIterator[Path]:
-    """Home Assistant serving HTTPS itself, with its own certificate; yields the certificate."""
-    yield await start_https(hass, tmp_path)
-    await hass.http.stop()
-
-
 async def test_https_through_the_tunnel_shows_home_assistants_certificate(
-    hass: HomeAssistant, entry_data: dict[str, Any], tls_http: Path
+    hass: HomeAssistant, entry_data: dict[str, Any], https_certificate: Path
 ) -> None:
     entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
     entry.add_to_hass(hass)
     await up(hass, entry)
-    context = ssl.create_default_context(cafile=str(tls_http))
+    context = ssl.create_default_context(cafile=str(https_certificate))
     context.check_hostname = False
     async with visitor("127.0.0.2") as session:
         reply = await session.get(through(entry, "/api/test_remote", "https"), ssl=context)
@@ -161,7 +131,7 @@ async def test_https_through_the_tunnel_shows_home_assistants_certificate(
     )
     presented = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     writer.close()
-    assert presented == der_of(tls_http)
+    assert presented == der_of(https_certificate)
 
 
 async def test_websocket_api_through_the_tunnel(
@@ -195,7 +165,7 @@ async def test_channels_wait_for_the_http_server_and_the_tunnel_stays(
     async with visitor("127.0.0.2") as session:
         with pytest.raises(aiohttp.ClientError):
             await session.get(through(entry, "/api/test_remote"))
-    assert tunnel_state(hass) == STATE_ON
+    assert state_of(hass) == STATE_ON
     await hass.http.start()
     assert await port_accepts(port)
     try:
@@ -302,7 +272,7 @@ async def test_local_exposure_audit(
 
 
 async def test_plain_http_to_a_tls_tunnel_costs_one_connection(
-    hass: HomeAssistant, entry_data: dict[str, Any], tls_http: Path
+    hass: HomeAssistant, entry_data: dict[str, Any], https_certificate: Path
 ) -> None:
     entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
     entry.add_to_hass(hass)
@@ -311,7 +281,7 @@ async def test_plain_http_to_a_tls_tunnel_costs_one_connection(
     writer.write(b"GET / HTTP/1.0\r\n\r\n")
     assert await asyncio.wait_for(reader.read(), 10) == b""  # the handshake failed: closed
     writer.close()
-    assert tunnel_state(hass) == STATE_ON
+    assert state_of(hass) == STATE_ON
     await wait_until(lambda: entry.runtime_data.stats.active_connections == 0, 5, "closed")
 
 
@@ -380,7 +350,7 @@ async def test_a_visitor_that_resets_mid_download_leaves_nothing_behind(
     await reader.readexactly(MiB)
     writer.transport.abort()
     await wait_until(lambda: stats.active_connections == 0, 10, "channel gone")
-    assert tunnel_state(hass) == STATE_ON
+    assert state_of(hass) == STATE_ON
 
 
 async def test_home_assistant_closing_first_closes_the_channel(

@@ -22,6 +22,7 @@ from harness.home_assistant import (
     HomeAssistantProcess,
     add_tunnel_entry,
 )
+from harness.integration import TUNNEL
 from harness.network import LOOPBACK, free_port
 from harness.openssh import OpenSSHServer
 
@@ -29,7 +30,6 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PICTURES = REPOSITORY / "docs" / "images"
-TUNNEL = "binary_sensor.root_127_0_0_1_tunnel"
 # What the probe found on this machine: Chromium's own requests for Google services fail.
 CHROMIUM_ARGS = [
     "--no-sandbox",

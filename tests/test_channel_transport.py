@@ -12,10 +12,8 @@ from custom_components.ssh_callhome.bridge import ChannelTransport, in_process_t
 from custom_components.ssh_callhome.connection import TunnelSettings, open_connection
 from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.tunnel import Tunnel
+from harness.engine import PAGE, connected, running
 from harness.network import LOOPBACK, wait_until
-
-from .conftest import PAGE
-from .test_tunnel_openssh import connected, running
 
 
 class Collector(asyncssh.SSHTCPSession[bytes]):

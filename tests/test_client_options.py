@@ -28,10 +28,9 @@ from custom_components.ssh_callhome.connection import (
     open_connection,
     round_trip_ms,
 )
+from harness.engine import loopback_settings
 from harness.network import LOOPBACK
 from harness.openssh import OpenSSHServer
-
-from .conftest import loopback_settings
 
 
 @pytest.fixture

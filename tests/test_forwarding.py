@@ -13,9 +13,8 @@ import pytest
 
 from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.tunnel import Tunnel
+from harness.engine import connected, running
 from harness.network import LOOPBACK, free_port, wait_until
-
-from .test_tunnel_openssh import connected, running
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -13,10 +13,9 @@ import pytest
 
 from custom_components.ssh_callhome.forwarding import TrafficStats, tcp_target
 from custom_components.ssh_callhome.listening import listen
+from harness.engine import PAGE
 from harness.network import LOOPBACK, free_port
 from harness.openssh import OpenSSHServer
-
-from .conftest import PAGE
 
 SET_UPS = 100
 VISITORS = 4

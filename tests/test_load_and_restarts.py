@@ -24,14 +24,13 @@ from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
+from harness.engine import PAGE, connected, fetch_through, running
 from harness.home_assistant import REPOSITORY
+from harness.integration import load, state_of
+from harness.logs import keep_log_capture_small
 from harness.network import LOOPBACK, wait_until
 from harness.openssh import OpenSSHServer
 from harness.processes import resident_bytes
-
-from .conftest import PAGE, keep_log_capture_small
-from .test_init import load, tunnel_state
-from .test_tunnel_openssh import connected, fetch_through, running
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +72,7 @@ async def test_200_visitors_with_a_mebibyte_each_way(
     keep_log_capture_small(caplog)
     hass.http.register_view(EchoDigestView())
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     samples: list[float] = []
     stop = asyncio.Event()
     ticker = asyncio.create_task(loop_lag(samples, stop))

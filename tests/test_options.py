@@ -10,18 +10,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, CONF_SERVER_SOFTWARE
 from custom_components.ssh_callhome.flow_support import line_still_permits
+from harness.flows import VALID_OPTIONS
+from harness.integration import load
 from harness.network import LOOPBACK
-
-from .test_init import load
-
-VALID = {
-    "keepalive_interval": 15,
-    "keepalive_count": 2,
-    "bind": "loopback",
-    "backoff_max": 60,
-    "probe_interval": 120,
-    "mode": "home_assistant",
-}
 
 
 @pytest.mark.parametrize(
@@ -43,12 +34,14 @@ async def test_out_of_range_is_a_field_error_then_saved(
     await load(hass, entry)
     form = await hass.config_entries.options.async_init(entry.entry_id)
     assert form["step_id"] == "init"
-    bad = await hass.config_entries.options.async_configure(form["flow_id"], {**VALID, **changes})
+    bad = await hass.config_entries.options.async_configure(
+        form["flow_id"], {**VALID_OPTIONS, **changes}
+    )
     assert bad["errors"] == {field: f"{field}_out_of_range"}
     assert entry.options == {}
-    done = await hass.config_entries.options.async_configure(form["flow_id"], VALID)
+    done = await hass.config_entries.options.async_configure(form["flow_id"], VALID_OPTIONS)
     assert done["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {**VALID, "target_host": "", "target_port": 0}
+    assert entry.options == {**VALID_OPTIONS, "target_host": "", "target_port": 0}
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -61,7 +54,7 @@ async def test_saving_reloads_the_engine_with_the_options(
     assert before.settings.bind_address == ""
     assert before.settings.keepalive_interval == 30
     form = await hass.config_entries.options.async_init(entry.entry_id)
-    await hass.config_entries.options.async_configure(form["flow_id"], VALID)
+    await hass.config_entries.options.async_configure(form["flow_id"], VALID_OPTIONS)
     await hass.async_block_till_done()
     after = entry.runtime_data
     assert after is not before
@@ -78,7 +71,7 @@ async def test_saving_reloads_the_engine_with_the_options(
 async def test_a_tcp_target_needs_its_port(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await load(hass, entry)
     form = await hass.config_entries.options.async_init(entry.entry_id)
-    tcp = {**VALID, "mode": "tcp", "target_host": " 127.0.0.1 "}
+    tcp = {**VALID_OPTIONS, "mode": "tcp", "target_host": " 127.0.0.1 "}
     bad = await hass.config_entries.options.async_configure(form["flow_id"], tcp)
     assert bad["errors"] == {"target_port": "invalid_port"}
     done = await hass.config_entries.options.async_configure(

@@ -22,10 +22,9 @@ from custom_components.ssh_callhome.const import (
     CONF_SERVER_SOFTWARE,
     DOMAIN,
 )
+from harness.flows import submit
 from harness.network import free_port
 from harness.openssh import OpenSSHServer
-
-from .test_config_flow import submit
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 

@@ -14,11 +14,17 @@ import pytest
 from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.state import Reason, Status
 from custom_components.ssh_callhome.tunnel import Tunnel
+from harness.engine import (
+    FAST_BACKOFF,
+    PAGE,
+    attempt_times,
+    connected,
+    fetch_through,
+    loopback_settings,
+    running,
+)
 from harness.fault_server import FaultServer
 from harness.network import SilentServer, free_port, wait_until
-
-from .conftest import FAST_BACKOFF, PAGE, loopback_settings
-from .test_tunnel_openssh import attempt_times, connected, fetch_through, running
 
 STOP_BOUND = 2.0
 

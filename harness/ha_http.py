@@ -1,0 +1,61 @@
+"""Home Assistant's own HTTP server in a test: started for real on loopback, and logged into."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.http import HomeAssistantView
+from homeassistant.setup import async_setup_component
+
+from .network import LOOPBACK, free_port, port_accepts
+
+
+async def start_home_assistant_http(hass: HomeAssistant, **http_config: Any) -> int:
+    """Home Assistant's own HTTP server, really listening on a new loopback port; returns the port.
+
+    `http_config` adds to its `http:` configuration. Stop it with `hass.http.stop()`.
+    """
+    port = free_port()
+    config = {"http": {"server_host": [LOOPBACK], "server_port": port, **http_config}}
+    assert await async_setup_component(hass, "http", config)
+    assert await async_setup_component(hass, "api", {})
+    # The test harness replaces http's own start; start the real server here.
+    await hass.http.start()
+    assert await port_accepts(port)
+    return port
+
+
+class RemoteView(HomeAssistantView):
+    """Tells a client the address Home Assistant sees for it."""
+
+    url = "/api/test_remote"
+    name = "api:test_remote"
+    requires_auth = False
+
+    async def get(self, request: web.Request) -> web.Response:
+        return web.Response(text=str(request.remote))
+
+
+async def login(session: aiohttp.ClientSession, base: str, password: str) -> tuple[int, Any]:
+    """Home Assistant's own login flow, as the frontend runs it."""
+    client_id = f"{base}/"
+    start = await session.post(
+        f"{base}/auth/login_flow",
+        json={
+            "client_id": client_id,
+            "handler": ["homeassistant", None],
+            "redirect_uri": client_id,
+        },
+    )
+    if start.status != 200:
+        return start.status, await start.text()
+    flow = await start.json()
+    answer = await session.post(
+        f"{base}/auth/login_flow/{flow['flow_id']}",
+        json={"client_id": client_id, "username": "visitor", "password": password},
+    )
+    return answer.status, await answer.json()
