@@ -15,6 +15,8 @@ VALID_OPTIONS = {
     "backoff_max": 60,
     "probe_interval": 120,
     "mode": "home_assistant",
+    "max_connections": 50,
+    "max_connections_per_visitor": 10,
 }
 
 

@@ -7,11 +7,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from homeassistant.const import STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import HomeAssistantView
 from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from .network import LOOPBACK, free_port, port_accepts
+from .integration import load, state_of
+from .network import LOOPBACK, free_port, port_accepts, wait_until
 
 
 async def start_home_assistant_http(hass: HomeAssistant, **http_config: Any) -> int:
@@ -38,6 +41,13 @@ class RemoteView(HomeAssistantView):
 
     async def get(self, request: web.Request) -> web.Response:
         return web.Response(text=str(request.remote))
+
+
+async def load_with_remote_view(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Load `entry` with RemoteView registered, and wait until the tunnel is up."""
+    hass.http.register_view(RemoteView())
+    await load(hass, entry)
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
 
 
 async def login(session: aiohttp.ClientSession, base: str, password: str) -> tuple[int, Any]:

@@ -1,15 +1,21 @@
-"""The load test's visitors, in a process of their own so that Home Assistant's event loop is
-measured without them: N concurrent connections, each uploading and downloading random data
-with a SHA-256 check both ways. Prints one JSON line of results."""
+"""The load and flood tests' visitors, in a process of their own so that Home Assistant's event
+loop and memory are measured without them.
+
+Load: N concurrent connections, each uploading and downloading random data with a SHA-256 check
+both ways. Flood (`flood` as the first argument): visitors from given loopback addresses that
+stream an endless request body, and silent ones that send nothing, for a given time. Each prints
+one JSON line of results."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import sys
 import time
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -43,5 +49,76 @@ async def main(url: str, visitors: int, size: int) -> None:
     print(json.dumps(outcome), flush=True)
 
 
+_BLOCK = b"x" * 65536
+# An upload that never ends, as far as the server can tell.
+_ENDLESS_UPLOAD = (
+    "POST {path} HTTP/1.1\r\nHost: flood\r\nContent-Type: application/octet-stream\r\n"
+    "Content-Length: 1000000000000\r\n\r\n"
+)
+
+
+async def _closed(reader: asyncio.StreamReader) -> bool:
+    """Whether the server closes the connection (what a visitor beyond the caps sees first)."""
+    try:
+        return await reader.read(1) == b""
+    except OSError:
+        return True
+
+
+async def _stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> None:
+    """Send the endless upload until the connection is closed or the task is cancelled."""
+    writer.write(_ENDLESS_UPLOAD.format(path=path).encode())
+    with contextlib.suppress(OSError):
+        while not reader.at_eof():
+            writer.write(_BLOCK)
+            await writer.drain()
+
+
+async def flood_visitor(
+    host: str, port: int, source: str, path: str | None, stop: asyncio.Event
+) -> str:
+    """One visitor: streams to `path`, or says nothing when it is None. 'closed' or 'held'."""
+    try:
+        reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
+    except OSError:
+        return "closed"
+    sending = asyncio.create_task(_stream(reader, writer, path)) if path else None
+    closing = asyncio.create_task(_closed(reader))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({closing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    outcome = "closed" if closing.done() and closing.result() else "held"
+    for task in (sending, closing, stopping):
+        if task is not None:
+            task.cancel()
+    writer.transport.abort()
+    return outcome
+
+
+async def flood(
+    url: str, streaming: list[str], silent: list[str], each: int, seconds: float
+) -> None:
+    """`each` visitors from every address of `streaming` and of `silent`, for `seconds`."""
+    parts = urlsplit(url)
+    host, port = str(parts.hostname), int(parts.port or 80)
+    stop = asyncio.Event()
+    visitors: list[tuple[str, str | None]] = [
+        (source, parts.path) for source in streaming for _ in range(each)
+    ]
+    visitors += [(source, None) for source in silent for _ in range(each)]
+    tasks = [
+        asyncio.create_task(flood_visitor(host, port, source, path, stop))
+        for source, path in visitors
+    ]
+    print(json.dumps({"started": len(tasks)}), flush=True)
+    await asyncio.sleep(seconds)
+    stop.set()
+    results = await asyncio.gather(*tasks)
+    print(json.dumps({"held": results.count("held"), "closed": results.count("closed")}))
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+    if sys.argv[1] == "flood":
+        streaming, silent = sys.argv[3].split(","), sys.argv[4].split(",")
+        asyncio.run(flood(sys.argv[2], streaming, silent, int(sys.argv[5]), float(sys.argv[6])))
+    else:
+        asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))

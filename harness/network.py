@@ -95,3 +95,17 @@ async def serve_http(
     await runner.setup()
     await web.TCPSite(runner, LOOPBACK, port, ssl_context=ssl_context).start()
     return runner
+
+
+async def connect_from(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to 127.0.0.1:port from `source`, another loopback address (a visitor's own)."""
+    return await asyncio.open_connection(LOOPBACK, port, local_addr=(source, 0))
+
+
+async def closed_at_once(port: int, source: str) -> bool:
+    """Whether a new connection from `source` is closed without a word, as a refused one is."""
+    reader, writer = await connect_from(port, source)
+    try:
+        return await asyncio.wait_for(reader.read(), 5) == b""
+    finally:
+        writer.close()

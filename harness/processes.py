@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import os
 import signal
 from pathlib import Path
@@ -28,6 +30,17 @@ def resident_bytes() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")  # pragma: no cover - Linux always has it
+
+
+def settled_resident_bytes() -> int:
+    """Resident memory once freed memory is handed back: what is still referenced.
+
+    Python's collector runs first; then glibc, which keeps freed heap pages for reuse, is asked
+    to return them (malloc_trim), as it would by itself only now and then.
+    """
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return resident_bytes()
 
 
 def process_tree(root: int) -> list[int]:

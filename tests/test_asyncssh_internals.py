@@ -22,6 +22,7 @@ from custom_components.ssh_callhome.connection import (
     round_trip_ms,
 )
 from custom_components.ssh_callhome.forwarding import TrafficStats, tcp_target
+from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
 from custom_components.ssh_callhome.listening import listen
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
@@ -82,7 +83,9 @@ async def test_what_each_reach_relies_on_is_there(
         # Each reach is in place on the connection, none reported off.
         assert "send_packet" in vars(connection)
         assert "_recv_pkthdr" in vars(connection)
-        sessions = tcp_target(LOOPBACK, settings.target_port, TrafficStats())
+        sessions = tcp_target(
+            LOOPBACK, settings.target_port, ChannelGate(ConnectionLimits(), TrafficStats())
+        )
         listener = await listen(connection, LOOPBACK, settings.remote_port, sessions)
         assert await fetch_through(settings.remote_port) == PAGE
         assert await round_trip_ms(connection) is not None

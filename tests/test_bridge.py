@@ -24,8 +24,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from harness.engine import PAGE
-from harness.ha_http import RemoteView, login, start_home_assistant_http
-from harness.integration import load, state_of
+from harness.ha_http import load_with_remote_view, login, start_home_assistant_http
+from harness.integration import state_of
 from harness.logs import keep_log_capture_small
 from harness.network import LOOPBACK, free_port, port_accepts, wait_until
 from harness.processes import resident_bytes
@@ -41,16 +41,10 @@ def through(entry: MockConfigEntry, path: str, scheme: str = "http") -> str:
     return f"{scheme}://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}{path}"
 
 
-async def up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    hass.http.register_view(RemoteView())
-    await load(hass, entry)
-    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
-
-
 async def test_home_assistant_sees_each_visitor_apart_and_never_local(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int
 ) -> None:
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     seen = {}
     for source in ("127.0.0.2", "127.0.0.3"):
         async with (
@@ -67,7 +61,7 @@ async def test_home_assistant_sees_each_visitor_apart_and_never_local(
 async def test_local_only_user_cannot_log_in_through_the_tunnel(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, local_only_user: None
 ) -> None:
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     tunnel_base = f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}"
     async with visitor("127.0.0.2") as session:
         status, body = await login(session, tunnel_base, "correct-password-1")
@@ -97,7 +91,7 @@ async def test_a_ban_hits_one_visitor_not_the_tunnel(
 ) -> None:
     entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
     entry.add_to_hass(hass)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     wrong = {"Authorization": "Bearer not-a-token"}
     right = {"Authorization": f"Bearer {hass_access_token}"}
     async with visitor("127.0.0.2") as attacker:
@@ -119,7 +113,7 @@ async def test_https_through_the_tunnel_shows_home_assistants_certificate(
 ) -> None:
     entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
     entry.add_to_hass(hass)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     context = ssl.create_default_context(cafile=str(https_certificate))
     context.check_hostname = False
     async with visitor("127.0.0.2") as session:
@@ -138,7 +132,7 @@ async def test_websocket_api_through_the_tunnel(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, hass_access_token: str
 ) -> None:
     assert await async_setup_component(hass, "websocket_api", {})
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     async with (
         visitor("127.0.0.2") as session,
         session.ws_connect(through(entry, "/api/websocket")) as ws,
@@ -161,7 +155,7 @@ async def test_channels_wait_for_the_http_server_and_the_tunnel_stays(
     assert await async_setup_component(hass, "http", config)
     entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
     entry.add_to_hass(hass)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     async with visitor("127.0.0.2") as session:
         with pytest.raises(aiohttp.ClientError):
             await session.get(through(entry, "/api/test_remote"))
@@ -205,7 +199,7 @@ async def test_a_big_download_to_a_reader_that_stalls_keeps_memory_bounded(
     path, expected = big_file
 
     serve_file(hass, "/api/test_file", path)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     baseline, peak = resident_bytes(), 0
     digest = hashlib.sha256()
     received = 0
@@ -232,7 +226,7 @@ async def test_tcp_mode_carries_traffic_from_loopback_as_the_add_on_did(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int
 ) -> None:
     hass.config_entries.async_update_entry(entry, options={"mode": "tcp"})
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     async with visitor("127.0.0.2") as session:
         reply = await session.get(through(entry, "/api/test_remote"))
         assert await reply.text() == LOOPBACK  # every visitor looks local: the audit's reason
@@ -244,7 +238,7 @@ async def test_tcp_mode_to_another_target(
 ) -> None:
     options = {"mode": "tcp", "target_host": LOOPBACK, "target_port": http_backend}
     hass.config_entries.async_update_entry(entry, options=options)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     async with visitor("127.0.0.2") as session:
         reply = await session.get(through(entry, "/"))
         assert await reply.read() == PAGE
@@ -261,7 +255,7 @@ async def test_local_exposure_audit(
     raised: bool,
 ) -> None:
     hass.config_entries.async_update_entry(entry, options={"mode": mode})
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"local_exposure_{entry.entry_id}")
     assert (issue is not None) is raised
     if issue is not None:
@@ -276,7 +270,7 @@ async def test_plain_http_to_a_tls_tunnel_costs_one_connection(
 ) -> None:
     entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
     entry.add_to_hass(hass)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     reader, writer = await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT])
     writer.write(b"GET / HTTP/1.0\r\n\r\n")
     assert await asyncio.wait_for(reader.read(), 10) == b""  # the handshake failed: closed
@@ -324,7 +318,7 @@ async def test_a_big_upload_arrives_intact(
     keep_log_capture_small(caplog)
     path, expected = big_file
     hass.http.register_view(DigestView())
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
 
     async def chunks() -> AsyncIterator[bytes]:
         with path.open("rb") as file:
@@ -343,7 +337,7 @@ async def test_a_visitor_that_resets_mid_download_leaves_nothing_behind(
     path.write_bytes(os.urandom(8 * MiB))
 
     serve_file(hass, "/api/test_eight", path)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     stats = entry.runtime_data.stats
     reader, writer = await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT])
     writer.write(b"GET /api/test_eight HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -356,7 +350,7 @@ async def test_a_visitor_that_resets_mid_download_leaves_nothing_behind(
 async def test_home_assistant_closing_first_closes_the_channel(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int
 ) -> None:
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     reader, writer = await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT])
     writer.write(b"GET /api/test_remote HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     response = await asyncio.wait_for(reader.read(), 10)  # ends because the server closed

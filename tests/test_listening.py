@@ -12,6 +12,7 @@ import asyncssh
 import pytest
 
 from custom_components.ssh_callhome.forwarding import TrafficStats, tcp_target
+from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
 from custom_components.ssh_callhome.listening import listen
 from harness.engine import PAGE
 from harness.network import LOOPBACK, free_port
@@ -65,7 +66,7 @@ async def test_no_visitor_reset_while_the_forward_is_set_up(
     # so a forward being closed never meets one.
     port = free_port()
     outcomes: Counter[str] = Counter()
-    sessions = tcp_target(LOOPBACK, http_backend, TrafficStats())
+    sessions = tcp_target(LOOPBACK, http_backend, ChannelGate(ConnectionLimits(), TrafficStats()))
     async with openssh.connect(client_key) as connection:
         for _ in range(SET_UPS):
             async with visitors_knocking(port, outcomes):
@@ -80,7 +81,7 @@ async def test_no_visitor_reset_while_the_forward_is_set_up(
 async def test_a_refused_forward_leaves_no_listener_behind(
     openssh: OpenSSHServer, client_key: asyncssh.SSHKey, http_backend: int
 ) -> None:
-    sessions = tcp_target(LOOPBACK, http_backend, TrafficStats())
+    sessions = tcp_target(LOOPBACK, http_backend, ChannelGate(ConnectionLimits(), TrafficStats()))
     # The server cannot listen on a port in use: held on 127.0.0.1 and ::1, both of which sshd
     # binds for a forward that asks for all interfaces (it has GatewayPorts off).
     with socket.socket() as ipv4, socket.socket(socket.AF_INET6) as ipv6:

@@ -71,6 +71,10 @@ async def test_200_visitors_with_a_mebibyte_each_way(
 ) -> None:
     keep_log_capture_small(caplog)
     hass.http.register_view(EchoDigestView())
+    # Every visitor comes from 127.0.0.1, one address to the caps: room for all of them.
+    hass.config_entries.async_update_entry(
+        entry, options={"max_connections": VISITORS, "max_connections_per_visitor": VISITORS}
+    )
     await load(hass, entry)
     await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     samples: list[float] = []

@@ -1,4 +1,5 @@
-"""Options: keepalive, bind address and backoff cap; saving reloads the engine with them."""
+"""Options: keepalive, bind address, backoff cap and connection caps; saving reloads the engine
+with them."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ from harness.network import LOOPBACK
         ({"backoff_max": 3601}, "backoff_max"),
         ({"probe_interval": 59}, "probe_interval"),
         ({"probe_interval": 3601}, "probe_interval"),
+        ({"max_connections": 9}, "max_connections"),
+        ({"max_connections": 1001}, "max_connections"),
+        ({"max_connections_per_visitor": 5}, "max_connections_per_visitor"),
+        ({"max_connections_per_visitor": 1001}, "max_connections_per_visitor"),
     ],
 )
 async def test_out_of_range_is_a_field_error_then_saved(
@@ -65,6 +70,8 @@ async def test_saving_reloads_the_engine_with_the_options(
     assert after.settings.backoff.maximum == 60
     assert after.settings.probe is not None
     assert after.settings.probe.interval == 120
+    assert after.settings.limits.total == 50
+    assert after.settings.limits.per_visitor == 10
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

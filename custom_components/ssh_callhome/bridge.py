@@ -5,7 +5,9 @@ of a loopback connection. The channel is presented to it as an asyncio transport
 is passed on both ways (asyncssh's window to the protocol's pause_writing, the protocol's
 pause_reading to the channel), so nothing is buffered without bound. File downloads take
 aiohttp's own chunked copy. When Home Assistant serves HTTPS itself, TLS sits between the
-channel and the protocol as in asyncio's own TLS servers.
+channel and the protocol as in asyncio's own TLS servers. Each channel takes a place at its
+tunnel's gate (limits.py), and is closed when its first request header is not complete in
+time: aiohttp itself waits for it forever.
 """
 
 from __future__ import annotations
@@ -20,17 +22,20 @@ from typing import NoReturn, override
 import asyncssh
 
 from .forwarding import SessionFactory, TrafficStats
+from .limits import Admission, ChannelGate
 
 _LOGGER = logging.getLogger(__name__)
 
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+# Where an HTTP request's header ends.
+_HEADER_END = b"\r\n\r\n"
 
 
 def in_process_target(
     protocol_factory: Callable[[], ProtocolFactory | None],
     visitor_address: Callable[[str], str],
     ssl_context: Callable[[], ssl.SSLContext | None],
-    stats: TrafficStats,
+    gate: ChannelGate,
 ) -> SessionFactory:
     """Sessions that feed each channel to a protocol from `protocol_factory()`.
 
@@ -45,8 +50,9 @@ def in_process_target(
             raise asyncssh.ChannelOpenError(
                 asyncssh.OPEN_CONNECT_FAILED, "the HTTP server has not started"
             )
+        admission = gate.admit(orig_host)
         peer = (visitor_address(orig_host), orig_port)
-        return ChannelSession(factory, peer, ssl_context(), stats)
+        return ChannelSession(factory, peer, ssl_context(), gate, admission)
 
     return open_session
 
@@ -63,20 +69,28 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         protocol_factory: ProtocolFactory,
         peer: tuple[str, int],
         tls: ssl.SSLContext | None,
-        stats: TrafficStats,
+        gate: ChannelGate,
+        admission: Admission,
     ) -> None:
         self._protocol_factory = protocol_factory
         self._peer = peer
         self._tls = tls
-        self._stats = stats
+        self._stats = gate.stats
+        self._request_within = gate.limits.first_request_timeout
+        self._admission = admission
+        self._deadline: asyncio.TimerHandle | None = None
         self._transport: ChannelTransport | None = None
 
     @override
     def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
-        self._stats.active_connections += 1
         transport = ChannelTransport(chan, self._peer, self._stats)
         self._transport = transport
-        protocol = self._protocol_factory()
+        self._deadline = asyncio.get_running_loop().call_later(
+            self._request_within, self._no_request_in_time
+        )
+        protocol: asyncio.BaseProtocol = _RequestHeaderWatch(
+            self._protocol_factory(), self._stop_deadline
+        )
         if self._tls is not None:
             protocol = _tls_server(protocol, self._tls)
         self._guarded(transport.attach, protocol)
@@ -101,10 +115,20 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
 
     @override
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stats.active_connections -= 1
+        self._stop_deadline()
+        self._admission.release()
         transport = self._required()
         transport.closed = True
         self._guarded(transport.get_protocol().connection_lost, exc)
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _no_request_in_time(self) -> None:
+        _LOGGER.debug("Closing a tunnelled connection that sent no request in time")
+        self._required().abort()
 
     def _required(self) -> ChannelTransport:
         assert self._transport is not None  # connection_made comes first
@@ -145,6 +169,49 @@ class _NoProtocolYet(asyncio.Protocol):
     """The transport's protocol until attach(), which connection_made calls at once."""
 
 
+class _RequestHeaderWatch(asyncio.Protocol):
+    """Stands in front of the HTTP protocol and tells when the first request header is complete.
+
+    In front of the protocol, not the channel, so that it reads what the protocol reads: the
+    plain text, with TLS too. After the header it only passes everything on.
+    """
+
+    def __init__(self, protocol: asyncio.BaseProtocol, arrived: Callable[[], None]) -> None:
+        self._protocol = protocol
+        self._arrived: Callable[[], None] | None = arrived
+        self._tail = b""  # the end of what came so far: a header end may span two pieces
+
+    @override
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._protocol.connection_made(transport)
+
+    @override
+    def data_received(self, data: bytes) -> None:
+        if self._arrived is not None:
+            if _HEADER_END in self._tail + data[:3] or _HEADER_END in data:
+                self._arrived()
+                self._arrived = None
+            else:
+                self._tail = (self._tail + data[-3:])[-3:]
+        _deliver(self._protocol, data)
+
+    @override
+    def eof_received(self) -> bool:
+        return _pass_eof(self._protocol)
+
+    @override
+    def pause_writing(self) -> None:
+        self._protocol.pause_writing()
+
+    @override
+    def resume_writing(self) -> None:
+        self._protocol.resume_writing()
+
+    @override
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._protocol.connection_lost(exc)
+
+
 def _deliver(protocol: asyncio.BaseProtocol, data: bytes) -> None:
     """Pass data to a plain or a buffered protocol (TLS uses the latter)."""
     if isinstance(protocol, asyncio.BufferedProtocol):
@@ -157,6 +224,13 @@ def _deliver(protocol: asyncio.BaseProtocol, data: bytes) -> None:
             view = view[size:]
     elif isinstance(protocol, asyncio.Protocol):
         protocol.data_received(data)
+
+
+def _pass_eof(protocol: asyncio.BaseProtocol) -> bool:
+    """Tell a protocol of the end of input; whether it wants the connection kept open."""
+    if isinstance(protocol, asyncio.Protocol | asyncio.BufferedProtocol):
+        return bool(protocol.eof_received())
+    return False
 
 
 class ChannelTransport(transports._FlowControlMixin):
@@ -202,11 +276,7 @@ class ChannelTransport(transports._FlowControlMixin):
         This is asyncio's rule for its own transports (aiohttp relies on it): a protocol whose
         eof_received returns a false value has the transport closed, after what it has written.
         """
-        protocol = self._protocol
-        keep_open = False
-        if isinstance(protocol, asyncio.Protocol | asyncio.BufferedProtocol):
-            keep_open = bool(protocol.eof_received())
-        if not keep_open:
+        if not _pass_eof(self._protocol):
             self.close()
 
     def pause_protocol(self) -> None:

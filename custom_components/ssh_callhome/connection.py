@@ -17,6 +17,7 @@ from .client_options import client_options
 from .extras import ExtraForward
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .ignore_packets import drop_empty_ignore_packets
+from .limits import ChannelGate, ConnectionLimits
 from .listening import listen
 from .probe import ProbeSpec
 from .server_hello import ServerSoftware, name_lists, read_server_hello
@@ -52,6 +53,7 @@ class TunnelSettings:
     # None: no public-path probe.
     probe: ProbeSpec | None = None
     extra_forwards: tuple[ExtraForward, ...] = ()
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     @property
     def probe_host(self) -> str:
@@ -184,7 +186,8 @@ async def request_forward(
 async def check_tunnel(settings: TunnelSettings) -> None:
     """Connect and take the forward once, then release both: what the config flow verifies."""
     async with await open_connection(settings) as connection:
-        target = tcp_target(settings.target_host, settings.target_port, TrafficStats())
+        gate = ChannelGate(settings.limits, TrafficStats())
+        target = tcp_target(settings.target_host, settings.target_port, gate)
         listener = await request_forward(connection, settings, target)
         listener.close()
         await listener.wait_closed()

@@ -2,6 +2,8 @@
 
 from typing import Final
 
+from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_VISITOR
+
 DOMAIN: Final = "ssh_callhome"
 
 CONF_PRIVATE_KEY: Final = "private_key"
@@ -30,6 +32,8 @@ CONF_MODE: Final = "mode"
 CONF_TARGET_HOST: Final = "target_host"
 CONF_TARGET_PORT: Final = "target_port"
 CONF_EXTRA_FORWARDS: Final = "extra_forwards"
+CONF_MAX_CONNECTIONS: Final = "max_connections"
+CONF_MAX_CONNECTIONS_PER_VISITOR: Final = "max_connections_per_visitor"
 
 # Home Assistant's own HTTP server, in process, with the visitor's address; or any TCP target.
 MODE_HOME_ASSISTANT: Final = "home_assistant"
@@ -52,12 +56,18 @@ DEFAULT_OPTIONS: Final = {
     CONF_TARGET_PORT: 0,
     # One `remote_port:host:port` a line.
     CONF_EXTRA_FORWARDS: "",
+    CONF_MAX_CONNECTIONS: DEFAULT_MAX_CONNECTIONS,
+    CONF_MAX_CONNECTIONS_PER_VISITOR: DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
 }
 OPTION_RANGES: Final = {
     CONF_KEEPALIVE_INTERVAL: (5, 300),
     CONF_KEEPALIVE_COUNT: (1, 10),
     CONF_BACKOFF_MAX: (10, 3600),
     CONF_PROBE_INTERVAL: (60, 3600),
+    # Fewer than 10 in all, or 6 per visitor (one browser's connections to a host), would turn
+    # away an ordinary visit; at the top, 1000 windows are 500 MiB that visitors could fill.
+    CONF_MAX_CONNECTIONS: (10, 1000),
+    CONF_MAX_CONNECTIONS_PER_VISITOR: (6, 1000),
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"

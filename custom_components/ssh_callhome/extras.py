@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import asyncssh
 
 from .const import VALID_PORTS
-from .forwarding import TrafficStats, tcp_target
+from .forwarding import tcp_target
+from .limits import ChannelGate
 from .listening import listen
 from .state import describe
 
@@ -70,7 +71,7 @@ async def take_extra_forwards(
     connection: asyncssh.SSHClientConnection,
     bind_address: str,
     wanted: Iterable[ExtraForward],
-    stats: TrafficStats,
+    gate: ChannelGate,
 ) -> set[int]:
     """Ask the server for each forward; returns the remote ports it granted."""
     taken = set()
@@ -80,7 +81,7 @@ async def take_extra_forwards(
                 connection,
                 bind_address,
                 forward.remote_port,
-                tcp_target(forward.host, forward.port, stats),
+                tcp_target(forward.host, forward.port, gate),
             )
         except asyncssh.ChannelListenError as error:
             _LOGGER.debug(

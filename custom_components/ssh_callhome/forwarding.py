@@ -10,8 +10,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncssh
+
+if TYPE_CHECKING:
+    from .limits import Admission, ChannelGate, ConnectionLimits
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -23,24 +27,38 @@ class TrafficStats:
     """Counters since the engine started; read by the sensors on their own schedule."""
 
     active_connections: int = 0
+    connections_refused: int = 0  # beyond the caps (limits.py)
     bytes_received: int = 0  # from visitors, through the tunnel, to Home Assistant
     bytes_sent: int = 0  # from Home Assistant back to visitors
     round_trip_ms: float | None = None
 
 
-def tcp_target(host: str, port: int, stats: TrafficStats) -> SessionFactory:
-    """Sessions that connect each channel to host:port; a refused target refuses the channel."""
+def tcp_target(host: str, port: int, gate: ChannelGate) -> SessionFactory:
+    """Sessions that connect each channel to host:port; a refused target refuses the channel.
+
+    The target may speak first, so a visitor is not asked for a request, only for its first
+    bytes within the first-request timeout. There is no idle timeout: an SSH shell or an MQTT
+    client may rightly say nothing for hours. A stall is different: a target that takes none
+    of the visitor's bytes for the stall timeout has stopped reading, and the channel is closed.
+    Without that, a visitor that leaves meanwhile would hold its place for good, since the SSH
+    server waits for window to hand over what it buffered before it tells us.
+    """
 
     async def open_session(orig_host: str, orig_port: int) -> asyncssh.SSHTCPSession[bytes]:
+        admission = gate.admit(orig_host)
         loop = asyncio.get_running_loop()
-        channel_side = _ChannelSide(stats)
+        channel_side = _ChannelSide(gate.stats, admission, gate.limits)
         try:
             await loop.create_connection(lambda: _TargetSide(channel_side), host, port)
         except OSError as error:
+            admission.release()
             _LOGGER.debug("Target %s:%d refused a connection: %s", host, port, error)
             raise asyncssh.ChannelOpenError(
                 asyncssh.OPEN_CONNECT_FAILED, "target refused the connection"
             ) from None
+        # asyncssh opens the channel right after this returns, or drops it unopened when the
+        # SSH connection ended meanwhile: then the target connection and the place must go.
+        loop.call_soon(channel_side.drop_if_unopened)
         return channel_side
 
     return open_session
@@ -56,17 +74,43 @@ class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
     _channel: asyncssh.SSHTCPChannel[bytes]
     target: asyncio.Transport
 
-    def __init__(self, stats: TrafficStats) -> None:
+    def __init__(self, stats: TrafficStats, admission: Admission, limits: ConnectionLimits) -> None:
         self._stats = stats
+        self._admission = admission
+        self._limits = limits
+        # Runs while the visitor has sent nothing yet, or while the target takes nothing.
+        self._deadline: asyncio.TimerHandle | None = None
+        self._opened = False
         self._closed = False
 
     def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
         self._channel = chan
-        self._stats.active_connections += 1
+        self._opened = True
+        self._arm(self._limits.first_request_timeout, "the visitor sent nothing")
         # Held back until now: a target that speaks first must not speak into the void.
         self.target.resume_reading()
 
+    def drop_if_unopened(self) -> None:
+        """Free the place and the target if asyncssh gave up on the channel before opening it."""
+        if not self._opened:
+            self._admission.release()
+            self.target.close()
+
+    def _arm(self, delay: float, why: str) -> None:
+        self._disarm()
+        self._deadline = asyncio.get_running_loop().call_later(delay, self._expire, why)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self, why: str) -> None:
+        _LOGGER.debug("Closing a tunnelled connection: %s", why)
+        self._channel.abort()
+
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self._disarm()  # before the write, which may pause the channel and arm the stall
         self._stats.bytes_received += len(data)
         self.target.write(data)
 
@@ -83,7 +127,8 @@ class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        self._stats.active_connections -= 1
+        self._disarm()
+        self._admission.release()
         self.target.close()
 
     # Called by the target's end; after the channel is gone there is nobody to tell.
@@ -98,12 +143,15 @@ class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
             self._channel.write_eof()
 
     def close(self) -> None:
-        self._channel.close()
+        if self._opened:  # a target closing before the channel opened has nobody to tell
+            self._channel.close()
 
     def pause_reading(self) -> None:
         self._channel.pause_reading()
+        self._arm(self._limits.stall_timeout, "the target stopped reading")
 
     def resume_reading(self) -> None:
+        self._disarm()
         self._channel.resume_reading()
 
 

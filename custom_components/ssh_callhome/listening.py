@@ -17,8 +17,10 @@ import asyncssh
 from .asyncssh_internals import listener_registered_early
 from .forwarding import SessionFactory
 
-# asyncssh's defaults for a forward's channels (create_server's window and max_pktsize).
-_WINDOW = 2 * 1024 * 1024
+# What a visitor can make Home Assistant buffer per channel while its target reads nothing
+# (asyncssh's default is 2 MiB); limits.py caps the channels. The README has the upload
+# throughput this costs. max_pktsize stays asyncssh's default.
+_WINDOW = 256 * 1024
 _MAX_PACKET = 32768
 
 

@@ -1,4 +1,7 @@
-"""Options: keepalive, where the server listens, and the backoff cap. Saving reloads the entry."""
+"""Options: keepalive, where the server listens, the backoff cap, delivery, forwards and caps.
+
+Saving reloads the entry.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from .const import (
     CONF_EXTRA_FORWARDS,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
+    CONF_MAX_CONNECTIONS,
+    CONF_MAX_CONNECTIONS_PER_VISITOR,
     CONF_MODE,
     CONF_PROBE_INTERVAL,
     CONF_TARGET_HOST,
@@ -59,6 +64,8 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Optional(CONF_TARGET_HOST): TextSelector(),
         vol.Optional(CONF_TARGET_PORT): vol.Coerce(int),
         vol.Optional(CONF_EXTRA_FORWARDS): TextSelector(TextSelectorConfig(multiline=True)),
+        vol.Required(CONF_MAX_CONNECTIONS): vol.Coerce(int),
+        vol.Required(CONF_MAX_CONNECTIONS_PER_VISITOR): vol.Coerce(int),
     }
 )
 

@@ -1,4 +1,4 @@
-"""Sensors: when the tunnel came up, why it last went down, reconnects, and its traffic."""
+"""Sensors: when the tunnel came up, why it last went down, reconnects, traffic and refusals."""
 
 from __future__ import annotations
 
@@ -82,6 +82,13 @@ SENSORS = (
         translation_key="active_connections",
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda tunnel: tunnel.stats.active_connections,
+        polled=True,
+    ),
+    TunnelSensorDescription(
+        key="connections_refused",
+        translation_key="connections_refused",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda tunnel: tunnel.stats.connections_refused,
         polled=True,
     ),
     _data_size("data_received", lambda tunnel: tunnel.stats.bytes_received),

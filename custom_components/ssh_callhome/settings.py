@@ -19,6 +19,8 @@ from .const import (
     CONF_EXTRA_FORWARDS,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
+    CONF_MAX_CONNECTIONS,
+    CONF_MAX_CONNECTIONS_PER_VISITOR,
     CONF_MODE,
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
@@ -30,6 +32,7 @@ from .const import (
 )
 from .extras import parse_extra_forwards
 from .keys import load_private_key
+from .limits import ConnectionLimits
 
 _WILDCARDS = {"0.0.0.0", "::", "127.0.0.1"}  # noqa: S104 - addresses HA may bind, not ours
 
@@ -75,4 +78,8 @@ def tunnel_settings(
         keepalive_count_max=chosen[CONF_KEEPALIVE_COUNT],
         backoff=BackoffPolicy(maximum=chosen[CONF_BACKOFF_MAX]),
         extra_forwards=parse_extra_forwards(chosen[CONF_EXTRA_FORWARDS]),
+        limits=ConnectionLimits(
+            total=chosen[CONF_MAX_CONNECTIONS],
+            per_visitor=chosen[CONF_MAX_CONNECTIONS_PER_VISITOR],
+        ),
     )

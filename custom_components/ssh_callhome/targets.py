@@ -13,9 +13,10 @@ from homeassistant.core import HomeAssistant
 from .addresses import visitor_address
 from .bridge import in_process_target
 from .const import CONF_MODE, CONF_TARGET_HOST, MODE_HOME_ASSISTANT
-from .forwarding import SessionFactory, TrafficStats
+from .forwarding import SessionFactory
+from .limits import ChannelGate
 
-EngineTarget = Callable[[TrafficStats], SessionFactory]
+EngineTarget = Callable[[ChannelGate], SessionFactory]
 
 
 def _http_protocol_factory(hass: HomeAssistant) -> Callable[[], asyncio.BaseProtocol] | None:

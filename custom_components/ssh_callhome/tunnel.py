@@ -27,6 +27,7 @@ from .connection import (
 from .extras import take_extra_forwards
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .keys import export_host_key
+from .limits import ChannelGate
 from .probe import probe_public_path
 from .server_text import printable
 from .state import Status, TunnelState, describe, reason_for
@@ -56,14 +57,16 @@ class Tunnel:
     def __init__(
         self,
         settings: TunnelSettings,
-        target: Callable[[TrafficStats], SessionFactory] | None = None,
+        target: Callable[[ChannelGate], SessionFactory] | None = None,
     ) -> None:
         self.settings = settings
         self.stats = TrafficStats()
+        # One gate for every forward of the tunnel: the caps are for all of them together.
+        self._gate = ChannelGate(settings.limits, self.stats)
         # What each forwarded connection is handed to: by default a TCP connection to the target.
         if target is None:
             target = partial(tcp_target, settings.target_host, settings.target_port)
-        self._sessions = target(self.stats)
+        self._sessions = target(self._gate)
         self._state = TunnelState(Status.DISCONNECTED, datetime.now(UTC))
         self.history: deque[TunnelState] = deque([self._state], maxlen=HISTORY_LENGTH)
         self._listeners: list[Listener] = []
@@ -215,7 +218,7 @@ class Tunnel:
         wanted = [f for f in self.settings.extra_forwards if f.remote_port not in held]
         if wanted:
             taken = await take_extra_forwards(
-                connection, self.settings.bind_address, wanted, self.stats
+                connection, self.settings.bind_address, wanted, self._gate
             )
             self._update(extra_forwards_up=held | taken)
 

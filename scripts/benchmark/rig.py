@@ -159,6 +159,9 @@ class Rig:
                 "backoff_max": 10,
                 "probe_interval": 3600,
                 "mode": mode,
+                # The 50 concurrent clients all come from 127.0.0.1: one visitor to the caps.
+                "max_connections": 100,
+                "max_connections_per_visitor": 100,
             },
         )
 
