@@ -38,11 +38,13 @@ def with_fault_keepalive(settings: TunnelSettings) -> TunnelSettings:
 
 @pytest.fixture
 def keepalive_settings(settings: TunnelSettings) -> TunnelSettings:
+    """OpenSSH's settings with this suite's keepalive."""
     return with_fault_keepalive(settings)
 
 
 @pytest.fixture
 def any_keepalive_settings(any_settings: TunnelSettings) -> TunnelSettings:
+    """Each real server's settings in turn, with this suite's keepalive."""
     return with_fault_keepalive(any_settings)
 
 

@@ -43,6 +43,7 @@ async def fault_server(
 def fault_settings(
     fault_server: FaultServer, client_key: asyncssh.SSHKey, http_backend: int
 ) -> TunnelSettings:
+    """Engine settings for the in-process fault server."""
     host_key = fault_server.host_key.convert_to_public()
     return loopback_settings(fault_server.port, "tunnel", client_key, host_key, http_backend)
 
