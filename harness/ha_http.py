@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import HomeAssistantView
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
 
 from .integration import load, state_of
 from .network import LOOPBACK, free_port, port_accepts, wait_until
@@ -43,11 +46,35 @@ class RemoteView(HomeAssistantView):
         return web.Response(text=str(request.remote))
 
 
+def serve_file(hass: HomeAssistant, address: str, path: Path) -> None:
+    """Serve `path` at `address` as /local and the frontend's files are: FileResponse, sendfile."""
+
+    class FileView(HomeAssistantView):
+        url = address
+        name = "api:" + address.rsplit("/", 1)[1]
+        requires_auth = False
+
+        async def get(self, request: web.Request) -> web.FileResponse:
+            return web.FileResponse(path)
+
+    hass.http.register_view(FileView())
+
+
 async def load_with_remote_view(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """Load `entry` with RemoteView registered, and wait until the tunnel is up."""
     hass.http.register_view(RemoteView())
     await load(hass, entry)
     await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
+
+
+def visitor(source: str) -> aiohttp.ClientSession:
+    """A client whose connections to the server come from `source` (a loopback address)."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0)))
+
+
+def through(entry: MockConfigEntry, path: str, scheme: str = "http") -> str:
+    """The URL of `path` at the server's end of `entry`'s tunnel."""
+    return f"{scheme}://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}{path}"
 
 
 async def login(session: aiohttp.ClientSession, base: str, password: str) -> tuple[int, Any]:

@@ -4,6 +4,10 @@ The add-on's way (`ssh -N -R`), the integration's TCP mode and its in-process mo
 in each round, with Home Assistant reached directly as the ceiling. Prints every figure's median
 over the rounds, its spread and its ratio to OpenSSH, then the targets. BENCH_MIB sets the size of
 the transfers (256 by default), BENCH_ROUNDS the number of rounds (3).
+
+With --profile it measures nothing else: py-spy samples Home Assistant during in-process
+downloads, kept-alive requests and 50 clients' requests, and prints the main thread's top
+functions for each.
 """
 
 from __future__ import annotations
@@ -22,31 +26,76 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.network import wait_for_port
 from harness.processes import signal_all
 from scripts.benchmark import figures
+from scripts.benchmark.profile import PySpy, print_shares, top_functions, top_inclusive
 from scripts.benchmark.report import Round, print_report
-from scripts.benchmark.rig import DIRECT, SSH, Rig, Route
+from scripts.benchmark.rig import DIRECT, IN_PROCESS, SSH, Rig, Route
 
 TRANSFER_MIB = int(os.environ.get("BENCH_MIB", "256"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 LATENCY_REQUESTS = 2000
 CLIENTS, REQUESTS_EACH = 50, 100
 DEAD_LINK_LIMIT = 60.0
+PY_SPY = Path(sys.executable).with_name("py-spy")
 GiB = 1024**3
 
 
 def main() -> int:
-    """Start everything, measure each route in every round, report, stop everything."""
+    """Start everything, measure each route in every round (or profile), report, stop."""
+    profiling = sys.argv[1:] == ["--profile"]
+    if sys.argv[1:] and not profiling:
+        print(f"usage: {sys.argv[0]} [--profile]", file=sys.stderr)
+        return 2
     rig = Rig(TRANSFER_MIB)
     try:
         rig.start()
-        print(f"Home Assistant pid {rig.ha.pid}; {TRANSFER_MIB} MiB transfers; {ROUNDS} rounds")
-        rounds = []
-        for number in range(1, ROUNDS + 1):
-            rounds.append(run_round(rig))
-            print(f"round {number} done", flush=True)
-        print_report(rounds)
+        print(f"Home Assistant pid {rig.ha.pid}; {TRANSFER_MIB} MiB transfers")
+        if profiling:
+            profile(rig)
+        else:
+            print_report(run_rounds(rig))
     finally:
         rig.stop()
     return 0
+
+
+def run_rounds(rig: Rig) -> list[Round]:
+    """ROUNDS rounds, each reported done as it ends."""
+    rounds = []
+    for number in range(1, ROUNDS + 1):
+        rounds.append(run_round(rig))
+        print(f"round {number} of {ROUNDS} done", flush=True)
+    return rounds
+
+
+def profile(rig: Rig) -> None:
+    """Home Assistant's main thread, sampled during each in-process load: its top functions."""
+    base = rig.routes[IN_PROCESS].base
+    size = TRANSFER_MIB * figures.MiB
+    small = f"{base}/local/small.json"
+
+    async def downloads() -> str:
+        speeds = [await figures.download(f"{base}/local/big.bin", size) for _ in range(5)]
+        return "MB/s " + ", ".join(f"{speed:.0f}" for speed in speeds)
+
+    async def kept_alive() -> str:
+        kept = await figures.latencies(small, LATENCY_REQUESTS, keep_alive=True)
+        return f"p50 {kept.p50:.2f} ms"
+
+    async def clients() -> str:
+        return f"{await figures.requests_per_second(small, CLIENTS, REQUESTS_EACH):.0f} req/s"
+
+    loads = {
+        f"5 downloads of {TRANSFER_MIB} MiB": downloads,
+        f"{LATENCY_REQUESTS} requests on one kept-alive connection": kept_alive,
+        f"{CLIENTS} clients x {REQUESTS_EACH} requests": clients,
+    }
+    print("(sampled: each figure is somewhat worse than without the profiler)")
+    for name, load in loads.items():
+        with PySpy(rig.ha.pid, PY_SPY) as spy:
+            result = asyncio.run(load())
+        print(f"\n== In process, {name}: {result}")
+        print_shares("Main thread, by own time:", top_functions(spy.lines))
+        print_shares("Main thread, with callees:", top_inclusive(spy.lines))
 
 
 def run_round(rig: Rig) -> Round:

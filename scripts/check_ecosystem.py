@@ -144,15 +144,9 @@ def check_translation_keys(repo: Repository) -> Iterator[str]:
     if "async_update_reload_and_abort" in code:
         literals |= _RELOAD_AND_ABORT_REASONS
     for key, where in sorted(keys.items()):
-        named = key in literals or f"async_step_{key}" in code or _derived(key, literals)
+        named = key in literals or f"async_step_{key}" in code
         if not named:
             yield f"strings.json: {where} is not used by the code"
-
-
-def _derived(key: str, literals: set[str]) -> bool:
-    """Keys the code builds: '<option>_out_of_range' from an option's name."""
-    option, _, rest = key.rpartition("_out_of_range")
-    return rest == "" and bool(option) and option in literals
 
 
 def check_services(repo: Repository) -> Iterator[str]:

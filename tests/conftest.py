@@ -25,7 +25,7 @@ from custom_components.ssh_callhome.const import (
     CONF_REMOTE_PORT,
     DOMAIN,
 )
-from custom_components.ssh_callhome.flow_support import unique_id
+from custom_components.ssh_callhome.flow_forms import unique_id
 from custom_components.ssh_callhome.keys import generate_private_key, load_private_key
 from harness.dropbear import DropbearServer
 from harness.engine import PAGE, server_settings

@@ -24,21 +24,19 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from harness.engine import PAGE
-from harness.ha_http import load_with_remote_view, login, start_home_assistant_http
+from harness.ha_http import (
+    load_with_remote_view,
+    login,
+    serve_file,
+    start_home_assistant_http,
+    through,
+    visitor,
+)
 from harness.integration import state_of
 from harness.logs import keep_log_capture_small
 from harness.network import LOOPBACK, free_port, port_accepts, wait_until
 from harness.processes import resident_bytes
 from harness.tls import der_of
-
-
-def visitor(source: str) -> aiohttp.ClientSession:
-    """A client whose connections to the server come from `source` (a loopback address)."""
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0)))
-
-
-def through(entry: MockConfigEntry, path: str, scheme: str = "http") -> str:
-    return f"{scheme}://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}{path}"
 
 
 async def test_home_assistant_sees_each_visitor_apart_and_never_local(
@@ -277,20 +275,6 @@ async def test_plain_http_to_a_tls_tunnel_costs_one_connection(
     writer.close()
     assert state_of(hass) == STATE_ON
     await wait_until(lambda: entry.runtime_data.stats.active_connections == 0, 5, "closed")
-
-
-def serve_file(hass: HomeAssistant, address: str, path: Path) -> None:
-    """Serve `path` at `address` as /local and the frontend's files are: FileResponse, sendfile."""
-
-    class FileView(HomeAssistantView):
-        url = address
-        name = "api:" + address.rsplit("/", 1)[1]
-        requires_auth = False
-
-        async def get(self, request: web.Request) -> web.FileResponse:
-            return web.FileResponse(path)
-
-    hass.http.register_view(FileView())
 
 
 class DigestView(HomeAssistantView):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from http import HTTPStatus
 from typing import Any
 from unittest.mock import patch
 
@@ -13,9 +14,12 @@ import pytest
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.ssh_callhome.connection import HostKeyChanged
 from custom_components.ssh_callhome.const import (
     CONF_HOST_KEY,
     CONF_PASSPHRASE,
@@ -93,9 +97,6 @@ async def finish(hass: HomeAssistant, flow: ConfigFlowResult, data: dict[str, An
 @pytest.mark.parametrize(
     ("changes", "field", "error"),
     [
-        ({CONF_PORT: 0}, CONF_PORT, "invalid_port"),
-        ({CONF_PORT: 70000}, CONF_PORT, "invalid_port"),
-        ({CONF_REMOTE_PORT: 0}, CONF_REMOTE_PORT, "invalid_port"),
         ({CONF_HOST: ""}, CONF_HOST, "invalid_host"),
         ({CONF_HOST: "my server"}, CONF_HOST, "invalid_host"),
         ({CONF_HOST: "root@server"}, CONF_HOST, "invalid_host"),
@@ -115,6 +116,48 @@ async def test_bad_values_are_field_errors(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {field: error}
     await finish(hass, result, user_input)
+
+
+@pytest.mark.parametrize(
+    ("field", "port"),
+    [(CONF_PORT, 0), (CONF_PORT, 70000), (CONF_REMOTE_PORT, 0), (CONF_REMOTE_PORT, 65536)],
+)
+async def test_ports_out_of_range_are_refused_by_the_form(
+    hass: HomeAssistant, user_input: dict[str, Any], field: str, port: int
+) -> None:
+    """The number box's own range: the flow manager refuses the field, the step never runs."""
+    form = await start(hass)
+    with pytest.raises(InvalidData) as refused:
+        await submit(hass, form, {**user_input, field: port})
+    assert set(refused.value.schema_errors) == {field}
+    await finish(hass, form, user_input)
+
+
+async def test_out_of_range_through_the_rest_api_is_a_field_error(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, user_input: dict[str, Any]
+) -> None:
+    """What the frontend gets for it: 400 with the field's error, not a server error."""
+    assert await async_setup_component(hass, "config", {})
+    client = await hass_client()
+    form = await start(hass)
+    response = await client.post(
+        f"/api/config/config_entries/flow/{form['flow_id']}", json={**user_input, CONF_PORT: 70000}
+    )
+    assert response.status == HTTPStatus.BAD_REQUEST
+    assert set((await response.json())["errors"]) == {CONF_PORT}
+    await finish(hass, form, user_input)
+
+
+async def test_ports_stay_whole_numbers(hass: HomeAssistant, user_input: dict[str, Any]) -> None:
+    """The number box gives floats; the entry keeps ints, which the engine and unique ID use."""
+    confirm = await submit(hass, await start(hass), user_input)
+    created = await submit(hass, confirm, {})
+    assert type(created["data"][CONF_PORT]) is int
+    assert type(created["data"][CONF_REMOTE_PORT]) is int
+    assert str(created["result"].unique_id).endswith(
+        f":{user_input[CONF_PORT]}:{user_input[CONF_REMOTE_PORT]}"
+    )
+    await hass.config_entries.async_unload(created["result"].entry_id)
 
 
 async def test_key_with_lost_line_breaks_is_a_field_error(
@@ -217,19 +260,45 @@ async def test_silent_server_is_cannot_connect(
     await finish(hass, result, user_input)
 
 
-async def test_unexpected_error_is_unknown(
-    hass: HomeAssistant, user_input: dict[str, Any], caplog: pytest.LogCaptureFixture
+FLOW = "custom_components.ssh_callhome.config_flow"
+# What a call to the server may raise, and the error the form shows for it.
+SERVER_FAILURES = [
+    (socket.gaierror(socket.EAI_NONAME, "unknown"), "cannot_connect"),
+    (ConnectionRefusedError(), "cannot_connect"),
+    (TimeoutError(), "cannot_connect"),
+    (asyncssh.ConnectionLost("gone"), "cannot_connect"),
+    (asyncssh.PermissionDenied("no"), "invalid_auth"),
+    (HostKeyChanged(asyncssh.generate_private_key("ssh-ed25519")), "host_key_changed"),
+    (asyncssh.ChannelListenError("in use"), "forward_refused"),
+    (RuntimeError("surprise"), "unknown"),
+]
+
+
+@pytest.mark.parametrize("call", ["fetch_host_key", "check_tunnel"])
+@pytest.mark.parametrize(("failure", "error"), SERVER_FAILURES)
+async def test_failed_server_call_is_a_form_error_then_recovers(
+    hass: HomeAssistant,
+    user_input: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    call: str,
+    failure: Exception,
+    error: str,
 ) -> None:
+    """Before the host key is confirmed, or in the real check after: a rejected key then leads
+    on to the line that authorizes it, every other failure back to the form."""
     form = await start(hass)
-    with patch(
-        "custom_components.ssh_callhome.config_flow.fetch_host_key",
-        side_effect=RuntimeError("surprise"),
-    ):
-        result = await submit(hass, form, user_input)
-    assert result["errors"] == {"base": "unknown"}
-    assert "RuntimeError: surprise" in caplog.text
+    with patch(f"{FLOW}.{call}", side_effect=failure):
+        failed = await submit(hass, form, user_input)
+        if failed["step_id"] == "confirm":  # the check runs once the host key is confirmed
+            failed = await submit(hass, failed, {})
+    to_authorize = call == "check_tunnel" and error == "invalid_auth"
+    assert failed["step_id"] == ("authorize" if to_authorize else "paste_key")
+    assert failed["errors"] == {"base": error}
+    if error == "unknown":
+        assert "RuntimeError: surprise" in caplog.text
     assert "Traceback" not in caplog.text
-    await finish(hass, result, user_input)
+    # Against the real server now; a host key confirmed before stays confirmed.
+    await finish(hass, failed, {} if to_authorize else user_input)
 
 
 async def test_same_tunnel_twice_is_aborted(
@@ -325,8 +394,8 @@ async def test_generated_key_loops_until_the_server_accepts_it(
     server_only = {k: v for k, v in user_input.items() if k != CONF_PRIVATE_KEY}
     form = await start(hass, "generate_key")
     assert form["step_id"] == "generate_key"
-    bad = await submit(hass, form, {**server_only, CONF_PORT: 0})
-    assert bad["errors"] == {CONF_PORT: "invalid_port"}
+    bad = await submit(hass, form, {**server_only, CONF_HOST: "my server"})
+    assert bad["errors"] == {CONF_HOST: "invalid_host"}
     confirm = await submit(hass, bad, server_only)
     assert confirm["step_id"] == "confirm"
     authorize = await submit(hass, confirm, {})

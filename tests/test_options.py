@@ -3,17 +3,22 @@ with them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ssh_callhome.authorize import line_still_permits
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, CONF_SERVER_SOFTWARE
-from custom_components.ssh_callhome.flow_support import line_still_permits
 from harness.flows import VALID_OPTIONS
 from harness.integration import load
 from harness.network import LOOPBACK
+
+NUMBERS = [option for option in VALID_OPTIONS if option not in ("bind", "mode")]
 
 
 @pytest.mark.parametrize(
@@ -31,23 +36,53 @@ from harness.network import LOOPBACK
         ({"max_connections": 1001}, "max_connections"),
         ({"max_connections_per_visitor": 5}, "max_connections_per_visitor"),
         ({"max_connections_per_visitor": 1001}, "max_connections_per_visitor"),
+        ({"mode": "tcp", "target_host": LOOPBACK, "target_port": 0}, "target_port"),
+        ({"mode": "tcp", "target_host": LOOPBACK, "target_port": 65536}, "target_port"),
     ],
 )
-async def test_out_of_range_is_a_field_error_then_saved(
+async def test_out_of_range_is_refused_by_the_form_then_saved(
     hass: HomeAssistant, entry: MockConfigEntry, changes: dict[str, int], field: str
 ) -> None:
+    """The number box's own range: the flow manager refuses the field, nothing is saved."""
     await load(hass, entry)
     form = await hass.config_entries.options.async_init(entry.entry_id)
     assert form["step_id"] == "init"
-    bad = await hass.config_entries.options.async_configure(
-        form["flow_id"], {**VALID_OPTIONS, **changes}
-    )
-    assert bad["errors"] == {field: f"{field}_out_of_range"}
+    with pytest.raises(InvalidData) as refused:
+        await hass.config_entries.options.async_configure(
+            form["flow_id"], {**VALID_OPTIONS, **changes}
+        )
+    assert set(refused.value.schema_errors) == {field}
     assert entry.options == {}
     done = await hass.config_entries.options.async_configure(form["flow_id"], VALID_OPTIONS)
     assert done["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == {**VALID_OPTIONS, "target_host": "", "target_port": 0}
+    assert all(type(entry.options[option]) is int for option in NUMBERS)
     await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+def suggested_values(form: ConfigFlowResult) -> dict[str, Any]:
+    """What the frontend fills the form with, and submits if the user changes nothing."""
+    schema = form["data_schema"]
+    assert schema is not None
+    return {
+        str(key): key.description["suggested_value"]
+        for key in schema.schema
+        if "suggested_value" in (key.description or {})
+    }
+
+
+async def test_the_form_as_shown_saves(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Without a TCP target the stored port is 0, which the port box refuses: it is left empty."""
+    await load(hass, entry)
+    for _ in range(2):  # the defaults, then the options this saved
+        form = await hass.config_entries.options.async_init(entry.entry_id)
+        shown = suggested_values(form)
+        assert "target_port" not in shown
+        done = await hass.config_entries.options.async_configure(form["flow_id"], shown)
+        assert done["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+    assert entry.options["target_port"] == 0
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

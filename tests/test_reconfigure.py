@@ -11,7 +11,7 @@ import pytest
 from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import (
@@ -49,11 +49,12 @@ async def test_new_remote_port_keeps_key_and_pinned_host(
     form = await entry.start_reconfigure_flow(hass)
     assert form["step_id"] == "reconfigure"
     new_port = free_port()
-    bad = await submit(hass, form, {**server_fields(entry), CONF_REMOTE_PORT: 70000})
-    assert bad["errors"] == {CONF_REMOTE_PORT: "invalid_port"}
+    with pytest.raises(InvalidData) as refused:
+        await submit(hass, form, {**server_fields(entry), CONF_REMOTE_PORT: 70000})
+    assert set(refused.value.schema_errors) == {CONF_REMOTE_PORT}
     old_key = entry.data[CONF_PRIVATE_KEY]
     await finished(
-        hass, await submit(hass, bad, {**server_fields(entry), CONF_REMOTE_PORT: new_port})
+        hass, await submit(hass, form, {**server_fields(entry), CONF_REMOTE_PORT: new_port})
     )
     assert entry.data[CONF_REMOTE_PORT] == new_port
     assert entry.data[CONF_PRIVATE_KEY] == old_key

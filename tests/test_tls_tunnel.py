@@ -19,6 +19,7 @@ from custom_components.ssh_callhome.bridge import ChannelSession
 from custom_components.ssh_callhome.connection import TunnelSettings, open_connection
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from custom_components.ssh_callhome.forwarding import TrafficStats
+from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
 from harness.ha_http import RemoteView
 from harness.integration import load, reachability, state_of
 from harness.logs import keep_log_capture_small
@@ -200,7 +201,8 @@ async def test_a_hello_at_once_and_a_request_with_the_finished_message_are_serve
     peer = ("203.0.113.9", 4242)
     async with server, await open_connection(settings) as connection:
         tls = server_context(cert_path, key_path)
-        session = (lambda: home_assistant, peer, tls, TrafficStats())
+        gate = ChannelGate(ConnectionLimits(), TrafficStats())
+        session = (lambda: home_assistant, peer, tls, gate, gate.admit(peer[0]))
         await connection.create_connection(lambda: HelloFirst(hello, *session), LOOPBACK, port)
         await asyncio.wait_for(home_assistant.request, 10)
         transport, request = home_assistant.events

@@ -44,17 +44,17 @@ _RECEIVE_HEADER = "(self)"
 type PacketFilter = Callable[[int, tuple[bytes, ...]], bool]
 
 
-def _off(optimisation: str, why: str) -> None:
-    """Say once per process that `optimisation` is off, and why; no traceback."""
+def report_off(
+    optimisation: str, why: str, library: str = f"asyncssh {asyncssh.__version__}"
+) -> None:
+    """Say once per process that `optimisation` is off, and why; no traceback.
+
+    `library` is the name and version of the one that is not as expected.
+    """
     if optimisation in _REPORTED_OFF:
         return
     _REPORTED_OFF.add(optimisation)
-    _LOGGER.warning(
-        "%s turned off: asyncssh %s is not as expected (%s)",
-        optimisation,
-        asyncssh.__version__,
-        why,
-    )
+    _LOGGER.warning("%s turned off: %s is not as expected (%s)", optimisation, library, why)
 
 
 @functools.cache
@@ -80,7 +80,7 @@ def _method_problem(owner: type, name: str, expected: str, coroutine: bool = Fal
     return None
 
 
-def _attribute_problem(owner: object, name: str, expected: type) -> str | None:
+def attribute_problem(owner: object, name: str, expected: type) -> str | None:
     """Why `owner` has no attribute `name` of type `expected`; None if it has."""
     value = getattr(owner, name, None)
     if not isinstance(value, expected):
@@ -103,13 +103,13 @@ def listener_registered_early(
     """
     # Looked up, not imported: a renamed module or class must not stop the integration loading.
     listener_class = getattr(getattr(asyncssh, "listener", None), "SSHTCPClientListener", None)
-    problem = _attribute_problem(connection, "_remote_listeners", dict) or (
+    problem = attribute_problem(connection, "_remote_listeners", dict) or (
         "no asyncssh.listener.SSHTCPClientListener"
         if listener_class is None
         else _method_problem(listener_class, "__init__", _LISTENER_INIT)
     )
     if problem is not None:
-        _off(EARLY_LISTENER, problem)
+        report_off(EARLY_LISTENER, problem)
         yield
         return
     listeners = cast(dict[tuple[str, int], object], connection._remote_listeners)
@@ -131,7 +131,7 @@ def filter_sent_packets(connection: asyncssh.SSHClientConnection, drop: PacketFi
     """Have `connection` send every packet but those `drop(type, fields)` is true for."""
     problem = _method_problem(type(connection), "send_packet", _SEND_PACKET)
     if problem is not None:
-        _off(QUIET_IGNORES, problem)
+        report_off(QUIET_IGNORES, problem)
         return
     send_packet = connection.send_packet
 
@@ -153,7 +153,7 @@ async def global_request(connection: asyncssh.SSHClientConnection, request: byte
         type(connection), "_make_global_request", _GLOBAL_REQUEST, coroutine=True
     )
     if problem is not None:
-        _off(ROUND_TRIP, problem)
+        report_off(ROUND_TRIP, problem)
         return False
     make_request = cast(
         Callable[[bytes], Coroutine[Any, Any, object]],
@@ -165,11 +165,11 @@ async def global_request(connection: asyncssh.SSHClientConnection, request: byte
 
 def kexinit_payloads(connection: asyncssh.SSHClientConnection) -> tuple[bytes, bytes] | None:
     """The client's and the server's KEXINIT messages, as asyncssh keeps them for the hash."""
-    problem = _attribute_problem(connection, "_client_kexinit", bytes) or _attribute_problem(
+    problem = attribute_problem(connection, "_client_kexinit", bytes) or attribute_problem(
         connection, "_server_kexinit", bytes
     )
     if problem is not None:
-        _off(KEX_NAME, problem)
+        report_off(KEX_NAME, problem)
         return None
     return connection._client_kexinit, connection._server_kexinit
 
@@ -182,10 +182,10 @@ def cap_packet_length(connection: asyncssh.SSHClientConnection, limit: int) -> N
     connection_made, before any byte is received.
     """
     problem = _method_problem(type(connection), "_recv_pkthdr", _RECEIVE_HEADER) or (
-        _attribute_problem(connection, "_pktlen", int)
+        attribute_problem(connection, "_pktlen", int)
     )
     if problem is not None:
-        _off(PACKET_CAP, problem)
+        report_off(PACKET_CAP, problem)
         return
     receive_header = connection._recv_pkthdr
 

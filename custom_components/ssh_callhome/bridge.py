@@ -260,8 +260,8 @@ class ChannelTransport(transports._FlowControlMixin):
 
         asyncio's own copy for transports without sendfile moves 16 KiB per executor round
         trip (about 60 MB/s here). NotImplementedError is how aiohttp learns that a loop has
-        no sendfile (as on uvloop): its FileResponse then copies in 256 KiB chunks itself,
-        several times faster, with the same flow control.
+        no sendfile (as on uvloop): its FileResponse then copies in chunks itself (1 MiB on
+        the tunnel, see targets.py), several times faster, with the same flow control.
         """
         raise NotImplementedError
 

@@ -6,11 +6,10 @@ after a real connection with the pinned host key has taken the forward once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import asyncssh
-import voluptuous as vol
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
@@ -23,6 +22,7 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import callback
 
+from .authorize import authorize_placeholders, server_software
 from .connection import check_tunnel, fetch_host_key
 from .const import (
     CONF_HOST_KEY,
@@ -32,18 +32,18 @@ from .const import (
     DEFAULT_OPTIONS,
     DOMAIN,
 )
-from .flow_support import (
+from .flow_forms import (
     GENERATE_SCHEMA,
     KEY_SCHEMA,
     PASTE_SCHEMA,
     RECONFIGURE_SCHEMA,
     FormError,
+    KeyRejected,
+    StepForm,
     async_client_key,
     async_server_call,
-    authorize_placeholders,
     check_server_fields,
     normalized,
-    server_software,
     unique_id,
 )
 from .keys import export_host_key, fingerprint, generate_private_key, load_host_key
@@ -56,8 +56,6 @@ from .settings import tunnel_settings
 FLOW_TIMEOUT = 15.0
 
 _KEY_FIELDS = (CONF_PRIVATE_KEY, CONF_PASSPHRASE)
-
-ShowForm = Callable[[dict[str, str]], ConfigFlowResult]
 
 
 def _without_key(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,7 +83,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self._key_generated = False
         self._generated_text = ""
         # The form a failed check returns to, set where the server was first contacted.
-        self._return_to: ShowForm = self._form_shower("user", PASTE_SCHEMA, None)
+        self._server_form: StepForm | None = None
 
     @staticmethod
     @callback
@@ -103,29 +101,29 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The server, the account and a key the user already has."""
-        show = self._form_shower("paste_key", PASTE_SCHEMA, user_input)
+        form = StepForm("paste_key", PASTE_SCHEMA, user_input or {})
         if user_input is None:
-            return show({})
+            return self._show(form)
         try:
             data = await self._async_new_entry_data(user_input)
             self._client_key = await async_client_key(self.hass, data)
-            return await self._async_meet_server(data, show)
+            return await self._async_meet_server(data, form)
         except FormError as error:
-            return show(error.errors)
+            return self._show(form, error)
 
     async def async_step_generate_key(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The server and the account; the key is made here and shown for authorized_keys."""
-        show = self._form_shower("generate_key", GENERATE_SCHEMA, user_input)
+        form = StepForm("generate_key", GENERATE_SCHEMA, user_input or {})
         if user_input is None:
-            return show({})
+            return self._show(form)
         try:
             data = await self._async_new_entry_data(user_input)
             await self._async_generate_key()
-            return await self._async_meet_server({**data, **self._key_fields()}, show)
+            return await self._async_meet_server({**data, **self._key_fields()}, form)
         except FormError as error:
-            return show(error.errors)
+            return self._show(form, error)
 
     async def _async_new_entry_data(self, user_input: Mapping[str, Any]) -> dict[str, Any]:
         data = normalized(user_input)
@@ -156,16 +154,16 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """A key the user already has."""
-        show = self._form_shower("reauth_paste_key", KEY_SCHEMA, None)
+        form = StepForm("reauth_paste_key", KEY_SCHEMA, {})
         if user_input is None:
-            return show({})
+            return self._show(form)
         try:
             key_fields = normalized(user_input)
             self._client_key = await async_client_key(self.hass, key_fields)
         except FormError as error:
-            return show(error.errors)
+            return self._show(form, error)
         self._data = {**self._data, **key_fields}
-        return await self._async_verify(show)
+        return await self._async_verify(form)
 
     async def async_step_reauth_generate_key(
         self, user_input: dict[str, Any] | None = None
@@ -182,10 +180,9 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Change the server, account, remote port or key; a new server is confirmed anew."""
         entry = self._get_reconfigure_entry()
-        stored = _without_key(entry.data)
-        show = self._form_shower("reconfigure", RECONFIGURE_SCHEMA, user_input or stored)
+        form = StepForm("reconfigure", RECONFIGURE_SCHEMA, user_input or entry.data)
         if user_input is None:
-            return show({})
+            return self._show(form)
         try:
             data = normalized(user_input)
             check_server_fields(data)
@@ -197,10 +194,10 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
                 # The same server: the software it was found to be still holds.
                 self._data = data | _software_of(entry.data)
                 self._host_key = load_host_key(entry.data[CONF_HOST_KEY])
-                return await self._async_verify(show)
-            return await self._async_meet_server(data, show)
+                return await self._async_verify(form)
+            return await self._async_meet_server(data, form)
         except FormError as error:
-            return show(error.errors)
+            return self._show(form, error)
 
     def _check_unique_id_free(self, entry: ConfigEntry, new_unique_id: str) -> None:
         if new_unique_id == entry.unique_id:
@@ -210,14 +207,14 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     # Shared steps ------------------------------------------------------------------------------
 
-    async def _async_meet_server(self, data: dict[str, Any], show: ShowForm) -> ConfigFlowResult:
+    async def _async_meet_server(self, data: dict[str, Any], form: StepForm) -> ConfigFlowResult:
         """Fetch the host key; the user confirms it unless this flow confirmed it already."""
         server = await async_server_call(
             fetch_host_key(data[CONF_HOST], data[CONF_PORT], FLOW_TIMEOUT)
         )
         self._host_key = server.host_key
         self._data = {**data, CONF_SERVER_SOFTWARE: server.software.value}
-        self._return_to = show
+        self._server_form = form
         if self._confirmed_host_key == export_host_key(self._host_key):
             return await self._async_after_confirm()
         return await self.async_step_confirm()
@@ -243,28 +240,29 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         if self._key_generated:
             # A key made a moment ago cannot be on the server yet.
             return await self.async_step_authorize()
-        return await self._async_verify(self._return_to)
+        return await self._async_verify(self._required(self._server_form))
 
     async def async_step_authorize(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show the restricted authorized_keys line; submitting checks that the server took it."""
         if user_input is None:
-            return self._show_authorize({})
+            return self._show_authorize()
         try:
             await self._async_check_tunnel()
         except FormError as error:
-            return self._show_authorize(error.errors)
+            return self._show_authorize(error)
         return self._async_finish()
 
     # Dropbear gets a form of its own, for its own text; submitting it does the same.
     async_step_authorize_dropbear = async_step_authorize
 
-    def _show_authorize(self, errors: dict[str, str]) -> ConfigFlowResult:
+    def _show_authorize(self, error: FormError | None = None) -> ConfigFlowResult:
         """The line and server settings in the syntax of the server the flow met."""
         dropbear = server_software(self._data) is ServerSoftware.DROPBEAR
-        if dropbear and errors == {"base": "invalid_auth"}:
-            errors = {"base": "invalid_auth_dropbear"}
+        errors = error.errors if error else {}
+        if dropbear and isinstance(error, KeyRejected):
+            errors = {error.field: "invalid_auth_dropbear"}
         return self.async_show_form(
             step_id="authorize_dropbear" if dropbear else "authorize",
             errors=errors,
@@ -276,14 +274,14 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
             ),
         )
 
-    async def _async_verify(self, show: ShowForm) -> ConfigFlowResult:
-        """Check for real; a rejected key leads to the authorize step, other errors to `show`."""
+    async def _async_verify(self, form: StepForm) -> ConfigFlowResult:
+        """Check for real; a rejected key leads to the authorize step, other errors to `form`."""
         try:
             await self._async_check_tunnel()
+        except KeyRejected as rejected:
+            return self._show_authorize(rejected)
         except FormError as error:
-            if error.errors == {"base": "invalid_auth"}:
-                return self._show_authorize(error.errors)
-            return show(error.errors)
+            return self._show(form, error)
         return self._async_finish()
 
     async def _async_check_tunnel(self) -> None:
@@ -327,24 +325,17 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
             return self._get_reauth_entry()
         return self._get_reconfigure_entry()
 
-    def _form_shower(
-        self, step_id: str, schema: vol.Schema, values: Mapping[str, Any] | None
-    ) -> ShowForm:
-        """Shows the step's form with `values` filled in, and the errors it is given.
+    def _show(self, form: StepForm, error: FormError | None = None) -> ConfigFlowResult:
+        """The step's form, filled in with the values it holds and showing `error`.
 
         The pasted key and its passphrase are never filled in: they would go back to the
         browser with every form shown again after an error.
         """
-        suggested = _without_key(values or {})
-
-        def show(errors: dict[str, str]) -> ConfigFlowResult:
-            return self.async_show_form(
-                step_id=step_id,
-                data_schema=self.add_suggested_values_to_schema(schema, suggested),
-                errors=errors,
-            )
-
-        return show
+        return self.async_show_form(
+            step_id=form.step_id,
+            data_schema=self.add_suggested_values_to_schema(form.schema, _without_key(form.values)),
+            errors=error.errors if error else {},
+        )
 
     @staticmethod
     def _required[T](value: T | None) -> T:

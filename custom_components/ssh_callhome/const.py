@@ -22,7 +22,7 @@ ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 SERVICE_RECONNECT: Final = "reconnect"
 SERVICE_RESTART: Final = "restart"
 
-# Options, with their bounds and defaults (keepalive 30 s, 3 times, like the add-on).
+# Options and their defaults (keepalive 30 s, 3 times, like the add-on); bounds: options_flow.
 CONF_KEEPALIVE_INTERVAL: Final = "keepalive_interval"
 CONF_KEEPALIVE_COUNT: Final = "keepalive_count"
 CONF_BIND: Final = "bind"
@@ -58,16 +58,6 @@ DEFAULT_OPTIONS: Final = {
     CONF_EXTRA_FORWARDS: "",
     CONF_MAX_CONNECTIONS: DEFAULT_MAX_CONNECTIONS,
     CONF_MAX_CONNECTIONS_PER_VISITOR: DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
-}
-OPTION_RANGES: Final = {
-    CONF_KEEPALIVE_INTERVAL: (5, 300),
-    CONF_KEEPALIVE_COUNT: (1, 10),
-    CONF_BACKOFF_MAX: (10, 3600),
-    CONF_PROBE_INTERVAL: (60, 3600),
-    # Fewer than 10 in all, or 6 per visitor (one browser's connections to a host), would turn
-    # away an ordinary visit; at the top, 1000 windows are 500 MiB that visitors could fill.
-    CONF_MAX_CONNECTIONS: (10, 1000),
-    CONF_MAX_CONNECTIONS_PER_VISITOR: (6, 1000),
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"

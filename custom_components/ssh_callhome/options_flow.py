@@ -5,6 +5,7 @@ Saving reloads the entry.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import voluptuous as vol
@@ -18,6 +19,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
 )
 
+from .authorize import authorize_placeholders, line_still_permits
 from .const import (
     BIND_ADDRESSES,
     CONF_BACKOFF_MAX,
@@ -34,17 +36,15 @@ from .const import (
     DEFAULT_OPTIONS,
     MODE_HOME_ASSISTANT,
     MODE_TCP,
-    OPTION_RANGES,
-    VALID_PORTS,
 )
 from .extras import InvalidExtraForward, parse_extra_forwards
-from .flow_support import authorize_placeholders, line_still_permits
+from .flow_forms import PORT_NUMBER, whole_number
 from .settings import async_load_client_key
 
 OPTIONS_SCHEMA = vol.Schema(
     {
-        vol.Required(CONF_KEEPALIVE_INTERVAL): vol.Coerce(int),
-        vol.Required(CONF_KEEPALIVE_COUNT): vol.Coerce(int),
+        vol.Required(CONF_KEEPALIVE_INTERVAL): whole_number(5, 300),
+        vol.Required(CONF_KEEPALIVE_COUNT): whole_number(1, 10),
         vol.Required(CONF_BIND): SelectSelector(
             SelectSelectorConfig(
                 options=list(BIND_ADDRESSES),
@@ -52,8 +52,8 @@ OPTIONS_SCHEMA = vol.Schema(
                 translation_key=CONF_BIND,
             )
         ),
-        vol.Required(CONF_BACKOFF_MAX): vol.Coerce(int),
-        vol.Required(CONF_PROBE_INTERVAL): vol.Coerce(int),
+        vol.Required(CONF_BACKOFF_MAX): whole_number(10, 3600),
+        vol.Required(CONF_PROBE_INTERVAL): whole_number(60, 3600),
         vol.Required(CONF_MODE): SelectSelector(
             SelectSelectorConfig(
                 options=[MODE_HOME_ASSISTANT, MODE_TCP],
@@ -62,21 +62,20 @@ OPTIONS_SCHEMA = vol.Schema(
             )
         ),
         vol.Optional(CONF_TARGET_HOST): TextSelector(),
-        vol.Optional(CONF_TARGET_PORT): vol.Coerce(int),
+        vol.Optional(CONF_TARGET_PORT): PORT_NUMBER,
         vol.Optional(CONF_EXTRA_FORWARDS): TextSelector(TextSelectorConfig(multiline=True)),
-        vol.Required(CONF_MAX_CONNECTIONS): vol.Coerce(int),
-        vol.Required(CONF_MAX_CONNECTIONS_PER_VISITOR): vol.Coerce(int),
+        # Fewer than 10 in all, or 6 per visitor (one browser's connections to a host), would turn
+        # away an ordinary visit; at the top, 1000 windows are 500 MiB that visitors could fill.
+        vol.Required(CONF_MAX_CONNECTIONS): whole_number(10, 1000),
+        vol.Required(CONF_MAX_CONNECTIONS_PER_VISITOR): whole_number(6, 1000),
     }
 )
 
 
 def _errors(options: dict[str, Any]) -> dict[str, str]:
-    errors = {
-        option: f"{option}_out_of_range"
-        for option, (low, high) in OPTION_RANGES.items()
-        if not low <= options[option] <= high
-    }
-    if options.get(CONF_TARGET_HOST) and options.get(CONF_TARGET_PORT, 0) not in VALID_PORTS:
+    """What the schema cannot check: a target host needs its port, forwards their syntax."""
+    errors = {}
+    if options[CONF_TARGET_HOST] and CONF_TARGET_PORT not in options:
         errors[CONF_TARGET_PORT] = "invalid_port"
     try:
         parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))
@@ -93,8 +92,15 @@ def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def _shown(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options as the form shows them: no target port (stored as 0) is an empty box."""
+    return {
+        option: value for option, value in options.items() if option != CONF_TARGET_PORT or value
+    }
+
+
 class SshCallhomeOptionsFlow(OptionsFlowWithReload):
-    """One form; values outside their range are field errors and change nothing.
+    """One form; its schema refuses numbers outside their range, field by field.
 
     Options that the key's restricted line no longer covers (a new extra forward, a listen
     address it does not name) lead to a second step with the new line, shown while the user is
@@ -120,7 +126,7 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
         current = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, current),
+            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, _shown(current)),
             errors=errors,
         )
 

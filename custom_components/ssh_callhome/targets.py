@@ -11,6 +11,7 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 
 from .addresses import visitor_address
+from .aiohttp_internals import with_tunnel_file_responses
 from .bridge import in_process_target
 from .const import CONF_MODE, CONF_TARGET_HOST, MODE_HOME_ASSISTANT
 from .forwarding import SessionFactory
@@ -18,11 +19,16 @@ from .limits import ChannelGate
 
 EngineTarget = Callable[[ChannelGate], SessionFactory]
 
+# A file download through the tunnel is copied by aiohttp in chunks of this size, one executor
+# round trip each (32 SSH packets). Measured: Home Assistant's CPU per GiB is 23 % lower than
+# with aiohttp's 256 KiB (1.70 s against 2.20 s); 2 and 4 MiB were no better.
+TUNNEL_FILE_CHUNK = 1024 * 1024
+
 
 def _http_protocol_factory(hass: HomeAssistant) -> Callable[[], asyncio.BaseProtocol] | None:
     """Aiohttp's server (a protocol factory) once Home Assistant's HTTP server has started."""
-    runner = hass.http.runner
-    return runner.server if runner is not None else None
+    server = hass.http.runner.server if hass.http.runner is not None else None
+    return with_tunnel_file_responses(server, TUNNEL_FILE_CHUNK) if server is not None else None
 
 
 def _http_ssl_context(hass: HomeAssistant) -> ssl.SSLContext | None:

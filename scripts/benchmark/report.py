@@ -5,44 +5,45 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from .rig import IN_PROCESS, SSH
+from .rig import DIRECT, IN_PROCESS, SSH
 
 Round = dict[str, dict[str, float]]  # route: figure: value
 
 
 @dataclass(frozen=True)
 class Target:
-    """A figure of the in-process route against OpenSSH's, as a ratio or an absolute bound."""
+    """A figure of the in-process route against another route's, as a ratio, or a bound."""
 
     figure: str
     bound: float
     higher_is_better: bool
-    ratio: bool = True  # against ssh -N -R; otherwise the value itself
-    against: str | None = None  # the ssh route's figure, when it has another name
+    ratio: bool = True  # against the reference route; otherwise the value itself
+    against: str | None = None  # the reference route's figure, when it has another name
+    reference: str = SSH
 
     def value(self, medians: Round) -> float:
         """What is compared with the bound."""
         mine = medians[IN_PROCESS][self.figure]
         if not self.ratio:
             return mine
-        return mine / medians[SSH][self.against or self.figure]
+        return mine / medians[self.reference][self.against or self.figure]
 
     def describe(self) -> str:
         """The target as the issue states it."""
-        unit = "x ssh -N -R" if self.ratio else ""
+        unit = f"x {self.reference}" if self.ratio else ""
         sign = ">=" if self.higher_is_better else "<="
         return f"{self.figure} {sign} {self.bound:g}{unit}"
 
 
 TARGETS = (
-    Target("down MB/s", 1.0, higher_is_better=True),
-    Target("up MB/s", 1.0, higher_is_better=True),
-    Target("50x100 req/s", 1.0, higher_is_better=True),
-    Target("keep-alive p50 ms", 1.0, higher_is_better=False),
-    Target("new-conn p50 ms", 0.05, higher_is_better=False),
+    Target("down MB/s", 0.8, higher_is_better=True),
+    Target("HA CPU s/GiB", 1.5, higher_is_better=False, against="ssh CPU s/GiB"),
+    Target("keep-alive p50 ms", 1.15, higher_is_better=False),
+    # In process, Home Assistant does its own work and the SSH work on one thread: measured
+    # against its own figure with no tunnel, not against ssh's separate process.
+    Target("50x100 req/s", 0.8, higher_is_better=True, reference=DIRECT),
     Target("new-conn > 30 ms", 0, higher_is_better=False, ratio=False),
     Target("loop lag p99 ms", 20, higher_is_better=False, ratio=False),
-    Target("HA CPU s/GiB", 1.5, higher_is_better=False, against="ssh CPU s/GiB"),
 )
 
 

@@ -1,10 +1,16 @@
-"""Schemas, checks and error mapping shared by the config, reauth and reconfigure steps."""
+"""The config flow's forms and the errors that end a step; number fields for the options too.
+
+New entries, reauth and reconfigure share these forms. A number out of its range never reaches
+a step: the form's schema refuses it, field by field, as the frontend shows it. What the schema
+cannot say (a name with spaces, a key that does not load, a server that does not answer) ends a
+step with a `FormError`.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
@@ -12,35 +18,42 @@ import voluptuous as vol
 
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
 
 from .const import (
-    BIND_ADDRESSES,
-    CONF_BIND,
-    CONF_EXTRA_FORWARDS,
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
     CONF_REMOTE_PORT,
-    CONF_SERVER_SOFTWARE,
-    DEFAULT_OPTIONS,
     DEFAULT_REMOTE_PORT,
     DEFAULT_SSH_PORT,
     VALID_PORTS,
 )
-from .extras import parse_extra_forwards
-from .keys import InvalidKey, WeakKey, WrongPassphrase, authorized_keys_line
-from .server_hello import ServerSoftware
-from .server_setup import server_settings
+from .keys import InvalidKey, WeakKey, WrongPassphrase
 from .settings import async_load_client_key
 from .state import Reason, describe, reason_for
 
 _LOGGER = logging.getLogger(__name__)
 
+
+def whole_number(low: int, high: int) -> vol.All:
+    """A number box from `low` to `high`; the selector gives a float, the entry keeps an int."""
+    box = NumberSelectorConfig(min=low, max=high, step=1, mode=NumberSelectorMode.BOX)
+    return vol.All(NumberSelector(box), vol.Coerce(int))
+
+
+PORT_NUMBER = whole_number(VALID_PORTS[0], VALID_PORTS[-1])
 SERVER_FIELDS: dict[vol.Marker, Any] = {
     vol.Required(CONF_HOST): TextSelector(),
-    vol.Required(CONF_PORT, default=DEFAULT_SSH_PORT): vol.Coerce(int),
+    vol.Required(CONF_PORT, default=DEFAULT_SSH_PORT): PORT_NUMBER,
     vol.Required(CONF_USERNAME): TextSelector(),
-    vol.Required(CONF_REMOTE_PORT, default=DEFAULT_REMOTE_PORT): vol.Coerce(int),
+    vol.Required(CONF_REMOTE_PORT, default=DEFAULT_REMOTE_PORT): PORT_NUMBER,
 }
 _KEY_TEXT = TextSelector(TextSelectorConfig(multiline=True))
 _PASSPHRASE = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -65,18 +78,39 @@ _ERROR_BY_REASON = {
     Reason.REFUSED: "cannot_connect",
     Reason.TIMEOUT: "cannot_connect",
     Reason.CONNECTION_LOST: "cannot_connect",
-    Reason.AUTH: "invalid_auth",
     Reason.HOST_KEY: "host_key_changed",
     Reason.FORWARD_REFUSED: "forward_refused",
 }
 
 
-class FormError(Exception):
-    """Ends a step with one error on its form."""
+@dataclass(frozen=True, slots=True)
+class StepForm:
+    """A step's form: shown first, and again with an error and the values the user gave."""
 
-    def __init__(self, field: str, error: str) -> None:
-        super().__init__(error)
-        self.errors = {field: error}
+    step_id: str
+    schema: vol.Schema
+    values: Mapping[str, Any]
+
+
+class FormError(Exception):
+    """Ends a step with one error: `key` (strings.json) shown at `field`, "base" for the form."""
+
+    def __init__(self, field: str, key: str) -> None:
+        super().__init__(key)
+        self.field = field
+        self.key = key
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """The error as a form shows it."""
+        return {self.field: self.key}
+
+
+class KeyRejected(FormError):
+    """The server refused the key: the flow shows the line that authorizes it."""
+
+    def __init__(self) -> None:
+        super().__init__("base", "invalid_auth")
 
 
 def normalized(user_input: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,7 +125,7 @@ def normalized(user_input: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_server_fields(data: Mapping[str, Any]) -> None:
-    """Errors in the values themselves, before anything is sent anywhere."""
+    """Errors in the names themselves, before anything is sent anywhere (ports: the schema)."""
     host: str = data[CONF_HOST]
     # Not printable: control characters and lone surrogates, which no name can hold.
     if not host or not host.isprintable() or any(char.isspace() or char in "@/" for char in host):
@@ -99,9 +133,6 @@ def check_server_fields(data: Mapping[str, Any]) -> None:
     username: str = data[CONF_USERNAME]
     if not username or not username.isprintable() or any(char.isspace() for char in username):
         raise FormError(CONF_USERNAME, "invalid_username")
-    for port_field in (CONF_PORT, CONF_REMOTE_PORT):
-        if data[port_field] not in VALID_PORTS:
-            raise FormError(port_field, "invalid_port")
 
 
 def unique_id(data: Mapping[str, Any]) -> str:
@@ -128,64 +159,11 @@ async def async_server_call[T](call: Awaitable[T]) -> T:
         return await call
     except Exception as error:  # noqa: BLE001 - every failure becomes a form error
         reason = reason_for(error)
+        if reason is Reason.AUTH:
+            raise KeyRejected from None
         if reason is Reason.UNKNOWN:
             # Logged without traceback like every failure; the type and message say what it was.
             _LOGGER.error(  # noqa: TRY400
                 "Unexpected error while checking the tunnel: %s", describe(error)
             )
         raise FormError("base", _ERROR_BY_REASON.get(reason, "unknown")) from None
-
-
-def key_comment(location_name: str) -> str:
-    """ssh_callhome@<location>, with what authorized_keys cannot hold in a comment removed."""
-    location = re.sub(r"[^A-Za-z0-9._-]+", "_", location_name).strip("_") or "home"
-    return f"ssh_callhome@{location}"
-
-
-def server_software(data: Mapping[str, Any]) -> ServerSoftware:
-    """The server software stored with an entry; entries from before it was stored are OpenSSH."""
-    return ServerSoftware(data.get(CONF_SERVER_SOFTWARE, ServerSoftware.OPENSSH))
-
-
-def remote_ports(data: Mapping[str, Any], options: Mapping[str, Any]) -> list[int]:
-    """Every remote port the entry forwards: the tunnel's first, then the extra forwards'."""
-    extras = parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))
-    return [data[CONF_REMOTE_PORT], *(forward.remote_port for forward in extras)]
-
-
-def line_still_permits(
-    data: Mapping[str, Any], before: Mapping[str, Any], after: Mapping[str, Any]
-) -> bool:
-    """Whether the line shown for the options `before` lets through every forward of `after`.
-
-    A permitlisten with a bare port allows any listen address; one with an address only that.
-    Always true for Dropbear, whose line names no ports.
-    """
-    if server_software(data) is ServerSoftware.DROPBEAR:
-        return True
-    old_bind = BIND_ADDRESSES[{**DEFAULT_OPTIONS, **before}[CONF_BIND]]
-    new_bind = BIND_ADDRESSES[{**DEFAULT_OPTIONS, **after}[CONF_BIND]]
-    old_ports = remote_ports(data, {**DEFAULT_OPTIONS, **before})
-    return old_bind in ("", new_bind) and all(
-        port in old_ports for port in remote_ports(data, {**DEFAULT_OPTIONS, **after})
-    )
-
-
-def authorize_placeholders(
-    client_key: asyncssh.SSHKey,
-    data: Mapping[str, Any],
-    options: Mapping[str, Any],
-    location_name: str,
-) -> dict[str, str]:
-    """The authorized_keys line, a command that adds it and the server's settings."""
-    chosen = {**DEFAULT_OPTIONS, **options}
-    bind = BIND_ADDRESSES[chosen[CONF_BIND]]
-    ports = remote_ports(data, chosen)
-    software = server_software(data)
-    line = authorized_keys_line(client_key, bind, ports, key_comment(location_name), software)
-    return {
-        "line": line,
-        "command": f"echo '{line}' >> ~/.ssh/authorized_keys",
-        "account": f"{data[CONF_USERNAME]}@{data[CONF_HOST]}",
-        "settings": server_settings(software, data[CONF_USERNAME], bind, ports),
-    }

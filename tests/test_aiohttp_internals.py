@@ -1,0 +1,124 @@
+"""aiohttp's private API, as the integration reaches into it: files through the tunnel are copied
+in larger chunks, their headers sent with the first chunk, and with another aiohttp they are sent
+as aiohttp does by itself, with one warning."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ssh_callhome import aiohttp_internals, asyncssh_internals
+from custom_components.ssh_callhome.bridge import ChannelTransport
+from custom_components.ssh_callhome.targets import TUNNEL_FILE_CHUNK
+from harness.ha_http import load_with_remote_view, serve_file, through, visitor
+
+AIOHTTP_CHUNK = 256 * 1024  # what FileResponse copies at a time unless told otherwise
+REST = 1234
+BIG_SIZE = 3 * TUNNEL_FILE_CHUNK + REST
+SMALL_SIZE = 1024
+HEADERS_AT_MOST = 1024
+VISITOR = "127.0.0.2"
+VISITOR_AS_SEEN = "64:ff9b:1::7f00:2"  # as Home Assistant sees it
+
+
+def off_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == asyncssh_internals.__name__ and record.levelno == logging.WARNING
+    ]
+
+
+def written_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every write to the visitor's tunnelled connections from now on.
+
+    Not the tunnel's own check (the Reachable sensor's request), which may come at any time.
+    """
+    sizes: list[int] = []
+    write = ChannelTransport.write
+
+    def recording_write(self: ChannelTransport, data: bytes | bytearray | memoryview) -> None:
+        if self.get_extra_info("peername")[0] == VISITOR_AS_SEEN:
+            sizes.append(len(data))
+        write(self, data)
+
+    monkeypatch.setattr(ChannelTransport, "write", recording_write)
+    return sizes
+
+
+async def writes_per_download(
+    hass: HomeAssistant, entry: MockConfigEntry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[int, list[list[int]]]:
+    """For a big and a small file, served as /local is: the writes of each of two downloads."""
+    sizes = written_sizes(monkeypatch)
+    files = {size: os.urandom(size) for size in (BIG_SIZE, SMALL_SIZE)}
+    for size, content in files.items():
+        (tmp_path / f"{size}.bin").write_bytes(content)
+        serve_file(hass, f"/api/test_{size}", tmp_path / f"{size}.bin")
+    await load_with_remote_view(hass, entry)
+    writes: dict[int, list[list[int]]] = {size: [] for size in files}
+    async with visitor(VISITOR) as session:
+        for size, content in files.items():
+            for _ in range(2):  # a second request on the same connection is handled alike
+                sizes.clear()
+                async with session.get(through(entry, f"/api/test_{size}")) as reply:
+                    assert await reply.read() == content
+                writes[size].append(list(sizes))
+    return writes
+
+
+async def test_what_the_reach_relies_on_is_there(hass: HomeAssistant, ha_http_port: int) -> None:
+    assert hass.http.runner is not None
+    server = hass.http.runner.server
+    assert server is not None
+    protocol = server()
+    assert isinstance(protocol, aiohttp.web_protocol.RequestHandler)
+    assert callable(protocol._request_handler)
+    assert web.FileResponse(os.devnull)._chunk_size == AIOHTTP_CHUNK
+    assert web.FileResponse._send_headers_immediately is True
+
+
+async def test_files_through_the_tunnel_go_in_larger_chunks_headers_with_the_first(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    ha_http_port: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    writes = await writes_per_download(hass, entry, tmp_path, monkeypatch)
+    for first, *rest in writes[BIG_SIZE]:
+        assert TUNNEL_FILE_CHUNK < first <= TUNNEL_FILE_CHUNK + HEADERS_AT_MOST
+        assert rest == [TUNNEL_FILE_CHUNK, TUNNEL_FILE_CHUNK, REST]
+    for small in writes[SMALL_SIZE]:
+        assert len(small) == 1  # headers and body in one write: one SSH packet
+        assert SMALL_SIZE < small[0] <= SMALL_SIZE + HEADERS_AT_MOST
+    assert off_warnings(caplog) == []
+
+
+async def test_with_another_aiohttp_files_go_as_aiohttp_sends_them_and_one_warning_says_so(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    ha_http_port: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(asyncssh_internals, "_REPORTED_OFF", set())
+    monkeypatch.delattr(aiohttp.web_protocol, "RequestHandler")  # renamed, in that aiohttp
+    writes = await writes_per_download(hass, entry, tmp_path, monkeypatch)
+    for download in writes[BIG_SIZE]:
+        assert max(download) == AIOHTTP_CHUNK
+    for small in writes[SMALL_SIZE]:
+        assert len(small) == 2  # headers first, then the body
+    warnings = off_warnings(caplog)
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{aiohttp_internals.FILE_RESPONSES} turned off: aiohttp ")
