@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 
 import aiohttp
 import asyncssh
 
 from custom_components.ssh_callhome.backoff import BackoffPolicy
-from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
+from custom_components.ssh_callhome.forwarding import tcp_target
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
 
@@ -55,6 +57,11 @@ def server_settings(
     """Engine settings for a real server of the tests, pinned to its host key."""
     host_key = asyncssh.import_public_key(server.host_public_key)
     return loopback_settings(server.port, server.user, client_key, host_key, target_port)
+
+
+def tcp_tunnel(settings: TunnelSettings) -> Tunnel:
+    """A tunnel that hands each connection over TCP to the settings' own target."""
+    return Tunnel(settings, partial(tcp_target, settings.target_host, settings.target_port))
 
 
 @contextlib.asynccontextmanager

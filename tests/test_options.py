@@ -13,7 +13,11 @@ from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.authorize import line_still_permits
-from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, CONF_SERVER_SOFTWARE
+from custom_components.ssh_callhome.const import (
+    CONF_REMOTE_PORT,
+    CONF_SERVER_SOFTWARE,
+    DEFAULT_OPTIONS,
+)
 from harness.flows import VALID_OPTIONS
 from harness.integration import load
 from harness.network import LOOPBACK
@@ -52,10 +56,15 @@ async def test_out_of_range_is_refused_by_the_form_then_saved(
             form["flow_id"], {**VALID_OPTIONS, **changes}
         )
     assert set(refused.value.schema_errors) == {field}
-    assert entry.options == {}
+    assert entry.options == DEFAULT_OPTIONS
     done = await hass.config_entries.options.async_configure(form["flow_id"], VALID_OPTIONS)
     assert done["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {**VALID_OPTIONS, "target_host": "", "target_port": 0}
+    assert entry.options == {
+        **VALID_OPTIONS,
+        "target_host": "",
+        "target_port": 0,
+        "extra_forwards": "",
+    }
     assert all(type(entry.options[option]) is int for option in NUMBERS)
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -141,4 +150,5 @@ def test_when_the_line_needs_replacing(
     software: str, before: dict[str, str], after: dict[str, str], permits: bool
 ) -> None:
     data = {CONF_REMOTE_PORT: 8123, CONF_SERVER_SOFTWARE: software}
-    assert line_still_permits(data, before, after) is permits
+    options_before, options_after = {**DEFAULT_OPTIONS, **before}, {**DEFAULT_OPTIONS, **after}
+    assert line_still_permits(data, options_before, options_after) is permits

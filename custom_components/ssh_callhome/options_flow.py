@@ -20,6 +20,7 @@ from homeassistant.helpers.selector import (
 )
 
 from .authorize import authorize_placeholders, line_still_permits
+from .builder import async_load_client_key
 from .const import (
     BIND_ADDRESSES,
     CONF_BACKOFF_MAX,
@@ -33,13 +34,11 @@ from .const import (
     CONF_PROBE_INTERVAL,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
-    DEFAULT_OPTIONS,
     MODE_HOME_ASSISTANT,
     MODE_TCP,
 )
 from .extras import InvalidExtraForward, parse_extra_forwards
 from .flow_forms import PORT_NUMBER, whole_number
-from .settings import async_load_client_key
 
 OPTIONS_SCHEMA = vol.Schema(
     {
@@ -85,8 +84,12 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
 
 
 def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
-    """An empty target means Home Assistant's own HTTP server."""
-    options = {**user_input, CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip()}
+    """Every option present (optional ones left out are empty); no target means Home Assistant."""
+    options = {
+        **user_input,
+        CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip(),
+        CONF_EXTRA_FORWARDS: user_input.get(CONF_EXTRA_FORWARDS, ""),
+    }
     if not options[CONF_TARGET_HOST]:
         options[CONF_TARGET_PORT] = 0
     return options
@@ -123,7 +126,7 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
                     return self.async_create_entry(data=options)
                 self._pending = options
                 return await self.async_step_authorize_forwards()
-        current = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
+        current = user_input or self.config_entry.options
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, _shown(current)),
