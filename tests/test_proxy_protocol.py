@@ -17,10 +17,10 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.proxy_header import proxy_v2_header
-
-from .helpers.network import LOOPBACK, free_port, wait_for_port, wait_until
-from .helpers.nginx import Nginx
-from .helpers.openssh import OpenSSHServer
+from harness.integration import load, state_of
+from harness.network import LOOPBACK, free_port, wait_for_port, wait_until
+from harness.nginx import Nginx
+from harness.openssh import OpenSSHServer
 
 # The 12 bytes every v2 header starts with.
 SIGNATURE = bytes.fromhex("0d0a0d0a000d0a515549540a")
@@ -164,17 +164,14 @@ async def start_with_forwards(hass: HomeAssistant, entry: MockConfigEntry, forwa
     hass.config_entries.async_update_entry(
         entry, options={**entry.options, "extra_forwards": forwards}
     )
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await load(hass, entry)
     sensors = [
         f"binary_sensor.root_127_0_0_1_forward_{line.split(':')[0]}"
         for line in forwards.split("\n")
     ]
 
     def all_up() -> bool:
-        return all(
-            getattr(hass.states.get(sensor), "state", None) == STATE_ON for sensor in sensors
-        )
+        return all(state_of(hass, sensor) == STATE_ON for sensor in sensors)
 
     await wait_until(all_up, 10, "every extra forward up")
 
