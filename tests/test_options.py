@@ -63,7 +63,7 @@ async def test_out_of_range_is_refused_by_the_form_then_saved(
     assert entry.options == {}
     done = await hass.config_entries.options.async_configure(form["flow_id"], VALID)
     assert done["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {**VALID, "target_host": "", "target_port": 0}
+    assert entry.options == {**VALID, "target_host": "", "target_port": 0, "public_url": ""}
     assert all(type(entry.options[option]) is int for option in NUMBERS)
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -17,6 +17,7 @@ from .const import CONF_HOST_KEY, CONF_MODE, CONF_PROBE_INTERVAL, DEFAULT_OPTION
 from .events import StateChangeEvents
 from .keys import KeyProblem, load_host_key
 from .probe_view import async_forget_probe, async_new_probe, async_register_probe_view
+from .public_url_hass import async_follow_external_url, async_public_url_check
 from .repairs import (
     PersistentFailureIssues,
     async_audit_local_exposure,
@@ -58,6 +59,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
         probe, probe_token = await async_new_probe(hass, options[CONF_PROBE_INTERVAL])
         entry.async_on_unload(partial(async_forget_probe, hass, probe_token))
         settings = replace(settings, probe=probe)
+    settings = replace(settings, public_url=await async_public_url_check(hass, options))
+    async_follow_external_url(hass, entry)
     await async_audit_local_exposure(hass, entry, options[CONF_MODE], reaches_own_http)
     tunnel = Tunnel(settings, engine_target(hass, options))
     entry.runtime_data = tunnel

@@ -20,6 +20,7 @@ from .ignore_packets import drop_empty_ignore_packets
 from .limits import ChannelGate, ConnectionLimits
 from .listening import listen
 from .probe import ProbeSpec
+from .public_url import PublicUrlCheck
 from .server_hello import ServerSoftware, name_lists, read_server_hello
 from .server_text import keep_asyncssh_records_on_one_line
 from .state import describe
@@ -52,6 +53,8 @@ class TunnelSettings:
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     # None: no public-path probe.
     probe: ProbeSpec | None = None
+    # The URL visitors use, checked from outside along with the probe; None: not set.
+    public_url: PublicUrlCheck | None = None
     extra_forwards: tuple[ExtraForward, ...] = ()
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
