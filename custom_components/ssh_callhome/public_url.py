@@ -71,8 +71,8 @@ def parse_public_url(text: str) -> str:
         raise InvalidPublicUrl(text) from None
     if (
         url.scheme not in ("http", "https")
-        or not url.host
-        or not _valid_host(url.host)
+        or not url.raw_host  # the name as DNS sees it (IDNA)
+        or not _valid_host(url.raw_host)
         or url.explicit_port == 0
         or url.user is not None
         or url.password is not None
