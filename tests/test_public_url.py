@@ -5,6 +5,7 @@ real OpenSSH server; and what Home Assistant shows and offers about it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -16,6 +17,7 @@ from unittest.mock import patch
 
 import asyncssh
 import pytest
+from aiohttp import web
 from aiohttp.resolver import AsyncResolver
 
 from homeassistant.const import STATE_OFF, STATE_ON
@@ -29,6 +31,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.ssh_callhome import tunnel as tunnel_module
 from custom_components.ssh_callhome.binary_sensor import _reachable
 from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DEFAULT_OPTIONS, DOMAIN
@@ -198,12 +201,21 @@ async def tunnel(
         session=partial(async_get_clientsession, hass),
         tls=trusting_ca,
     )
-    engine = Tunnel(replace(engine_settings, public_url=public_url))
+    async with running(replace(engine_settings, public_url=public_url)) as engine:
+        yield engine
+
+
+@contextlib.asynccontextmanager
+async def running(settings: TunnelSettings) -> AsyncIterator[Tunnel]:
+    """The engine with these settings, up until the block ends."""
+    engine = Tunnel(settings)
     task = asyncio.create_task(engine.run())
-    await wait_until(lambda: engine.state.status is Status.CONNECTED, 10, "tunnel up")
-    yield engine
-    task.cancel()
-    await asyncio.wait({task})
+    try:
+        await wait_until(lambda: engine.state.status is Status.CONNECTED, 10, "tunnel up")
+        yield engine
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
 
 
 def public_url_of(tunnel: Tunnel, url: str | None = None, **changes: Any) -> PublicUrlCheck:
@@ -264,6 +276,43 @@ async def test_a_redirect_is_not_followed(
     proxy.start()
     await wait_for_port(proxy.port, accepting=True, timeout=10)
     assert await check_public_url(public_url_of(tunnel), PROBE) is PublicUrlResult.WRONG_ANSWER
+
+
+async def test_a_failing_public_url_is_logged_once(
+    hass: HomeAssistant,
+    engine_settings: TunnelSettings,
+    trusting_ca: ssl.SSLContext,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Checked again and again with the same failure: one warning, not one per check."""
+    requests: list[str] = []
+
+    async def another_service(request: web.Request) -> web.Response:
+        requests.append(request.path)
+        return web.Response(text="another service")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", another_service)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, LOOPBACK, port).start()
+    monkeypatch.setattr(tunnel_module, "WATCH_INTERVAL", 0.05)
+    public_url = PublicUrlCheck(
+        f"http://{LOOPBACK}:{port}", partial(async_get_clientsession, hass), trusting_ca
+    )
+    settings = replace(engine_settings, probe=replace(PROBE, interval=0), public_url=public_url)
+    try:
+        async with running(settings) as engine:
+            await wait_until(lambda: len(requests) >= 3, 10, "three checks")
+            assert engine.state.public_url_result is PublicUrlResult.WRONG_ANSWER
+    finally:
+        await runner.cleanup()
+    assert requests[0] == PROBE.path
+    warnings = [r for r in caplog.records if r.getMessage().startswith("Public URL")]
+    assert [r.levelname for r in warnings] == ["WARNING"]
+    assert warnings[0].getMessage().endswith("fails: wrong_answer")
 
 
 async def test_silence_is_a_timeout(tunnel: Tunnel, silent_server: SilentServer) -> None:
