@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -32,7 +32,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ssh_callhome import tunnel as tunnel_module
-from custom_components.ssh_callhome.binary_sensor import _reachable
+from custom_components.ssh_callhome.binary_sensor import is_reachable
 from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DEFAULT_OPTIONS, DOMAIN
 from custom_components.ssh_callhome.probe import ProbeResult, ProbeSpec
@@ -123,7 +123,7 @@ def test_the_sensor_is_on_only_when_every_verdict_is(
     state = TunnelState(
         Status.CONNECTED, datetime.now(UTC), reachability=direct, public_url_result=public
     )
-    assert _reachable(state) is expected
+    assert is_reachable(state) is expected
 
 
 @pytest.fixture
@@ -425,6 +425,25 @@ async def test_without_a_public_url_the_sensor_has_no_such_reason(
     assert "public_url_reason" not in reachable_sensor(hass, entry).attributes
 
 
+async def start_fix(
+    hass_client: ClientSessionGenerator, issue_id: str
+) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """Open the repair's fix flow through Home Assistant's API, as the UI does; returns submit."""
+    http = await hass_client()
+    started = await http.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    form = await started.json()
+    assert form["step_id"] == "confirm"
+
+    async def submit() -> dict[str, Any]:
+        done = await http.post(f"/api/repairs/issues/fix/{form['flow_id']}", json={})
+        result: dict[str, Any] = await done.json()
+        return result
+
+    return submit
+
+
 @pytest.fixture
 def other_external_url(hass: HomeAssistant) -> None:
     hass.config.external_url = "https://old.example.org:8123"
@@ -446,14 +465,8 @@ async def test_the_repair_makes_the_public_url_home_assistants_external_url(
         "public_url": PUBLIC_URL,
         "external_url": "https://old.example.org:8123",
     }
-    http = await hass_client()
-    started = await http.post(
-        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
-    )
-    form = await started.json()
-    assert form["step_id"] == "confirm"
-    done = await http.post(f"/api/repairs/issues/fix/{form['flow_id']}", json={})
-    assert (await done.json())["type"] == "create_entry"
+    submit = await start_fix(hass_client, issue_id)
+    assert (await submit())["type"] == "create_entry"
     assert hass.config.external_url == PUBLIC_URL
     await hass.async_block_till_done()
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
@@ -465,6 +478,7 @@ async def test_the_repair_makes_the_public_url_home_assistants_external_url(
         (PUBLIC_URL, False),
         (f"{PUBLIC_URL}/", False),  # written another way, the same URL
         (f"{PUBLIC_URL}:8443", True),
+        (f"{PUBLIC_URL}/home", True),  # not where visitors arrive
         (None, True),
     ],
 )
@@ -487,3 +501,19 @@ async def test_setting_external_url_by_hand_clears_the_repair(
     await hass.async_block_till_done()
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_the_repair_goes_with_the_entry(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    entry: MockConfigEntry,
+    other_external_url: None,
+) -> None:
+    assert await async_setup_component(hass, "repairs", {})
+    await load_with_public_url(hass, entry, PUBLIC_URL)
+    issue_id = f"external_url_differs_{entry.entry_id}"
+    submit = await start_fix(hass_client, issue_id)
+    await hass.config_entries.async_remove(entry.entry_id)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert (await submit())["reason"] == "entry_removed"
+    assert hass.config.external_url == "https://old.example.org:8123"

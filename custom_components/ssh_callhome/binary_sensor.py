@@ -35,7 +35,7 @@ class TunnelBinarySensorDescription(BinarySensorEntityDescription):
     attributes_fn: Callable[[Tunnel], dict[str, str]] | None = None
 
 
-def _reachable(state: TunnelState) -> bool | None:
+def is_reachable(state: TunnelState) -> bool | None:
     """Off when a check found Home Assistant unreachable, on when one found it, else unknown.
 
     Both checks must pass: the direct one (the server's port) and, with a public URL, the
@@ -76,7 +76,7 @@ TUNNEL = TunnelBinarySensorDescription(
 REACHABLE = TunnelBinarySensorDescription(
     key="reachable",
     translation_key="reachable",
-    is_on_fn=_reachable,
+    is_on_fn=is_reachable,
     attributes_fn=_reachable_reasons,
 )
 

@@ -94,7 +94,7 @@ def _placeholders(hass: HomeAssistant, title: str, public_url: str) -> dict[str,
     return {
         "title": title,
         "public_url": public_url,
-        "external_url": hass.config.external_url or "-",
+        "external_url": hass.config.external_url or "not set",
     }
 
 
