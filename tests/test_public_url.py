@@ -33,8 +33,8 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ssh_callhome import tunnel as tunnel_module
 from custom_components.ssh_callhome.binary_sensor import is_reachable
-from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DEFAULT_OPTIONS, DOMAIN
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.probe import ProbeResult, ProbeSpec
 from custom_components.ssh_callhome.public_url import (
     InvalidPublicUrl,
@@ -59,6 +59,7 @@ from .helpers.network import (
 from .helpers.nginx import Nginx
 from .helpers.openssh import OpenSSHServer
 from .helpers.tls import certificate_authority, issued
+from .helpers.tunnels import tcp_tunnel
 
 ANSWER = b"only this home assistant says this"
 PROBE = ProbeSpec(path="/api/ssh_callhome/probe/test-token", answer=ANSWER, timeout=5.0)
@@ -208,7 +209,7 @@ async def tunnel(
 @contextlib.asynccontextmanager
 async def running(settings: TunnelSettings) -> AsyncIterator[Tunnel]:
     """The engine with these settings, up until the block ends."""
-    engine = Tunnel(settings)
+    engine = tcp_tunnel(settings)
     task = asyncio.create_task(engine.run())
     try:
         await wait_until(lambda: engine.state.status is Status.CONNECTED, 10, "tunnel up")
@@ -341,7 +342,7 @@ async def test_the_options_refuse_a_bad_url_and_keep_a_good_one_plainly(
         form["flow_id"], {**OPTIONS, "public_url": "https://home.example.com/lovelace"}
     )
     assert refused["errors"] == {"public_url": "invalid_public_url"}
-    assert entry.options == {}
+    assert entry.options == DEFAULT_OPTIONS
     done = await hass.config_entries.options.async_configure(
         form["flow_id"], {**OPTIONS, "public_url": " HTTPS://Home.Example.com:443/ "}
     )
@@ -368,7 +369,9 @@ async def plain_proxy(
 async def load_with_public_url(
     hass: HomeAssistant, entry: MockConfigEntry, public_url: str
 ) -> None:
-    hass.config_entries.async_update_entry(entry, options={"public_url": public_url})
+    hass.config_entries.async_update_entry(
+        entry, options={**DEFAULT_OPTIONS, "public_url": public_url}
+    )
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
