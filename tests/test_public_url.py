@@ -21,10 +21,9 @@ from aiohttp import web
 from aiohttp.resolver import AsyncResolver
 
 from homeassistant.const import STATE_OFF, STATE_ON
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
@@ -46,9 +45,9 @@ from custom_components.ssh_callhome.public_url import (
 )
 from custom_components.ssh_callhome.state import Status, TunnelState
 from custom_components.ssh_callhome.tunnel import Tunnel
-
-from .conftest import server_settings
-from .helpers.network import (
+from harness.engine import connected, running, server_settings, tcp_tunnel
+from harness.integration import REACHABLE, load
+from harness.network import (
     LOOPBACK,
     SilentServer,
     free_port,
@@ -56,10 +55,9 @@ from .helpers.network import (
     wait_for_port,
     wait_until,
 )
-from .helpers.nginx import Nginx
-from .helpers.openssh import OpenSSHServer
-from .helpers.tls import certificate_authority, issued
-from .helpers.tunnels import tcp_tunnel
+from harness.nginx import Nginx
+from harness.openssh import OpenSSHServer
+from harness.tls import certificate_authority, issued
 
 ANSWER = b"only this home assistant says this"
 PROBE = ProbeSpec(path="/api/ssh_callhome/probe/test-token", answer=ANSWER, timeout=5.0)
@@ -202,21 +200,17 @@ async def tunnel(
         session=partial(async_get_clientsession, hass),
         tls=trusting_ca,
     )
-    async with running(replace(engine_settings, public_url=public_url)) as engine:
+    async with up(replace(engine_settings, public_url=public_url)) as engine:
         yield engine
 
 
 @contextlib.asynccontextmanager
-async def running(settings: TunnelSettings) -> AsyncIterator[Tunnel]:
-    """The engine with these settings, up until the block ends."""
+async def up(settings: TunnelSettings) -> AsyncIterator[Tunnel]:
+    """The engine with these settings, connected, until the block ends."""
     engine = tcp_tunnel(settings)
-    task = asyncio.create_task(engine.run())
-    try:
-        await wait_until(lambda: engine.state.status is Status.CONNECTED, 10, "tunnel up")
+    async with running(engine):
+        await wait_until(lambda: connected(engine), 10, "tunnel up")
         yield engine
-    finally:
-        task.cancel()
-        await asyncio.wait({task})
 
 
 def public_url_of(tunnel: Tunnel, url: str | None = None, **changes: Any) -> PublicUrlCheck:
@@ -305,7 +299,7 @@ async def test_a_failing_public_url_is_logged_once(
     )
     settings = replace(engine_settings, probe=replace(PROBE, interval=0), public_url=public_url)
     try:
-        async with running(settings) as engine:
+        async with up(settings) as engine:
             await wait_until(lambda: len(requests) >= 3, 10, "three checks")
             assert engine.state.public_url_result is PublicUrlResult.WRONG_ANSWER
     finally:
@@ -336,7 +330,7 @@ OPTIONS = {option: value for option, value in DEFAULT_OPTIONS.items() if value n
 async def test_the_options_refuse_a_bad_url_and_keep_a_good_one_plainly(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    await load(hass, entry)
     form = await hass.config_entries.options.async_init(entry.entry_id)
     refused = await hass.config_entries.options.async_configure(
         form["flow_id"], {**OPTIONS, "public_url": "https://home.example.com/lovelace"}
@@ -372,16 +366,13 @@ async def load_with_public_url(
     hass.config_entries.async_update_entry(
         entry, options={**DEFAULT_OPTIONS, "public_url": public_url}
     )
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await load(hass, entry)
 
 
-def reachable_sensor(hass: HomeAssistant, entry: MockConfigEntry) -> Any:
-    entity_id = er.async_get(hass).async_get_entity_id(
-        "binary_sensor", DOMAIN, f"{entry.entry_id}_reachable"
-    )
-    assert entity_id is not None
-    return hass.states.get(entity_id)
+def reachable_sensor(hass: HomeAssistant) -> State:
+    state = hass.states.get(REACHABLE)
+    assert state is not None
+    return state
 
 
 async def test_home_assistant_answers_at_its_public_url(
@@ -390,11 +381,11 @@ async def test_home_assistant_answers_at_its_public_url(
     public_url = f"http://{LOOPBACK}:{plain_proxy.port}"
     await load_with_public_url(hass, entry, public_url)
     await wait_until(
-        lambda: reachable_sensor(hass, entry).attributes.get("public_url_reason") == "reachable",
+        lambda: reachable_sensor(hass).attributes.get("public_url_reason") == "reachable",
         15,
         "public URL reachable",
     )
-    sensor = reachable_sensor(hass, entry)
+    sensor = reachable_sensor(hass)
     assert sensor.state == STATE_ON
     assert sensor.attributes["reason"] == "reachable"
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
@@ -407,12 +398,12 @@ async def test_a_public_url_that_fails_turns_the_sensor_off(
 ) -> None:
     await load_with_public_url(hass, entry, "http://home.invalid")
     await wait_until(
-        lambda: reachable_sensor(hass, entry).attributes.get("public_url_reason")
+        lambda: reachable_sensor(hass).attributes.get("public_url_reason")
         not in (None, "not_probed_yet", "tunnel_down"),
         15,
         "public URL checked",
     )
-    sensor = reachable_sensor(hass, entry)
+    sensor = reachable_sensor(hass)
     assert sensor.attributes["public_url_reason"] == "name_not_found"
     assert sensor.attributes["reason"] == "reachable"  # the direct check stays as it is
     assert sensor.state == STATE_OFF
@@ -423,9 +414,9 @@ async def test_without_a_public_url_the_sensor_has_no_such_reason(
 ) -> None:
     await load_with_public_url(hass, entry, "")
     await wait_until(
-        lambda: reachable_sensor(hass, entry).attributes.get("reason") == "reachable", 15, "checked"
+        lambda: reachable_sensor(hass).attributes.get("reason") == "reachable", 15, "checked"
     )
-    assert "public_url_reason" not in reachable_sensor(hass, entry).attributes
+    assert "public_url_reason" not in reachable_sensor(hass).attributes
 
 
 async def start_fix(
