@@ -116,8 +116,8 @@ async def check_public_url(check: PublicUrlCheck, probe: ProbeSpec) -> PublicUrl
 
 
 async def _request(check: PublicUrlCheck, probe: ProbeSpec) -> PublicUrlResult:
-    # A new connection each time (no pooled one), so that every check resolves the name and
-    # connects anew; a redirect would lead elsewhere than the URL visitors were given.
+    # "Connection: close": no connection is kept for the next check, which resolves the name and
+    # connects anew. A redirect would lead elsewhere than the URL visitors were given.
     async with check.session().get(
         f"{check.url}{probe.path}",
         ssl=check.tls,
