@@ -1,7 +1,8 @@
 """A real nginx on a loopback port, serving one `location /` with the directives it is given.
 
-Its access log has, a line per request, the PROXY protocol's addresses (empty without the
-header) and the connection's own: see ACCESS_FIELDS.
+With a certificate and key it serves HTTPS, as a reverse proxy on a server does. Its access log
+has, a line per request, the PROXY protocol's addresses ("-" without the header) and the
+connection's own: see ACCESS_FIELDS.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ http {{
     uwsgi_temp_path {directory}/uwsgi;
     scgi_temp_path {directory}/scgi;
     server {{
-        listen {address}:{port}{listen_options};
+        listen {address}:{port}{listen_options}{tls};
 {server_directives}
         location / {{
 {location}
@@ -55,24 +56,32 @@ ACCESS_FIELDS = (
     "status",
 )
 
+# Follows the listen directive's address, whose ";" ends the last line.
+_TLS = """ ssl;
+        ssl_certificate {certificate};
+        ssl_certificate_key {key}"""
+
 
 class Nginx:
     """nginx in the foreground; `location` holds the directives of its one `location /`.
 
     `listen_options` follow the listen address (" proxy_protocol": every connection must start
-    with a PROXY protocol header); `server_directives` go in the `server` block.
+    with a PROXY protocol header); `server_directives` go in the `server` block. `tls`
+    (certificate, key), PEM files: HTTPS with them. Both may change between starts.
     """
 
     def __init__(
         self,
         directory: Path,
         location: str,
+        tls: tuple[Path, Path] | None = None,
         listen_options: str = "",
         server_directives: str = "",
     ) -> None:
         self.directory = directory
         self.port = free_port()
         self.location = location
+        self.tls = tls
         self.listen_options = listen_options
         self.server_directives = server_directives
         self._process: subprocess.Popen[bytes] | None = None
@@ -102,6 +111,7 @@ class Nginx:
                 listen_options=self.listen_options,
                 server_directives=self.server_directives,
                 location=self.location,
+                tls=_TLS.format(certificate=self.tls[0], key=self.tls[1]) if self.tls else "",
             )
         )
         self._process = subprocess.Popen(

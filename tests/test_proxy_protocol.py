@@ -117,7 +117,12 @@ def test_a_visitor_without_an_ip_address_gets_the_local_command(
 
 async def nginx_on(directory: Path, listen_options: str, directives: str) -> Nginx:
     """nginx answering every request with 200, started and accepting."""
-    server = Nginx(directory, 'return 200 "served\\n";', listen_options, directives)
+    server = Nginx(
+        directory,
+        'return 200 "served\\n";',
+        listen_options=listen_options,
+        server_directives=directives,
+    )
     server.start()
     await wait_for_port(server.port, accepting=True, timeout=10)
     return server

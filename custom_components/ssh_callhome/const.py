@@ -38,6 +38,8 @@ CONF_TARGET_PORT: Final = "target_port"
 CONF_EXTRA_FORWARDS: Final = "extra_forwards"
 CONF_MAX_CONNECTIONS: Final = "max_connections"
 CONF_MAX_CONNECTIONS_PER_VISITOR: Final = "max_connections_per_visitor"
+# The URL visitors use (scheme://host[:port]), checked from outside; empty: not set.
+CONF_PUBLIC_URL: Final = "public_url"
 
 # Home Assistant's own HTTP server, in process, with the visitor's address; or any TCP target.
 MODE_HOME_ASSISTANT: Final = "home_assistant"
@@ -62,6 +64,7 @@ DEFAULT_OPTIONS: Final = {
     CONF_EXTRA_FORWARDS: "",
     CONF_MAX_CONNECTIONS: DEFAULT_MAX_CONNECTIONS,
     CONF_MAX_CONNECTIONS_PER_VISITOR: DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
+    CONF_PUBLIC_URL: "",
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"
