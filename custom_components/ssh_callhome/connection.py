@@ -16,6 +16,7 @@ from .ciphers import PREFERRED_CIPHERS
 from .client_options import client_options
 from .extras import ExtraForward
 from .forwarding import SessionFactory, TrafficStats, tcp_target
+from .healing import SelfHealPolicy
 from .ignore_packets import drop_empty_ignore_packets
 from .limits import ChannelGate, ConnectionLimits
 from .listening import listen
@@ -54,6 +55,7 @@ class TunnelSettings:
     probe: ProbeSpec | None = None
     extra_forwards: tuple[ExtraForward, ...] = ()
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    self_heal: SelfHealPolicy = field(default_factory=SelfHealPolicy)
 
     @property
     def probe_host(self) -> str:

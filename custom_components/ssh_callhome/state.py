@@ -51,6 +51,31 @@ class TunnelState:
     reachability: ProbeResult | None = None
     # The remote ports of the extra forwards the server holds for us now.
     extra_forwards_up: frozenset[int] = frozenset()
+    # Reconnects made because the check kept failing, and the failure behind the last one.
+    self_heals: int = 0
+    self_heal_reason: str | None = None
+    # The check keeps failing and the last such reconnect is too recent for another: a reconnect
+    # does not fix this one. Cleared when the check passes.
+    self_heal_held_back: bool = False
+
+    @property
+    def failed_check(self) -> str | None:
+        """Why the last check of this connection failed; None if it passed or gave no verdict.
+
+        The one place that says whether the check failed: self-healing counts what it says.
+        """
+        if self.reachability in CHECK_FAILURES:
+            return self.reachability
+        return None
+
+    @property
+    def check_passed(self) -> bool:
+        """Whether the last check of this connection found the way in working."""
+        return self.reachability is ProbeResult.REACHABLE and self.failed_check is None
+
+
+# What a check finds that means the way in is broken; FORBIDDEN gives no verdict.
+CHECK_FAILURES = frozenset({ProbeResult.UNREACHABLE, ProbeResult.WRONG_ANSWER})
 
 
 # Order matters: the specific OSError subclasses come before OSError itself.

@@ -1,0 +1,131 @@
+"""Self-healing: a forward that silently carries nothing is reconnected, at most once per gap."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import asyncssh
+import pytest
+
+from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.healing import SelfHealPolicy
+from custom_components.ssh_callhome.probe import ProbeSpec
+from custom_components.ssh_callhome.state import TunnelState
+from custom_components.ssh_callhome.tunnel import Tunnel
+
+from .conftest import loopback_settings
+from .helpers.fault_server import FaultServer
+from .helpers.network import free_port, serve_http, wait_until
+from .test_tunnel_openssh import running
+
+ANSWER = b"this home assistant"
+# A check every 0.1 s; one that meets silence gives up after 0.3 s.
+FAST_CHECK = ProbeSpec(path="/probe", answer=ANSWER, interval=0.1, timeout=0.3)
+GAP = 900.0
+
+
+class SteppedClock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def fault_server(
+    socket_enabled: None, client_key: asyncssh.SSHKey
+) -> AsyncIterator[FaultServer]:
+    server = FaultServer(client_key)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def answering_port(socket_enabled: None) -> AsyncIterator[int]:
+    """Where the tunnel delivers: a service that gives the check its answer."""
+    port = free_port()
+    runner = await serve_http(port, ANSWER)
+    yield port
+    await runner.cleanup()
+
+
+@pytest.fixture
+def clock() -> SteppedClock:
+    return SteppedClock()
+
+
+@pytest.fixture
+def checked_settings(
+    fault_server: FaultServer,
+    client_key: asyncssh.SSHKey,
+    answering_port: int,
+    clock: SteppedClock,
+) -> TunnelSettings:
+    host_key = fault_server.host_key.convert_to_public()
+    settings = loopback_settings(fault_server.port, "tunnel", client_key, host_key, answering_port)
+    policy = SelfHealPolicy(after_failures=3, min_gap=GAP, clock=clock)
+    return replace(settings, probe=FAST_CHECK, self_heal=policy)
+
+
+async def test_black_holed_forward_is_reconnected_at_most_once_per_gap(
+    fault_server: FaultServer,
+    checked_settings: TunnelSettings,
+    clock: SteppedClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tunnel = Tunnel(checked_settings)
+    # How many checks had met the black hole when each reconnect, and the hold, was decided.
+    failures_at: dict[tuple[int, bool], int] = {}
+
+    def on_change(state: TunnelState) -> None:
+        decision = (state.self_heals, state.self_heal_held_back)
+        failures_at.setdefault(decision, fault_server.black_holed)
+
+    tunnel.add_listener(on_change)
+    async with running(tunnel):
+        await wait_until(lambda: tunnel.state.check_passed, 10, "check passes")
+        fault_server.black_hole = True
+        await wait_until(lambda: tunnel.state.self_heals == 1, 10, "first reconnect")
+        assert failures_at[(1, False)] == 3
+        assert tunnel.state.self_heal_reason == "unreachable"
+        await wait_until(lambda: len(fault_server.connections) == 2, 10, "new connection")
+        # The new connection fails its checks as well: the gap holds the next reconnect back.
+        await wait_until(lambda: tunnel.state.self_heal_held_back, 10, "held back")
+        held_at = failures_at[(1, True)]
+        assert held_at == 6
+        await wait_until(lambda: fault_server.black_holed >= held_at + 4, 10, "more failures")
+        assert tunnel.state.self_heals == 1
+        assert len(fault_server.connections) == 2
+        # Once the gap has passed, the next failure reconnects again.
+        clock.now += GAP
+        await wait_until(lambda: tunnel.state.self_heals == 2, 10, "second reconnect")
+        assert failures_at[(2, True)] >= held_at + 4
+        await wait_until(lambda: len(fault_server.connections) == 3, 10, "third connection")
+        # The way in works again: the check passes and nothing is held back any more.
+        fault_server.black_hole = False
+        await wait_until(lambda: not tunnel.state.self_heal_held_back, 10, "released")
+        assert tunnel.state.check_passed
+    reconnect_lines = [r for r in caplog.records if "reconnecting" in r.getMessage()]
+    assert [r.levelname for r in reconnect_lines] == ["WARNING", "WARNING"]
+    assert "failed 3 times in a row (unreachable)" in reconnect_lines[0].getMessage()
+    held_lines = [r for r in caplog.records if "no other reconnect" in r.getMessage()]
+    assert len(held_lines) == 1
+
+
+async def test_zero_failures_turns_healing_off(
+    fault_server: FaultServer, checked_settings: TunnelSettings
+) -> None:
+    tunnel = Tunnel(replace(checked_settings, self_heal=SelfHealPolicy(after_failures=0)))
+    async with running(tunnel):
+        await wait_until(lambda: tunnel.state.check_passed, 10, "check passes")
+        fault_server.black_hole = True
+        await wait_until(lambda: fault_server.black_holed >= 6, 10, "failures")
+        assert tunnel.state.failed_check == "unreachable"
+        assert tunnel.state.self_heals == 0
+        assert not tunnel.state.self_heal_held_back
+        assert len(fault_server.connections) == 1
