@@ -27,6 +27,8 @@ VALID = {
     "mode": "home_assistant",
     "max_connections": 50,
     "max_connections_per_visitor": 10,
+    "self_heal_after": 5,
+    "heartbeat_interval": 10,
 }
 NUMBERS = [option for option, value in VALID.items() if option not in ("bind", "mode")]
 
@@ -46,6 +48,10 @@ NUMBERS = [option for option, value in VALID.items() if option not in ("bind", "
         ({"max_connections": 1001}, "max_connections"),
         ({"max_connections_per_visitor": 5}, "max_connections_per_visitor"),
         ({"max_connections_per_visitor": 1001}, "max_connections_per_visitor"),
+        ({"self_heal_after": -1}, "self_heal_after"),
+        ({"self_heal_after": 11}, "self_heal_after"),
+        ({"heartbeat_interval": 0}, "heartbeat_interval"),
+        ({"heartbeat_interval": 61}, "heartbeat_interval"),
         ({"mode": "tcp", "target_host": LOOPBACK, "target_port": 0}, "target_port"),
         ({"mode": "tcp", "target_host": LOOPBACK, "target_port": 65536}, "target_port"),
     ],
@@ -63,7 +69,7 @@ async def test_out_of_range_is_refused_by_the_form_then_saved(
     assert entry.options == {}
     done = await hass.config_entries.options.async_configure(form["flow_id"], VALID)
     assert done["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {**VALID, "target_host": "", "target_port": 0}
+    assert entry.options == {**VALID, "target_host": "", "target_port": 0, "heartbeat_url": ""}
     assert all(type(entry.options[option]) is int for option in NUMBERS)
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -115,6 +121,7 @@ async def test_saving_reloads_the_engine_with_the_options(
     assert after.settings.probe.interval == 120
     assert after.settings.limits.total == 50
     assert after.settings.limits.per_visitor == 10
+    assert after.settings.self_heal.after_failures == 5
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -132,6 +139,37 @@ async def test_a_tcp_target_needs_its_port(hass: HomeAssistant, entry: MockConfi
     assert entry.options["target_port"] == 1883
     await hass.async_block_till_done()
     assert entry.runtime_data.settings.target_port == 1883
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/ping",
+        "healthchecks.io/ping/abc",  # no scheme
+        "https://",  # no host
+        "https:///ping",
+        "http://[::1",  # not a URL at all
+        "javascript:alert(1)",
+    ],
+)
+async def test_a_heartbeat_url_is_http_or_https_with_a_host(
+    hass: HomeAssistant, entry: MockConfigEntry, url: str
+) -> None:
+    await load(hass, entry)
+    form = await hass.config_entries.options.async_init(entry.entry_id)
+    bad = await hass.config_entries.options.async_configure(
+        form["flow_id"], {**VALID, "heartbeat_url": url}
+    )
+    assert bad["errors"] == {"heartbeat_url": "invalid_heartbeat_url"}
+    assert entry.options == {}
+    good = "https://hc-ping.com/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    done = await hass.config_entries.options.async_configure(
+        form["flow_id"], {**VALID, "heartbeat_url": f" {good} "}
+    )
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["heartbeat_url"] == good
+    await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

@@ -4,19 +4,38 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from functools import partial
+from typing import Any
+from unittest.mock import patch
 
 import asyncssh
 import pytest
 
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+
 from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.const import (
+    CONF_HOST_KEY,
+    CONF_PRIVATE_KEY,
+    CONF_PROBE_INTERVAL,
+    CONF_REMOTE_PORT,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+    EVENT_SELF_HEALED,
+)
 from custom_components.ssh_callhome.healing import SelfHealPolicy
+from custom_components.ssh_callhome.logbook import async_describe_events
 from custom_components.ssh_callhome.probe import ProbeSpec
 from custom_components.ssh_callhome.state import TunnelState
 from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .conftest import loopback_settings
 from .helpers.fault_server import FaultServer
-from .helpers.network import free_port, serve_http, wait_until
+from .helpers.network import LOOPBACK, free_port, serve_http, wait_until
+from .test_init import load
 from .test_tunnel_openssh import running
 
 ANSWER = b"this home assistant"
@@ -129,3 +148,66 @@ async def test_zero_failures_turns_healing_off(
         assert tunnel.state.self_heals == 0
         assert not tunnel.state.self_heal_held_back
         assert len(fault_server.connections) == 1
+
+
+@pytest.fixture
+def fault_entry(
+    hass: HomeAssistant, fault_server: FaultServer, client_key_text: str
+) -> MockConfigEntry:
+    """An entry for the fault server that checks every 0.2 s (the options' floor is 60 s)."""
+    data = {
+        CONF_HOST: LOOPBACK,
+        CONF_PORT: fault_server.port,
+        CONF_USERNAME: "tunnel",
+        CONF_REMOTE_PORT: free_port(),
+        CONF_PRIVATE_KEY: client_key_text,
+        CONF_HOST_KEY: fault_server.host_key.export_public_key().decode(),
+    }
+    options = {**DEFAULT_OPTIONS, CONF_PROBE_INTERVAL: 0.2}
+    entry = MockConfigEntry(domain=DOMAIN, title="tunnel@fault", data=data, options=options)
+    entry.add_to_hass(hass)
+    return entry
+
+
+def logbook_line(hass: HomeAssistant, event: Event) -> dict[str, Any]:
+    described: dict[str, Any] = {}
+    async_describe_events(
+        hass, lambda _domain, kind, describer: described.update({kind: describer})
+    )
+    return described[EVENT_SELF_HEALED](event)  # type: ignore[no-any-return]
+
+
+async def test_home_assistant_hears_of_it_and_gets_a_repair_while_held_back(
+    hass: HomeAssistant, ha_http_port: int, fault_server: FaultServer, fault_entry: MockConfigEntry
+) -> None:
+    """Through the integration: Home Assistant's own HTTP server answers the check."""
+    events = async_capture_events(hass, EVENT_SELF_HEALED)
+    quick = partial(ProbeSpec, timeout=0.3)
+    with patch("custom_components.ssh_callhome.probe_view.ProbeSpec", quick):
+        await load(hass, fault_entry)
+    tunnel = fault_entry.runtime_data
+    await wait_until(lambda: tunnel.state.check_passed, 10, "check passes")
+    fault_server.black_hole = True
+    await wait_until(lambda: bool(events), 10, "self-healed event")
+    assert events[0].data == {"entry_id": fault_entry.entry_id, "reason": "unreachable"}
+    assert logbook_line(hass, events[0]) == {
+        "name": "tunnel@fault",
+        "message": "tunnel reconnected by itself: its check kept failing because nothing "
+        "answered on the server's port",
+    }
+    registry = ir.async_get(hass)
+    issue_id = f"check_keeps_failing_{fault_entry.entry_id}"
+    await wait_until(lambda: registry.async_get_issue(DOMAIN, issue_id) is not None, 10, "repair")
+    issue = registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "title": "tunnel@fault",
+        "reason": "unreachable",
+        "remote_port": str(fault_entry.data[CONF_REMOTE_PORT]),
+        "minutes": "15",
+    }
+    assert len(events) == 1
+    fault_server.black_hole = False
+    await wait_until(lambda: registry.async_get_issue(DOMAIN, issue_id) is None, 10, "repair gone")
+    assert len(events) == 1
+    assert await hass.config_entries.async_unload(fault_entry.entry_id)

@@ -34,6 +34,11 @@ CONF_TARGET_PORT: Final = "target_port"
 CONF_EXTRA_FORWARDS: Final = "extra_forwards"
 CONF_MAX_CONNECTIONS: Final = "max_connections"
 CONF_MAX_CONNECTIONS_PER_VISITOR: Final = "max_connections_per_visitor"
+# Self-healing and the heartbeat: failed checks in a row that reconnect (0: never); a URL
+# requested every so many minutes while the tunnel is up and its check passes ("": none).
+CONF_SELF_HEAL_AFTER: Final = "self_heal_after"
+CONF_HEARTBEAT_URL: Final = "heartbeat_url"
+CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
 
 # Home Assistant's own HTTP server, in process, with the visitor's address; or any TCP target.
 MODE_HOME_ASSISTANT: Final = "home_assistant"
@@ -58,8 +63,12 @@ DEFAULT_OPTIONS: Final = {
     CONF_EXTRA_FORWARDS: "",
     CONF_MAX_CONNECTIONS: DEFAULT_MAX_CONNECTIONS,
     CONF_MAX_CONNECTIONS_PER_VISITOR: DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
+    CONF_SELF_HEAL_AFTER: 3,
+    CONF_HEARTBEAT_URL: "",
+    CONF_HEARTBEAT_INTERVAL: 5,
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"
+EVENT_SELF_HEALED: Final = "ssh_callhome_self_healed"
 # A forward refused, or a key rejected, this long becomes a repair issue.
 PERSISTENT_FAILURE_SECONDS: Final = 300

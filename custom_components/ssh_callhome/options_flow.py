@@ -1,4 +1,4 @@
-"""Options: keepalive, where the server listens, the backoff cap, delivery, forwards and caps.
+"""Options: how the tunnel connects, where it delivers, its caps, self-healing and heartbeat.
 
 Saving reloads the entry.
 """
@@ -17,6 +17,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
+    TextSelectorType,
 )
 
 from .authorize import authorize_placeholders, line_still_permits
@@ -25,12 +26,15 @@ from .const import (
     CONF_BACKOFF_MAX,
     CONF_BIND,
     CONF_EXTRA_FORWARDS,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HEARTBEAT_URL,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
     CONF_MAX_CONNECTIONS,
     CONF_MAX_CONNECTIONS_PER_VISITOR,
     CONF_MODE,
     CONF_PROBE_INTERVAL,
+    CONF_SELF_HEAL_AFTER,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
     DEFAULT_OPTIONS,
@@ -39,6 +43,7 @@ from .const import (
 )
 from .extras import InvalidExtraForward, parse_extra_forwards
 from .flow_forms import PORT_NUMBER, whole_number
+from .heartbeat import is_heartbeat_url
 from .settings import async_load_client_key
 
 OPTIONS_SCHEMA = vol.Schema(
@@ -68,6 +73,12 @@ OPTIONS_SCHEMA = vol.Schema(
         # away an ordinary visit; at the top, 1000 windows are 500 MiB that visitors could fill.
         vol.Required(CONF_MAX_CONNECTIONS): whole_number(10, 1000),
         vol.Required(CONF_MAX_CONNECTIONS_PER_VISITOR): whole_number(6, 1000),
+        # Self-healing and the heartbeat.
+        vol.Required(CONF_SELF_HEAL_AFTER): whole_number(0, 10),
+        vol.Optional(CONF_HEARTBEAT_URL): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.URL)
+        ),
+        vol.Required(CONF_HEARTBEAT_INTERVAL): whole_number(1, 60),
     }
 )
 
@@ -81,12 +92,18 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
         parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))
     except InvalidExtraForward:
         errors[CONF_EXTRA_FORWARDS] = "invalid_extra_forwards"
+    if options[CONF_HEARTBEAT_URL] and not is_heartbeat_url(options[CONF_HEARTBEAT_URL]):
+        errors[CONF_HEARTBEAT_URL] = "invalid_heartbeat_url"
     return errors
 
 
 def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
-    """An empty target means Home Assistant's own HTTP server."""
-    options = {**user_input, CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip()}
+    """An empty target means Home Assistant's own HTTP server; an empty URL, no heartbeat."""
+    options = {
+        **user_input,
+        CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip(),
+        CONF_HEARTBEAT_URL: user_input.get(CONF_HEARTBEAT_URL, "").strip(),
+    }
     if not options[CONF_TARGET_HOST]:
         options[CONF_TARGET_PORT] = 0
     return options

@@ -25,12 +25,14 @@ from .const import (
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
     CONF_REMOTE_PORT,
+    CONF_SELF_HEAL_AFTER,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
     DEFAULT_OPTIONS,
     MODE_TCP,
 )
 from .extras import parse_extra_forwards
+from .healing import SelfHealPolicy
 from .keys import load_private_key
 from .limits import ConnectionLimits
 
@@ -82,4 +84,5 @@ def tunnel_settings(
             total=chosen[CONF_MAX_CONNECTIONS],
             per_visitor=chosen[CONF_MAX_CONNECTIONS_PER_VISITOR],
         ),
+        self_heal=SelfHealPolicy(after_failures=chosen[CONF_SELF_HEAL_AFTER]),
     )
