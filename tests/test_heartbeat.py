@@ -4,6 +4,7 @@ while the tunnel is down or its check fails, and its failures are logged once a 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,7 +16,12 @@ import pytest
 from aiohttp import web
 
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.const import CONF_HEARTBEAT_URL, DEFAULT_OPTIONS
@@ -163,13 +169,19 @@ async def test_a_failing_heartbeat_is_logged_once_and_spares_the_tunnel(
 
 
 async def test_the_option_starts_the_heartbeat_with_the_entry(
-    hass: HomeAssistant, entry: MockConfigEntry, receiver: Receiver
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    entry: MockConfigEntry,
+    receiver: Receiver,
 ) -> None:
     """Through the integration: Home Assistant's own HTTP server answers the check."""
     options = {**DEFAULT_OPTIONS, CONF_HEARTBEAT_URL: receiver.url}
     hass.config_entries.async_update_entry(entry, options=options)
+    assert await async_setup_component(hass, "diagnostics", {})
     await load(hass, entry)
     # The first ping goes as soon as the check has passed, the next a few minutes later.
     await wait_until(lambda: len(receiver.times) == 1, 10, "first ping")
     assert entry.runtime_data.state.check_passed
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert SECRET not in json.dumps(diagnostics)
     assert await hass.config_entries.async_unload(entry.entry_id)

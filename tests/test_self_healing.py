@@ -169,7 +169,7 @@ def fault_entry(
     return entry
 
 
-def logbook_line(hass: HomeAssistant, event: Event) -> dict[str, Any]:
+def logbook_line(hass: HomeAssistant, event: Event[dict[str, Any]]) -> dict[str, Any]:
     described: dict[str, Any] = {}
     async_describe_events(
         hass, lambda _domain, kind, describer: described.update({kind: describer})
