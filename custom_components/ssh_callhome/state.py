@@ -62,10 +62,12 @@ class TunnelState:
     def failed_check(self) -> str | None:
         """Why the last check of this connection failed; None if it passed or gave no verdict.
 
-        The one place that says whether the check failed: self-healing counts what it says.
+        The one place that says whether the check failed: self-healing counts what it says and
+        the heartbeat waits on it, so a further check (of another way in) belongs here too.
         """
-        if self.reachability in CHECK_FAILURES:
-            return self.reachability
+        reachability = self.reachability
+        if reachability is not None and reachability in CHECK_FAILURES:
+            return reachability.value
         return None
 
     @property
