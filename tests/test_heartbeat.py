@@ -118,7 +118,9 @@ async def test_pings_at_the_interval_only_while_up_and_checked(
     async with running(tunnel):
         await wait_until(lambda: len(receiver.times) >= 4, 10, "four pings")
         gaps = [b - a for a, b in zip(receiver.times, receiver.times[1:], strict=False)]
-        assert all(INTERVAL * 0.7 < gap < INTERVAL * 2 for gap in gaps[1:]), gaps
+        # None early (the timer's own pace), and late only as far as a busy machine makes it.
+        assert min(gaps) > INTERVAL * 0.7, gaps
+        assert sum(gaps) / len(gaps) < INTERVAL * 1.5, gaps
         # The check fails (nothing answers behind the tunnel): the pings stop.
         await answering.cleanup()
         await wait_until(lambda: tunnel.state.failed_check is not None, 5, "check fails")
