@@ -23,16 +23,16 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.const import CONF_HEARTBEAT_URL, DEFAULT_OPTIONS
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.heartbeat import Heartbeat
 from custom_components.ssh_callhome.probe import ProbeSpec
 from custom_components.ssh_callhome.state import Status
-from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .conftest import server_settings
 from .helpers.network import LOOPBACK, free_port, serve_http, wait_until
 from .helpers.openssh import OpenSSHServer
+from .helpers.tunnels import tcp_tunnel
 from .test_init import load
 from .test_tunnel_openssh import running
 
@@ -112,7 +112,7 @@ async def test_pings_at_the_interval_only_while_up_and_checked(
     answer_port: int,
     receiver: Receiver,
 ) -> None:
-    tunnel = Tunnel(checked_settings)
+    tunnel = tcp_tunnel(checked_settings)
     heartbeat = Heartbeat(hass, tunnel, receiver.url, timedelta(seconds=INTERVAL))
     tunnel.add_listener(heartbeat)
     async with running(tunnel):
@@ -149,7 +149,7 @@ async def test_a_failing_heartbeat_is_logged_once_and_spares_the_tunnel(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver.status = 500
-    tunnel = Tunnel(checked_settings)
+    tunnel = tcp_tunnel(checked_settings)
     heartbeat = Heartbeat(hass, tunnel, receiver.url, timedelta(seconds=INTERVAL / 2))
     tunnel.add_listener(heartbeat)
     async with running(tunnel):

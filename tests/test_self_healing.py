@@ -16,7 +16,6 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
-from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.const import (
     CONF_HOST_KEY,
     CONF_PRIVATE_KEY,
@@ -26,15 +25,16 @@ from custom_components.ssh_callhome.const import (
     DOMAIN,
     EVENT_SELF_HEALED,
 )
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.healing import SelfHealPolicy
 from custom_components.ssh_callhome.logbook import async_describe_events
 from custom_components.ssh_callhome.probe import ProbeSpec
 from custom_components.ssh_callhome.state import TunnelState
-from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .conftest import loopback_settings
 from .helpers.fault_server import FaultServer
 from .helpers.network import LOOPBACK, free_port, serve_http, wait_until
+from .helpers.tunnels import tcp_tunnel
 from .test_init import load
 from .test_tunnel_openssh import running
 
@@ -97,7 +97,7 @@ async def test_black_holed_forward_is_reconnected_at_most_once_per_gap(
     clock: SteppedClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    tunnel = Tunnel(checked_settings)
+    tunnel = tcp_tunnel(checked_settings)
     # How many checks had met the black hole when each reconnect, and the hold, was decided.
     failures_at: dict[tuple[int, bool], int] = {}
 
@@ -139,7 +139,7 @@ async def test_black_holed_forward_is_reconnected_at_most_once_per_gap(
 async def test_zero_failures_turns_healing_off(
     fault_server: FaultServer, checked_settings: TunnelSettings
 ) -> None:
-    tunnel = Tunnel(replace(checked_settings, self_heal=SelfHealPolicy(after_failures=0)))
+    tunnel = tcp_tunnel(replace(checked_settings, self_heal=SelfHealPolicy(after_failures=0)))
     async with running(tunnel):
         await wait_until(lambda: tunnel.state.check_passed, 10, "check passes")
         fault_server.black_hole = True
