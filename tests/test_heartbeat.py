@@ -28,15 +28,11 @@ from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.heartbeat import Heartbeat
 from custom_components.ssh_callhome.probe import ProbeSpec
 from custom_components.ssh_callhome.state import Status
+from harness.engine import CHECK_ANSWER, running, server_settings, tcp_tunnel
+from harness.integration import load
+from harness.network import LOOPBACK, free_port, serve_http, wait_until
+from harness.openssh import OpenSSHServer
 
-from .conftest import server_settings
-from .helpers.network import LOOPBACK, free_port, serve_http, wait_until
-from .helpers.openssh import OpenSSHServer
-from .helpers.tunnels import tcp_tunnel
-from .test_init import load
-from .test_tunnel_openssh import running
-
-ANSWER = b"this home assistant"
 INTERVAL = 0.4
 # The secret part of a heartbeat URL (a healthchecks.io check's id, an ntfy topic).
 SECRET = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -77,23 +73,10 @@ async def receiver(socket_enabled: None) -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-def answer_port() -> int:
-    """Where the tunnel delivers: a service that gives the check its answer, when it runs."""
-    return free_port()
-
-
-@pytest.fixture
-async def answering(socket_enabled: None, answer_port: int) -> AsyncIterator[web.AppRunner]:
-    runner = await serve_http(answer_port, ANSWER)
-    yield runner
-    await runner.cleanup()
-
-
-@pytest.fixture
 def checked_settings(
     openssh: OpenSSHServer, client_key: asyncssh.SSHKey, answer_port: int
 ) -> TunnelSettings:
-    probe = ProbeSpec(path="/probe", answer=ANSWER, interval=0.2, timeout=0.5)
+    probe = ProbeSpec(path="/probe", answer=CHECK_ANSWER, interval=0.2, timeout=0.5)
     return replace(server_settings(openssh, client_key, answer_port), probe=probe)
 
 
@@ -127,7 +110,7 @@ async def test_pings_at_the_interval_only_while_up_and_checked(
         assert tunnel.state.status is Status.CONNECTED
         await no_pings_for(receiver, 3)
         # It passes again: they come back at once.
-        runner = await serve_http(answer_port, ANSWER)
+        runner = await serve_http(answer_port, CHECK_ANSWER)
         try:
             count = len(receiver.times)
             await wait_until(lambda: len(receiver.times) >= count + 2, 5, "pings again")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -10,6 +9,7 @@ from unittest.mock import patch
 
 import asyncssh
 import pytest
+from aiohttp import web
 
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import Event, HomeAssistant
@@ -30,17 +30,13 @@ from custom_components.ssh_callhome.healing import SelfHealPolicy
 from custom_components.ssh_callhome.logbook import async_describe_events
 from custom_components.ssh_callhome.probe import ProbeSpec
 from custom_components.ssh_callhome.state import TunnelState
+from harness.engine import CHECK_ANSWER, loopback_settings, running, tcp_tunnel
+from harness.fault_server import FaultServer
+from harness.integration import load
+from harness.network import LOOPBACK, free_port, wait_until
 
-from .conftest import loopback_settings
-from .helpers.fault_server import FaultServer
-from .helpers.network import LOOPBACK, free_port, serve_http, wait_until
-from .helpers.tunnels import tcp_tunnel
-from .test_init import load
-from .test_tunnel_openssh import running
-
-ANSWER = b"this home assistant"
 # A check every 0.1 s; one that meets silence gives up after 0.3 s.
-FAST_CHECK = ProbeSpec(path="/probe", answer=ANSWER, interval=0.1, timeout=0.3)
+FAST_CHECK = ProbeSpec(path="/probe", answer=CHECK_ANSWER, interval=0.1, timeout=0.3)
 GAP = 900.0
 
 
@@ -55,25 +51,6 @@ class SteppedClock:
 
 
 @pytest.fixture
-async def fault_server(
-    socket_enabled: None, client_key: asyncssh.SSHKey
-) -> AsyncIterator[FaultServer]:
-    server = FaultServer(client_key)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def answering_port(socket_enabled: None) -> AsyncIterator[int]:
-    """Where the tunnel delivers: a service that gives the check its answer."""
-    port = free_port()
-    runner = await serve_http(port, ANSWER)
-    yield port
-    await runner.cleanup()
-
-
-@pytest.fixture
 def clock() -> SteppedClock:
     return SteppedClock()
 
@@ -82,11 +59,12 @@ def clock() -> SteppedClock:
 def checked_settings(
     fault_server: FaultServer,
     client_key: asyncssh.SSHKey,
-    answering_port: int,
+    answer_port: int,
+    answering: web.AppRunner,
     clock: SteppedClock,
 ) -> TunnelSettings:
     host_key = fault_server.host_key.convert_to_public()
-    settings = loopback_settings(fault_server.port, "tunnel", client_key, host_key, answering_port)
+    settings = loopback_settings(fault_server.port, "tunnel", client_key, host_key, answer_port)
     policy = SelfHealPolicy(after_failures=3, min_gap=GAP, clock=clock)
     return replace(settings, probe=FAST_CHECK, self_heal=policy)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from unittest.mock import patch
 
@@ -13,30 +12,27 @@ import pytest
 
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.state import Reason, Status
-
-from .conftest import FAST_BACKOFF, PAGE, loopback_settings
-from .helpers.fault_server import FaultServer
-from .helpers.network import SilentServer, free_port, wait_until
-from .helpers.tunnels import tcp_tunnel
-from .test_tunnel_openssh import attempt_times, connected, fetch_through, running
+from harness.engine import (
+    FAST_BACKOFF,
+    PAGE,
+    attempt_times,
+    connected,
+    fetch_through,
+    loopback_settings,
+    running,
+    tcp_tunnel,
+)
+from harness.fault_server import FaultServer
+from harness.network import SilentServer, free_port, wait_until
 
 STOP_BOUND = 2.0
-
-
-@pytest.fixture
-async def fault_server(
-    socket_enabled: None, client_key: asyncssh.SSHKey
-) -> AsyncIterator[FaultServer]:
-    server = FaultServer(client_key)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
 def fault_settings(
     fault_server: FaultServer, client_key: asyncssh.SSHKey, http_backend: int
 ) -> TunnelSettings:
+    """Engine settings for the in-process fault server."""
     host_key = fault_server.host_key.convert_to_public()
     return loopback_settings(fault_server.port, "tunnel", client_key, host_key, http_backend)
 
