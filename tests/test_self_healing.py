@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
+from ssl import create_default_context as ssl_context
 from typing import Any
 from unittest.mock import patch
 
+import aiohttp
 import asyncssh
 import pytest
 from aiohttp import web
@@ -29,6 +31,7 @@ from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.healing import SelfHealPolicy
 from custom_components.ssh_callhome.logbook import async_describe_events
 from custom_components.ssh_callhome.probe import ProbeSpec
+from custom_components.ssh_callhome.public_url import PublicUrlCheck
 from custom_components.ssh_callhome.state import TunnelState
 from harness.engine import CHECK_ANSWER, loopback_settings, running, tcp_tunnel
 from harness.fault_server import FaultServer
@@ -189,3 +192,27 @@ async def test_home_assistant_hears_of_it_and_gets_a_repair_while_held_back(
     await wait_until(lambda: registry.async_get_issue(DOMAIN, issue_id) is None, 10, "repair gone")
     assert len(events) == 1
     assert await hass.config_entries.async_unload(fault_entry.entry_id)
+
+
+async def test_a_failing_public_url_counts_as_a_failed_check(
+    fault_server: FaultServer, checked_settings: TunnelSettings
+) -> None:
+    """The direct check passes; the public URL, where nothing listens, is refused each time."""
+    async with aiohttp.ClientSession() as session:
+        dead_url = PublicUrlCheck(
+            f"http://{LOOPBACK}:{free_port()}", lambda: session, ssl_context()
+        )
+        tunnel = tcp_tunnel(replace(checked_settings, public_url=dead_url))
+        async with running(tunnel):
+            await wait_until(lambda: tunnel.state.self_heals == 1, 10, "reconnect")
+            assert tunnel.state.self_heal_reason == "public_url_refused"
+    assert fault_server.black_holed == 0
+
+
+async def test_the_logbook_names_a_public_url_failure(hass: HomeAssistant) -> None:
+    data = {"entry_id": "gone", "reason": "public_url_name_not_found"}
+    assert logbook_line(hass, Event(EVENT_SELF_HEALED, data)) == {
+        "name": "SSH Call Home",
+        "message": "tunnel reconnected by itself: its check kept failing because the public URL "
+        "failed (name_not_found)",
+    }

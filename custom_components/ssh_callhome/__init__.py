@@ -26,6 +26,7 @@ from .events import SelfHealEvents, StateChangeEvents
 from .heartbeat import Heartbeat
 from .keys import KeyProblem, load_host_key
 from .probe_view import async_register_probe_view
+from .public_url_hass import async_follow_external_url
 from .repairs import (
     PersistentFailureIssues,
     async_audit_local_exposure,
@@ -62,6 +63,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
     engine = await async_engine_input(
         hass, entry.data, entry.options, (client_key, host_key), entry.async_on_unload
     )
+    async_follow_external_url(hass, entry)
     await async_audit_local_exposure(hass, entry, engine.delivery)
     tunnel = Tunnel(engine.settings, engine.target)
     entry.runtime_data = tunnel

@@ -38,6 +38,8 @@ CONF_TARGET_PORT: Final = "target_port"
 CONF_EXTRA_FORWARDS: Final = "extra_forwards"
 CONF_MAX_CONNECTIONS: Final = "max_connections"
 CONF_MAX_CONNECTIONS_PER_VISITOR: Final = "max_connections_per_visitor"
+# The URL visitors use (scheme://host[:port]), checked from outside; empty: not set.
+CONF_PUBLIC_URL: Final = "public_url"
 # Self-healing and the heartbeat: failed checks in a row that reconnect (0: never); a URL
 # requested every so many minutes while the tunnel is up and its check passes ("": none).
 CONF_SELF_HEAL_AFTER: Final = "self_heal_after"
@@ -67,6 +69,7 @@ DEFAULT_OPTIONS: Final = {
     CONF_EXTRA_FORWARDS: "",
     CONF_MAX_CONNECTIONS: DEFAULT_MAX_CONNECTIONS,
     CONF_MAX_CONNECTIONS_PER_VISITOR: DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
+    CONF_PUBLIC_URL: "",
     CONF_SELF_HEAL_AFTER: 3,
     CONF_HEARTBEAT_URL: "",
     CONF_HEARTBEAT_INTERVAL: 5,

@@ -17,6 +17,7 @@ from .forwarding import SessionFactory
 from .healing import SelfHealPolicy
 from .limits import ChannelGate, ConnectionLimits
 from .probe import ProbeSpec
+from .public_url import PublicUrlCheck
 
 # What each forwarded connection is handed to, given the gate that caps and counts them.
 SessionTarget = Callable[[ChannelGate], SessionFactory]
@@ -44,6 +45,8 @@ class TunnelSettings:
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     # None: no public-path probe.
     probe: ProbeSpec | None = None
+    # The URL visitors use, checked from outside along with the probe; None: not set.
+    public_url: PublicUrlCheck | None = None
     extra_forwards: tuple[ExtraForward, ...] = ()
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     self_heal: SelfHealPolicy = field(default_factory=SelfHealPolicy)

@@ -10,7 +10,7 @@ from homeassistant.core import Event, HomeAssistant, callback
 
 from .const import DOMAIN, EVENT_SELF_HEALED, EVENT_STATE_CHANGED
 from .probe import ProbeResult
-from .state import Reason
+from .state import PUBLIC_URL_FAILURE_PREFIX, Reason
 
 REASON_WORDS: dict[Reason, str] = {
     Reason.DNS: "the server's name could not be resolved",
@@ -28,6 +28,13 @@ CHECK_WORDS: dict[str, str] = {
     ProbeResult.UNREACHABLE: "nothing answered on the server's port",
     ProbeResult.WRONG_ANSWER: "something other than this Home Assistant answered",
 }
+
+
+def _check_words(failure: str | None) -> str:
+    """The words for a failed check as the self-healing event carries it."""
+    if failure is not None and failure.startswith(PUBLIC_URL_FAILURE_PREFIX):
+        return f"the public URL failed ({failure.removeprefix(PUBLIC_URL_FAILURE_PREFIX)})"
+    return CHECK_WORDS.get(str(failure), "it failed")
 
 
 def _reason_words(reason: str | None) -> str:
@@ -59,7 +66,7 @@ def async_describe_events(
 
     @callback
     def describe_self_heal(event: Event) -> dict[str, Any]:
-        reason = CHECK_WORDS.get(event.data["reason"], "it failed")
+        reason = _check_words(event.data["reason"])
         message = f"tunnel reconnected by itself: its check kept failing because {reason}"
         return {LOGBOOK_ENTRY_NAME: name(event), LOGBOOK_ENTRY_MESSAGE: message}
 

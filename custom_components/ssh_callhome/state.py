@@ -11,6 +11,7 @@ from enum import StrEnum
 import asyncssh
 
 from .probe import ProbeResult
+from .public_url import PublicUrlResult
 from .server_text import printable
 
 
@@ -49,6 +50,9 @@ class TunnelState:
     presented_host_key: str | None = None
     # What the last public-path probe of this connection found; None before the first.
     reachability: ProbeResult | None = None
+    # What the last request to the public URL found (checked with the probe, when one is set);
+    # None before the first, or without a public URL.
+    public_url_result: PublicUrlResult | None = None
     # The remote ports of the extra forwards the server holds for us now.
     extra_forwards_up: frozenset[int] = frozenset()
     # Reconnects made because the check kept failing, and the failure behind the last one.
@@ -63,21 +67,28 @@ class TunnelState:
         """Why the last check of this connection failed; None if it passed or gave no verdict.
 
         The one place that says whether the check failed: self-healing counts what it says and
-        the heartbeat waits on it, so a further check (of another way in) belongs here too.
+        the heartbeat waits on it. The direct check's failure comes first; with a public URL set,
+        its failure counts too, prefixed (`public_url_timeout`).
         """
         reachability = self.reachability
         if reachability is not None and reachability in CHECK_FAILURES:
             return reachability.value
+        public_url = self.public_url_result
+        if public_url is not None and public_url is not PublicUrlResult.REACHABLE:
+            return f"{PUBLIC_URL_FAILURE_PREFIX}{public_url.value}"
         return None
 
     @property
     def check_passed(self) -> bool:
         """Whether the last check of this connection found the way in working."""
-        return self.reachability is ProbeResult.REACHABLE and self.failed_check is None
+        reached = PublicUrlResult.REACHABLE in (self.reachability, self.public_url_result)
+        return reached and self.failed_check is None
 
 
 # What a check finds that means the way in is broken; FORBIDDEN gives no verdict.
 CHECK_FAILURES = frozenset({ProbeResult.UNREACHABLE, ProbeResult.WRONG_ANSWER})
+# How a failure of the public URL's check is told from the direct check's.
+PUBLIC_URL_FAILURE_PREFIX = "public_url_"
 
 
 # Order matters: the specific OSError subclasses come before OSError itself.

@@ -29,6 +29,7 @@ from .healing import SelfHealing, Verdict
 from .keys import export_host_key
 from .limits import ChannelGate
 from .probe import ProbeSpec, probe_public_path
+from .public_url import PublicUrlResult, check_public_url
 from .server_text import printable
 from .state import Status, TunnelState, describe, reason_for
 
@@ -136,6 +137,7 @@ class Tunnel:
                 self._state,
                 status=Status.CONNECTING,
                 reachability=None,
+                public_url_result=None,
                 extra_forwards_up=frozenset(),
             )
         )
@@ -201,7 +203,8 @@ class Tunnel:
                 probe = self.settings.probe
                 if probe is not None and time.monotonic() >= next_check:
                     next_check = time.monotonic() + probe.interval
-                    await self._check(connection, probe)
+                    await self._check_reachability(connection, probe)
+                    self._heal()
             except Exception as error:  # noqa: BLE001 - a failed measurement must not end the tunnel
                 log = _LOGGER.debug if failing else _LOGGER.warning
                 log("Measuring tunnel %s failed: %s", self._name, describe(error))
@@ -217,14 +220,6 @@ class Tunnel:
         """Seconds between passes: a check more often than round trips are measured sets them."""
         probe = self.settings.probe
         return WATCH_INTERVAL if probe is None else min(WATCH_INTERVAL, probe.interval)
-
-    async def _check(self, connection: asyncssh.SSHClientConnection, probe: ProbeSpec) -> None:
-        """The public-path check, then what self-healing makes of its result."""
-        result = await probe_public_path(
-            connection, self.settings.probe_host, self.settings.remote_port, probe
-        )
-        self._update(replace(self._state, reachability=result))
-        self._heal()
 
     def _heal(self) -> None:
         """Reconnect when the check keeps failing, unless the last such reconnect was lately."""
@@ -255,6 +250,39 @@ class Tunnel:
         elif self._state.self_heal_held_back and self._state.check_passed:
             _LOGGER.info("Tunnel %s: its check passes again", self._name)
             self._update(replace(self._state, self_heal_held_back=False))
+
+    async def _check_reachability(
+        self, connection: asyncssh.SSHClientConnection, probe: ProbeSpec
+    ) -> None:
+        """The direct probe and, with a public URL, the outside-in check: at once, one update."""
+        direct = probe_public_path(
+            connection, self.settings.probe_host, self.settings.remote_port, probe
+        )
+        public_url = self.settings.public_url
+        if public_url is None:
+            self._update(replace(self._state, reachability=await direct))
+            return
+        async with asyncio.TaskGroup() as checks:
+            reachability = checks.create_task(direct)
+            public_url_result = checks.create_task(check_public_url(public_url, probe))
+        self._log_public_url_change(public_url.url, public_url_result.result())
+        self._update(
+            replace(
+                self._state,
+                reachability=reachability.result(),
+                public_url_result=public_url_result.result(),
+            )
+        )
+
+    def _log_public_url_change(self, url: str, result: PublicUrlResult) -> None:
+        """A warning when the public URL stops answering (or fails otherwise), info when back."""
+        previous = self._state.public_url_result
+        if result is previous:
+            return
+        if result is not PublicUrlResult.REACHABLE:
+            _LOGGER.warning("Public URL %s of tunnel %s fails: %s", url, self._name, result)
+        elif previous is not None:
+            _LOGGER.info("Public URL %s of tunnel %s answers again", url, self._name)
 
     async def _take_extra_forwards(self, connection: asyncssh.SSHClientConnection) -> None:
         """Ask for the extra forwards the server does not hold yet (refused ones are retried)."""
@@ -317,6 +345,7 @@ class Tunnel:
                 last_error=reason,
                 presented_host_key=presented,
                 reachability=None,
+                public_url_result=None,
                 extra_forwards_up=frozenset(),
             )
         )
