@@ -14,7 +14,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_HOST_KEY, CONF_MODE, CONF_PROBE_INTERVAL, DEFAULT_OPTIONS, DOMAIN
-from .events import StateChangeEvents
+from .events import StateChangeEvents, VisitorRefusedEvents
 from .keys import KeyProblem, load_host_key
 from .probe_view import async_forget_probe, async_new_probe, async_register_probe_view
 from .repairs import (
@@ -80,6 +80,8 @@ def _add_state_listeners(
         persistent_failures,
     ):
         entry.async_on_unload(tunnel.add_listener(listener))
+    visitor_refused = VisitorRefusedEvents(hass, entry.entry_id)
+    entry.async_on_unload(tunnel.visitors.add_listener(visitor_refused))
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> bool:

@@ -34,6 +34,9 @@ CONF_TARGET_PORT: Final = "target_port"
 CONF_EXTRA_FORWARDS: Final = "extra_forwards"
 CONF_MAX_CONNECTIONS: Final = "max_connections"
 CONF_MAX_CONNECTIONS_PER_VISITOR: Final = "max_connections_per_visitor"
+# Who may come through the tunnel: one address or CIDR network a line (visitors.py).
+CONF_ALLOWED_NETWORKS: Final = "allowed_networks"
+CONF_REFUSED_NETWORKS: Final = "refused_networks"
 
 # Home Assistant's own HTTP server, in process, with the visitor's address; or any TCP target.
 MODE_HOME_ASSISTANT: Final = "home_assistant"
@@ -58,8 +61,12 @@ DEFAULT_OPTIONS: Final = {
     CONF_EXTRA_FORWARDS: "",
     CONF_MAX_CONNECTIONS: DEFAULT_MAX_CONNECTIONS,
     CONF_MAX_CONNECTIONS_PER_VISITOR: DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
+    # Empty: everybody may come in.
+    CONF_ALLOWED_NETWORKS: "",
+    CONF_REFUSED_NETWORKS: "",
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"
+EVENT_VISITOR_REFUSED: Final = "ssh_callhome_visitor_refused"
 # A forward refused, or a key rejected, this long becomes a repair issue.
 PERSISTENT_FAILURE_SECONDS: Final = 300

@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from .const import CONF_HOST_KEY, CONF_PASSPHRASE, CONF_PRIVATE_KEY
 from .runtime_data import SshCallhomeConfigEntry
 from .state import TunnelState
+from .visitors import VisitorRefusal
 
 TO_REDACT = {
     CONF_PRIVATE_KEY,
@@ -22,6 +23,7 @@ TO_REDACT = {
     "presented_host_key",
     "title",
     "unique_id",
+    "address",  # a refused visitor's
 }
 
 
@@ -34,6 +36,10 @@ def _state_dict(state: TunnelState) -> dict[str, Any]:
         "running": state.running,
         "presented_host_key": state.presented_host_key,
     }
+
+
+def _refusal_dict(refusal: VisitorRefusal) -> dict[str, Any]:
+    return {"at": refusal.at.isoformat(), "address": refusal.address, "rule": refusal.rule}
 
 
 async def async_get_config_entry_diagnostics(
@@ -53,5 +59,9 @@ async def async_get_config_entry_diagnostics(
             "keepalive": [tunnel.settings.keepalive_interval, tunnel.settings.keepalive_count_max],
             "backoff_max": tunnel.settings.backoff.maximum,
         },
+        "visitors_refused": [
+            async_redact_data(_refusal_dict(refusal), TO_REDACT)
+            for refusal in tunnel.visitors.refusals
+        ],
         "asyncssh_version": version("asyncssh"),
     }

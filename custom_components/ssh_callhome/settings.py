@@ -14,6 +14,7 @@ from .backoff import BackoffPolicy
 from .connection import TunnelSettings
 from .const import (
     BIND_ADDRESSES,
+    CONF_ALLOWED_NETWORKS,
     CONF_BACKOFF_MAX,
     CONF_BIND,
     CONF_EXTRA_FORWARDS,
@@ -24,6 +25,7 @@ from .const import (
     CONF_MODE,
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
+    CONF_REFUSED_NETWORKS,
     CONF_REMOTE_PORT,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
@@ -33,6 +35,7 @@ from .const import (
 from .extras import parse_extra_forwards
 from .keys import load_private_key
 from .limits import ConnectionLimits
+from .visitors import VisitorPolicy, parse_networks
 
 _WILDCARDS = {"0.0.0.0", "::", "127.0.0.1"}  # noqa: S104 - addresses HA may bind, not ours
 
@@ -81,5 +84,9 @@ def tunnel_settings(
         limits=ConnectionLimits(
             total=chosen[CONF_MAX_CONNECTIONS],
             per_visitor=chosen[CONF_MAX_CONNECTIONS_PER_VISITOR],
+            visitors=VisitorPolicy(
+                allowed=parse_networks(chosen[CONF_ALLOWED_NETWORKS]),
+                refused=parse_networks(chosen[CONF_REFUSED_NETWORKS]),
+            ),
         ),
     )

@@ -31,6 +31,7 @@ from .limits import ChannelGate
 from .probe import probe_public_path
 from .server_text import printable
 from .state import Status, TunnelState, describe, reason_for
+from .visitors import VisitorRecord
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,6 +83,11 @@ class Tunnel:
     def state(self) -> TunnelState:
         """The current state."""
         return self._state
+
+    @property
+    def visitors(self) -> VisitorRecord:
+        """Recent originators and refused visitors, and who hears of the refusals."""
+        return self._gate.visitors
 
     def connection_details(self) -> dict[str, str]:
         """What the live connection negotiated, for diagnostics; empty when there is none."""
