@@ -9,7 +9,13 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_HOST, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_HOST_KEY, CONF_PASSPHRASE, CONF_PRIVATE_KEY
+from .const import (
+    CONF_ALLOWED_NETWORKS,
+    CONF_HOST_KEY,
+    CONF_PASSPHRASE,
+    CONF_PRIVATE_KEY,
+    CONF_REFUSED_NETWORKS,
+)
 from .runtime_data import SshCallhomeConfigEntry
 from .state import TunnelState
 from .visitors import VisitorRefusal
@@ -24,6 +30,8 @@ TO_REDACT = {
     "title",
     "unique_id",
     "address",  # a refused visitor's
+    CONF_ALLOWED_NETWORKS,  # they may name the user's own networks
+    CONF_REFUSED_NETWORKS,
 }
 
 

@@ -46,7 +46,11 @@ from .settings import async_load_client_key
 from .tunnel import Tunnel
 from .visitors import InvalidNetwork, parse_networks
 
-_NETWORK_LISTS = (CONF_ALLOWED_NETWORKS, CONF_REFUSED_NETWORKS)
+# Each network list and its error.
+_NETWORK_LISTS = {
+    CONF_ALLOWED_NETWORKS: "invalid_allowed_networks",
+    CONF_REFUSED_NETWORKS: "invalid_refused_networks",
+}
 # Shown (as the form's error, once) when the lists would meet only local originators.
 _LISTS_CANNOT_APPLY = "visitor_lists_cannot_apply"
 # How much of a bad line the error quotes.
@@ -100,11 +104,11 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
 def _network_errors(options: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """Each network list's first bad line: the error, and the line it names (placeholders)."""
     errors, placeholders = {}, {}
-    for option in _NETWORK_LISTS:
+    for option, error in _NETWORK_LISTS.items():
         try:
             parse_networks(options.get(option, ""))
         except InvalidNetwork as bad:
-            errors[option] = f"invalid_{option}"
+            errors[option] = error
             placeholders[f"{option}_line_number"] = str(bad.number)
             placeholders[f"{option}_line"] = bad.line[:_QUOTED_LINE]
     return errors, placeholders

@@ -83,9 +83,8 @@ class VisitorPolicy:
         address = originator_address(reported)
         if address is None:  # no address at all: no list can vouch for it
             return "not an address"
-        for network in self.refused:
-            if address in network:
-                return f"in {network}"
+        if any(address in network for network in self.refused):
+            return "in the refused networks"
         if self.allowed and not any(address in network for network in self.allowed):
             return "not in the allowed networks"
         return None
