@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.entity_component import async_update_entity
@@ -38,6 +39,7 @@ from .test_bridge import up
 from .test_init import load
 
 REFUSED_SENSOR = "sensor.root_127_0_0_1_refused_visitors"
+REACHABLE = "binary_sensor.root_127_0_0_1_reachable_through_server"
 LISTS = {"allowed_networks": "127.0.0.0/29\n::1", "refused_networks": "127.0.0.5"}
 
 
@@ -174,4 +176,20 @@ async def test_the_form_warns_when_every_recent_visitor_was_local(
     tunnel_of(entry).visitors.arrived("198.51.100.7")  # one visitor from the internet
     opened = await hass.config_entries.options.async_init(entry.entry_id)
     assert opened["errors"] == {}
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_lists_that_refuse_the_servers_loopback_leave_the_check_unknown(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """The public-path check comes from the server's 127.0.0.1: not sent if it would be refused."""
+    hass.config_entries.async_update_entry(entry, options={"allowed_networks": "127.0.0.6"})
+    hass.http.register_view(CountingView())
+    await up(hass, entry)
+    await wait_until(lambda: tunnel_of(entry).state.reachability is not None, 10, "checked")
+    state = hass.states.get(REACHABLE)
+    assert state is not None
+    assert (state.state, state.attributes["reason"]) == (STATE_UNKNOWN, "not_allowed")
+    assert tunnel_of(entry).stats.visitors_refused == 0  # it was not sent
+    assert (await request_from(entry.data[CONF_REMOTE_PORT], "127.0.0.6")).endswith(b"in")
     assert await hass.config_entries.async_unload(entry.entry_id)

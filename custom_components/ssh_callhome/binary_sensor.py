@@ -34,10 +34,10 @@ class TunnelBinarySensorDescription(BinarySensorEntityDescription):
 
 
 def _reachable(state: TunnelState) -> bool | None:
-    """Reachable, not reachable, or unknown (no probe yet, or the server forbids it)."""
+    """Reachable, not reachable, or unknown (no probe yet, or the server or the lists forbid it)."""
     if state.status is not Status.CONNECTED:
         return False
-    if state.reachability in (None, ProbeResult.FORBIDDEN):
+    if state.reachability in (None, ProbeResult.FORBIDDEN, ProbeResult.NOT_ALLOWED):
         return None
     return state.reachability is ProbeResult.REACHABLE
 

@@ -28,7 +28,7 @@ from .extras import take_extra_forwards
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .keys import export_host_key
 from .limits import ChannelGate
-from .probe import probe_public_path
+from .probe import PROBE_ORIGINATOR, ProbeResult, ProbeSpec, probe_public_path
 from .server_text import printable
 from .state import Status, TunnelState, describe, reason_for
 from .visitors import VisitorRecord
@@ -204,10 +204,7 @@ class Tunnel:
                 probe = self.settings.probe
                 if probe is not None and time.monotonic() >= next_probe:
                     next_probe = time.monotonic() + probe.interval
-                    result = await probe_public_path(
-                        connection, self.settings.probe_host, self.settings.remote_port, probe
-                    )
-                    self._update(reachability=result)
+                    self._update(reachability=await self._probe(connection, probe))
             except Exception as error:  # noqa: BLE001 - a failed measurement must not end the tunnel
                 log = _LOGGER.debug if failing else _LOGGER.warning
                 log("Measuring tunnel %s failed: %s", self._name, describe(error))
@@ -217,6 +214,15 @@ class Tunnel:
                     _LOGGER.info("Measuring tunnel %s works again", self._name)
                 failing = False
             await asyncio.sleep(WATCH_INTERVAL)
+
+    async def _probe(
+        self, connection: asyncssh.SSHClientConnection, probe: ProbeSpec
+    ) -> ProbeResult:
+        """The public-path probe, unless the visitor policy would refuse it at the gate."""
+        if self.settings.limits.visitors.refusal(PROBE_ORIGINATOR) is not None:
+            return ProbeResult.NOT_ALLOWED
+        settings = self.settings
+        return await probe_public_path(connection, settings.probe_host, settings.remote_port, probe)
 
     async def _take_extra_forwards(self, connection: asyncssh.SSHClientConnection) -> None:
         """Ask for the extra forwards the server does not hold yet (refused ones are retried)."""
