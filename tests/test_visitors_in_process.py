@@ -31,6 +31,7 @@ from custom_components.ssh_callhome.const import (
     DEFAULT_OPTIONS,
     EVENT_VISITOR_REFUSED,
 )
+from custom_components.ssh_callhome.probe import ProbeResult
 from custom_components.ssh_callhome.state import Status
 
 from .helpers.entries import tunnel_of
@@ -155,8 +156,12 @@ async def test_the_form_warns_when_every_recent_visitor_was_local(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
     await up(hass, entry)
+    tunnel = tunnel_of(entry)
+    await wait_until(lambda: tunnel.state.reachability is ProbeResult.REACHABLE, 10, "checked")
+    assert list(tunnel.visitors.recent_originators) == []  # the check is not a visitor
     port = entry.data[CONF_REMOTE_PORT]
     await request_from(port, "127.0.0.6")  # through the test server: a local originator
+    assert list(tunnel.visitors.recent_originators) == ["127.0.0.6"]
     form = await hass.config_entries.options.async_init(entry.entry_id)
     assert form["errors"] == {}  # no lists, nothing to warn about
     lists = submitted(refused_networks="203.0.113.0/24")

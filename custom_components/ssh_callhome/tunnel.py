@@ -222,7 +222,10 @@ class Tunnel:
         if self.settings.limits.visitors.refusal(PROBE_ORIGINATOR) is not None:
             return ProbeResult.NOT_ALLOWED
         settings = self.settings
-        return await probe_public_path(connection, settings.probe_host, settings.remote_port, probe)
+        with self.visitors.own_check(PROBE_ORIGINATOR):
+            return await probe_public_path(
+                connection, settings.probe_host, settings.remote_port, probe
+            )
 
     async def _take_extra_forwards(self, connection: asyncssh.SSHClientConnection) -> None:
         """Ask for the extra forwards the server does not hold yet (refused ones are retried)."""

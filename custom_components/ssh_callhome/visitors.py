@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
@@ -116,14 +117,33 @@ class VisitorRecord:
         self._announced: dict[str, float] = {}
         self._pruned_at = clock()
         self._listeners: list[RefusalListener] = []
+        # The tunnel's own public-path check, under way from this originator: not a visitor.
+        self._own_check_from: str | None = None
 
     def add_listener(self, listener: RefusalListener) -> Callable[[], None]:
         """Call `listener(address)` for refused visitors; returns the function that removes it."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    @contextmanager
+    def own_check(self, originator: str) -> Iterator[None]:
+        """The tunnel's own check arrives from `originator` meanwhile: it is not recorded.
+
+        Which connection is the check cannot be told for sure: the first from `originator`
+        while it runs is taken for it. That only keeps it out of the recent originators,
+        which inform a warning; the check passes the gate like any visitor.
+        """
+        self._own_check_from = originator
+        try:
+            yield
+        finally:
+            self._own_check_from = None
+
     def arrived(self, reported: str) -> None:
         """A visitor's connection arrived, whatever becomes of it."""
+        if reported == self._own_check_from:
+            self._own_check_from = None
+            return
         self.recent_originators.append(reported)
 
     def refused(self, reported: str, rule: str) -> None:
