@@ -16,13 +16,14 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.bridge import ChannelSession
-from custom_components.ssh_callhome.connection import TunnelSettings, open_connection
+from custom_components.ssh_callhome.connection import open_connection
 from custom_components.ssh_callhome.const import (
     CONF_MAX_CONNECTIONS,
     CONF_MAX_CONNECTIONS_PER_VISITOR,
     CONF_REMOTE_PORT,
     DOMAIN,
 )
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
 

@@ -13,11 +13,10 @@ from ipaddress import ip_network
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.extras import ExtraForward
 from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
-from custom_components.ssh_callhome.tunnel import Tunnel
 from custom_components.ssh_callhome.visitors import (
     ANNOUNCE_INTERVAL,
     InvalidNetwork,
@@ -34,6 +33,7 @@ from .helpers.network import (
     free_port,
     wait_until,
 )
+from .helpers.tunnels import tcp_tunnel
 from .test_tunnel_openssh import connected, running
 
 
@@ -128,7 +128,7 @@ async def test_tcp_mode_refuses_before_the_target_sees_a_byte(
 ) -> None:
     extra_port = free_port()
     visitors = policy(allowed="127.0.0.0/29", refused="127.0.0.5")
-    tunnel = Tunnel(
+    tunnel = tcp_tunnel(
         replace(
             settings,
             target_port=silent_server.port,

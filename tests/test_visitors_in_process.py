@@ -77,7 +77,7 @@ async def request_from(port: int, source: str) -> bytes:
 async def test_refused_visitors_never_reach_home_assistant(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, entry: MockConfigEntry
 ) -> None:
-    hass.config_entries.async_update_entry(entry, options=LISTS)
+    hass.config_entries.async_update_entry(entry, options={**entry.options, **LISTS})
     view = CountingView()
     hass.http.register_view(view)
     assert await async_setup_component(hass, "diagnostics", {})
@@ -127,6 +127,7 @@ async def test_bad_lines_are_named_and_change_nothing(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
     await load(hass, entry)
+    before = dict(entry.options)
     form = await hass.config_entries.options.async_init(entry.entry_id)
     bad = submitted(allowed_networks="10.0.0.0/8\nhome", refused_networks="\n2001:db8::/129")
     shown = await hass.config_entries.options.async_configure(form["flow_id"], bad)
@@ -141,7 +142,7 @@ async def test_bad_lines_are_named_and_change_nothing(
         "refused_networks_line_number": "2",
         "refused_networks_line": "2001:db8::/129",
     }
-    assert entry.options == {}
+    assert entry.options == before
     good = submitted(allowed_networks="10.0.0.0/8\n::ffff:192.0.2.0/120", refused_networks="")
     done = await hass.config_entries.options.async_configure(form["flow_id"], good)
     assert done["type"] is FlowResultType.CREATE_ENTRY
@@ -168,7 +169,7 @@ async def test_the_form_warns_when_every_recent_visitor_was_local(
     warned = await hass.config_entries.options.async_configure(form["flow_id"], lists)
     assert warned["type"] is FlowResultType.FORM
     assert warned["errors"] == {"base": "visitor_lists_cannot_apply"}
-    assert entry.options == {}
+    assert entry.options == DEFAULT_OPTIONS
     saved = await hass.config_entries.options.async_configure(form["flow_id"], lists)
     assert saved["type"] is FlowResultType.CREATE_ENTRY  # saving is still possible
     await hass.async_block_till_done()
@@ -188,7 +189,9 @@ async def test_lists_that_refuse_the_servers_loopback_leave_the_check_unknown(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
     """The public-path check comes from the server's 127.0.0.1: not sent if it would be refused."""
-    hass.config_entries.async_update_entry(entry, options={"allowed_networks": "127.0.0.6"})
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, "allowed_networks": "127.0.0.6"}
+    )
     hass.http.register_view(CountingView())
     await up(hass, entry)
     await wait_until(lambda: tunnel_of(entry).state.reachability is not None, 10, "checked")

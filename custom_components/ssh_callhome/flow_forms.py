@@ -27,6 +27,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .builder import async_load_client_key
 from .const import (
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
@@ -36,7 +37,6 @@ from .const import (
     VALID_PORTS,
 )
 from .keys import InvalidKey, WeakKey, WrongPassphrase
-from .settings import async_load_client_key
 from .state import Reason, describe, reason_for
 
 _LOGGER = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from homeassistant.helpers.selector import (
 
 from .addresses import is_local_originator
 from .authorize import authorize_placeholders, line_still_permits
+from .builder import async_load_client_key
 from .const import (
     BIND_ADDRESSES,
     CONF_ALLOWED_NETWORKS,
@@ -36,13 +37,11 @@ from .const import (
     CONF_REFUSED_NETWORKS,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
-    DEFAULT_OPTIONS,
     MODE_HOME_ASSISTANT,
     MODE_TCP,
 )
 from .extras import InvalidExtraForward, parse_extra_forwards
 from .flow_forms import PORT_NUMBER, whole_number
-from .settings import async_load_client_key
 from .tunnel import Tunnel
 from .visitors import InvalidNetwork, parse_networks
 
@@ -115,8 +114,14 @@ def _network_errors(options: Mapping[str, Any]) -> tuple[dict[str, str], dict[st
 
 
 def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
-    """An empty target means Home Assistant's own HTTP server."""
-    options = {**user_input, CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip()}
+    """Every option present (optional ones left out are empty); no target means Home Assistant."""
+    options = {
+        **user_input,
+        CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip(),
+        CONF_EXTRA_FORWARDS: user_input.get(CONF_EXTRA_FORWARDS, ""),
+        CONF_ALLOWED_NETWORKS: user_input.get(CONF_ALLOWED_NETWORKS, ""),
+        CONF_REFUSED_NETWORKS: user_input.get(CONF_REFUSED_NETWORKS, ""),
+    }
     if not options[CONF_TARGET_HOST]:
         options[CONF_TARGET_PORT] = 0
     return options
@@ -150,7 +155,7 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
         """
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
-        current = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
+        current = user_input or self.config_entry.options
         cannot_apply = self._lists_cannot_apply(current)
         if user_input is not None:
             options = _normalized(user_input)

@@ -17,11 +17,11 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
 from .addresses import STAND_IN_NETWORK, visitor_address
+from .builder import Delivery
 from .const import (
     CONF_HOST_KEY,
     CONF_REMOTE_PORT,
     DOMAIN,
-    MODE_TCP,
     PERSISTENT_FAILURE_SECONDS,
 )
 from .keys import fingerprint, load_host_key
@@ -176,7 +176,7 @@ async def async_create_fix_flow(
 
 
 async def async_audit_local_exposure(
-    hass: HomeAssistant, entry: SshCallhomeConfigEntry, mode: str, reaches_own_http: bool
+    hass: HomeAssistant, entry: SshCallhomeConfigEntry, delivery: Delivery
 ) -> None:
     """A repair when a visitor could look local to Home Assistant.
 
@@ -185,9 +185,9 @@ async def async_audit_local_exposure(
     a proxy lets any process or neighbour of the server claim a local address.
     """
     exposure_issue = entry_issue_id(LOCAL_EXPOSURE, entry.entry_id)
-    if mode == MODE_TCP:
+    if delivery is not Delivery.IN_PROCESS:
         translation_key = LOCAL_EXPOSURE
-        problems = await _loopback_trust(hass) if reaches_own_http else []
+        problems = await _loopback_trust(hass) if delivery.reaches_home_assistant else []
     else:
         translation_key = PROXY_TRUST_TOO_WIDE
         problems = [

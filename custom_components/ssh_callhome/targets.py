@@ -1,23 +1,29 @@
-"""What the tunnel's connections are handed to, chosen by the entry's mode."""
+"""Home Assistant's own HTTP server as the engine's target: its address, or in process."""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from homeassistant.core import HomeAssistant
 
 from .addresses import visitor_address
 from .aiohttp_internals import with_tunnel_file_responses
 from .bridge import in_process_target
-from .const import CONF_MODE, CONF_TARGET_HOST, MODE_HOME_ASSISTANT
-from .forwarding import SessionFactory
-from .limits import ChannelGate
+from .engine_settings import SessionTarget
 
-EngineTarget = Callable[[ChannelGate], SessionFactory]
+_WILDCARDS = {"0.0.0.0", "::", "127.0.0.1"}  # noqa: S104 - addresses HA may bind, not ours
+
+
+def http_target(hass: HomeAssistant) -> tuple[str, int]:
+    """Where Home Assistant's own HTTP server listens, as seen from this process."""
+    server_hosts = hass.http.server_host or ["0.0.0.0"]  # noqa: S104
+    if _WILDCARDS.intersection(server_hosts):
+        return "127.0.0.1", hass.http.server_port
+    return server_hosts[0], hass.http.server_port
+
 
 # A file download through the tunnel is copied by aiohttp in chunks of this size, one executor
 # round trip each (32 SSH packets). Measured: Home Assistant's CPU per GiB is 23 % lower than
@@ -36,18 +42,11 @@ def _http_ssl_context(hass: HomeAssistant) -> ssl.SSLContext | None:
     return hass.http.context
 
 
-def engine_target(hass: HomeAssistant, options: Mapping[str, Any]) -> EngineTarget | None:
-    """In process to Home Assistant's HTTP server; None means TCP to the settings' target."""
-    if options[CONF_MODE] != MODE_HOME_ASSISTANT:
-        return None
+def home_assistant_target(hass: HomeAssistant) -> SessionTarget:
+    """Each connection to Home Assistant's HTTP server as it is when the connection comes."""
     return partial(
         in_process_target,
         partial(_http_protocol_factory, hass),
         visitor_address,
         partial(_http_ssl_context, hass),
     )
-
-
-def reaches_home_assistant(options: Mapping[str, Any]) -> bool:
-    """Whether the tunnel ends at Home Assistant's HTTP server (so the probe applies)."""
-    return options[CONF_MODE] == MODE_HOME_ASSISTANT or not options[CONF_TARGET_HOST]
