@@ -12,6 +12,8 @@ from ipaddress import ip_network
 
 import asyncssh
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.extras import ExtraForward
@@ -65,6 +67,38 @@ def test_a_bad_line_is_named(text: str, number: int, line: str) -> None:
     with pytest.raises(InvalidNetwork) as bad:
         parse_networks(text)
     assert (bad.value.number, bad.value.line) == (number, line)
+
+
+NETWORK_LINES = st.lists(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.ip_addresses(v=4).map(lambda a: f"{a}/{a.max_prefixlen}"),
+        st.text(max_size=30),
+    ),
+    max_size=5,
+).map("\n".join)
+
+
+@given(text=NETWORK_LINES, reported=st.one_of(st.ip_addresses().map(str), st.text(max_size=40)))
+def test_any_list_parses_or_names_a_bad_line_and_any_originator_gets_a_verdict(
+    text: str, reported: str
+) -> None:
+    bad: InvalidNetwork | None = None
+    try:
+        networks = parse_networks(text)
+    except InvalidNetwork as error:
+        bad = error
+    if bad is not None:
+        assert text.splitlines()[bad.number - 1].strip() == bad.line
+        return
+    assert len(networks) == sum(1 for line in text.splitlines() if line.strip())
+    for visitors in (VisitorPolicy(networks, ()), VisitorPolicy((), networks)):
+        assert visitors.refusal(reported) in (
+            None,
+            "in the refused networks",
+            "not in the allowed networks",
+            "not an address",
+        )
 
 
 def test_refused_wins_allowed_limits_and_mapped_addresses_are_ipv4() -> None:
