@@ -146,6 +146,18 @@ async def test_a_tcp_target_needs_its_port(hass: HomeAssistant, entry: MockConfi
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+@pytest.mark.parametrize("target_host", ["nas\ud800", "nas box", "user@nas", "nas\x1b[2J"])
+async def test_a_tcp_target_host_that_is_no_name_is_a_field_error(
+    hass: HomeAssistant, entry: MockConfigEntry, target_host: str
+) -> None:
+    before = dict(entry.options)
+    form = await hass.config_entries.options.async_init(entry.entry_id)
+    tcp = {**VALID, "mode": "tcp", "target_host": target_host, "target_port": 1883}
+    bad = await hass.config_entries.options.async_configure(form["flow_id"], tcp)
+    assert bad["errors"] == {"target_host": "invalid_host"}
+    assert entry.options == before
+
+
 @pytest.mark.parametrize(
     ("software", "before", "after", "permits"),
     [

@@ -41,7 +41,7 @@ from .const import (
     MODE_TCP,
 )
 from .extras import InvalidExtraForward, parse_extra_forwards
-from .flow_forms import PORT_NUMBER, whole_number
+from .flow_forms import PORT_NUMBER, is_host_name, whole_number
 from .tunnel import Tunnel
 from .visitors import InvalidNetwork, parse_networks
 
@@ -89,9 +89,12 @@ OPTIONS_SCHEMA = vol.Schema(
 
 
 def _errors(options: dict[str, Any]) -> dict[str, str]:
-    """What the schema cannot check: a target host needs its port, forwards their syntax."""
+    """What the schema cannot check: a target host's name and port, forwards their syntax."""
     errors = {}
-    if options[CONF_TARGET_HOST] and CONF_TARGET_PORT not in options:
+    target_host = options[CONF_TARGET_HOST]
+    if target_host and not is_host_name(target_host):
+        errors[CONF_TARGET_HOST] = "invalid_host"
+    if target_host and CONF_TARGET_PORT not in options:
         errors[CONF_TARGET_PORT] = "invalid_port"
     try:
         parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))
