@@ -26,8 +26,8 @@ from custom_components.ssh_callhome.visitors import (
     VisitorRecord,
     parse_networks,
 )
-
-from .helpers.network import (
+from harness.engine import connected, running, tcp_tunnel
+from harness.network import (
     LOOPBACK,
     SilentServer,
     closed_at_once,
@@ -35,8 +35,6 @@ from .helpers.network import (
     free_port,
     wait_until,
 )
-from .helpers.tunnels import tcp_tunnel
-from .test_tunnel_openssh import connected, running
 
 
 def policy(allowed: str = "", refused: str = "") -> VisitorPolicy:

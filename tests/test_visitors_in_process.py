@@ -33,14 +33,11 @@ from custom_components.ssh_callhome.const import (
 )
 from custom_components.ssh_callhome.probe import ProbeResult
 from custom_components.ssh_callhome.state import Status
-
-from .helpers.entries import tunnel_of
-from .helpers.network import connect_from, wait_until
-from .test_bridge import up
-from .test_init import load
+from harness.ha_http import load_with_remote_view
+from harness.integration import REACHABLE, load, tunnel_of
+from harness.network import connect_from, wait_until
 
 REFUSED_SENSOR = "sensor.root_127_0_0_1_refused_visitors"
-REACHABLE = "binary_sensor.root_127_0_0_1_reachable_through_server"
 LISTS = {"allowed_networks": "127.0.0.0/29\n::1", "refused_networks": "127.0.0.5"}
 
 
@@ -82,7 +79,7 @@ async def test_refused_visitors_never_reach_home_assistant(
     hass.http.register_view(view)
     assert await async_setup_component(hass, "diagnostics", {})
     events = async_capture_events(hass, EVENT_VISITOR_REFUSED)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     port = entry.data[CONF_REMOTE_PORT]
     assert await request_from(port, "127.0.0.5") == b""  # refused list
     assert await request_from(port, "127.0.0.5") == b""  # again, within the minute
@@ -156,7 +153,7 @@ async def test_bad_lines_are_named_and_change_nothing(
 async def test_the_form_warns_when_every_recent_visitor_was_local(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     tunnel = tunnel_of(entry)
     await wait_until(lambda: tunnel.state.reachability is ProbeResult.REACHABLE, 10, "checked")
     assert list(tunnel.visitors.recent_originators) == []  # the check is not a visitor
@@ -193,7 +190,7 @@ async def test_lists_that_refuse_the_servers_loopback_leave_the_check_unknown(
         entry, options={**entry.options, "allowed_networks": "127.0.0.6"}
     )
     hass.http.register_view(CountingView())
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     await wait_until(lambda: tunnel_of(entry).state.reachability is not None, 10, "checked")
     state = hass.states.get(REACHABLE)
     assert state is not None
