@@ -106,8 +106,8 @@ RefusalListener = Callable[[str], None]
 class VisitorRecord:
     """Recent originators, the last refusals, and who hears of them at most once a minute.
 
-    Every table is bounded: the announcement times keep only addresses announced within the
-    last minute.
+    Every table is bounded: the announcement times are pruned once a minute, so they hold only
+    addresses announced within the last two minutes.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
