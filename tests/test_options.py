@@ -66,6 +66,7 @@ async def test_out_of_range_is_refused_by_the_form_then_saved(
         "extra_forwards": "",
         "allowed_networks": "",
         "refused_networks": "",
+        "public_url": "",
     }
     assert all(type(entry.options[option]) is int for option in NUMBERS)
     await hass.async_block_till_done()

@@ -41,6 +41,8 @@ CONF_MAX_CONNECTIONS_PER_VISITOR: Final = "max_connections_per_visitor"
 # Who may come through the tunnel: one address or CIDR network a line (visitors.py).
 CONF_ALLOWED_NETWORKS: Final = "allowed_networks"
 CONF_REFUSED_NETWORKS: Final = "refused_networks"
+# The URL visitors use (scheme://host[:port]), checked from outside; empty: not set.
+CONF_PUBLIC_URL: Final = "public_url"
 
 # Home Assistant's own HTTP server, in process, with the visitor's address; or any TCP target.
 MODE_HOME_ASSISTANT: Final = "home_assistant"
@@ -68,6 +70,7 @@ DEFAULT_OPTIONS: Final = {
     # Empty: everybody may come in.
     CONF_ALLOWED_NETWORKS: "",
     CONF_REFUSED_NETWORKS: "",
+    CONF_PUBLIC_URL: "",
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"
