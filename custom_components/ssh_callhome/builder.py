@@ -34,6 +34,7 @@ from .const import (
     CONF_PROBE_INTERVAL,
     CONF_REFUSED_NETWORKS,
     CONF_REMOTE_PORT,
+    CONF_SELF_HEAL_AFTER,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
     MODE_HOME_ASSISTANT,
@@ -41,6 +42,7 @@ from .const import (
 from .engine_settings import SessionTarget, TunnelSettings
 from .extras import parse_extra_forwards
 from .forwarding import tcp_target
+from .healing import SelfHealPolicy
 from .keys import load_private_key
 from .limits import ConnectionLimits
 from .probe import ProbeSpec
@@ -140,6 +142,7 @@ async def async_engine_input(
                 refused=parse_networks(options[CONF_REFUSED_NETWORKS]),
             ),
         ),
+        self_heal=SelfHealPolicy(after_failures=options[CONF_SELF_HEAL_AFTER]),
     )
     if chosen is Delivery.IN_PROCESS:
         target = home_assistant_target(hass)

@@ -43,6 +43,11 @@ CONF_ALLOWED_NETWORKS: Final = "allowed_networks"
 CONF_REFUSED_NETWORKS: Final = "refused_networks"
 # The URL visitors use (scheme://host[:port]), checked from outside; empty: not set.
 CONF_PUBLIC_URL: Final = "public_url"
+# Self-healing and the heartbeat: failed checks in a row that reconnect (0: never); a URL
+# requested every so many minutes while the tunnel is up and its check passes ("": none).
+CONF_SELF_HEAL_AFTER: Final = "self_heal_after"
+CONF_HEARTBEAT_URL: Final = "heartbeat_url"
+CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
 
 # Home Assistant's own HTTP server, in process, with the visitor's address; or any TCP target.
 MODE_HOME_ASSISTANT: Final = "home_assistant"
@@ -71,9 +76,13 @@ DEFAULT_OPTIONS: Final = {
     CONF_ALLOWED_NETWORKS: "",
     CONF_REFUSED_NETWORKS: "",
     CONF_PUBLIC_URL: "",
+    CONF_SELF_HEAL_AFTER: 3,
+    CONF_HEARTBEAT_URL: "",
+    CONF_HEARTBEAT_INTERVAL: 5,
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"
 EVENT_VISITOR_REFUSED: Final = "ssh_callhome_visitor_refused"
+EVENT_SELF_HEALED: Final = "ssh_callhome_self_healed"
 # A forward refused, or a key rejected, this long becomes a repair issue.
 PERSISTENT_FAILURE_SECONDS: Final = 300

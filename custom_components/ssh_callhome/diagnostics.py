@@ -11,6 +11,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import (
     CONF_ALLOWED_NETWORKS,
+    CONF_HEARTBEAT_URL,
     CONF_HOST_KEY,
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
@@ -26,6 +27,8 @@ TO_REDACT = {
     CONF_HOST,
     CONF_USERNAME,
     CONF_HOST_KEY,
+    # A heartbeat service's URL holds its secret: whoever knows it can ping, or pause, the check.
+    CONF_HEARTBEAT_URL,
     "presented_host_key",
     "title",
     "unique_id",

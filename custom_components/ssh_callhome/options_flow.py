@@ -1,4 +1,4 @@
-"""Options: keepalive, listening, backoff, delivery, forwards, caps and who may come in.
+"""Options: connecting, delivery, caps, who may come in, self-healing and the heartbeat.
 
 Saving reloads the entry.
 """
@@ -29,6 +29,8 @@ from .const import (
     CONF_BACKOFF_MAX,
     CONF_BIND,
     CONF_EXTRA_FORWARDS,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HEARTBEAT_URL,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
     CONF_MAX_CONNECTIONS,
@@ -37,6 +39,7 @@ from .const import (
     CONF_PROBE_INTERVAL,
     CONF_PUBLIC_URL,
     CONF_REFUSED_NETWORKS,
+    CONF_SELF_HEAL_AFTER,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
     MODE_HOME_ASSISTANT,
@@ -44,6 +47,7 @@ from .const import (
 )
 from .extras import InvalidExtraForward, parse_extra_forwards
 from .flow_forms import PORT_NUMBER, is_host_name, whole_number
+from .heartbeat import is_heartbeat_url
 from .public_url import InvalidPublicUrl, parse_public_url
 from .tunnel import Tunnel
 from .visitors import InvalidNetwork, parse_networks
@@ -88,6 +92,12 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Optional(CONF_ALLOWED_NETWORKS): TextSelector(TextSelectorConfig(multiline=True)),
         vol.Optional(CONF_REFUSED_NETWORKS): TextSelector(TextSelectorConfig(multiline=True)),
         vol.Optional(CONF_PUBLIC_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
+        # Self-healing and the heartbeat.
+        vol.Required(CONF_SELF_HEAL_AFTER): whole_number(0, 10),
+        vol.Optional(CONF_HEARTBEAT_URL): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.URL)
+        ),
+        vol.Required(CONF_HEARTBEAT_INTERVAL): whole_number(1, 60),
     }
 )
 
@@ -106,6 +116,8 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
         errors[CONF_EXTRA_FORWARDS] = "invalid_extra_forwards"
     if options[CONF_PUBLIC_URL] is None:
         errors[CONF_PUBLIC_URL] = "invalid_public_url"
+    if options[CONF_HEARTBEAT_URL] and not is_heartbeat_url(options[CONF_HEARTBEAT_URL]):
+        errors[CONF_HEARTBEAT_URL] = "invalid_heartbeat_url"
     return errors
 
 
@@ -134,6 +146,7 @@ def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
         CONF_ALLOWED_NETWORKS: user_input.get(CONF_ALLOWED_NETWORKS, ""),
         CONF_REFUSED_NETWORKS: user_input.get(CONF_REFUSED_NETWORKS, ""),
         CONF_PUBLIC_URL: _public_url(user_input.get(CONF_PUBLIC_URL, "")),
+        CONF_HEARTBEAT_URL: user_input.get(CONF_HEARTBEAT_URL, "").strip(),
     }
     if not options[CONF_TARGET_HOST]:
         options[CONF_TARGET_PORT] = 0
