@@ -203,6 +203,9 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
             options = _normalized(user_input)
             errors, placeholders = _network_errors(options)
             errors |= _errors(options)
+            bad_forward = _bad_extra_forward(options)
+            if bad_forward is not None:
+                placeholders["bad_forward"] = bad_forward
             if not errors and (not cannot_apply or self._warned_lists_cannot_apply):
                 entry = self.config_entry
                 if line_still_permits(entry.data, entry.options, options):
@@ -216,10 +219,7 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, _shown(current)),
             errors=errors,
-            description_placeholders={
-                **placeholders,
-                "bad_forward": _bad_extra_forward(current) or "",
-            },
+            description_placeholders=placeholders,
         )
 
     def _lists_cannot_apply(self, options: Mapping[str, Any]) -> bool:
