@@ -27,8 +27,9 @@ VALID = {
     "mode": "home_assistant",
     "max_connections": 50,
     "max_connections_per_visitor": 10,
+    "expose": "home_assistant",
 }
-NUMBERS = [option for option, value in VALID.items() if option not in ("bind", "mode")]
+NUMBERS = [option for option, value in VALID.items() if option not in ("bind", "mode", "expose")]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,15 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_HOST_KEY, CONF_MODE, CONF_PROBE_INTERVAL, DEFAULT_OPTIONS, DOMAIN
+from .const import (
+    CONF_EXPOSE,
+    CONF_HOST_KEY,
+    CONF_MODE,
+    CONF_PROBE_INTERVAL,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+    EXPOSE_WEBHOOKS,
+)
 from .events import StateChangeEvents
 from .keys import KeyProblem, load_host_key
 from .probe_view import async_forget_probe, async_new_probe, async_register_probe_view
@@ -29,6 +37,7 @@ from .settings import async_load_client_key, tunnel_settings
 from .state import Reason, Status, TunnelState
 from .targets import engine_target, reaches_home_assistant
 from .tunnel import Tunnel
+from .webhooks_only import async_webhooks_only_server
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -59,7 +68,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
         entry.async_on_unload(partial(async_forget_probe, hass, probe_token))
         settings = replace(settings, probe=probe)
     await async_audit_local_exposure(hass, entry, options[CONF_MODE], reaches_own_http)
-    tunnel = Tunnel(settings, engine_target(hass, options))
+    webhooks_only = None
+    if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS:
+        webhooks_only = await async_webhooks_only_server(hass, entry)
+    tunnel = Tunnel(settings, engine_target(hass, options, webhooks_only))
     entry.runtime_data = tunnel
     _add_state_listeners(hass, entry, tunnel)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

@@ -34,6 +34,10 @@ CONF_TARGET_PORT: Final = "target_port"
 CONF_EXTRA_FORWARDS: Final = "extra_forwards"
 CONF_MAX_CONNECTIONS: Final = "max_connections"
 CONF_MAX_CONNECTIONS_PER_VISITOR: Final = "max_connections_per_visitor"
+# In process: all of Home Assistant's HTTP server, or only its webhooks (webhooks_only.py).
+CONF_EXPOSE: Final = "expose"
+EXPOSE_HOME_ASSISTANT: Final = "home_assistant"
+EXPOSE_WEBHOOKS: Final = "webhooks"
 
 # Home Assistant's own HTTP server, in process, with the visitor's address; or any TCP target.
 MODE_HOME_ASSISTANT: Final = "home_assistant"
@@ -58,6 +62,7 @@ DEFAULT_OPTIONS: Final = {
     CONF_EXTRA_FORWARDS: "",
     CONF_MAX_CONNECTIONS: DEFAULT_MAX_CONNECTIONS,
     CONF_MAX_CONNECTIONS_PER_VISITOR: DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
+    CONF_EXPOSE: EXPOSE_HOME_ASSISTANT,
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"

@@ -1,4 +1,4 @@
-"""Options: keepalive, where the server listens, the backoff cap, delivery, forwards and caps.
+"""Options: keepalive, where the server listens, backoff cap, delivery, exposure, forwards, caps.
 
 Saving reloads the entry.
 """
@@ -24,6 +24,7 @@ from .const import (
     BIND_ADDRESSES,
     CONF_BACKOFF_MAX,
     CONF_BIND,
+    CONF_EXPOSE,
     CONF_EXTRA_FORWARDS,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
@@ -34,6 +35,8 @@ from .const import (
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
     DEFAULT_OPTIONS,
+    EXPOSE_HOME_ASSISTANT,
+    EXPOSE_WEBHOOKS,
     MODE_HOME_ASSISTANT,
     MODE_TCP,
 )
@@ -61,6 +64,13 @@ OPTIONS_SCHEMA = vol.Schema(
                 translation_key=CONF_MODE,
             )
         ),
+        vol.Required(CONF_EXPOSE): SelectSelector(
+            SelectSelectorConfig(
+                options=[EXPOSE_HOME_ASSISTANT, EXPOSE_WEBHOOKS],
+                mode=SelectSelectorMode.LIST,
+                translation_key=CONF_EXPOSE,
+            )
+        ),
         vol.Optional(CONF_TARGET_HOST): TextSelector(),
         vol.Optional(CONF_TARGET_PORT): PORT_NUMBER,
         vol.Optional(CONF_EXTRA_FORWARDS): TextSelector(TextSelectorConfig(multiline=True)),
@@ -73,8 +83,14 @@ OPTIONS_SCHEMA = vol.Schema(
 
 
 def _errors(options: dict[str, Any]) -> dict[str, str]:
-    """What the schema cannot check: a target host needs its port, forwards their syntax."""
+    """What the schema cannot check: a target host needs its port, forwards their syntax.
+
+    And Webhooks only needs the in-process mode: a TCP connection carries bytes to a target
+    this side never reads as HTTP, so it cannot keep paths away from it.
+    """
     errors = {}
+    if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS and options[CONF_MODE] != MODE_HOME_ASSISTANT:
+        errors[CONF_EXPOSE] = "webhooks_only_in_process"
     if options[CONF_TARGET_HOST] and CONF_TARGET_PORT not in options:
         errors[CONF_TARGET_PORT] = "invalid_port"
     try:

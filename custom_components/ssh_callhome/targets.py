@@ -36,15 +36,23 @@ def _http_ssl_context(hass: HomeAssistant) -> ssl.SSLContext | None:
     return hass.http.context
 
 
-def engine_target(hass: HomeAssistant, options: Mapping[str, Any]) -> EngineTarget | None:
-    """In process to Home Assistant's HTTP server; None means TCP to the settings' target."""
+def engine_target(
+    hass: HomeAssistant,
+    options: Mapping[str, Any],
+    webhooks_only: Callable[[], asyncio.BaseProtocol] | None = None,
+) -> EngineTarget | None:
+    """In process; None means TCP to the settings' target.
+
+    In process to Home Assistant's HTTP server, or to `webhooks_only` (webhooks_only.py) when
+    the entry exposes only webhooks; either way behind Home Assistant's own TLS, if it has one.
+    """
     if options[CONF_MODE] != MODE_HOME_ASSISTANT:
         return None
+    protocol_factory = (
+        partial(_http_protocol_factory, hass) if webhooks_only is None else lambda: webhooks_only
+    )
     return partial(
-        in_process_target,
-        partial(_http_protocol_factory, hass),
-        visitor_address,
-        partial(_http_ssl_context, hass),
+        in_process_target, protocol_factory, visitor_address, partial(_http_ssl_context, hass)
     )
 
 
