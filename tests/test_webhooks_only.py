@@ -4,6 +4,7 @@ webhook component's own registry and handler."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from custom_components.ssh_callhome.const import (
 
 from .conftest import ENTRY_ID, start_home_assistant_http
 from .helpers.network import LOOPBACK, wait_until
+from .helpers.tls import start_https
 from .test_init import load, tunnel_state
 
 REACHABLE = "binary_sensor.root_127_0_0_1_reachable_through_server"
@@ -87,14 +89,40 @@ async def test_a_public_webhook_receives_a_post_through_the_tunnel(
     hass: HomeAssistant, webhooks_only: str
 ) -> None:
     hook = Hook(hass, "location-updates", local_only=False)
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{webhooks_only}{hook.path}", data=LOCATION) as reply,
-    ):
-        assert reply.status == 200
-        assert await reply.json() == {"handled": "location-updates"}
-        assert reply.headers["Server"] == ""  # as Home Assistant: no versions given away
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{webhooks_only}{hook.path}", data=LOCATION) as reply:
+            assert reply.status == 200
+            assert await reply.json() == {"handled": "location-updates"}
+            assert reply.headers["Server"] == ""  # as Home Assistant: no versions given away
+        async with session.delete(f"{webhooks_only}{hook.path}") as refused:
+            assert refused.status == 405
     assert hook.received == [(VISITOR, LOCATION)]
+
+
+@pytest.fixture
+async def tls_http(
+    socket_enabled: None, hass: HomeAssistant, tmp_path: Path
+) -> AsyncIterator[Path]:
+    """Home Assistant serving HTTPS itself, with its own certificate; yields the certificate."""
+    yield await start_https(hass, tmp_path)
+    await hass.http.stop()
+
+
+async def test_webhooks_only_speaks_home_assistants_tls(
+    hass: HomeAssistant, tls_http: Path, entry_data: dict[str, Any]
+) -> None:
+    tunnel = await tunnel_up(hass, tunnel_entry(hass, entry_data, EXPOSE_WEBHOOKS))
+    hook = Hook(hass, "ifttt", local_only=False)
+    context = ssl.create_default_context(cafile=str(tls_http))
+    context.check_hostname = False
+    https = tunnel.replace("http://", "https://")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{https}{hook.path}", data=LOCATION, ssl=context) as reply:
+            assert reply.status == 200
+        async with session.get(f"{https}/api/", ssl=context) as reply:
+            assert reply.status == 404
+    assert hook.received == [(VISITOR, LOCATION)]
+    await wait_until(lambda: hass.states.is_state(REACHABLE, STATE_ON), 10, "probe answered")
 
 
 async def test_a_local_only_webhook_refuses_the_tunnel_and_serves_the_home_network(
