@@ -34,7 +34,7 @@ from custom_components.ssh_callhome.const import (
 )
 
 from .conftest import ENTRY_ID, start_home_assistant_http
-from .helpers.network import LOOPBACK, wait_until
+from .helpers.network import LOOPBACK, free_port, wait_until
 from .helpers.tls import start_https
 from .test_init import load, tunnel_state
 
@@ -123,6 +123,28 @@ async def test_webhooks_only_speaks_home_assistants_tls(
             assert reply.status == 404
     assert hook.received == [(VISITOR, LOCATION)]
     await wait_until(lambda: hass.states.is_state(REACHABLE, STATE_ON), 10, "probe answered")
+
+
+async def test_webhooks_wait_for_home_assistants_http_server_as_on_its_port(
+    socket_enabled: None, hass: HomeAssistant, entry_data: dict[str, Any]
+) -> None:
+    """Before it starts, integrations may not have registered their webhooks yet."""
+    port = free_port()
+    http = {"http": {"server_host": [LOOPBACK], "server_port": port}}
+    assert await async_setup_component(hass, "http", http)
+    tunnel = await tunnel_up(hass, tunnel_entry(hass, entry_data, EXPOSE_WEBHOOKS))
+    hook = Hook(hass, "early-bird", local_only=False)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientError):
+            await session.post(f"{tunnel}{hook.path}", data=LOCATION)
+        assert tunnel_state(hass) == STATE_ON
+        await hass.http.start()
+        try:
+            async with session.post(f"{tunnel}{hook.path}", data=LOCATION) as reply:
+                assert reply.status == 200
+        finally:
+            await hass.http.stop()
+    assert hook.received == [(VISITOR, LOCATION)]
 
 
 async def test_a_local_only_webhook_refuses_the_tunnel_and_serves_the_home_network(

@@ -31,6 +31,17 @@ def _http_protocol_factory(hass: HomeAssistant) -> Callable[[], asyncio.BaseProt
     return with_tunnel_file_responses(server, TUNNEL_FILE_CHUNK) if server is not None else None
 
 
+def _webhooks_only_factory(
+    hass: HomeAssistant, webhooks_only: Callable[[], asyncio.BaseProtocol]
+) -> Callable[[], asyncio.BaseProtocol] | None:
+    """The webhooks-only server, from when Home Assistant's own has started.
+
+    As on Home Assistant's own port: a webhook that comes earlier is refused and sent again,
+    rather than answered 200 and dropped while its integration is still being set up.
+    """
+    return webhooks_only if hass.http.runner is not None else None
+
+
 def _http_ssl_context(hass: HomeAssistant) -> ssl.SSLContext | None:
     """Home Assistant's own TLS settings, when it serves HTTPS itself."""
     return hass.http.context
@@ -49,7 +60,9 @@ def engine_target(
     if options[CONF_MODE] != MODE_HOME_ASSISTANT:
         return None
     protocol_factory = (
-        partial(_http_protocol_factory, hass) if webhooks_only is None else lambda: webhooks_only
+        partial(_http_protocol_factory, hass)
+        if webhooks_only is None
+        else partial(_webhooks_only_factory, hass, webhooks_only)
     )
     return partial(
         in_process_target, protocol_factory, visitor_address, partial(_http_ssl_context, hass)
