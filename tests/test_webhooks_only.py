@@ -17,6 +17,7 @@ from homeassistant.components import webhook
 from homeassistant.const import STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -167,6 +168,43 @@ async def test_the_public_path_check_still_reaches_home_assistant(
     hass: HomeAssistant, webhooks_only: str
 ) -> None:
     await wait_until(lambda: hass.states.is_state(REACHABLE, STATE_ON), 10, "probe answered")
+
+
+@pytest.fixture
+async def proxy_trusting_http(socket_enabled: None, hass: HomeAssistant) -> AsyncIterator[int]:
+    """Home Assistant believing X-Forwarded-For from every tunnelled visitor: a trust too wide."""
+    yield await start_home_assistant_http(
+        hass, use_x_forwarded_for=True, trusted_proxies=["64:ff9b:1::/48"]
+    )
+    await hass.http.stop()
+
+
+@pytest.mark.parametrize(
+    ("exposure", "posed_as_local"),
+    [
+        (EXPOSE_WEBHOOKS, False),
+        (EXPOSE_HOME_ASSISTANT, True),  # the same request, with the option off
+    ],
+)
+async def test_no_forwarded_header_makes_a_visitor_local(
+    hass: HomeAssistant,
+    proxy_trusting_http: int,
+    entry_data: dict[str, Any],
+    exposure: str,
+    posed_as_local: bool,
+) -> None:
+    """Home Assistant's trust in proxies is not involved, nor the repair that warns of it."""
+    entry = tunnel_entry(hass, entry_data, exposure)
+    tunnel = await tunnel_up(hass, entry)
+    hook = Hook(hass, "garage-door", local_only=True)
+    async with (
+        aiohttp.ClientSession(headers={"X-Forwarded-For": "192.168.1.50"}) as session,
+        session.post(f"{tunnel}{hook.path}", data=b"open") as reply,
+    ):
+        assert reply.status == 200
+    assert hook.received == ([("192.168.1.50", b"open")] if posed_as_local else [])
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"local_exposure_{entry.entry_id}")
+    assert (issue is not None) is posed_as_local
 
 
 @pytest.fixture

@@ -67,10 +67,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
         probe, probe_token = await async_new_probe(hass, options[CONF_PROBE_INTERVAL])
         entry.async_on_unload(partial(async_forget_probe, hass, probe_token))
         settings = replace(settings, probe=probe)
-    await async_audit_local_exposure(hass, entry, options[CONF_MODE], reaches_own_http)
     webhooks_only = None
     if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS:
         webhooks_only = await async_webhooks_only_server(hass, entry)
+    # Webhooks only: no visitor meets Home Assistant's HTTP server, its trust settings included.
+    await async_audit_local_exposure(
+        hass, entry, options[CONF_MODE], reaches_own_http and webhooks_only is None
+    )
     tunnel = Tunnel(settings, engine_target(hass, options, webhooks_only))
     entry.runtime_data = tunnel
     _add_state_listeners(hass, entry, tunnel)

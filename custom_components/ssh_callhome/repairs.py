@@ -182,17 +182,11 @@ async def async_audit_local_exposure(
 
     TCP mode to Home Assistant's own port delivers every visitor from loopback. In process, every
     local originator on the server has its own stand-in address: trusting more than one of them as
-    a proxy lets any process or neighbour of the server claim a local address.
+    a proxy lets any process or neighbour of the server claim a local address. Neither applies
+    where visitors never reach Home Assistant's HTTP server (`reaches_own_http` false).
     """
     exposure_issue = entry_issue_id(LOCAL_EXPOSURE, entry.entry_id)
-    if mode == MODE_TCP:
-        translation_key = LOCAL_EXPOSURE
-        problems = await _loopback_trust(hass) if reaches_own_http else []
-    else:
-        translation_key = PROXY_TRUST_TOO_WIDE
-        problems = [
-            str(network) for network in _trusted_proxies(hass) if _trusts_more_than_a_proxy(network)
-        ]
+    problems = await _exposure_problems(hass, mode) if reaches_own_http else []
     if not problems:
         ir.async_delete_issue(hass, DOMAIN, exposure_issue)
         return
@@ -202,9 +196,18 @@ async def async_audit_local_exposure(
         exposure_issue,
         is_fixable=False,
         severity=ir.IssueSeverity.WARNING,
-        translation_key=translation_key,
+        translation_key=LOCAL_EXPOSURE if mode == MODE_TCP else PROXY_TRUST_TOO_WIDE,
         translation_placeholders={"title": entry.title, "problems": ", ".join(problems)},
     )
+
+
+async def _exposure_problems(hass: HomeAssistant, mode: str) -> list[str]:
+    """What lets a visitor look local: loopback trusted (TCP), or more than a proxy's stand-in."""
+    if mode == MODE_TCP:
+        return await _loopback_trust(hass)
+    return [
+        str(network) for network in _trusted_proxies(hass) if _trusts_more_than_a_proxy(network)
+    ]
 
 
 def _trusted_proxies(hass: HomeAssistant) -> list[IPv4Network | IPv6Network]:
