@@ -70,5 +70,8 @@ def engine_target(
 
 
 def reaches_home_assistant(options: Mapping[str, Any]) -> bool:
-    """Whether the tunnel ends at Home Assistant's HTTP server (so the probe applies)."""
+    """Whether the tunnel ends at Home Assistant's HTTP server (so the probe applies).
+
+    Webhooks only ends beside it, at an application that answers the probe as well.
+    """
     return options[CONF_MODE] == MODE_HOME_ASSISTANT or not options[CONF_TARGET_HOST]
