@@ -55,7 +55,9 @@ class Hook:
             hass, "test", webhook_id, webhook_id, self._handle, local_only=local_only
         )
 
-    async def _handle(self, hass: HomeAssistant, webhook_id: str, request: web.Request) -> Any:
+    async def _handle(
+        self, hass: HomeAssistant, webhook_id: str, request: web.Request
+    ) -> web.Response:
         self.received.append((request.remote, await request.read()))
         return web.json_response({"handled": webhook_id})
 
@@ -82,7 +84,7 @@ async def tunnel_up(hass: HomeAssistant, entry: MockConfigEntry) -> str:
 
 @pytest.fixture
 async def webhooks_only(hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]) -> str:
-    """A tunnel that exposes webhooks only; yields the address visitors use."""
+    """A tunnel that exposes webhooks only; the address visitors use."""
     return await tunnel_up(hass, tunnel_entry(hass, entry_data, EXPOSE_WEBHOOKS))
 
 
