@@ -17,16 +17,18 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ssh_callhome import builder as builder_module
 from custom_components.ssh_callhome import config_flow as config_flow_module
-from custom_components.ssh_callhome import settings as settings_module
 from custom_components.ssh_callhome.backoff import BackoffPolicy
-from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.const import (
     CONF_HOST_KEY,
     CONF_PRIVATE_KEY,
     CONF_REMOTE_PORT,
+    DEFAULT_OPTIONS,
     DOMAIN,
+    ENTRY_MINOR_VERSION,
 )
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.flow_forms import unique_id
 from custom_components.ssh_callhome.keys import generate_private_key, load_private_key
 
@@ -252,6 +254,9 @@ def entry(hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]) ->
         entry_id=ENTRY_ID,
         title=f"root@{LOOPBACK}",
         data=entry_data,
+        # As the config flow creates it: every option stored.
+        options=DEFAULT_OPTIONS,
+        minor_version=ENTRY_MINOR_VERSION,
         unique_id=unique_id(entry_data),
     )
     config_entry.add_to_hass(hass)
@@ -283,7 +288,7 @@ def no_secret_leaks(
     asyncssh_logger.setLevel(logging.DEBUG)
     asyncssh.set_debug_level(2)
     with (
-        patch.object(settings_module, "load_private_key", recorder.wrap_loader(load_private_key)),
+        patch.object(builder_module, "load_private_key", recorder.wrap_loader(load_private_key)),
         patch.object(
             config_flow_module,
             "generate_private_key",

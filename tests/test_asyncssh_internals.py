@@ -16,20 +16,20 @@ from asyncssh.packet import SSHPacket
 
 from custom_components.ssh_callhome import asyncssh_internals
 from custom_components.ssh_callhome.connection import (
-    TunnelSettings,
     negotiated_kex,
     open_connection,
     round_trip_ms,
 )
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.forwarding import TrafficStats, tcp_target
 from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
 from custom_components.ssh_callhome.listening import listen
 from custom_components.ssh_callhome.state import Status
-from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .conftest import PAGE
 from .helpers.network import LOOPBACK, wait_until
 from .helpers.openssh import OpenSSHServer
+from .helpers.tunnels import tcp_tunnel
 from .test_tunnel_openssh import fetch_through, running
 
 _MSG_KEXINIT = 20
@@ -170,7 +170,7 @@ async def test_with_another_asyncssh_the_tunnel_forwards_and_says_once_what_is_o
 ) -> None:
     monkeypatch.setattr(asyncssh_internals, "_REPORTED_OFF", set())
     optimisation = CHANGES[change](monkeypatch)
-    tunnel = Tunnel(settings)
+    tunnel = tcp_tunnel(settings)
     ups: list[int] = []
     tunnel.add_listener(lambda state: ups.append(1) if state.status is Status.CONNECTED else None)
 

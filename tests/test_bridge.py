@@ -261,7 +261,7 @@ async def test_a_big_download_to_a_reader_that_stalls_keeps_memory_bounded(
 async def test_tcp_mode_carries_traffic_from_loopback_as_the_add_on_did(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int
 ) -> None:
-    hass.config_entries.async_update_entry(entry, options={"mode": "tcp"})
+    hass.config_entries.async_update_entry(entry, options={**entry.options, "mode": "tcp"})
     await up(hass, entry)
     async with visitor("127.0.0.2") as session:
         reply = await session.get(through(entry, "/api/test_remote"))
@@ -272,8 +272,8 @@ async def test_tcp_mode_carries_traffic_from_loopback_as_the_add_on_did(
 async def test_tcp_mode_to_another_target(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, http_backend: int
 ) -> None:
-    options = {"mode": "tcp", "target_host": LOOPBACK, "target_port": http_backend}
-    hass.config_entries.async_update_entry(entry, options=options)
+    tcp = {"mode": "tcp", "target_host": LOOPBACK, "target_port": http_backend}
+    hass.config_entries.async_update_entry(entry, options={**entry.options, **tcp})
     await up(hass, entry)
     async with visitor("127.0.0.2") as session:
         reply = await session.get(through(entry, "/"))
@@ -290,7 +290,7 @@ async def test_local_exposure_audit(
     mode: str,
     raised: bool,
 ) -> None:
-    hass.config_entries.async_update_entry(entry, options={"mode": mode})
+    hass.config_entries.async_update_entry(entry, options={**entry.options, "mode": mode})
     await up(hass, entry)
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"local_exposure_{entry.entry_id}")
     assert (issue is not None) is raised

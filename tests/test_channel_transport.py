@@ -9,7 +9,8 @@ import asyncssh
 import pytest
 
 from custom_components.ssh_callhome.bridge import ChannelTransport, in_process_target
-from custom_components.ssh_callhome.connection import TunnelSettings, open_connection
+from custom_components.ssh_callhome.connection import open_connection
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.tunnel import Tunnel
 

@@ -14,7 +14,8 @@ from custom_components.ssh_callhome.ciphers import (
     ciphers_for,
     has_aes_instructions,
 )
-from custom_components.ssh_callhome.connection import TunnelSettings, open_connection
+from custom_components.ssh_callhome.connection import open_connection
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 
 # Trimmed from real /proc/cpuinfo files.
 X86_WITH_AES_NI = "processor\t: 0\nflags\t\t: fpu vme sse2 ssse3 aes avx2 sha_ni\n"

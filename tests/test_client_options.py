@@ -22,12 +22,12 @@ import pytest
 from custom_components.ssh_callhome import client_options
 from custom_components.ssh_callhome.connection import (
     HostKeyChanged,
-    TunnelSettings,
     disable_server_nagle,
     fetch_host_key,
     open_connection,
     round_trip_ms,
 )
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 
 from .conftest import loopback_settings
 from .helpers.network import LOOPBACK

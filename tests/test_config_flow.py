@@ -27,7 +27,9 @@ from custom_components.ssh_callhome.const import (
     CONF_PRIVATE_KEY,
     CONF_REMOTE_PORT,
     CONF_SERVER_SOFTWARE,
+    DEFAULT_OPTIONS,
     DOMAIN,
+    ENTRY_MINOR_VERSION,
 )
 from custom_components.ssh_callhome.keys import fingerprint, load_host_key
 
@@ -89,6 +91,9 @@ async def test_full_flow_pins_the_confirmed_host_key(
     assert created["result"].unique_id == (
         f"{openssh.user}@{LOOPBACK}:{openssh.port}:{user_input[CONF_REMOTE_PORT]}"
     )
+    # Every option is stored with the entry: nothing merges defaults later.
+    assert created["result"].options == DEFAULT_OPTIONS
+    assert created["result"].minor_version == ENTRY_MINOR_VERSION
     await hass.config_entries.async_unload(created["result"].entry_id)
 
 
@@ -344,6 +349,8 @@ def stale_entry(
             CONF_PASSPHRASE: "old secret",
             CONF_HOST_KEY: openssh.host_public_key,
         },
+        options=DEFAULT_OPTIONS,
+        minor_version=ENTRY_MINOR_VERSION,
     )
     entry.add_to_hass(hass)
     return entry

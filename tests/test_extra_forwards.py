@@ -16,6 +16,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ssh_callhome.const import DEFAULT_OPTIONS
 from custom_components.ssh_callhome.extras import (
     ExtraForward,
     InvalidExtraForward,
@@ -67,7 +68,7 @@ async def test_options_refuse_a_bad_line(hass: HomeAssistant, entry: MockConfigE
         form["flow_id"], {**VALID, "extra_forwards": "22 to the add-on"}
     )
     assert bad["errors"] == {"extra_forwards": "invalid_extra_forwards"}
-    assert entry.options == {}
+    assert entry.options == DEFAULT_OPTIONS
     new_line = await hass.config_entries.options.async_configure(
         form["flow_id"], {**VALID, "extra_forwards": "2222:127.0.0.1:22"}
     )
@@ -95,7 +96,9 @@ async def test_each_extra_forward_carries_traffic_and_shows_its_state(
 ) -> None:
     free, taken = free_port(), free_port()
     forwards = f"{free}:{LOOPBACK}:{http_backend}\n{taken}:{LOOPBACK}:{http_backend}"
-    hass.config_entries.async_update_entry(entry, options={"extra_forwards": forwards})
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, "extra_forwards": forwards}
+    )
     async with openssh.connect(client_key) as thief:
         await thief.forward_remote_port("", taken, LOOPBACK, 9)
         await load(hass, entry)
@@ -135,7 +138,7 @@ async def test_a_new_forward_shows_the_line_that_lets_it_through(
         form["flow_id"], {**VALID, "bind": "all", "extra_forwards": f"{extra}:{LOOPBACK}:22"}
     )
     assert shown["step_id"] == "authorize_forwards"
-    assert entry.options == {}  # saved only once the user has seen the line
+    assert entry.options == DEFAULT_OPTIONS  # saved only once the user has seen the line
     placeholders = shown["description_placeholders"] or {}
     new_line = placeholders["line"]
     assert f'permitlisten="{remote_port}",permitlisten="{extra}",' in new_line
@@ -176,7 +179,9 @@ async def test_a_removed_extra_forward_leaves_the_entity_registry(
 ) -> None:
     kept, removed = free_port(), free_port()
     forwards = f"{kept}:{LOOPBACK}:22\n{removed}:{LOOPBACK}:22"
-    hass.config_entries.async_update_entry(entry, options={**VALID, "extra_forwards": forwards})
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, **VALID, "extra_forwards": forwards}
+    )
     await load(hass, entry)
     kept_id = f"binary_sensor.root_127_0_0_1_forward_{kept}"
     removed_id = f"binary_sensor.root_127_0_0_1_forward_{removed}"

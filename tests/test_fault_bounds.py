@@ -18,15 +18,15 @@ from unittest.mock import patch
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.state import Reason
-from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .conftest import FAST_BACKOFF
 from .helpers.network import LOOPBACK, SilentServer, free_port, wait_until
 from .helpers.openssh import OpenSSHServer
 from .helpers.processes import signal_all
 from .helpers.ssh_server import LoopbackSSHServer
+from .helpers.tunnels import tcp_tunnel
 from .test_tunnel_openssh import attempt_times, connected, running
 
 KEEPALIVE = 2.0
@@ -51,7 +51,7 @@ def any_fault_settings(any_settings: TunnelSettings) -> TunnelSettings:
 async def test_server_killed_then_back(
     any_fault_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    tunnel = Tunnel(any_fault_settings)
+    tunnel = tcp_tunnel(any_fault_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
         any_server.stop()
@@ -64,7 +64,7 @@ async def test_server_killed_then_back(
 async def test_frozen_link_is_detected_by_keepalive_and_recovers(
     any_fault_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    tunnel = Tunnel(any_fault_settings)
+    tunnel = tcp_tunnel(any_fault_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
         frozen = signal_all(any_server.sessions(), signal.SIGSTOP)
@@ -81,7 +81,7 @@ async def test_frozen_link_is_detected_by_keepalive_and_recovers(
 async def test_stale_session_holding_the_port(
     any_fault_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    tunnel = Tunnel(any_fault_settings)
+    tunnel = tcp_tunnel(any_fault_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
         # The old session keeps the port, silently.
@@ -142,7 +142,7 @@ async def test_key_removed_and_session_killed_keeps_to_the_backoff(
     fault_settings: TunnelSettings, openssh: OpenSSHServer
 ) -> None:
     policy = replace(FAST_BACKOFF, initial=0.2, maximum=1.0)
-    tunnel = Tunnel(replace(fault_settings, backoff=policy))
+    tunnel = tcp_tunnel(replace(fault_settings, backoff=policy))
     attempts = attempt_times(tunnel)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
@@ -172,7 +172,7 @@ async def test_garbage_instead_of_ssh_is_a_reason_without_traceback(
 
     server = await asyncio.start_server(speak_http, LOOPBACK, 0)
     port = server.sockets[0].getsockname()[1]
-    tunnel = Tunnel(replace(fault_settings, port=port))
+    tunnel = tcp_tunnel(replace(fault_settings, port=port))
     try:
         async with running(tunnel):
             await wait_until(lambda: tunnel.state.last_error is not None, 5, "failure")
@@ -195,7 +195,7 @@ async def test_each_connect_failure_maps_to_its_reason(
         "timeout": {"port": silent_server.port, "connect_timeout": 0.5},
         "dns": {"host": "vps.example"},
     }[fault]  # type: ignore[assignment]
-    tunnel = Tunnel(replace(fault_settings, **changes))  # type: ignore[arg-type]
+    tunnel = tcp_tunnel(replace(fault_settings, **changes))  # type: ignore[arg-type]
     no_name = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     loop = asyncio.get_running_loop()
     # Name resolution would ask a DNS server, which tests must not: its failure is simulated.

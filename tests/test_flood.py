@@ -27,7 +27,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import HomeAssistantView
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ssh_callhome import settings as settings_module
+from custom_components.ssh_callhome import builder as builder_module
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
 from custom_components.ssh_callhome.limits import ConnectionLimits
 
@@ -273,9 +273,10 @@ async def test_flood_from_few_addresses_in_tcp_mode(
     stall_soon = partial(ConnectionLimits, stall_timeout=FLOOD_SECONDS + 5)
     async with hold_uploads() as port:
         hass.config_entries.async_update_entry(
-            entry, options={"mode": "tcp", "target_host": LOOPBACK, "target_port": port}
+            entry,
+            options={**entry.options, "mode": "tcp", "target_host": LOOPBACK, "target_port": port},
         )
-        with patch.object(settings_module, "ConnectionLimits", stall_soon):
+        with patch.object(builder_module, "ConnectionLimits", stall_soon):
             await load(hass, entry)
         await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
         stats = tunnel_of(entry).stats

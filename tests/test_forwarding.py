@@ -11,10 +11,11 @@ from dataclasses import replace
 
 import pytest
 
-from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .helpers.network import LOOPBACK, free_port, wait_until
+from .helpers.tunnels import tcp_tunnel
 from .test_tunnel_openssh import connected, running
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -63,7 +64,7 @@ async def big_download(_reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 
 
 async def through(settings: TunnelSettings, target_port: int) -> Tunnel:
-    return Tunnel(replace(settings, target_port=target_port))
+    return tcp_tunnel(replace(settings, target_port=target_port))
 
 
 async def open_remote(tunnel: Tunnel) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -11,7 +11,7 @@ from dataclasses import replace
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.extras import ExtraForward
 from custom_components.ssh_callhome.forwarding import TrafficStats, tcp_target
 from custom_components.ssh_callhome.limits import (
@@ -19,7 +19,6 @@ from custom_components.ssh_callhome.limits import (
     ChannelGate,
     ConnectionLimits,
 )
-from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .helpers.network import (
     LOOPBACK,
@@ -29,6 +28,7 @@ from .helpers.network import (
     free_port,
     wait_until,
 )
+from .helpers.tunnels import tcp_tunnel
 from .test_tunnel_openssh import connected, running
 
 REFUSING = "Refusing tunnelled connections"
@@ -79,7 +79,7 @@ async def test_caps_count_every_forward_of_the_tunnel(
     settings: TunnelSettings, silent_server: SilentServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     extra_port = free_port()
-    tunnel = Tunnel(
+    tunnel = tcp_tunnel(
         replace(
             settings,
             target_port=silent_server.port,
@@ -134,7 +134,7 @@ async def test_tcp_visitor_must_speak_first_within_the_timeout_then_may_idle(
     settings: TunnelSettings, echo_port: int
 ) -> None:
     limits = ConnectionLimits(first_request_timeout=0.5)
-    tunnel = Tunnel(replace(settings, target_port=echo_port, limits=limits))
+    tunnel = tcp_tunnel(replace(settings, target_port=echo_port, limits=limits))
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
         silent_reader, silent = await connect_from(settings.remote_port, "127.0.0.2")
@@ -158,7 +158,7 @@ async def test_a_tcp_target_that_stops_reading_is_closed_after_the_stall_timeout
     settings: TunnelSettings, silent_server: SilentServer
 ) -> None:
     limits = ConnectionLimits(stall_timeout=0.5)
-    tunnel = Tunnel(replace(settings, target_port=silent_server.port, limits=limits))
+    tunnel = tcp_tunnel(replace(settings, target_port=silent_server.port, limits=limits))
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
         _reader, writer = await connect_from(settings.remote_port, "127.0.0.2")

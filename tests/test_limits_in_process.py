@@ -17,7 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_component import async_update_entity
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ssh_callhome import settings as settings_module
+from custom_components.ssh_callhome import builder as builder_module
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from custom_components.ssh_callhome.limits import ConnectionLimits
 
@@ -34,7 +34,7 @@ async def test_caps_refuse_the_visitor_beyond_them_and_serve_the_others(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
     hass.config_entries.async_update_entry(
-        entry, options={"max_connections": 10, "max_connections_per_visitor": 6}
+        entry, options={**entry.options, "max_connections": 10, "max_connections_per_visitor": 6}
     )
     await up(hass, entry)
     stats = tunnel_of(entry).stats
@@ -68,7 +68,7 @@ async def answer(reader: asyncio.StreamReader, ending: bytes) -> bytes:
 def short_request_timeout() -> Iterator[None]:
     """Entries loaded meanwhile close a connection without a request header after 1 s."""
     shorter = partial(ConnectionLimits, first_request_timeout=TIMEOUT)
-    with patch.object(settings_module, "ConnectionLimits", shorter):
+    with patch.object(builder_module, "ConnectionLimits", shorter):
         yield
 
 

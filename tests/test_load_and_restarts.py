@@ -20,8 +20,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import HomeAssistantView
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ssh_callhome.connection import TunnelSettings
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
 
@@ -30,6 +30,7 @@ from .helpers.home_assistant import REPOSITORY
 from .helpers.network import LOOPBACK, wait_until
 from .helpers.openssh import OpenSSHServer
 from .helpers.processes import resident_bytes
+from .helpers.tunnels import tcp_tunnel
 from .test_init import load, tunnel_state
 from .test_tunnel_openssh import connected, fetch_through, running
 
@@ -73,9 +74,8 @@ async def test_200_visitors_with_a_mebibyte_each_way(
     keep_log_capture_small(caplog)
     hass.http.register_view(EchoDigestView())
     # Every visitor comes from 127.0.0.1, one address to the caps: room for all of them.
-    hass.config_entries.async_update_entry(
-        entry, options={"max_connections": VISITORS, "max_connections_per_visitor": VISITORS}
-    )
+    room = {"max_connections": VISITORS, "max_connections_per_visitor": VISITORS}
+    hass.config_entries.async_update_entry(entry, options={**entry.options, **room})
     await load(hass, entry)
     await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
     samples: list[float] = []
@@ -112,7 +112,7 @@ async def test_200_visitors_with_a_mebibyte_each_way(
 async def test_fifty_server_restarts_at_random_moments(
     settings: TunnelSettings, openssh: OpenSSHServer
 ) -> None:
-    tunnel = Tunnel(settings)
+    tunnel = tcp_tunnel(settings)
     ups: list[float] = []
     tunnel.add_listener(
         lambda state: ups.append(time.monotonic()) if state.status is Status.CONNECTED else None
@@ -142,7 +142,7 @@ async def test_soak_300_reconnects_with_traffic_leaves_nothing_behind(
     settings: TunnelSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
     keep_log_capture_small(caplog)
-    tunnel = Tunnel(settings)
+    tunnel = tcp_tunnel(settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
         assert await fetch_through(settings.remote_port) == PAGE  # warm every path once

@@ -13,7 +13,11 @@ from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.authorize import line_still_permits
-from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, CONF_SERVER_SOFTWARE
+from custom_components.ssh_callhome.const import (
+    CONF_REMOTE_PORT,
+    CONF_SERVER_SOFTWARE,
+    DEFAULT_OPTIONS,
+)
 
 from .helpers.network import LOOPBACK
 from .test_init import load
@@ -61,10 +65,10 @@ async def test_out_of_range_is_refused_by_the_form_then_saved(
     with pytest.raises(InvalidData) as refused:
         await hass.config_entries.options.async_configure(form["flow_id"], {**VALID, **changes})
     assert set(refused.value.schema_errors) == {field}
-    assert entry.options == {}
+    assert entry.options == DEFAULT_OPTIONS
     done = await hass.config_entries.options.async_configure(form["flow_id"], VALID)
     assert done["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {**VALID, "target_host": "", "target_port": 0}
+    assert entry.options == {**VALID, "target_host": "", "target_port": 0, "extra_forwards": ""}
     assert all(type(entry.options[option]) is int for option in NUMBERS)
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -136,6 +140,18 @@ async def test_a_tcp_target_needs_its_port(hass: HomeAssistant, entry: MockConfi
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+@pytest.mark.parametrize("target_host", ["nas\ud800", "nas box", "user@nas", "nas\x1b[2J"])
+async def test_a_tcp_target_host_that_is_no_name_is_a_field_error(
+    hass: HomeAssistant, entry: MockConfigEntry, target_host: str
+) -> None:
+    before = dict(entry.options)
+    form = await hass.config_entries.options.async_init(entry.entry_id)
+    tcp = {**VALID, "mode": "tcp", "target_host": target_host, "target_port": 1883}
+    bad = await hass.config_entries.options.async_configure(form["flow_id"], tcp)
+    assert bad["errors"] == {"target_host": "invalid_host"}
+    assert entry.options == before
+
+
 @pytest.mark.parametrize(
     ("software", "before", "after", "permits"),
     [
@@ -150,4 +166,5 @@ def test_when_the_line_needs_replacing(
     software: str, before: dict[str, str], after: dict[str, str], permits: bool
 ) -> None:
     data = {CONF_REMOTE_PORT: 8123, CONF_SERVER_SOFTWARE: software}
-    assert line_still_permits(data, before, after) is permits
+    options_before, options_after = {**DEFAULT_OPTIONS, **before}, {**DEFAULT_OPTIONS, **after}
+    assert line_still_permits(data, options_before, options_after) is permits

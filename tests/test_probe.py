@@ -14,7 +14,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.ssh_callhome.connection import TunnelSettings, open_connection
+from custom_components.ssh_callhome.connection import open_connection
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.probe import (
     ProbeResult,
     ProbeSpec,

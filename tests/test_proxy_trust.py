@@ -161,7 +161,7 @@ LOOPBACK_TRUSTED = "trusted_proxies 127.0.0.0/8, so any visitor's X-Forwarded-Fo
 async def test_the_repair_names_trust_beyond_the_proxy(
     hass: HomeAssistant, entry: MockConfigEntry, mode: str, problems: str | None
 ) -> None:
-    hass.config_entries.async_update_entry(entry, options={"mode": mode})
+    hass.config_entries.async_update_entry(entry, options={**entry.options, "mode": mode})
     await load(hass, entry)
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"local_exposure_{entry.entry_id}")
     if problems is None:

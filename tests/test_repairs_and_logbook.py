@@ -140,7 +140,7 @@ async def test_a_long_outage_is_two_log_lines(
     openssh: OpenSSHServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with patch("custom_components.ssh_callhome.settings.BackoffPolicy", quick_backoff):
+    with patch("custom_components.ssh_callhome.builder.BackoffPolicy", quick_backoff):
         await load(hass, entry)
     await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
     attempts: list[str] = []

@@ -21,6 +21,7 @@ from custom_components.ssh_callhome.tunnel import Tunnel
 from .conftest import loopback_settings
 from .helpers.fault_server import FaultServer
 from .helpers.network import LOOPBACK, free_port, wait_until
+from .helpers.tunnels import tcp_tunnel
 from .test_tunnel_openssh import connected, running
 
 FORGED = "2026-01-01 00:00:00.000 ERROR (MainThread) [homeassistant.core] forged"
@@ -90,7 +91,7 @@ async def test_a_forged_log_line_in_a_disconnect_reason_stays_in_its_line(
     rude_server: FaultServer, client_key: asyncssh.SSHKey, caplog: pytest.LogCaptureFixture
 ) -> None:
     host_key = rude_server.host_key.convert_to_public()
-    tunnel = Tunnel(loopback_settings(rude_server.port, "tunnel", client_key, host_key, 1))
+    tunnel = tcp_tunnel(loopback_settings(rude_server.port, "tunnel", client_key, host_key, 1))
     async with running(tunnel):
         await until_refused(tunnel)
     (down,) = tunnel_down_records(caplog)
@@ -104,7 +105,7 @@ async def test_an_overlong_disconnect_reason_is_capped(
 ) -> None:
     rude_server.disconnect_reason = "because " * 4000
     host_key = rude_server.host_key.convert_to_public()
-    tunnel = Tunnel(loopback_settings(rude_server.port, "tunnel", client_key, host_key, 1))
+    tunnel = tcp_tunnel(loopback_settings(rude_server.port, "tunnel", client_key, host_key, 1))
     async with running(tunnel):
         await until_refused(tunnel)
     (down,) = tunnel_down_records(caplog)
@@ -150,7 +151,9 @@ async def test_the_version_banner_in_diagnostics_is_escaped(
     server.version = b"OpenSSH_9.9\x1b[2J\x1b]0;owned\x07" + b"x" * 200
     await server.start()
     host_key = server.host_key.convert_to_public()
-    tunnel = Tunnel(loopback_settings(server.port, "tunnel", client_key, host_key, http_backend))
+    tunnel = tcp_tunnel(
+        loopback_settings(server.port, "tunnel", client_key, host_key, http_backend)
+    )
     try:
         async with running(tunnel):
             await wait_until(lambda: connected(tunnel), 10, "tunnel up")

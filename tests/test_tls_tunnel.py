@@ -16,8 +16,14 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.bridge import ChannelSession
-from custom_components.ssh_callhome.connection import TunnelSettings, open_connection
-from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
+from custom_components.ssh_callhome.connection import open_connection
+from custom_components.ssh_callhome.const import (
+    CONF_MAX_CONNECTIONS,
+    CONF_MAX_CONNECTIONS_PER_VISITOR,
+    CONF_REMOTE_PORT,
+    DOMAIN,
+)
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
 
@@ -34,6 +40,9 @@ VISITOR = b"64:ff9b:1::7f00:1"
 # Ample for one handshake on loopback when nothing else is going on.
 HANDSHAKE_TIMEOUT = 3.0
 
+# Handshakes at once in the concurrent test.
+CONCURRENT = 200
+
 
 @pytest.fixture
 async def https_certificate(
@@ -48,8 +57,12 @@ async def https_certificate(
 def tls_entry(
     hass: HomeAssistant, entry_data: dict[str, Any], https_certificate: Path
 ) -> MockConfigEntry:
-    """A tunnel to Home Assistant's HTTPS server, not loaded yet."""
-    entry = MockConfigEntry(domain=DOMAIN, data=entry_data, title="tunnel")
+    """A tunnel to Home Assistant's HTTPS server, not loaded yet.
+
+    Every visitor of these tests comes from 127.0.0.1: the caps leave room for all at once.
+    """
+    caps = {CONF_MAX_CONNECTIONS: CONCURRENT, CONF_MAX_CONNECTIONS_PER_VISITOR: CONCURRENT}
+    entry = MockConfigEntry(domain=DOMAIN, data=entry_data, options=caps, title="tunnel")
     entry.add_to_hass(hass)
     hass.http.register_view(RemoteView())
     return entry
@@ -124,9 +137,9 @@ async def test_two_hundred_concurrent_handshakes_all_complete(
     keep_log_capture_small(caplog)
     context = trusting(https_certificate)
     # All at once on two shared cores: the last handshakes queue behind the others' work.
-    results = await asyncio.gather(*(visit(tls_tunnel, context, 30.0) for _ in range(200)))
-    failures = [failure for failure in results if failure]
-    assert failures == [], summary(failures, 200)
+    visits = (visit(tls_tunnel, context, 30.0) for _ in range(CONCURRENT))
+    failures = [failure for failure in await asyncio.gather(*visits) if failure]
+    assert failures == [], summary(failures, CONCURRENT)
 
 
 def reachability(hass: HomeAssistant) -> tuple[str, str]:

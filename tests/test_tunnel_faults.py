@@ -11,13 +11,13 @@ from unittest.mock import patch
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.state import Reason, Status
-from custom_components.ssh_callhome.tunnel import Tunnel
 
 from .conftest import FAST_BACKOFF, PAGE, loopback_settings
 from .helpers.fault_server import FaultServer
 from .helpers.network import SilentServer, free_port, wait_until
+from .helpers.tunnels import tcp_tunnel
 from .test_tunnel_openssh import attempt_times, connected, fetch_through, running
 
 STOP_BOUND = 2.0
@@ -54,7 +54,7 @@ async def test_refused_forward_is_retried_on_the_same_connection(
     fault_server: FaultServer, fault_settings: TunnelSettings
 ) -> None:
     fault_server.refuse_forwards = 2
-    tunnel = Tunnel(fault_settings)
+    tunnel = tcp_tunnel(fault_settings)
     states: list[Reason | None] = []
     tunnel.add_listener(lambda state: states.append(state.last_error))
     async with running(tunnel):
@@ -68,7 +68,7 @@ async def test_refused_forward_is_retried_on_the_same_connection(
 async def test_dropped_connection_is_restored(
     fault_server: FaultServer, fault_settings: TunnelSettings
 ) -> None:
-    tunnel = Tunnel(fault_settings)
+    tunnel = tcp_tunnel(fault_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "tunnel up")
         fault_server.drop_all()
@@ -83,7 +83,7 @@ async def test_wrong_client_key_is_rejected(
     fault_server: FaultServer, fault_settings: TunnelSettings
 ) -> None:
     stranger = asyncssh.generate_private_key("ssh-ed25519")
-    tunnel = Tunnel(replace(fault_settings, client_key=stranger))
+    tunnel = tcp_tunnel(replace(fault_settings, client_key=stranger))
     async with running(tunnel):
         await wait_until(lambda: tunnel.state.last_error is Reason.AUTH, 10, "rejection")
         assert not connected(tunnel)
@@ -93,7 +93,7 @@ async def test_reconnect_request_replaces_the_connection_at_once(
     fault_server: FaultServer, fault_settings: TunnelSettings
 ) -> None:
     slow = replace(fault_settings, backoff=replace(FAST_BACKOFF, initial=30, maximum=30))
-    tunnel = Tunnel(slow)
+    tunnel = tcp_tunnel(slow)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "tunnel up")
         first = fault_server.connections[0]
@@ -109,7 +109,7 @@ async def test_reconnect_request_cuts_a_backoff_short(fault_settings: TunnelSett
     closed_port = replace(
         fault_settings, port=free_port(), backoff=replace(FAST_BACKOFF, initial=30, maximum=30)
     )
-    tunnel = Tunnel(closed_port)
+    tunnel = tcp_tunnel(closed_port)
     attempts: list[Status] = []
     tunnel.add_listener(lambda state: attempts.append(state.status))
     async with running(tunnel):
@@ -119,7 +119,7 @@ async def test_reconnect_request_cuts_a_backoff_short(fault_settings: TunnelSett
 
 
 async def test_stop_while_backing_off(fault_settings: TunnelSettings) -> None:
-    tunnel = Tunnel(replace(fault_settings, port=free_port()))
+    tunnel = tcp_tunnel(replace(fault_settings, port=free_port()))
     task = asyncio.create_task(tunnel.run())
     await wait_until(lambda: tunnel.state.last_error is Reason.REFUSED, 5, "refused")
     assert await stop_time(task) < STOP_BOUND
@@ -129,7 +129,7 @@ async def test_stop_while_backing_off(fault_settings: TunnelSettings) -> None:
 async def test_stop_while_connecting(
     fault_settings: TunnelSettings, silent_server: SilentServer
 ) -> None:
-    tunnel = Tunnel(replace(fault_settings, port=silent_server.port, connect_timeout=30))
+    tunnel = tcp_tunnel(replace(fault_settings, port=silent_server.port, connect_timeout=30))
     task = asyncio.create_task(tunnel.run())
     await wait_until(lambda: bool(silent_server.held), 5, "TCP connection made")
     assert tunnel.state.status is Status.CONNECTING
@@ -139,7 +139,7 @@ async def test_stop_while_connecting(
 async def test_stop_while_connected_closes_the_connection(
     fault_server: FaultServer, fault_settings: TunnelSettings
 ) -> None:
-    tunnel = Tunnel(fault_settings)
+    tunnel = tcp_tunnel(fault_settings)
     task = asyncio.create_task(tunnel.run())
     await wait_until(lambda: connected(tunnel), 10, "tunnel up")
     assert await stop_time(task) < STOP_BOUND
@@ -150,7 +150,7 @@ async def test_connection_lost_while_the_forward_is_refused(
     fault_server: FaultServer, fault_settings: TunnelSettings
 ) -> None:
     fault_server.refuse_forwards = 1000
-    tunnel = Tunnel(fault_settings)
+    tunnel = tcp_tunnel(fault_settings)
     async with running(tunnel):
         await wait_until(lambda: fault_server.forward_requests >= 2, 5, "forward retried")
         fault_server.drop_all()
@@ -164,7 +164,7 @@ async def test_reconnect_request_while_the_forward_is_refused(
 ) -> None:
     fault_server.refuse_forwards = 1000
     slow = replace(fault_settings, backoff=replace(FAST_BACKOFF, initial=30, maximum=30))
-    tunnel = Tunnel(slow)
+    tunnel = tcp_tunnel(slow)
     async with running(tunnel):
         await wait_until(lambda: fault_server.forward_requests == 1, 5, "forward refused")
         fault_server.refuse_forwards = 0
@@ -176,7 +176,7 @@ async def test_reconnect_request_while_the_forward_is_refused(
 async def test_reconnect_request_while_connecting_keeps_that_attempt(
     fault_server: FaultServer, fault_settings: TunnelSettings
 ) -> None:
-    tunnel = Tunnel(fault_settings)
+    tunnel = tcp_tunnel(fault_settings)
     async with running(tunnel):
         tunnel.request_reconnect()  # the first attempt is under way: it is the reconnect
         await wait_until(lambda: connected(tunnel), 5, "tunnel up")
@@ -190,7 +190,7 @@ async def test_a_stable_connection_resets_the_backoff(
     fault_server: FaultServer, fault_settings: TunnelSettings
 ) -> None:
     policy = replace(FAST_BACKOFF, initial=0.05, maximum=10, stable_after=0.3)
-    tunnel = Tunnel(replace(fault_settings, backoff=policy))
+    tunnel = tcp_tunnel(replace(fault_settings, backoff=policy))
     fault_server.refuse_forwards = 5  # the delay grows to 0.05 * 2**5 = 1.6 s
     attempts = attempt_times(tunnel)
     async with running(tunnel):
@@ -205,7 +205,7 @@ async def test_a_stable_connection_resets_the_backoff(
 async def test_a_failed_measurement_leaves_the_tunnel_up(
     fault_server: FaultServer, fault_settings: TunnelSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tunnel = Tunnel(fault_settings)
+    tunnel = tcp_tunnel(fault_settings)
     with patch(
         "custom_components.ssh_callhome.tunnel.round_trip_ms", side_effect=RuntimeError("odd")
     ):
@@ -232,7 +232,7 @@ async def test_a_measurement_that_keeps_failing_is_logged_once_per_run(
             raise RuntimeError("odd")
         return 1.5
 
-    tunnel = Tunnel(fault_settings)
+    tunnel = tcp_tunnel(fault_settings)
     with (
         patch("custom_components.ssh_callhome.tunnel.round_trip_ms", measure),
         patch("custom_components.ssh_callhome.tunnel.WATCH_INTERVAL", 0.02),

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from custom_components.ssh_callhome.connection import TunnelSettings
+from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.state import Reason, Status, TunnelState
 from custom_components.ssh_callhome.tunnel import Tunnel
 
@@ -18,6 +18,7 @@ from .conftest import PAGE
 from .helpers.network import LOOPBACK, wait_until
 from .helpers.openssh import OpenSSHServer
 from .helpers.ssh_server import LoopbackSSHServer
+from .helpers.tunnels import tcp_tunnel
 
 
 @contextlib.asynccontextmanager
@@ -54,7 +55,7 @@ def connected(tunnel: Tunnel) -> bool:
 
 
 async def test_request_through_the_tunnel_returns_the_page(any_settings: TunnelSettings) -> None:
-    tunnel = Tunnel(any_settings)
+    tunnel = tcp_tunnel(any_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "tunnel up")
         assert await fetch_through(any_settings.remote_port) == PAGE
@@ -64,7 +65,7 @@ async def test_request_through_the_tunnel_returns_the_page(any_settings: TunnelS
 
 async def test_keepalives_are_answered(any_settings: TunnelSettings) -> None:
     # Keepalive every second, dead after two unanswered: five seconds up means answers came.
-    tunnel = Tunnel(any_settings)
+    tunnel = tcp_tunnel(any_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "tunnel up")
         await asyncio.sleep(5 * any_settings.keepalive_interval)
@@ -75,7 +76,7 @@ async def test_keepalives_are_answered(any_settings: TunnelSettings) -> None:
 async def test_follows_the_server_going_away_and_coming_back(
     any_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    tunnel = Tunnel(any_settings)
+    tunnel = tcp_tunnel(any_settings)
     seen: list[TunnelState] = []
     tunnel.add_listener(seen.append)
     async with running(tunnel):
@@ -92,13 +93,13 @@ async def test_follows_the_server_going_away_and_coming_back(
 
 
 async def test_stop_frees_the_remote_port(any_settings: TunnelSettings) -> None:
-    tunnel = Tunnel(any_settings)
+    tunnel = tcp_tunnel(any_settings)
     async with running(tunnel) as task:
         await wait_until(lambda: connected(tunnel), 10, "tunnel up")
     assert task.cancelled()
     assert tunnel.state.status is Status.DISCONNECTED
     # The server gives the port back once our session is gone: a second engine takes it.
-    second = Tunnel(any_settings)
+    second = tcp_tunnel(any_settings)
     async with running(second):
         await wait_until(lambda: connected(second), 10, "second tunnel up")
 
@@ -109,7 +110,7 @@ async def test_refused_forward_is_reported(
     any_server.stop()
     any_server.forbid_remote_forwarding()
     any_server.start()
-    tunnel = Tunnel(any_settings)
+    tunnel = tcp_tunnel(any_settings)
     async with running(tunnel):
         await wait_until(
             lambda: tunnel.state.last_error is Reason.FORWARD_REFUSED, 10, "refusal reported"
@@ -129,7 +130,7 @@ async def test_rejections_are_reported(
         any_server.replace_host_key()
         any_server.start()
         expected = Reason.HOST_KEY
-    tunnel = Tunnel(any_settings)
+    tunnel = tcp_tunnel(any_settings)
     async with running(tunnel):
         await wait_until(lambda: tunnel.state.last_error is expected, 10, f"{expected} reported")
 
@@ -137,7 +138,7 @@ async def test_rejections_are_reported(
 async def test_an_outage_is_logged_once_with_its_length(
     settings: TunnelSettings, openssh: OpenSSHServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tunnel = Tunnel(settings)
+    tunnel = tcp_tunnel(settings)
     attempts: list[Status] = []
     tunnel.add_listener(lambda state: attempts.append(state.status))
     async with running(tunnel):
@@ -163,7 +164,7 @@ async def test_one_short_session_turns_the_servers_nagle_off(
 ) -> None:
     # sshd sets TCP_NODELAY when a session starts and never for a forward-only connection;
     # the benchmark (scripts/bench.py) shows what that is worth: no ~40 ms delayed-ACK stalls.
-    tunnel = Tunnel(settings)
+    tunnel = tcp_tunnel(settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "tunnel up")
     assert openssh.log.count("Starting session: command") == 1
@@ -177,7 +178,7 @@ async def test_the_server_receives_no_empty_ignore_packets(
     openssh.stop()
     openssh.log_level = "DEBUG3"
     openssh.start()
-    tunnel = Tunnel(settings)
+    tunnel = tcp_tunnel(settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "tunnel up")
         for _ in range(3):

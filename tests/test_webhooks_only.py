@@ -29,6 +29,7 @@ from custom_components.ssh_callhome.const import (
     CONF_TARGET_PORT,
     DEFAULT_OPTIONS,
     DOMAIN,
+    ENTRY_MINOR_VERSION,
     EXPOSE_HOME_ASSISTANT,
     EXPOSE_WEBHOOKS,
     MODE_TCP,
@@ -68,7 +69,8 @@ def tunnel_entry(hass: HomeAssistant, entry_data: dict[str, Any], exposure: str)
         entry_id=ENTRY_ID,
         title=f"root@{LOOPBACK}",
         data=entry_data,
-        options={CONF_EXPOSE: exposure},
+        options={**DEFAULT_OPTIONS, CONF_EXPOSE: exposure},
+        minor_version=ENTRY_MINOR_VERSION,
     )
     entry.add_to_hass(hass)
     return entry
@@ -314,7 +316,7 @@ async def test_webhooks_only_is_refused_over_tcp_and_saved_in_process(
     over_tcp = {**in_process, CONF_MODE: MODE_TCP, CONF_TARGET_HOST: LOOPBACK, CONF_TARGET_PORT: 1}
     refused = await hass.config_entries.options.async_configure(form["flow_id"], over_tcp)
     assert refused["errors"] == {CONF_EXPOSE: "webhooks_only_in_process"}
-    assert entry.options == {}
+    assert entry.options == DEFAULT_OPTIONS
     saved = await hass.config_entries.options.async_configure(form["flow_id"], in_process)
     assert saved["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()  # saving reloads the entry

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
-from functools import partial
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
@@ -13,18 +11,11 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .const import (
-    CONF_EXPOSE,
-    CONF_HOST_KEY,
-    CONF_MODE,
-    CONF_PROBE_INTERVAL,
-    DEFAULT_OPTIONS,
-    DOMAIN,
-    EXPOSE_WEBHOOKS,
-)
+from .builder import async_engine_input, async_load_client_key
+from .const import CONF_HOST_KEY, DEFAULT_OPTIONS, DOMAIN, ENTRY_MINOR_VERSION, ENTRY_VERSION
 from .events import StateChangeEvents
 from .keys import KeyProblem, load_host_key
-from .probe_view import async_forget_probe, async_new_probe, async_register_probe_view
+from .probe_view import async_register_probe_view
 from .repairs import (
     PersistentFailureIssues,
     async_audit_local_exposure,
@@ -33,11 +24,9 @@ from .repairs import (
 )
 from .runtime_data import SshCallhomeConfigEntry
 from .services import async_setup_services
-from .settings import async_load_client_key, tunnel_settings
 from .state import Reason, Status, TunnelState
-from .targets import engine_target, reaches_home_assistant
 from .tunnel import Tunnel
-from .webhooks_only import async_webhooks_only_server
+from .webhooks_only import async_setup_webhooks_only
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -48,6 +37,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     _quiet_asyncssh_channel_logging()
     async_setup_services(hass)
     async_register_probe_view(hass)
+    await async_setup_webhooks_only(hass)
     return True
 
 
@@ -60,21 +50,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
             translation_domain=DOMAIN, translation_key="stored_key_unusable"
         ) from err
     host_key = load_host_key(entry.data[CONF_HOST_KEY])
-    options = {**DEFAULT_OPTIONS, **entry.options}
-    settings = tunnel_settings(hass, entry.data, client_key, host_key, options)
-    reaches_own_http = reaches_home_assistant(options)
-    if reaches_own_http:
-        probe, probe_token = await async_new_probe(hass, options[CONF_PROBE_INTERVAL])
-        entry.async_on_unload(partial(async_forget_probe, hass, probe_token))
-        settings = replace(settings, probe=probe)
-    webhooks_only = None
-    if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS:
-        webhooks_only = await async_webhooks_only_server(hass, entry)
-    # Webhooks only: no visitor meets Home Assistant's HTTP server, its trust settings included.
-    await async_audit_local_exposure(
-        hass, entry, options[CONF_MODE], reaches_own_http and webhooks_only is None
+    engine = await async_engine_input(
+        hass, entry.data, entry.options, (client_key, host_key), entry.async_on_unload
     )
-    tunnel = Tunnel(settings, engine_target(hass, options, webhooks_only))
+    await async_audit_local_exposure(hass, entry, engine.delivery)
+    tunnel = Tunnel(engine.settings, engine.target)
     entry.runtime_data = tunnel
     _add_state_listeners(hass, entry, tunnel)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -95,6 +75,23 @@ def _add_state_listeners(
         persistent_failures,
     ):
         entry.async_on_unload(tunnel.add_listener(listener))
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> bool:
+    """Store the default of every option the entry lacks, so that nothing merges them later.
+
+    Each release that adds an option bumps the minor version: this then fills it in.
+    """
+    if entry.version > ENTRY_VERSION:
+        # Written by a newer release: nothing here knows its layout.
+        return False
+    if entry.minor_version < ENTRY_MINOR_VERSION:
+        hass.config_entries.async_update_entry(
+            entry,
+            options={**DEFAULT_OPTIONS, **entry.options},
+            minor_version=ENTRY_MINOR_VERSION,
+        )
+    return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> bool:

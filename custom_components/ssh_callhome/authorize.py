@@ -20,7 +20,6 @@ from .const import (
     CONF_EXTRA_FORWARDS,
     CONF_REMOTE_PORT,
     CONF_SERVER_SOFTWARE,
-    DEFAULT_OPTIONS,
 )
 from .extras import parse_extra_forwards
 from .keys import authorized_keys_line
@@ -41,7 +40,7 @@ def server_software(data: Mapping[str, Any]) -> ServerSoftware:
 
 def remote_ports(data: Mapping[str, Any], options: Mapping[str, Any]) -> list[int]:
     """Every remote port the entry forwards: the tunnel's first, then the extra forwards'."""
-    extras = parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))
+    extras = parse_extra_forwards(options[CONF_EXTRA_FORWARDS])
     return [data[CONF_REMOTE_PORT], *(forward.remote_port for forward in extras)]
 
 
@@ -55,11 +54,11 @@ def line_still_permits(
     """
     if server_software(data) is ServerSoftware.DROPBEAR:
         return True
-    old_bind = BIND_ADDRESSES[{**DEFAULT_OPTIONS, **before}[CONF_BIND]]
-    new_bind = BIND_ADDRESSES[{**DEFAULT_OPTIONS, **after}[CONF_BIND]]
-    old_ports = remote_ports(data, {**DEFAULT_OPTIONS, **before})
+    old_bind = BIND_ADDRESSES[before[CONF_BIND]]
+    new_bind = BIND_ADDRESSES[after[CONF_BIND]]
+    old_ports = remote_ports(data, before)
     return old_bind in ("", new_bind) and all(
-        port in old_ports for port in remote_ports(data, {**DEFAULT_OPTIONS, **after})
+        port in old_ports for port in remote_ports(data, after)
     )
 
 
@@ -70,9 +69,8 @@ def authorize_placeholders(
     location_name: str,
 ) -> dict[str, str]:
     """The authorized_keys line, a command that adds it and the server's settings."""
-    chosen = {**DEFAULT_OPTIONS, **options}
-    bind = BIND_ADDRESSES[chosen[CONF_BIND]]
-    ports = remote_ports(data, chosen)
+    bind = BIND_ADDRESSES[options[CONF_BIND]]
+    ports = remote_ports(data, options)
     software = server_software(data)
     line = authorized_keys_line(client_key, bind, ports, key_comment(location_name), software)
     return {

@@ -23,6 +23,7 @@ from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import callback
 
 from .authorize import authorize_placeholders, server_software
+from .builder import async_engine_input
 from .connection import check_tunnel, fetch_host_key
 from .const import (
     CONF_HOST_KEY,
@@ -31,6 +32,8 @@ from .const import (
     CONF_SERVER_SOFTWARE,
     DEFAULT_OPTIONS,
     DOMAIN,
+    ENTRY_MINOR_VERSION,
+    ENTRY_VERSION,
 )
 from .flow_forms import (
     GENERATE_SCHEMA,
@@ -50,7 +53,6 @@ from .keys import export_host_key, fingerprint, generate_private_key, load_host_
 from .options_flow import SshCallhomeOptionsFlow
 from .runtime_data import SshCallhomeConfigEntry
 from .server_hello import ServerSoftware
-from .settings import tunnel_settings
 
 # How long the flow waits for the server before it says it cannot connect.
 FLOW_TIMEOUT = 15.0
@@ -73,7 +75,8 @@ def _software_of(data: Mapping[str, Any]) -> dict[str, Any]:
 class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up, re-key or reconfigure a tunnel."""
 
-    VERSION = 1
+    VERSION = ENTRY_VERSION
+    MINOR_VERSION = ENTRY_MINOR_VERSION
 
     def __init__(self) -> None:
         self._data: dict[str, Any] = {}
@@ -286,21 +289,20 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _async_check_tunnel(self) -> None:
         """Connect with the pinned host key and take the forward for real, then release it."""
-        settings = tunnel_settings(
-            self.hass,
-            self._data,
-            self._required(self._client_key),
-            self._required(self._host_key),
-            self._entry_options(),
-        )
-        await async_server_call(check_tunnel(settings))
+        keys = (self._required(self._client_key), self._required(self._host_key))
+        engine = await async_engine_input(self.hass, self._data, self._entry_options(), keys)
+        await async_server_call(check_tunnel(engine.settings))
 
     def _async_finish(self) -> ConfigFlowResult:
         data = {**self._data, CONF_HOST_KEY: export_host_key(self._required(self._host_key))}
         if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
             entry = self._existing_entry()
             return self.async_update_reload_and_abort(entry, unique_id=unique_id(data), data=data)
-        return self.async_create_entry(title=f"{data[CONF_USERNAME]}@{data[CONF_HOST]}", data=data)
+        return self.async_create_entry(
+            title=f"{data[CONF_USERNAME]}@{data[CONF_HOST]}",
+            data=data,
+            options=dict(DEFAULT_OPTIONS),
+        )
 
     # Helpers -----------------------------------------------------------------------------------
 
@@ -315,10 +317,11 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
     def _key_fields(self) -> dict[str, Any]:
         return {CONF_PRIVATE_KEY: self._generated_text}
 
-    def _entry_options(self) -> dict[str, Any]:
+    def _entry_options(self) -> Mapping[str, Any]:
+        """The options the tunnel runs with: the entry's, or for a new entry the defaults."""
         if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
-            return {**DEFAULT_OPTIONS, **self._existing_entry().options}
-        return dict(DEFAULT_OPTIONS)
+            return self._existing_entry().options
+        return DEFAULT_OPTIONS
 
     def _existing_entry(self) -> ConfigEntry:
         if self.source == SOURCE_REAUTH:

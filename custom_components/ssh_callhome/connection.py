@@ -6,20 +6,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncssh
 
 from .asyncssh_internals import cap_packet_length, global_request, kexinit_payloads
-from .backoff import BackoffPolicy
 from .ciphers import PREFERRED_CIPHERS
 from .client_options import client_options
-from .extras import ExtraForward
+from .engine_settings import TunnelSettings
 from .forwarding import SessionFactory, TrafficStats, tcp_target
 from .ignore_packets import drop_empty_ignore_packets
-from .limits import ChannelGate, ConnectionLimits
+from .limits import ChannelGate
 from .listening import listen
-from .probe import ProbeSpec
 from .server_hello import ServerSoftware, name_lists, read_server_hello
 from .server_text import keep_asyncssh_records_on_one_line
 from .state import describe
@@ -30,45 +28,6 @@ _NAGLE_TIMEOUT = 5.0
 
 # OpenSSH's own limit (PACKET_MAX_SIZE); RFC 4253 asks for 35000 bytes at least.
 MAX_PACKET_LENGTH = 256 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class TunnelSettings:
-    """Everything the engine needs; built from a config entry or a flow's input."""
-
-    host: str
-    port: int
-    username: str
-    client_key: asyncssh.SSHKey
-    host_key: asyncssh.SSHKey
-    remote_port: int
-    target_host: str
-    target_port: int
-    # "" asks the server for all interfaces, as `ssh -R port:...` does.
-    bind_address: str = ""
-    keepalive_interval: float = 30.0
-    keepalive_count_max: int = 3
-    connect_timeout: float = 15.0
-    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
-    # None: no public-path probe.
-    probe: ProbeSpec | None = None
-    extra_forwards: tuple[ExtraForward, ...] = ()
-    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
-
-    @property
-    def probe_host(self) -> str:
-        """The server's own address for the tunnel's port: its wildcard includes loopback."""
-        return self.bind_address or "127.0.0.1"
-
-    @property
-    def account(self) -> str:
-        """user@host, the name of the tunnel's device."""
-        return f"{self.username}@{self.host}"
-
-    @property
-    def server_name(self) -> str:
-        """How the tunnel is named in logs: user@host:port."""
-        return f"{self.account}:{self.port}"
 
 
 class HostKeyChanged(asyncssh.HostKeyNotVerifiable):

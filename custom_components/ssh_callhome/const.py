@@ -5,6 +5,10 @@ from typing import Final
 from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_VISITOR
 
 DOMAIN: Final = "ssh_callhome"
+# The config entry's layout. Minor 2: every option is stored, with its default, at creation;
+# a release that adds an option bumps the minor version, and migration stores its default.
+ENTRY_VERSION: Final = 1
+ENTRY_MINOR_VERSION: Final = 2
 
 CONF_PRIVATE_KEY: Final = "private_key"
 CONF_PASSPHRASE: Final = "passphrase"  # noqa: S105 - a field name

@@ -27,6 +27,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .builder import async_load_client_key
 from .const import (
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
@@ -36,7 +37,6 @@ from .const import (
     VALID_PORTS,
 )
 from .keys import InvalidKey, WeakKey, WrongPassphrase
-from .settings import async_load_client_key
 from .state import Reason, describe, reason_for
 
 _LOGGER = logging.getLogger(__name__)
@@ -124,11 +124,18 @@ def normalized(user_input: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def is_host_name(host: str) -> bool:
+    """Whether `host` can be a host name or address: no spaces, user name or path.
+
+    Not printable means control characters and lone surrogates, which no name can hold (and
+    which Home Assistant could not even store).
+    """
+    return bool(host) and host.isprintable() and not any(c.isspace() or c in "@/" for c in host)
+
+
 def check_server_fields(data: Mapping[str, Any]) -> None:
     """Errors in the names themselves, before anything is sent anywhere (ports: the schema)."""
-    host: str = data[CONF_HOST]
-    # Not printable: control characters and lone surrogates, which no name can hold.
-    if not host or not host.isprintable() or any(char.isspace() or char in "@/" for char in host):
+    if not is_host_name(data[CONF_HOST]):
         raise FormError(CONF_HOST, "invalid_host")
     username: str = data[CONF_USERNAME]
     if not username or not username.isprintable() or any(char.isspace() for char in username):

@@ -20,6 +20,7 @@ from homeassistant.helpers.selector import (
 )
 
 from .authorize import authorize_placeholders, line_still_permits
+from .builder import async_load_client_key
 from .const import (
     BIND_ADDRESSES,
     CONF_BACKOFF_MAX,
@@ -34,15 +35,13 @@ from .const import (
     CONF_PROBE_INTERVAL,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
-    DEFAULT_OPTIONS,
     EXPOSE_HOME_ASSISTANT,
     EXPOSE_WEBHOOKS,
     MODE_HOME_ASSISTANT,
     MODE_TCP,
 )
 from .extras import InvalidExtraForward, parse_extra_forwards
-from .flow_forms import PORT_NUMBER, whole_number
-from .settings import async_load_client_key
+from .flow_forms import PORT_NUMBER, is_host_name, whole_number
 
 OPTIONS_SCHEMA = vol.Schema(
     {
@@ -83,7 +82,7 @@ OPTIONS_SCHEMA = vol.Schema(
 
 
 def _errors(options: dict[str, Any]) -> dict[str, str]:
-    """What the schema cannot check: a target host needs its port, forwards their syntax.
+    """What the schema cannot check: a target host's name and port, forwards their syntax.
 
     And Webhooks only needs the in-process mode: a TCP connection carries bytes to a target
     this side never reads as HTTP, so it cannot keep paths away from it.
@@ -91,7 +90,10 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
     errors = {}
     if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS and options[CONF_MODE] != MODE_HOME_ASSISTANT:
         errors[CONF_EXPOSE] = "webhooks_only_in_process"
-    if options[CONF_TARGET_HOST] and CONF_TARGET_PORT not in options:
+    target_host = options[CONF_TARGET_HOST]
+    if target_host and not is_host_name(target_host):
+        errors[CONF_TARGET_HOST] = "invalid_host"
+    if target_host and CONF_TARGET_PORT not in options:
         errors[CONF_TARGET_PORT] = "invalid_port"
     try:
         parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))
@@ -101,8 +103,12 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
 
 
 def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
-    """An empty target means Home Assistant's own HTTP server."""
-    options = {**user_input, CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip()}
+    """Every option present (optional ones left out are empty); no target means Home Assistant."""
+    options = {
+        **user_input,
+        CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip(),
+        CONF_EXTRA_FORWARDS: user_input.get(CONF_EXTRA_FORWARDS, ""),
+    }
     if not options[CONF_TARGET_HOST]:
         options[CONF_TARGET_PORT] = 0
     return options
@@ -139,7 +145,7 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
                     return self.async_create_entry(data=options)
                 self._pending = options
                 return await self.async_step_authorize_forwards()
-        current = user_input or {**DEFAULT_OPTIONS, **self.config_entry.options}
+        current = user_input or self.config_entry.options
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, _shown(current)),

@@ -17,11 +17,11 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
 from .addresses import STAND_IN_NETWORK, visitor_address
+from .builder import Delivery
 from .const import (
     CONF_HOST_KEY,
     CONF_REMOTE_PORT,
     DOMAIN,
-    MODE_TCP,
     PERSISTENT_FAILURE_SECONDS,
 )
 from .keys import fingerprint, load_host_key
@@ -176,17 +176,16 @@ async def async_create_fix_flow(
 
 
 async def async_audit_local_exposure(
-    hass: HomeAssistant, entry: SshCallhomeConfigEntry, mode: str, reaches_own_http: bool
+    hass: HomeAssistant, entry: SshCallhomeConfigEntry, delivery: Delivery
 ) -> None:
     """A repair when a visitor could look local to Home Assistant.
 
     TCP mode to Home Assistant's own port delivers every visitor from loopback. In process, every
     local originator on the server has its own stand-in address: trusting more than one of them as
-    a proxy lets any process or neighbour of the server claim a local address. Neither applies
-    where visitors never reach Home Assistant's HTTP server (`reaches_own_http` false).
+    a proxy lets any process or neighbour of the server claim a local address.
     """
     exposure_issue = entry_issue_id(LOCAL_EXPOSURE, entry.entry_id)
-    problems = await _exposure_problems(hass, mode) if reaches_own_http else []
+    problems = await _exposure_problems(hass, delivery)
     if not problems:
         ir.async_delete_issue(hass, DOMAIN, exposure_issue)
         return
@@ -196,18 +195,25 @@ async def async_audit_local_exposure(
         exposure_issue,
         is_fixable=False,
         severity=ir.IssueSeverity.WARNING,
-        translation_key=LOCAL_EXPOSURE if mode == MODE_TCP else PROXY_TRUST_TOO_WIDE,
+        translation_key=(
+            PROXY_TRUST_TOO_WIDE if delivery is Delivery.IN_PROCESS else LOCAL_EXPOSURE
+        ),
         translation_placeholders={"title": entry.title, "problems": ", ".join(problems)},
     )
 
 
-async def _exposure_problems(hass: HomeAssistant, mode: str) -> list[str]:
-    """What lets a visitor look local: loopback trusted (TCP), or more than a proxy's stand-in."""
-    if mode == MODE_TCP:
+async def _exposure_problems(hass: HomeAssistant, delivery: Delivery) -> list[str]:
+    """What lets a visitor look local: more than a proxy's stand-in trusted, or loopback (TCP).
+
+    Webhooks only and other TCP targets: no visitor meets Home Assistant's HTTP server.
+    """
+    if delivery is Delivery.IN_PROCESS:
+        return [
+            str(network) for network in _trusted_proxies(hass) if _trusts_more_than_a_proxy(network)
+        ]
+    if delivery is Delivery.HOME_ASSISTANT_OVER_TCP:
         return await _loopback_trust(hass)
-    return [
-        str(network) for network in _trusted_proxies(hass) if _trusts_more_than_a_proxy(network)
-    ]
+    return []
 
 
 def _trusted_proxies(hass: HomeAssistant) -> list[IPv4Network | IPv6Network]:

@@ -10,22 +10,21 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import asyncssh
 
 from .backoff import Backoff
 from .connection import (
     HostKeyChanged,
-    TunnelSettings,
     disable_server_nagle,
     negotiated_kex,
     open_connection,
     request_forward,
     round_trip_ms,
 )
+from .engine_settings import SessionTarget, TunnelSettings
 from .extras import take_extra_forwards
-from .forwarding import SessionFactory, TrafficStats, tcp_target
+from .forwarding import TrafficStats
 from .keys import export_host_key
 from .limits import ChannelGate
 from .probe import probe_public_path
@@ -54,18 +53,12 @@ class ClosedByServer(ConnectionError):
 class Tunnel:
     """Keeps one reverse forward up until cancelled, and reports every change of state."""
 
-    def __init__(
-        self,
-        settings: TunnelSettings,
-        target: Callable[[ChannelGate], SessionFactory] | None = None,
-    ) -> None:
+    def __init__(self, settings: TunnelSettings, target: SessionTarget) -> None:
         self.settings = settings
         self.stats = TrafficStats()
         # One gate for every forward of the tunnel: the caps are for all of them together.
         self._gate = ChannelGate(settings.limits, self.stats)
-        # What each forwarded connection is handed to: by default a TCP connection to the target.
-        if target is None:
-            target = partial(tcp_target, settings.target_host, settings.target_port)
+        # What each forwarded connection is handed to.
         self._sessions = target(self._gate)
         self._state = TunnelState(Status.DISCONNECTED, datetime.now(UTC))
         self.history: deque[TunnelState] = deque([self._state], maxlen=HISTORY_LENGTH)
@@ -112,7 +105,7 @@ class Tunnel:
 
     async def run(self) -> None:
         """Keep the tunnel up until the task running this is cancelled."""
-        self._update(running=True)
+        self._update(replace(self._state, running=True))
         try:
             while True:
                 await self._run_once()
@@ -122,7 +115,7 @@ class Tunnel:
                 await self._pause(self._backoff.next_delay())
         finally:
             await self._close_connection()
-            self._update(running=False, status=Status.DISCONNECTED)
+            self._update(replace(self._state, running=False, status=Status.DISCONNECTED))
 
     async def _run_once(self) -> None:
         """One connection's life; every failure ends here and is recorded."""
@@ -136,7 +129,14 @@ class Tunnel:
 
     async def _session(self) -> None:
         """Connect, take the forward, and wait until the connection ends."""
-        self._update(status=Status.CONNECTING, reachability=None, extra_forwards_up=frozenset())
+        self._update(
+            replace(
+                self._state,
+                status=Status.CONNECTING,
+                reachability=None,
+                extra_forwards_up=frozenset(),
+            )
+        )
         lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
         def on_lost(error: Exception | None) -> None:
@@ -180,7 +180,7 @@ class Tunnel:
             # A reconnect request closes the connection: the next request fails and ends this.
             if lost.done():
                 raise lost.result() or ClosedByServer()
-            self._update(status=Status.CONNECTING)
+            self._update(replace(self._state, status=Status.CONNECTING))
 
     async def _watch(self, connection: asyncssh.SSHClientConnection) -> None:
         """While connected: extra forwards, round-trip time, and now and then the probe.
@@ -201,7 +201,7 @@ class Tunnel:
                     result = await probe_public_path(
                         connection, self.settings.probe_host, self.settings.remote_port, probe
                     )
-                    self._update(reachability=result)
+                    self._update(replace(self._state, reachability=result))
             except Exception as error:  # noqa: BLE001 - a failed measurement must not end the tunnel
                 log = _LOGGER.debug if failing else _LOGGER.warning
                 log("Measuring tunnel %s failed: %s", self._name, describe(error))
@@ -220,7 +220,7 @@ class Tunnel:
             taken = await take_extra_forwards(
                 connection, self.settings.bind_address, wanted, self._gate
             )
-            self._update(extra_forwards_up=held | taken)
+            self._update(replace(self._state, extra_forwards_up=held | taken))
 
     async def _pause(self, delay: float) -> None:
         """Sleep `delay` seconds, or less when a reconnect is requested or the connection ends."""
@@ -245,9 +245,12 @@ class Tunnel:
         else:
             _LOGGER.info("Tunnel %s is up", self._name)
         self._update(
-            status=Status.CONNECTED,
-            reconnects=self._state.reconnects + int(self._ever_connected),
-            presented_host_key=None,
+            replace(
+                self._state,
+                status=Status.CONNECTED,
+                reconnects=self._state.reconnects + int(self._ever_connected),
+                presented_host_key=None,
+            )
         )
         self._ever_connected = True
         self._outage_started = None
@@ -264,11 +267,14 @@ class Tunnel:
             _LOGGER.debug("Tunnel %s still down (%s): %s", self._name, reason, describe(error))
         self.stats.round_trip_ms = None
         self._update(
-            status=Status.DISCONNECTED,
-            last_error=reason,
-            presented_host_key=presented,
-            reachability=None,
-            extra_forwards_up=frozenset(),
+            replace(
+                self._state,
+                status=Status.DISCONNECTED,
+                last_error=reason,
+                presented_host_key=presented,
+                reachability=None,
+                extra_forwards_up=frozenset(),
+            )
         )
 
     @property
@@ -276,8 +282,8 @@ class Tunnel:
         settings = self.settings
         return f"{settings.server_name} (remote port {settings.remote_port})"
 
-    def _update(self, **changes: object) -> None:
-        new = replace(self._state, **changes)  # type: ignore[arg-type]
+    def _update(self, new: TunnelState) -> None:
+        """Make `new` (the current state with some fields replaced) the state, and tell."""
         if new.status is not self._state.status:
             # A status change starts a new "since"; a status that stays keeps its start.
             new = replace(new, since=datetime.now(UTC))

@@ -13,6 +13,8 @@ which is never local: a webhook registered `local_only` refuses every tunnelled 
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 
 from homeassistant.components.http import (
@@ -27,28 +29,50 @@ from homeassistant.components.webhook import (
     URL_WEBHOOK_PATH,
     async_handle_webhook,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers.http import KEY_HASS, current_request
+from homeassistant.util.hass_dict import HassKey
 
+from .engine_settings import SessionTarget
 from .probe_view import PROBE_URL, answer_probe
-from .runtime_data import SshCallhomeConfigEntry
+from .targets import in_process_to
 
 # As Home Assistant's own server: how long a stop waits for requests in progress.
 _SHUTDOWN_TIMEOUT = 10.0
+_SERVER: HassKey[web.Server] = HassKey("ssh_callhome_webhooks_only")
 
 
-async def async_webhooks_only_server(
-    hass: HomeAssistant, entry: SshCallhomeConfigEntry
-) -> web.Server:
-    """The application's server (a protocol factory), ready until `entry` unloads."""
+async def async_setup_webhooks_only(hass: HomeAssistant) -> None:
+    """Once, from async_setup: the application, ready for any entry that exposes webhooks only.
+
+    One for all entries, built whether used or not (it holds no socket): entries and the config
+    flow's check can then take their target without a setup and cleanup of their own.
+    """
     runner = web.AppRunner(
         _application(hass), handler_cancellation=True, shutdown_timeout=_SHUTDOWN_TIMEOUT
     )
     await runner.setup()
-    entry.async_on_unload(runner.cleanup)
-    server = runner.server
-    assert server is not None  # setup() made it
-    return server
+    assert runner.server is not None  # setup() made it
+    hass.data[_SERVER] = runner.server
+
+    async def stop(_event: Event) -> None:
+        await runner.cleanup()
+
+    hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, stop)
+
+
+def webhooks_only_target(hass: HomeAssistant) -> SessionTarget:
+    """Each connection to the application, from when Home Assistant's own server has started.
+
+    As on Home Assistant's own port: a webhook that comes earlier is refused and sent again,
+    rather than answered 200 and dropped while its integration is still being set up.
+    """
+    return in_process_to(hass, partial(_server_once_http_started, hass))
+
+
+def _server_once_http_started(hass: HomeAssistant) -> web.Server | None:
+    return hass.data[_SERVER] if hass.http.runner is not None else None
 
 
 def _application(hass: HomeAssistant) -> web.Application:

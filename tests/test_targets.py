@@ -7,7 +7,7 @@ import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
-from custom_components.ssh_callhome.settings import http_target
+from custom_components.ssh_callhome.targets import http_target
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,146 @@
+"""One config entry (data and options) turned into everything the engine is started with.
+
+The Home Assistant side's only builder of engine input: the entry's setup and the config flow's
+check both come here, so where connections go (the delivery) is decided once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum, auto
+from functools import partial
+from typing import Any
+
+import asyncssh
+
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant
+
+from .backoff import BackoffPolicy
+from .const import (
+    BIND_ADDRESSES,
+    CONF_BACKOFF_MAX,
+    CONF_BIND,
+    CONF_EXPOSE,
+    CONF_EXTRA_FORWARDS,
+    CONF_KEEPALIVE_COUNT,
+    CONF_KEEPALIVE_INTERVAL,
+    CONF_MAX_CONNECTIONS,
+    CONF_MAX_CONNECTIONS_PER_VISITOR,
+    CONF_MODE,
+    CONF_PASSPHRASE,
+    CONF_PRIVATE_KEY,
+    CONF_PROBE_INTERVAL,
+    CONF_REMOTE_PORT,
+    CONF_TARGET_HOST,
+    CONF_TARGET_PORT,
+    EXPOSE_WEBHOOKS,
+    MODE_HOME_ASSISTANT,
+)
+from .engine_settings import SessionTarget, TunnelSettings
+from .extras import parse_extra_forwards
+from .forwarding import tcp_target
+from .keys import load_private_key
+from .limits import ConnectionLimits
+from .probe_view import async_forget_probe, async_new_probe
+from .targets import home_assistant_target, http_target
+from .webhooks_only import webhooks_only_target
+
+
+class Delivery(Enum):
+    """Where the tunnel hands the connections it receives."""
+
+    # Home Assistant's own HTTP server, in process, with the visitor's address.
+    IN_PROCESS = auto()
+    # In process too, to Home Assistant's webhooks and nothing else (webhooks_only.py).
+    WEBHOOKS_ONLY = auto()
+    # Home Assistant's own HTTP server over TCP (TCP mode without a target): visitors are local.
+    HOME_ASSISTANT_OVER_TCP = auto()
+    # The TCP target the options name.
+    OTHER_TCP_TARGET = auto()
+
+    @property
+    def reaches_home_assistant(self) -> bool:
+        """Whether connections end at Home Assistant (so the probe applies).
+
+        Its HTTP server, or its webhooks beside it, which answer the probe too.
+        """
+        return self is not Delivery.OTHER_TCP_TARGET
+
+
+def _delivery(options: Mapping[str, Any]) -> Delivery:
+    """The one place the entry's mode and target are read to decide where connections go."""
+    if options[CONF_MODE] == MODE_HOME_ASSISTANT:
+        if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS:
+            return Delivery.WEBHOOKS_ONLY
+        return Delivery.IN_PROCESS
+    if options[CONF_TARGET_HOST]:
+        return Delivery.OTHER_TCP_TARGET
+    return Delivery.HOME_ASSISTANT_OVER_TCP
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInput:
+    """What `Tunnel` is made with, and the delivery they were chosen for."""
+
+    settings: TunnelSettings
+    target: SessionTarget
+    delivery: Delivery
+
+
+async def async_load_client_key(hass: HomeAssistant, data: Mapping[str, Any]) -> asyncssh.SSHKey:
+    """Import the entry's private key in the executor (bcrypt and RSA are slow)."""
+    return await hass.async_add_executor_job(
+        load_private_key, data[CONF_PRIVATE_KEY], data.get(CONF_PASSPHRASE)
+    )
+
+
+async def async_engine_input(
+    hass: HomeAssistant,
+    data: Mapping[str, Any],
+    options: Mapping[str, Any],
+    keys: tuple[asyncssh.SSHKey, asyncssh.SSHKey],
+    probe_until: Callable[[CALLBACK_TYPE], object] | None = None,
+) -> EngineInput:
+    """Settings, target and probe for the entry's `data` and (complete) `options`.
+
+    `keys` are the client key and the pinned host key, already loaded. `probe_until` receives
+    the function that ends the probe (an entry's `async_on_unload`); without it, as for the
+    flow's one-off check, no probe is made.
+    """
+    chosen = _delivery(options)
+    target_host, target_port = http_target(hass)
+    if chosen is Delivery.OTHER_TCP_TARGET:
+        target_host, target_port = options[CONF_TARGET_HOST], options[CONF_TARGET_PORT]
+    probe = None
+    if probe_until is not None and chosen.reaches_home_assistant:
+        probe, token = await async_new_probe(hass, options[CONF_PROBE_INTERVAL])
+        probe_until(partial(async_forget_probe, hass, token))
+    settings = TunnelSettings(
+        host=data[CONF_HOST],
+        port=data[CONF_PORT],
+        username=data[CONF_USERNAME],
+        client_key=keys[0],
+        host_key=keys[1],
+        remote_port=data[CONF_REMOTE_PORT],
+        target_host=target_host,
+        target_port=target_port,
+        bind_address=BIND_ADDRESSES[options[CONF_BIND]],
+        keepalive_interval=options[CONF_KEEPALIVE_INTERVAL],
+        keepalive_count_max=options[CONF_KEEPALIVE_COUNT],
+        backoff=BackoffPolicy(maximum=options[CONF_BACKOFF_MAX]),
+        probe=probe,
+        extra_forwards=parse_extra_forwards(options[CONF_EXTRA_FORWARDS]),
+        limits=ConnectionLimits(
+            total=options[CONF_MAX_CONNECTIONS],
+            per_visitor=options[CONF_MAX_CONNECTIONS_PER_VISITOR],
+        ),
+    )
+    if chosen is Delivery.IN_PROCESS:
+        target = home_assistant_target(hass)
+    elif chosen is Delivery.WEBHOOKS_ONLY:
+        target = webhooks_only_target(hass)
+    else:
+        target = partial(tcp_target, target_host, target_port)
+    return EngineInput(settings, target, chosen)
