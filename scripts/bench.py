@@ -23,12 +23,12 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness.network import wait_for_port
+from harness.processes import signal_all
 from scripts.benchmark import figures
 from scripts.benchmark.profile import PySpy, print_shares, top_functions, top_inclusive
 from scripts.benchmark.report import Round, print_report
 from scripts.benchmark.rig import DIRECT, IN_PROCESS, SSH, Rig, Route
-from tests.helpers.network import wait_for_port
-from tests.helpers.processes import signal_all
 
 TRANSFER_MIB = int(os.environ.get("BENCH_MIB", "256"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))

@@ -15,14 +15,14 @@ from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers.home_assistant import (
+from harness.home_assistant import (
     DEMO_PASSWORD,
     DEMO_USER,
     HomeAssistantProcess,
     add_tunnel_entry,
 )
-from tests.helpers.network import LOOPBACK, free_port
-from tests.helpers.openssh import OpenSSHServer
+from harness.network import LOOPBACK, free_port
+from harness.openssh import OpenSSHServer
 
 TUNNEL_TIMEOUT = 60.0
 

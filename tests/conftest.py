@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-import aiohttp
 import asyncssh
 import pytest
 
@@ -19,7 +18,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome import builder as builder_module
 from custom_components.ssh_callhome import config_flow as config_flow_module
-from custom_components.ssh_callhome.backoff import BackoffPolicy
 from custom_components.ssh_callhome.const import (
     CONF_HOST_KEY,
     CONF_PRIVATE_KEY,
@@ -31,18 +29,15 @@ from custom_components.ssh_callhome.const import (
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.flow_forms import unique_id
 from custom_components.ssh_callhome.keys import generate_private_key, load_private_key
-
-from .helpers.dropbear import DropbearServer
-from .helpers.network import LOOPBACK, SilentServer, free_port, port_accepts, serve_http
-from .helpers.openssh import OpenSSHServer
-from .helpers.secrets import SecretRecorder, record_texts
-from .helpers.ssh_server import LoopbackSSHServer
-
-# Short delays so that recovery happens within a test's time.
-FAST_BACKOFF = BackoffPolicy(initial=0.1, maximum=0.5, jitter=0.0, stable_after=5.0)
-PAGE = b"served behind the tunnel\n" * 1000
-# A fixed id keeps unique ids, and so snapshots, the same from run to run.
-ENTRY_ID = "01JSSHCALLHOMETESTENTRY000"
+from harness.dropbear import DropbearServer
+from harness.engine import PAGE, server_settings
+from harness.ha_http import start_home_assistant_http
+from harness.integration import ENTRY_ID
+from harness.network import LOOPBACK, SilentServer, free_port, serve_http
+from harness.openssh import OpenSSHServer
+from harness.secrets import SecretRecorder, record_texts
+from harness.ssh_server import LoopbackSSHServer
+from harness.tls import start_https
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -129,39 +124,6 @@ async def silent_server(socket_enabled: None) -> AsyncIterator[SilentServer]:
         yield server
 
 
-def loopback_settings(
-    server_port: int,
-    username: str,
-    client_key: asyncssh.SSHKey,
-    host_key: asyncssh.SSHKey,
-    target_port: int,
-) -> TunnelSettings:
-    """Engine settings for a server on loopback, with delays short enough for a test."""
-    return TunnelSettings(
-        host=LOOPBACK,
-        port=server_port,
-        username=username,
-        client_key=client_key,
-        host_key=host_key,
-        remote_port=free_port(),
-        target_host=LOOPBACK,
-        target_port=target_port,
-        bind_address=LOOPBACK,
-        keepalive_interval=1.0,
-        keepalive_count_max=2,
-        connect_timeout=5.0,
-        backoff=FAST_BACKOFF,
-    )
-
-
-def server_settings(
-    server: LoopbackSSHServer, client_key: asyncssh.SSHKey, target_port: int
-) -> TunnelSettings:
-    """Engine settings for a real server of the tests, pinned to its host key."""
-    host_key = asyncssh.import_public_key(server.host_public_key)
-    return loopback_settings(server.port, server.user, client_key, host_key, target_port)
-
-
 @pytest.fixture
 def settings(
     openssh: OpenSSHServer, client_key: asyncssh.SSHKey, http_backend: int
@@ -190,19 +152,13 @@ def user_input(openssh: OpenSSHServer, client_key_text: str) -> dict[str, Any]:
     }
 
 
-async def start_home_assistant_http(hass: HomeAssistant, **http_config: Any) -> int:
-    """Home Assistant's own HTTP server, really listening on a new loopback port; returns the port.
-
-    `http_config` adds to its `http:` configuration. Stop it with `hass.http.stop()`.
-    """
-    port = free_port()
-    config = {"http": {"server_host": [LOOPBACK], "server_port": port, **http_config}}
-    assert await async_setup_component(hass, "http", config)
-    assert await async_setup_component(hass, "api", {})
-    # The test harness replaces http's own start; start the real server here.
-    await hass.http.start()
-    assert await port_accepts(port)
-    return port
+@pytest.fixture
+async def port_thief(
+    openssh: OpenSSHServer, client_key: asyncssh.SSHKey, user_input: dict[str, Any]
+) -> AsyncIterator[asyncssh.SSHClientConnection]:
+    """Another session holding the remote port of `user_input` (and `entry`) on the server."""
+    async with openssh.holding_remote_port(client_key, user_input[CONF_REMOTE_PORT]) as thief:
+        yield thief
 
 
 @pytest.fixture
@@ -212,25 +168,13 @@ async def ha_http_port(socket_enabled: None, hass: HomeAssistant) -> AsyncIterat
     await hass.http.stop()
 
 
-async def login(session: aiohttp.ClientSession, base: str, password: str) -> tuple[int, Any]:
-    """Home Assistant's own login flow, as the frontend runs it."""
-    client_id = f"{base}/"
-    start = await session.post(
-        f"{base}/auth/login_flow",
-        json={
-            "client_id": client_id,
-            "handler": ["homeassistant", None],
-            "redirect_uri": client_id,
-        },
-    )
-    if start.status != 200:
-        return start.status, await start.text()
-    flow = await start.json()
-    answer = await session.post(
-        f"{base}/auth/login_flow/{flow['flow_id']}",
-        json={"client_id": client_id, "username": "visitor", "password": password},
-    )
-    return answer.status, await answer.json()
+@pytest.fixture
+async def https_certificate(
+    socket_enabled: None, hass: HomeAssistant, tmp_path: Path
+) -> AsyncIterator[Path]:
+    """Home Assistant's own HTTP server serving HTTPS itself; yields its certificate."""
+    yield await start_https(hass, tmp_path / "home_assistant")
+    await hass.http.stop()
 
 
 @pytest.fixture
@@ -261,13 +205,6 @@ def entry(hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]) ->
     )
     config_entry.add_to_hass(hass)
     return config_entry
-
-
-def keep_log_capture_small(caplog: pytest.LogCaptureFixture) -> None:
-    """For tests that move much data or measure memory: the capture keeps every DEBUG record,
-    some per packet, which would be the harness's growth rather than the tunnel's."""
-    caplog.set_level(logging.INFO)
-    logging.getLogger("asyncssh").setLevel(logging.INFO)
 
 
 @pytest.fixture(autouse=True)

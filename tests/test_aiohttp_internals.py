@@ -18,8 +18,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ssh_callhome import aiohttp_internals, asyncssh_internals
 from custom_components.ssh_callhome.bridge import ChannelTransport
 from custom_components.ssh_callhome.targets import TUNNEL_FILE_CHUNK
-
-from .test_bridge import serve_file, through, up, visitor
+from harness.ha_http import load_with_remote_view, serve_file, through, visitor
 
 AIOHTTP_CHUNK = 256 * 1024  # what FileResponse copies at a time unless told otherwise
 REST = 1234
@@ -64,7 +63,7 @@ async def writes_per_download(
     for size, content in files.items():
         (tmp_path / f"{size}.bin").write_bytes(content)
         serve_file(hass, f"/api/test_{size}", tmp_path / f"{size}.bin")
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     writes: dict[int, list[list[int]]] = {size: [] for size in files}
     async with visitor(VISITOR) as session:
         for size, content in files.items():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers.home_assistant import REPOSITORY
+from harness.home_assistant import REPOSITORY
 
 SCRIPT = REPOSITORY / "scripts" / "apt-source-uris"
 

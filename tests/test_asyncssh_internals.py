@@ -25,12 +25,9 @@ from custom_components.ssh_callhome.forwarding import TrafficStats, tcp_target
 from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
 from custom_components.ssh_callhome.listening import listen
 from custom_components.ssh_callhome.state import Status
-
-from .conftest import PAGE
-from .helpers.network import LOOPBACK, wait_until
-from .helpers.openssh import OpenSSHServer
-from .helpers.tunnels import tcp_tunnel
-from .test_tunnel_openssh import fetch_through, running
+from harness.engine import PAGE, fetch_through, running, tcp_tunnel
+from harness.network import LOOPBACK, wait_until
+from harness.openssh import OpenSSHServer
 
 _MSG_KEXINIT = 20
 Client = asyncssh.SSHClientConnection

@@ -62,6 +62,18 @@ def test_report_takes_medians_and_says_what_is_missed(capsys: pytest.CaptureFixt
     assert "met     new-conn > 30 ms <= 0: 0" in out
 
 
+def test_a_reference_that_measured_nothing_is_no_division(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # BENCH_MIB=1: ssh's CPU per GiB can round to zero.
+    ssh = {**figures(800, 0.1, 1), "ssh CPU s/GiB": 0.0}
+    print_report([{SSH: ssh, IN_PROCESS: figures(400, 2.0, 1), DIRECT: figures(500, 0, 0)}])
+    assert (
+        "n/a     HA CPU s/GiB <= 1.5x ssh -N -R: the reference measured 0"
+        in capsys.readouterr().out
+    )
+
+
 # py-spy's raw output: the stack root first, the thread as its first frame, then the samples.
 RAW_PROFILE = """\
 thread (0x1): MainThread;run_forever (asyncio/base_events.py:680);select (selectors.py:452) 50

@@ -23,44 +23,26 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
-
-from .conftest import PAGE, keep_log_capture_small, login
-from .helpers.network import LOOPBACK, free_port, port_accepts, wait_until
-from .helpers.processes import resident_bytes
-from .helpers.tls import der_of, start_https
-from .test_init import load, tunnel_state
-
-
-class RemoteView(HomeAssistantView):
-    """Tells a client the address Home Assistant sees for it."""
-
-    url = "/api/test_remote"
-    name = "api:test_remote"
-    requires_auth = False
-
-    async def get(self, request: web.Request) -> web.Response:
-        return web.Response(text=str(request.remote))
-
-
-def visitor(source: str) -> aiohttp.ClientSession:
-    """A client whose connections to the server come from `source` (a loopback address)."""
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0)))
-
-
-def through(entry: MockConfigEntry, path: str, scheme: str = "http") -> str:
-    return f"{scheme}://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}{path}"
-
-
-async def up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    hass.http.register_view(RemoteView())
-    await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+from harness.engine import PAGE
+from harness.ha_http import (
+    load_with_remote_view,
+    login,
+    serve_file,
+    start_home_assistant_http,
+    through,
+    visitor,
+)
+from harness.integration import state_of
+from harness.logs import keep_log_capture_small
+from harness.network import LOOPBACK, free_port, port_accepts, wait_until
+from harness.processes import resident_bytes
+from harness.tls import der_of
 
 
 async def test_home_assistant_sees_each_visitor_apart_and_never_local(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int
 ) -> None:
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     seen = {}
     for source in ("127.0.0.2", "127.0.0.3"):
         async with (
@@ -77,7 +59,7 @@ async def test_home_assistant_sees_each_visitor_apart_and_never_local(
 async def test_local_only_user_cannot_log_in_through_the_tunnel(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, local_only_user: None
 ) -> None:
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     tunnel_base = f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}"
     async with visitor("127.0.0.2") as session:
         status, body = await login(session, tunnel_base, "correct-password-1")
@@ -94,18 +76,7 @@ async def test_local_only_user_cannot_log_in_through_the_tunnel(
 @pytest.fixture
 async def banning_http(socket_enabled: None, hass: HomeAssistant) -> AsyncIterator[int]:
     """Home Assistant's HTTP server with bans after two failed logins."""
-    port = free_port()
-    config = {
-        "http": {
-            "server_host": [LOOPBACK],
-            "server_port": port,
-            "ip_ban_enabled": True,
-            "login_attempts_threshold": 2,
-        }
-    }
-    assert await async_setup_component(hass, "http", config)
-    assert await async_setup_component(hass, "api", {})
-    await hass.http.start()
+    port = await start_home_assistant_http(hass, ip_ban_enabled=True, login_attempts_threshold=2)
     bans = Path(hass.config.path("ip_bans.yaml"))
     yield port
     await hass.http.stop()
@@ -118,7 +89,7 @@ async def test_a_ban_hits_one_visitor_not_the_tunnel(
 ) -> None:
     entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
     entry.add_to_hass(hass)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     wrong = {"Authorization": "Bearer not-a-token"}
     right = {"Authorization": f"Bearer {hass_access_token}"}
     async with visitor("127.0.0.2") as attacker:
@@ -135,22 +106,13 @@ async def test_a_ban_hits_one_visitor_not_the_tunnel(
     assert "64:ff9b:1::7f00:3" not in bans
 
 
-@pytest.fixture
-async def tls_http(
-    socket_enabled: None, hass: HomeAssistant, tmp_path: Path
-) -> AsyncIterator[Path]:
-    """Home Assistant serving HTTPS itself, with its own certificate; yields the certificate."""
-    yield await start_https(hass, tmp_path)
-    await hass.http.stop()
-
-
 async def test_https_through_the_tunnel_shows_home_assistants_certificate(
-    hass: HomeAssistant, entry_data: dict[str, Any], tls_http: Path
+    hass: HomeAssistant, entry_data: dict[str, Any], https_certificate: Path
 ) -> None:
     entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
     entry.add_to_hass(hass)
-    await up(hass, entry)
-    context = ssl.create_default_context(cafile=str(tls_http))
+    await load_with_remote_view(hass, entry)
+    context = ssl.create_default_context(cafile=str(https_certificate))
     context.check_hostname = False
     async with visitor("127.0.0.2") as session:
         reply = await session.get(through(entry, "/api/test_remote", "https"), ssl=context)
@@ -161,14 +123,14 @@ async def test_https_through_the_tunnel_shows_home_assistants_certificate(
     )
     presented = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     writer.close()
-    assert presented == der_of(tls_http)
+    assert presented == der_of(https_certificate)
 
 
 async def test_websocket_api_through_the_tunnel(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, hass_access_token: str
 ) -> None:
     assert await async_setup_component(hass, "websocket_api", {})
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     async with (
         visitor("127.0.0.2") as session,
         session.ws_connect(through(entry, "/api/websocket")) as ws,
@@ -191,11 +153,11 @@ async def test_channels_wait_for_the_http_server_and_the_tunnel_stays(
     assert await async_setup_component(hass, "http", config)
     entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
     entry.add_to_hass(hass)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     async with visitor("127.0.0.2") as session:
         with pytest.raises(aiohttp.ClientError):
             await session.get(through(entry, "/api/test_remote"))
-    assert tunnel_state(hass) == STATE_ON
+    assert state_of(hass) == STATE_ON
     await hass.http.start()
     assert await port_accepts(port)
     try:
@@ -235,7 +197,7 @@ async def test_a_big_download_to_a_reader_that_stalls_keeps_memory_bounded(
     path, expected = big_file
 
     serve_file(hass, "/api/test_file", path)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     baseline, peak = resident_bytes(), 0
     digest = hashlib.sha256()
     received = 0
@@ -262,7 +224,7 @@ async def test_tcp_mode_carries_traffic_from_loopback_as_the_add_on_did(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int
 ) -> None:
     hass.config_entries.async_update_entry(entry, options={**entry.options, "mode": "tcp"})
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     async with visitor("127.0.0.2") as session:
         reply = await session.get(through(entry, "/api/test_remote"))
         assert await reply.text() == LOOPBACK  # every visitor looks local: the audit's reason
@@ -274,7 +236,7 @@ async def test_tcp_mode_to_another_target(
 ) -> None:
     tcp = {"mode": "tcp", "target_host": LOOPBACK, "target_port": http_backend}
     hass.config_entries.async_update_entry(entry, options={**entry.options, **tcp})
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     async with visitor("127.0.0.2") as session:
         reply = await session.get(through(entry, "/"))
         assert await reply.read() == PAGE
@@ -291,7 +253,7 @@ async def test_local_exposure_audit(
     raised: bool,
 ) -> None:
     hass.config_entries.async_update_entry(entry, options={**entry.options, "mode": mode})
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"local_exposure_{entry.entry_id}")
     assert (issue is not None) is raised
     if issue is not None:
@@ -302,31 +264,17 @@ async def test_local_exposure_audit(
 
 
 async def test_plain_http_to_a_tls_tunnel_costs_one_connection(
-    hass: HomeAssistant, entry_data: dict[str, Any], tls_http: Path
+    hass: HomeAssistant, entry_data: dict[str, Any], https_certificate: Path
 ) -> None:
     entry = MockConfigEntry(domain="ssh_callhome", data=entry_data, title="tunnel")
     entry.add_to_hass(hass)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     reader, writer = await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT])
     writer.write(b"GET / HTTP/1.0\r\n\r\n")
     assert await asyncio.wait_for(reader.read(), 10) == b""  # the handshake failed: closed
     writer.close()
-    assert tunnel_state(hass) == STATE_ON
+    assert state_of(hass) == STATE_ON
     await wait_until(lambda: entry.runtime_data.stats.active_connections == 0, 5, "closed")
-
-
-def serve_file(hass: HomeAssistant, address: str, path: Path) -> None:
-    """Serve `path` at `address` as /local and the frontend's files are: FileResponse, sendfile."""
-
-    class FileView(HomeAssistantView):
-        url = address
-        name = "api:" + address.rsplit("/", 1)[1]
-        requires_auth = False
-
-        async def get(self, request: web.Request) -> web.FileResponse:
-            return web.FileResponse(path)
-
-    hass.http.register_view(FileView())
 
 
 class DigestView(HomeAssistantView):
@@ -354,7 +302,7 @@ async def test_a_big_upload_arrives_intact(
     keep_log_capture_small(caplog)
     path, expected = big_file
     hass.http.register_view(DigestView())
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
 
     async def chunks() -> AsyncIterator[bytes]:
         with path.open("rb") as file:
@@ -373,20 +321,20 @@ async def test_a_visitor_that_resets_mid_download_leaves_nothing_behind(
     path.write_bytes(os.urandom(8 * MiB))
 
     serve_file(hass, "/api/test_eight", path)
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     stats = entry.runtime_data.stats
     reader, writer = await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT])
     writer.write(b"GET /api/test_eight HTTP/1.1\r\nHost: x\r\n\r\n")
     await reader.readexactly(MiB)
     writer.transport.abort()
     await wait_until(lambda: stats.active_connections == 0, 10, "channel gone")
-    assert tunnel_state(hass) == STATE_ON
+    assert state_of(hass) == STATE_ON
 
 
 async def test_home_assistant_closing_first_closes_the_channel(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int
 ) -> None:
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     reader, writer = await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT])
     writer.write(b"GET /api/test_remote HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     response = await asyncio.wait_for(reader.read(), 10)  # ends because the server closed

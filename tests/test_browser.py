@@ -15,21 +15,21 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from .helpers.home_assistant import (
+from harness.home_assistant import (
     DEMO_PASSWORD,
     DEMO_USER,
     REPOSITORY,
     HomeAssistantProcess,
     add_tunnel_entry,
 )
-from .helpers.network import LOOPBACK, free_port
-from .helpers.openssh import OpenSSHServer
+from harness.integration import TUNNEL
+from harness.network import LOOPBACK, free_port
+from harness.openssh import OpenSSHServer
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PICTURES = REPOSITORY / "docs" / "images"
-TUNNEL = "binary_sensor.root_127_0_0_1_tunnel"
 # What the probe found on this machine: Chromium's own requests for Google services fail.
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -13,10 +13,8 @@ from custom_components.ssh_callhome.connection import open_connection
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.tunnel import Tunnel
-
-from .conftest import PAGE
-from .helpers.network import LOOPBACK, wait_until
-from .test_tunnel_openssh import connected, running
+from harness.engine import PAGE, connected, running
+from harness.network import LOOPBACK, wait_until
 
 
 class Collector(asyncssh.SSHTCPSession[bytes]):

@@ -28,10 +28,9 @@ from custom_components.ssh_callhome.connection import (
     round_trip_ms,
 )
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
-
-from .conftest import loopback_settings
-from .helpers.network import LOOPBACK
-from .helpers.openssh import OpenSSHServer
+from harness.engine import loopback_settings
+from harness.network import LOOPBACK
+from harness.openssh import OpenSSHServer
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Any
 from unittest.mock import patch
@@ -32,10 +31,10 @@ from custom_components.ssh_callhome.const import (
     ENTRY_MINOR_VERSION,
 )
 from custom_components.ssh_callhome.keys import fingerprint, load_host_key
-
-from .helpers.dropbear import DropbearServer
-from .helpers.network import LOOPBACK, SilentServer, free_port
-from .helpers.openssh import OpenSSHServer
+from harness.dropbear import DropbearServer
+from harness.flows import submit
+from harness.network import LOOPBACK, SilentServer, free_port
+from harness.openssh import OpenSSHServer
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -57,12 +56,6 @@ async def start(hass: HomeAssistant, choice: str = "paste_key") -> ConfigFlowRes
     assert menu["type"] is FlowResultType.MENU
     assert menu["menu_options"] == ["paste_key", "generate_key"]
     return await submit(hass, menu, {"next_step_id": choice})
-
-
-async def submit(
-    hass: HomeAssistant, flow: ConfigFlowResult, data: dict[str, Any]
-) -> ConfigFlowResult:
-    return await hass.config_entries.flow.async_configure(flow["flow_id"], data)
 
 
 async def test_full_flow_pins_the_confirmed_host_key(
@@ -230,23 +223,14 @@ async def test_rejected_key_leads_to_the_restricted_line(
     await hass.config_entries.async_unload(created["result"].entry_id)
 
 
-@pytest.fixture
-async def occupied_port(openssh: OpenSSHServer, client_key: asyncssh.SSHKey) -> AsyncIterator[int]:
-    """A remote port that another session on the server holds, as a stale session does."""
-    port = free_port()
-    async with openssh.connect(client_key) as other_session:
-        await other_session.forward_remote_port("", port, LOOPBACK, 9)
-        yield port
-
-
 async def test_port_in_use_on_the_server_is_forward_refused(
-    hass: HomeAssistant, user_input: dict[str, Any], occupied_port: int
+    hass: HomeAssistant, user_input: dict[str, Any], port_thief: asyncssh.SSHClientConnection
 ) -> None:
     form = await start(hass)
-    confirm = await submit(hass, form, {**user_input, CONF_REMOTE_PORT: occupied_port})
+    confirm = await submit(hass, form, user_input)
     result = await submit(hass, confirm, {})
     assert result["errors"] == {"base": "forward_refused"}
-    await finish(hass, result, user_input)
+    await finish(hass, result, {**user_input, CONF_REMOTE_PORT: free_port()})
 
 
 async def test_closed_port_is_cannot_connect(

@@ -21,10 +21,9 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.ssh_callhome.keys import fingerprint, load_host_key
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
-
-from .helpers.network import wait_until
-from .helpers.openssh import OpenSSHServer
-from .test_init import load, tunnel_state
+from harness.integration import load, state_of
+from harness.network import wait_until
+from harness.openssh import OpenSSHServer
 
 # Values that differ from run to run: times, ports, ids, the server's exact build.
 VOLATILE = props(
@@ -52,7 +51,7 @@ async def test_diagnostics(
 ) -> None:
     assert await async_setup_component(hass, "diagnostics", {})
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     diagnostics: dict[str, Any] = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert diagnostics["asyncssh_version"] == asyncssh.__version__
     assert {**diagnostics, "asyncssh_version": INSTALLED_ASYNCSSH} == snapshot(exclude=VOLATILE)

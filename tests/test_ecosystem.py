@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from .helpers.home_assistant import REPOSITORY
+from harness.home_assistant import REPOSITORY
 
 
 def load_checker() -> ModuleType:

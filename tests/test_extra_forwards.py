@@ -23,13 +23,11 @@ from custom_components.ssh_callhome.extras import (
     parse_extra_forwards,
 )
 from custom_components.ssh_callhome.keys import authorized_keys_line
-
-from .conftest import PAGE
-from .helpers.network import LOOPBACK, free_port, wait_until
-from .helpers.openssh import OpenSSHServer
-from .test_init import TUNNEL, load, tunnel_state
-from .test_observability import state_of
-from .test_options import VALID
+from harness.engine import PAGE
+from harness.flows import VALID_OPTIONS
+from harness.integration import TUNNEL, load, state_of
+from harness.network import LOOPBACK, free_port, wait_until
+from harness.openssh import OpenSSHServer
 
 
 def test_parsing() -> None:
@@ -65,12 +63,12 @@ async def test_options_refuse_a_bad_line(hass: HomeAssistant, entry: MockConfigE
     await load(hass, entry)
     form = await hass.config_entries.options.async_init(entry.entry_id)
     bad = await hass.config_entries.options.async_configure(
-        form["flow_id"], {**VALID, "extra_forwards": "22 to the add-on"}
+        form["flow_id"], {**VALID_OPTIONS, "extra_forwards": "22 to the add-on"}
     )
     assert bad["errors"] == {"extra_forwards": "invalid_extra_forwards"}
     assert entry.options == DEFAULT_OPTIONS
     new_line = await hass.config_entries.options.async_configure(
-        form["flow_id"], {**VALID, "extra_forwards": "2222:127.0.0.1:22"}
+        form["flow_id"], {**VALID_OPTIONS, "extra_forwards": "2222:127.0.0.1:22"}
     )
     assert new_line["step_id"] == "authorize_forwards"
     await hass.config_entries.options.async_configure(form["flow_id"], {})
@@ -99,10 +97,9 @@ async def test_each_extra_forward_carries_traffic_and_shows_its_state(
     hass.config_entries.async_update_entry(
         entry, options={**entry.options, "extra_forwards": forwards}
     )
-    async with openssh.connect(client_key) as thief:
-        await thief.forward_remote_port("", taken, LOOPBACK, 9)
+    async with openssh.holding_remote_port(client_key, taken):
         await load(hass, entry)
-        await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+        await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
         sensor = f"binary_sensor.root_127_0_0_1_forward_{free}"
         blocked = f"binary_sensor.root_127_0_0_1_forward_{taken}"
         await wait_until(lambda: state_of(hass, sensor) == STATE_ON, 10, "extra up")
@@ -130,12 +127,13 @@ async def test_a_new_forward_shows_the_line_that_lets_it_through(
     old_line = authorized_keys_line(client_key, "", [remote_port], "ssh_callhome@test_home")
     openssh.set_authorized_keys([old_line])
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
 
     extra = free_port()
     form = await hass.config_entries.options.async_init(entry.entry_id)
     shown = await hass.config_entries.options.async_configure(
-        form["flow_id"], {**VALID, "bind": "all", "extra_forwards": f"{extra}:{LOOPBACK}:22"}
+        form["flow_id"],
+        {**VALID_OPTIONS, "bind": "all", "extra_forwards": f"{extra}:{LOOPBACK}:22"},
     )
     assert shown["step_id"] == "authorize_forwards"
     assert entry.options == DEFAULT_OPTIONS  # saved only once the user has seen the line
@@ -149,7 +147,7 @@ async def test_a_new_forward_shows_the_line_that_lets_it_through(
     await hass.config_entries.options.async_configure(shown["flow_id"], {})
     await hass.async_block_till_done()
     assert entry.options["extra_forwards"] == f"{extra}:{LOOPBACK}:22"
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on again")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on again")
     sensor = f"binary_sensor.root_127_0_0_1_forward_{extra}"
     if line_replaced:
         await wait_until(lambda: state_of(hass, sensor) == STATE_ON, 10, "extra forward up")
@@ -168,7 +166,7 @@ async def test_a_forward_the_line_already_names_saves_at_once(
     form = await hass.config_entries.options.async_init(entry.entry_id)
     # Loopback only: the line's bare-port permitlisten already allows that address.
     saved = await hass.config_entries.options.async_configure(
-        form["flow_id"], {**VALID, "bind": "loopback"}
+        form["flow_id"], {**VALID_OPTIONS, "bind": "loopback"}
     )
     assert saved["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -180,7 +178,7 @@ async def test_a_removed_extra_forward_leaves_the_entity_registry(
     kept, removed = free_port(), free_port()
     forwards = f"{kept}:{LOOPBACK}:22\n{removed}:{LOOPBACK}:22"
     hass.config_entries.async_update_entry(
-        entry, options={**entry.options, **VALID, "extra_forwards": forwards}
+        entry, options={**entry.options, **VALID_OPTIONS, "extra_forwards": forwards}
     )
     await load(hass, entry)
     kept_id = f"binary_sensor.root_127_0_0_1_forward_{kept}"
@@ -190,7 +188,7 @@ async def test_a_removed_extra_forward_leaves_the_entity_registry(
 
     form = await hass.config_entries.options.async_init(entry.entry_id)
     await hass.config_entries.options.async_configure(
-        form["flow_id"], {**VALID, "extra_forwards": f"{kept}:{LOOPBACK}:22"}
+        form["flow_id"], {**VALID_OPTIONS, "extra_forwards": f"{kept}:{LOOPBACK}:22"}
     )
     await hass.async_block_till_done()  # saving the options reloads the entry
     assert entity_registry.async_get(removed_id) is None

@@ -20,14 +20,11 @@ import pytest
 
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.state import Reason
-
-from .conftest import FAST_BACKOFF
-from .helpers.network import LOOPBACK, SilentServer, free_port, wait_until
-from .helpers.openssh import OpenSSHServer
-from .helpers.processes import signal_all
-from .helpers.ssh_server import LoopbackSSHServer
-from .helpers.tunnels import tcp_tunnel
-from .test_tunnel_openssh import attempt_times, connected, running
+from harness.engine import FAST_BACKOFF, attempt_times, connected, running, tcp_tunnel
+from harness.network import LOOPBACK, SilentServer, free_port, wait_until
+from harness.openssh import OpenSSHServer
+from harness.processes import signal_all
+from harness.ssh_server import LoopbackSSHServer
 
 KEEPALIVE = 2.0
 KEEPALIVE_COUNT = 2
@@ -39,19 +36,21 @@ def with_fault_keepalive(settings: TunnelSettings) -> TunnelSettings:
 
 
 @pytest.fixture
-def fault_settings(settings: TunnelSettings) -> TunnelSettings:
+def keepalive_settings(settings: TunnelSettings) -> TunnelSettings:
+    """OpenSSH's settings with this suite's keepalive."""
     return with_fault_keepalive(settings)
 
 
 @pytest.fixture
-def any_fault_settings(any_settings: TunnelSettings) -> TunnelSettings:
+def any_keepalive_settings(any_settings: TunnelSettings) -> TunnelSettings:
+    """Each real server's settings in turn, with this suite's keepalive."""
     return with_fault_keepalive(any_settings)
 
 
 async def test_server_killed_then_back(
-    any_fault_settings: TunnelSettings, any_server: LoopbackSSHServer
+    any_keepalive_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    tunnel = tcp_tunnel(any_fault_settings)
+    tunnel = tcp_tunnel(any_keepalive_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
         any_server.stop()
@@ -62,9 +61,9 @@ async def test_server_killed_then_back(
 
 
 async def test_frozen_link_is_detected_by_keepalive_and_recovers(
-    any_fault_settings: TunnelSettings, any_server: LoopbackSSHServer
+    any_keepalive_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    tunnel = tcp_tunnel(any_fault_settings)
+    tunnel = tcp_tunnel(any_keepalive_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
         frozen = signal_all(any_server.sessions(), signal.SIGSTOP)
@@ -79,9 +78,9 @@ async def test_frozen_link_is_detected_by_keepalive_and_recovers(
 
 
 async def test_stale_session_holding_the_port(
-    any_fault_settings: TunnelSettings, any_server: LoopbackSSHServer
+    any_keepalive_settings: TunnelSettings, any_server: LoopbackSSHServer
 ) -> None:
-    tunnel = tcp_tunnel(any_fault_settings)
+    tunnel = tcp_tunnel(any_keepalive_settings)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
         # The old session keeps the port, silently.
@@ -139,10 +138,10 @@ async def test_the_server_frees_the_port_of_a_vanished_client(
 
 
 async def test_key_removed_and_session_killed_keeps_to_the_backoff(
-    fault_settings: TunnelSettings, openssh: OpenSSHServer
+    keepalive_settings: TunnelSettings, openssh: OpenSSHServer
 ) -> None:
     policy = replace(FAST_BACKOFF, initial=0.2, maximum=1.0)
-    tunnel = tcp_tunnel(replace(fault_settings, backoff=policy))
+    tunnel = tcp_tunnel(replace(keepalive_settings, backoff=policy))
     attempts = attempt_times(tunnel)
     async with running(tunnel):
         await wait_until(lambda: connected(tunnel), 10, "up")
@@ -163,7 +162,7 @@ async def test_key_removed_and_session_killed_keeps_to_the_backoff(
 
 
 async def test_garbage_instead_of_ssh_is_a_reason_without_traceback(
-    socket_enabled: None, fault_settings: TunnelSettings, caplog: pytest.LogCaptureFixture
+    socket_enabled: None, keepalive_settings: TunnelSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def speak_http(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
@@ -172,7 +171,7 @@ async def test_garbage_instead_of_ssh_is_a_reason_without_traceback(
 
     server = await asyncio.start_server(speak_http, LOOPBACK, 0)
     port = server.sockets[0].getsockname()[1]
-    tunnel = tcp_tunnel(replace(fault_settings, port=port))
+    tunnel = tcp_tunnel(replace(keepalive_settings, port=port))
     try:
         async with running(tunnel):
             await wait_until(lambda: tunnel.state.last_error is not None, 5, "failure")
@@ -185,7 +184,7 @@ async def test_garbage_instead_of_ssh_is_a_reason_without_traceback(
 
 @pytest.mark.parametrize("fault", ["dns", "refused", "timeout"])
 async def test_each_connect_failure_maps_to_its_reason(
-    fault_settings: TunnelSettings,
+    keepalive_settings: TunnelSettings,
     silent_server: SilentServer,
     caplog: pytest.LogCaptureFixture,
     fault: str,
@@ -195,7 +194,7 @@ async def test_each_connect_failure_maps_to_its_reason(
         "timeout": {"port": silent_server.port, "connect_timeout": 0.5},
         "dns": {"host": "vps.example"},
     }[fault]  # type: ignore[assignment]
-    tunnel = tcp_tunnel(replace(fault_settings, **changes))  # type: ignore[arg-type]
+    tunnel = tcp_tunnel(replace(keepalive_settings, **changes))  # type: ignore[arg-type]
     no_name = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     loop = asyncio.get_running_loop()
     # Name resolution would ask a DNS server, which tests must not: its failure is simulated.

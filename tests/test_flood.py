@@ -3,7 +3,7 @@
 300 visitors stream an endless upload to a target that stops reading, 100 more say nothing.
 Home Assistant (this test process) must stay within its memory bound, answer a normal visitor
 within 2 s meanwhile, and have everything back afterwards. The visitors run in a process of
-their own (tests/helpers/load_client.py), so this process's memory is Home Assistant's.
+their own (harness/load_client.py), so this process's memory is Home Assistant's.
 """
 
 from __future__ import annotations
@@ -30,13 +30,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ssh_callhome import builder as builder_module
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
 from custom_components.ssh_callhome.limits import ConnectionLimits
-
-from .conftest import keep_log_capture_small
-from .helpers.entries import tunnel_of
-from .helpers.home_assistant import REPOSITORY
-from .helpers.network import LOOPBACK, wait_until
-from .helpers.processes import resident_bytes, settled_resident_bytes
-from .test_init import load, tunnel_state
+from harness.home_assistant import REPOSITORY
+from harness.integration import load, state_of, tunnel_of
+from harness.logs import keep_log_capture_small
+from harness.network import LOOPBACK, wait_until
+from harness.processes import resident_bytes, settled_resident_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +145,7 @@ async def flood(
     """
     result = Flood(start=settled_resident_bytes())
     client = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "tests.helpers.load_client", "flood", flood_url),
+        *(sys.executable, "-m", "harness.load_client", "flood", flood_url),
         *(",".join(visitors.streaming), ",".join(visitors.silent)),
         *(str(visitors.each), str(FLOOD_SECONDS)),
         cwd=REPOSITORY,
@@ -192,7 +190,7 @@ async def through_home_assistant(
     hass.http.register_view(SlowUploadView())
     hass.http.register_view(HelloView())
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     return f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}"
 
 
@@ -278,7 +276,7 @@ async def test_flood_from_few_addresses_in_tcp_mode(
         )
         with patch.object(builder_module, "ConnectionLimits", stall_soon):
             await load(hass, entry)
-        await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+        await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
         stats = tunnel_of(entry).stats
         base = f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}"
         result = await flood(

@@ -17,9 +17,8 @@ from homeassistant.helpers import config_validation as cv
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_PASSPHRASE, CONF_PRIVATE_KEY, DOMAIN
-
-from .helpers.network import free_port
-from .helpers.secrets import SecretRecorder
+from harness.network import free_port
+from harness.secrets import SecretRecorder
 
 PASSPHRASE = "correct horse battery"
 

@@ -13,10 +13,8 @@ import pytest
 
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.tunnel import Tunnel
-
-from .helpers.network import LOOPBACK, free_port, wait_until
-from .helpers.tunnels import tcp_tunnel
-from .test_tunnel_openssh import connected, running
+from harness.engine import connected, running, tcp_tunnel
+from harness.network import LOOPBACK, free_port, wait_until
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -20,9 +20,9 @@ import asyncssh
 import pytest
 
 from custom_components.ssh_callhome.connection import fetch_host_key, open_connection
-
-from .conftest import keep_log_capture_small, loopback_settings
-from .helpers.hostile_server import hostile_server
+from harness.engine import loopback_settings
+from harness.hostile_server import hostile_server
+from harness.logs import keep_log_capture_small
 
 _PAGE_SIZE = resource.getpagesize()
 # What one attempt may cost at most.

@@ -25,28 +25,16 @@ from custom_components.ssh_callhome.const import (
     CONF_REMOTE_PORT,
     DOMAIN,
 )
-
-from .helpers.network import LOOPBACK, port_accepts, wait_for_port, wait_until
-from .helpers.openssh import OpenSSHServer
-
-TUNNEL = "binary_sensor.root_127_0_0_1_tunnel"
-
-
-def tunnel_state(hass: HomeAssistant) -> str | None:
-    state = hass.states.get(TUNNEL)
-    return state.state if state else None
-
-
-async def load(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+from harness.integration import TUNNEL, load, state_of
+from harness.network import LOOPBACK, port_accepts, wait_for_port, wait_until
+from harness.openssh import OpenSSHServer
 
 
 async def test_home_assistant_answers_through_the_tunnel(
     hass: HomeAssistant, entry: MockConfigEntry, hass_access_token: str
 ) -> None:
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     url = f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}/api/"
     headers = {"Authorization": f"Bearer {hass_access_token}"}
     async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as reply:
@@ -79,11 +67,11 @@ async def test_sensor_follows_the_server_down_and_back(
     hass: HomeAssistant, entry: MockConfigEntry, openssh: OpenSSHServer
 ) -> None:
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     openssh.stop()
-    await wait_until(lambda: tunnel_state(hass) == STATE_OFF, 3, "tunnel off")
+    await wait_until(lambda: state_of(hass) == STATE_OFF, 3, "tunnel off")
     openssh.start()
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on again")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on again")
     assert entry.runtime_data.state.reconnects == 1
 
 
@@ -93,19 +81,19 @@ async def test_entry_loads_while_the_server_is_down(
     openssh.stop()
     await load(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
-    assert tunnel_state(hass) == STATE_OFF
+    assert state_of(hass) == STATE_OFF
     openssh.start()
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on once the server is up")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on once the server is up")
 
 
 async def test_unload_stops_the_tunnel(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     assert await port_accepts(entry.data[CONF_REMOTE_PORT])
     tunnel = entry.runtime_data
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
-    assert tunnel_state(hass) == STATE_UNAVAILABLE
+    assert state_of(hass) == STATE_UNAVAILABLE
     assert not tunnel.state.running
     await wait_for_port(entry.data[CONF_REMOTE_PORT], accepting=False, timeout=2)
 
@@ -118,7 +106,7 @@ async def test_rejected_key_asks_for_reauth(
     await wait_until(
         lambda: any(entry.async_get_active_flows(hass, {SOURCE_REAUTH})), 10, "reauth flow"
     )
-    assert tunnel_state(hass) == STATE_OFF
+    assert state_of(hass) == STATE_OFF
     assert entry.runtime_data.state.last_error == "auth"
 
 
@@ -135,26 +123,26 @@ async def test_reconnect_action(
     hass: HomeAssistant, entry: MockConfigEntry, openssh: OpenSSHServer
 ) -> None:
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     tunnel = entry.runtime_data
     await hass.services.async_call(
         DOMAIN, "reconnect", {"config_entry_id": entry.entry_id}, blocking=True
     )
     await wait_until(lambda: tunnel.state.reconnects == 1, 5, "reconnected")
-    assert tunnel_state(hass) == STATE_ON
+    assert state_of(hass) == STATE_ON
     assert tunnel.state.last_error is None
 
 
 async def test_restart_action(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     first_engine = entry.runtime_data
     await hass.services.async_call(
         DOMAIN, "restart", {"config_entry_id": entry.entry_id}, blocking=True
     )
     assert entry.runtime_data is not first_engine
     assert not first_engine.state.running
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on after restart")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on after restart")
 
 
 @pytest.mark.parametrize("action", ["reconnect", "restart"])

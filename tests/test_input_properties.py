@@ -42,8 +42,7 @@ from custom_components.ssh_callhome.keys import (
     WrongPassphrase,
     load_private_key,
 )
-
-from .helpers.network import LOOPBACK, free_port
+from harness.network import LOOPBACK, free_port
 
 TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
 PORTS = st.integers(min_value=-(2**40), max_value=2**40)

@@ -19,8 +19,8 @@ from custom_components.ssh_callhome.limits import (
     ChannelGate,
     ConnectionLimits,
 )
-
-from .helpers.network import (
+from harness.engine import connected, running, tcp_tunnel
+from harness.network import (
     LOOPBACK,
     SilentServer,
     closed_at_once,
@@ -28,8 +28,6 @@ from .helpers.network import (
     free_port,
     wait_until,
 )
-from .helpers.tunnels import tcp_tunnel
-from .test_tunnel_openssh import connected, running
 
 REFUSING = "Refusing tunnelled connections"
 

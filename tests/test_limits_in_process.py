@@ -20,10 +20,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ssh_callhome import builder as builder_module
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from custom_components.ssh_callhome.limits import ConnectionLimits
-
-from .helpers.entries import tunnel_of
-from .helpers.network import LOOPBACK, closed_at_once, connect_from, wait_until
-from .test_bridge import tls_http, up  # noqa: F401 - tls_http is a fixture
+from harness.ha_http import load_with_remote_view
+from harness.integration import tunnel_of
+from harness.network import LOOPBACK, closed_at_once, connect_from, wait_until
 
 REFUSED_SENSOR = "sensor.root_127_0_0_1_connections_refused"
 REQUEST = b"GET /api/test_remote HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -36,7 +35,7 @@ async def test_caps_refuse_the_visitor_beyond_them_and_serve_the_others(
     hass.config_entries.async_update_entry(
         entry, options={**entry.options, "max_connections": 10, "max_connections_per_visitor": 6}
     )
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     stats = tunnel_of(entry).stats
     port = entry.data[CONF_REMOTE_PORT]
     held = []
@@ -81,7 +80,7 @@ async def closed_after(reader: asyncio.StreamReader, opened: float) -> float:
 async def test_a_connection_without_a_request_header_is_closed_in_time(
     hass: HomeAssistant, entry: MockConfigEntry, short_request_timeout: None
 ) -> None:
-    await up(hass, entry)
+    await load_with_remote_view(hass, entry)
     port = entry.data[CONF_REMOTE_PORT]
     opened = time.monotonic()
     silent_reader, silent = await connect_from(port, "127.0.0.2")
@@ -105,13 +104,13 @@ async def test_a_connection_without_a_request_header_is_closed_in_time(
 async def test_the_request_header_timeout_reads_through_tls(
     hass: HomeAssistant,
     entry_data: dict[str, Any],
-    tls_http: Path,  # noqa: F811 - the fixture imported above
+    https_certificate: Path,
     short_request_timeout: None,
 ) -> None:
     entry = MockConfigEntry(domain=DOMAIN, data=entry_data, title="tunnel")
     entry.add_to_hass(hass)
-    await up(hass, entry)
-    context = ssl.create_default_context(cafile=str(tls_http))
+    await load_with_remote_view(hass, entry)
+    context = ssl.create_default_context(cafile=str(https_certificate))
     context.check_hostname = False
     port = entry.data[CONF_REMOTE_PORT]
     opened = time.monotonic()

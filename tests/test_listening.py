@@ -14,10 +14,9 @@ import pytest
 from custom_components.ssh_callhome.forwarding import TrafficStats, tcp_target
 from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
 from custom_components.ssh_callhome.listening import listen
-
-from .conftest import PAGE
-from .helpers.network import LOOPBACK, free_port
-from .helpers.openssh import OpenSSHServer
+from harness.engine import PAGE
+from harness.network import LOOPBACK, free_port
+from harness.openssh import OpenSSHServer
 
 SET_UPS = 100
 VISITORS = 4

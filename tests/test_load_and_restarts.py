@@ -24,15 +24,13 @@ from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
-
-from .conftest import PAGE, keep_log_capture_small
-from .helpers.home_assistant import REPOSITORY
-from .helpers.network import LOOPBACK, wait_until
-from .helpers.openssh import OpenSSHServer
-from .helpers.processes import resident_bytes
-from .helpers.tunnels import tcp_tunnel
-from .test_init import load, tunnel_state
-from .test_tunnel_openssh import connected, fetch_through, running
+from harness.engine import PAGE, connected, fetch_through, running, tcp_tunnel
+from harness.home_assistant import REPOSITORY
+from harness.integration import load, state_of
+from harness.logs import keep_log_capture_small
+from harness.network import LOOPBACK, wait_until
+from harness.openssh import OpenSSHServer
+from harness.processes import resident_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +75,7 @@ async def test_200_visitors_with_a_mebibyte_each_way(
     room = {"max_connections": VISITORS, "max_connections_per_visitor": VISITORS}
     hass.config_entries.async_update_entry(entry, options={**entry.options, **room})
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     samples: list[float] = []
     stop = asyncio.Event()
     ticker = asyncio.create_task(loop_lag(samples, stop))
@@ -85,7 +83,7 @@ async def test_200_visitors_with_a_mebibyte_each_way(
     visitors = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.helpers.load_client",
+        "harness.load_client",
         url,
         str(VISITORS),
         str(MiB),

@@ -19,14 +19,10 @@ from homeassistant.helpers.entity_component import async_update_entity
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, EVENT_STATE_CHANGED
+from harness.integration import DEVICE, ENTRY_ID, REACHABLE, TUNNEL, load, reachability, state_of
+from harness.network import LOOPBACK, serve_http, wait_until
+from harness.openssh import OpenSSHServer
 
-from .helpers.network import LOOPBACK, serve_http, wait_until
-from .helpers.openssh import OpenSSHServer
-from .test_init import load
-
-DEVICE = "root_127_0_0_1"
-TUNNEL = f"binary_sensor.{DEVICE}_tunnel"
-REACHABLE = f"binary_sensor.{DEVICE}_reachable_through_server"
 LAST_ERROR = f"sensor.{DEVICE}_last_error"
 CONNECTED_SINCE = f"sensor.{DEVICE}_connected_since"
 RECONNECTS = f"sensor.{DEVICE}_reconnects"
@@ -35,12 +31,6 @@ RECEIVED = f"sensor.{DEVICE}_data_received"
 SENT = f"sensor.{DEVICE}_data_sent"
 ROUND_TRIP = f"sensor.{DEVICE}_round_trip_time"
 POLLED = (ACTIVE, RECEIVED, SENT, ROUND_TRIP)
-
-
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
 
 
 async def refresh(hass: HomeAssistant) -> None:
@@ -56,20 +46,10 @@ def round_trip_enabled(hass: HomeAssistant, entity_registry: er.EntityRegistry) 
     entity_registry.async_get_or_create(
         "sensor",
         "ssh_callhome",
-        "01JSSHCALLHOMETESTENTRY000_round_trip_time",
+        f"{ENTRY_ID}_round_trip_time",
         suggested_object_id=f"{DEVICE}_round_trip_time",
         disabled_by=None,
     )
-
-
-@pytest.fixture
-async def port_thief(
-    openssh: OpenSSHServer, client_key: asyncssh.SSHKey, entry: MockConfigEntry
-) -> AsyncIterator[asyncssh.SSHClientConnection]:
-    """Another session holding the tunnel's remote port on the server, as a stale one does."""
-    async with openssh.connect(client_key) as thief:
-        await thief.forward_remote_port("", entry.data[CONF_REMOTE_PORT], LOOPBACK, 9)
-        yield thief
 
 
 async def test_every_entity_and_event_through_refusal_drop_and_recovery(
@@ -175,15 +155,10 @@ async def test_probe_off_when_something_else_answers_on_the_port(
     await load(hass, entry)
     await wait_until(lambda: state_of(hass, TUNNEL) == STATE_ON, 10, "tunnel up")
     await wait_until(
-        lambda: state_of(hass, REACHABLE) == STATE_OFF and _reason(hass) == "wrong_answer",
+        lambda: reachability(hass) == (STATE_OFF, "wrong_answer"),
         10,
         "probe",
     )
-
-
-def _reason(hass: HomeAssistant) -> str | None:
-    state = hass.states.get(REACHABLE)
-    return state.attributes.get("reason") if state else None
 
 
 async def test_probe_unknown_when_the_server_forbids_it(
@@ -194,5 +169,7 @@ async def test_probe_unknown_when_the_server_forbids_it(
     openssh.start()
     await load(hass, entry)
     await wait_until(lambda: state_of(hass, TUNNEL) == STATE_ON, 10, "tunnel up")
-    await wait_until(lambda: _reason(hass) == "forbidden", 10, "probe refused by the server")
+    await wait_until(
+        lambda: reachability(hass)[1] == "forbidden", 10, "probe refused by the server"
+    )
     assert state_of(hass, REACHABLE) == STATE_UNKNOWN

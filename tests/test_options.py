@@ -18,22 +18,11 @@ from custom_components.ssh_callhome.const import (
     CONF_SERVER_SOFTWARE,
     DEFAULT_OPTIONS,
 )
+from harness.flows import VALID_OPTIONS
+from harness.integration import load
+from harness.network import LOOPBACK
 
-from .helpers.network import LOOPBACK
-from .test_init import load
-
-VALID = {
-    "keepalive_interval": 15,
-    "keepalive_count": 2,
-    "bind": "loopback",
-    "backoff_max": 60,
-    "probe_interval": 120,
-    "mode": "home_assistant",
-    "max_connections": 50,
-    "max_connections_per_visitor": 10,
-    "expose": "home_assistant",
-}
-NUMBERS = [option for option, value in VALID.items() if option not in ("bind", "mode", "expose")]
+NUMBERS = [option for option in VALID_OPTIONS if option not in ("bind", "mode", "expose")]
 
 
 @pytest.mark.parametrize(
@@ -63,12 +52,19 @@ async def test_out_of_range_is_refused_by_the_form_then_saved(
     form = await hass.config_entries.options.async_init(entry.entry_id)
     assert form["step_id"] == "init"
     with pytest.raises(InvalidData) as refused:
-        await hass.config_entries.options.async_configure(form["flow_id"], {**VALID, **changes})
+        await hass.config_entries.options.async_configure(
+            form["flow_id"], {**VALID_OPTIONS, **changes}
+        )
     assert set(refused.value.schema_errors) == {field}
     assert entry.options == DEFAULT_OPTIONS
-    done = await hass.config_entries.options.async_configure(form["flow_id"], VALID)
+    done = await hass.config_entries.options.async_configure(form["flow_id"], VALID_OPTIONS)
     assert done["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {**VALID, "target_host": "", "target_port": 0, "extra_forwards": ""}
+    assert entry.options == {
+        **VALID_OPTIONS,
+        "target_host": "",
+        "target_port": 0,
+        "extra_forwards": "",
+    }
     assert all(type(entry.options[option]) is int for option in NUMBERS)
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -107,7 +103,7 @@ async def test_saving_reloads_the_engine_with_the_options(
     assert before.settings.bind_address == ""
     assert before.settings.keepalive_interval == 30
     form = await hass.config_entries.options.async_init(entry.entry_id)
-    await hass.config_entries.options.async_configure(form["flow_id"], VALID)
+    await hass.config_entries.options.async_configure(form["flow_id"], VALID_OPTIONS)
     await hass.async_block_till_done()
     after = entry.runtime_data
     assert after is not before
@@ -126,7 +122,7 @@ async def test_saving_reloads_the_engine_with_the_options(
 async def test_a_tcp_target_needs_its_port(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await load(hass, entry)
     form = await hass.config_entries.options.async_init(entry.entry_id)
-    tcp = {**VALID, "mode": "tcp", "target_host": " 127.0.0.1 "}
+    tcp = {**VALID_OPTIONS, "mode": "tcp", "target_host": " 127.0.0.1 "}
     bad = await hass.config_entries.options.async_configure(form["flow_id"], tcp)
     assert bad["errors"] == {"target_port": "invalid_port"}
     done = await hass.config_entries.options.async_configure(
@@ -146,7 +142,7 @@ async def test_a_tcp_target_host_that_is_no_name_is_a_field_error(
 ) -> None:
     before = dict(entry.options)
     form = await hass.config_entries.options.async_init(entry.entry_id)
-    tcp = {**VALID, "mode": "tcp", "target_host": target_host, "target_port": 1883}
+    tcp = {**VALID_OPTIONS, "mode": "tcp", "target_host": target_host, "target_port": 1883}
     bad = await hass.config_entries.options.async_configure(form["flow_id"], tcp)
     assert bad["errors"] == {"target_host": "invalid_host"}
     assert entry.options == before

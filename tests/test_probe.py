@@ -23,9 +23,8 @@ from custom_components.ssh_callhome.probe import (
     served_certificate,
 )
 from custom_components.ssh_callhome.probe_view import async_forget_probe, async_new_probe
-
-from .helpers.network import LOOPBACK, SilentServer, free_port, serve_http
-from .helpers.tls import der_of, self_signed, server_context
+from harness.network import LOOPBACK, SilentServer, free_port, serve_http
+from harness.tls import der_of, self_signed, server_context
 
 SPEC = ProbeSpec(path="/probe", answer=b"ours", timeout=0.5)
 

@@ -17,13 +17,11 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
-
-from .conftest import login, start_home_assistant_http
-from .helpers.network import LOOPBACK, wait_for_port, wait_until
-from .helpers.nginx import Nginx
-from .helpers.openssh import OpenSSHServer
-from .test_bridge import RemoteView
-from .test_init import load, tunnel_state
+from harness.ha_http import RemoteView, login, start_home_assistant_http
+from harness.integration import load, state_of
+from harness.network import LOOPBACK, wait_for_port, wait_until
+from harness.nginx import Nginx
+from harness.openssh import OpenSSHServer
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 # The local-only user's password (see the local_only_user fixture).
@@ -90,7 +88,7 @@ async def tunnel_base(hass: HomeAssistant, entry: MockConfigEntry, openssh: Open
     """Start the tunnel; returns the URL of the server's forwarded port."""
     assert openssh.gateway_ports == "no"  # every visitor then arrives from a loopback address
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     return f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}"
 
 

@@ -22,10 +22,9 @@ from custom_components.ssh_callhome.const import (
     CONF_SERVER_SOFTWARE,
     DOMAIN,
 )
-
-from .helpers.network import free_port
-from .helpers.openssh import OpenSSHServer
-from .test_config_flow import submit
+from harness.flows import submit
+from harness.network import free_port
+from harness.openssh import OpenSSHServer
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 

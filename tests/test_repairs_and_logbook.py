@@ -19,10 +19,9 @@ from custom_components.ssh_callhome.backoff import BackoffPolicy
 from custom_components.ssh_callhome.const import DOMAIN, EVENT_STATE_CHANGED
 from custom_components.ssh_callhome.logbook import REASON_WORDS, async_describe_events
 from custom_components.ssh_callhome.state import Reason
-
-from .helpers.network import wait_until
-from .helpers.openssh import OpenSSHServer
-from .test_init import load, tunnel_state
+from harness.integration import load, state_of
+from harness.network import wait_until
+from harness.openssh import OpenSSHServer
 
 # Five minutes in production; a second here, with the rest of the timing unchanged.
 WAIT = 1.0
@@ -56,7 +55,7 @@ async def mend(
     openssh.set_authorized_keys([authorized_line])
     openssh.start()
     entry.runtime_data.request_reconnect()
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel up")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel up")
 
 
 @pytest.mark.parametrize(
@@ -142,7 +141,7 @@ async def test_a_long_outage_is_two_log_lines(
 ) -> None:
     with patch("custom_components.ssh_callhome.builder.BackoffPolicy", quick_backoff):
         await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     attempts: list[str] = []
     entry.runtime_data.add_listener(lambda state: attempts.append(state.status))
     caplog.clear()
@@ -150,7 +149,7 @@ async def test_a_long_outage_is_two_log_lines(
     # At the 300 s cap a 2-hour outage is 24 retries (plus the first, shorter ones): make 60.
     await wait_until(lambda: attempts.count("connecting") >= 60, 20, "60 retries")
     openssh.start()
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel back")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel back")
     lines = [
         record.getMessage()
         for record in caplog.records

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers.secrets import SecretRecorder, record_texts
+from harness.secrets import SecretRecorder, record_texts
 
 pytest_plugins = ["pytester"]
 

@@ -20,11 +20,10 @@ from custom_components.ssh_callhome.const import CONF_HOST_KEY, DOMAIN
 from custom_components.ssh_callhome.keys import authorized_keys_line, fingerprint, load_host_key
 from custom_components.ssh_callhome.server_hello import ServerSoftware
 from custom_components.ssh_callhome.server_setup import openssh_match_block
-
-from .helpers.dropbear import DropbearServer
-from .helpers.network import LOOPBACK, free_port, wait_until
-from .helpers.openssh import OpenSSHServer
-from .test_init import load, tunnel_state
+from harness.dropbear import DropbearServer
+from harness.integration import load, state_of
+from harness.network import LOOPBACK, free_port, wait_until
+from harness.openssh import OpenSSHServer
 
 
 async def fix_issue(
@@ -52,7 +51,7 @@ async def test_changed_host_key_gets_no_key_and_raises_the_repair(
 ) -> None:
     assert await async_setup_component(hass, "repairs", {})
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     assert "Accepted publickey" in openssh.log  # the log does show key use when there is some
     pinned = openssh.host_public_key
     openssh.stop()
@@ -62,7 +61,7 @@ async def test_changed_host_key_gets_no_key_and_raises_the_repair(
     issue_id = f"host_key_changed_{entry.entry_id}"
     registry = ir.async_get(hass)
     await wait_until(lambda: registry.async_get_issue(DOMAIN, issue_id) is not None, 10, "repair")
-    assert tunnel_state(hass) == STATE_OFF
+    assert state_of(hass) == STATE_OFF
     assert entry.runtime_data.state.last_error == "host_key"
 
     # Two more attempts at least, all refused before authentication, and kept to the backoff:
@@ -88,7 +87,7 @@ async def test_changed_host_key_gets_no_key_and_raises_the_repair(
     assert form["description_placeholders"] == issue.translation_placeholders
     await hass.async_block_till_done()
     assert entry.data[CONF_HOST_KEY] == openssh.host_public_key
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on with the new key")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on with the new key")
     assert registry.async_get_issue(DOMAIN, issue_id) is None
 
 
@@ -102,7 +101,7 @@ async def test_restricted_line_holds_the_tunnel_and_nothing_else(
     line = authorized_keys_line(client_key, "", [remote_port], "ssh_callhome@test")
     openssh.set_authorized_keys([line])
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
 
     async with openssh.connect(client_key) as same_key:
         command = await same_key.run("echo escaped", check=False)
@@ -113,7 +112,7 @@ async def test_restricted_line_holds_the_tunnel_and_nothing_else(
         with pytest.raises(asyncssh.ChannelOpenError):
             await same_key.open_connection(LOOPBACK, openssh.port)
     # Refusing the rest did not disturb the tunnel itself.
-    assert tunnel_state(hass) == STATE_ON
+    assert state_of(hass) == STATE_ON
 
 
 @pytest.mark.parametrize("match_block", [False, True])

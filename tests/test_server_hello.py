@@ -15,10 +15,9 @@ from custom_components.ssh_callhome.server_hello import (
     ServerSoftware,
     read_server_hello,
 )
-
-from .helpers.fault_server import FaultServer
-from .helpers.network import LOOPBACK, SilentServer
-from .helpers.ssh_server import LoopbackSSHServer
+from harness.fault_server import FaultServer
+from harness.network import LOOPBACK, SilentServer
+from harness.ssh_server import LoopbackSSHServer
 
 
 @pytest.mark.parametrize(

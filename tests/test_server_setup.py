@@ -8,9 +8,8 @@ import pytest
 from custom_components.ssh_callhome.keys import authorized_keys_line
 from custom_components.ssh_callhome.server_hello import ServerSoftware
 from custom_components.ssh_callhome.server_setup import server_settings
-
-from .helpers.network import LOOPBACK, free_port
-from .helpers.openssh import OpenSSHServer
+from harness.network import LOOPBACK, free_port
+from harness.openssh import OpenSSHServer
 
 
 def test_dropbear_listens_for_other_hosts_only_when_asked() -> None:

@@ -17,12 +17,9 @@ from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_P
 from custom_components.ssh_callhome.server_text import SERVER_TEXT_LIMIT, printable
 from custom_components.ssh_callhome.state import Reason
 from custom_components.ssh_callhome.tunnel import Tunnel
-
-from .conftest import loopback_settings
-from .helpers.fault_server import FaultServer
-from .helpers.network import LOOPBACK, free_port, wait_until
-from .helpers.tunnels import tcp_tunnel
-from .test_tunnel_openssh import connected, running
+from harness.engine import connected, loopback_settings, running, tcp_tunnel
+from harness.fault_server import FaultServer
+from harness.network import LOOPBACK, free_port, wait_until
 
 FORGED = "2026-01-01 00:00:00.000 ERROR (MainThread) [homeassistant.core] forged"
 # A line break, the forged line, then ANSI escapes that would clear the screen and recolour.

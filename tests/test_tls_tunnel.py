@@ -26,13 +26,11 @@ from custom_components.ssh_callhome.const import (
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
-
-from .conftest import keep_log_capture_small
-from .helpers.network import LOOPBACK, serve_http, wait_until
-from .helpers.tls import der_of, self_signed, server_context, start_https
-from .test_bridge import RemoteView
-from .test_init import load, tunnel_state
-from .test_observability import REACHABLE
+from harness.ha_http import RemoteView
+from harness.integration import load, reachability, state_of
+from harness.logs import keep_log_capture_small
+from harness.network import LOOPBACK, serve_http, wait_until
+from harness.tls import der_of, self_signed, server_context
 
 REQUEST = b"GET /api/test_remote HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 # Home Assistant's answer: the address it sees for a visitor from 127.0.0.1.
@@ -42,15 +40,6 @@ HANDSHAKE_TIMEOUT = 3.0
 
 # Handshakes at once in the concurrent test.
 CONCURRENT = 200
-
-
-@pytest.fixture
-async def https_certificate(
-    socket_enabled: None, hass: HomeAssistant, tmp_path: Path
-) -> AsyncIterator[Path]:
-    """Home Assistant serving HTTPS itself; yields its certificate."""
-    yield await start_https(hass, tmp_path / "home_assistant")
-    await hass.http.stop()
 
 
 @pytest.fixture
@@ -72,7 +61,7 @@ def tls_entry(
 async def tls_tunnel(hass: HomeAssistant, tls_entry: MockConfigEntry) -> int:
     """The tunnel running; the server's port for visitors."""
     await load(hass, tls_entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     return int(tls_entry.data[CONF_REMOTE_PORT])
 
 
@@ -142,13 +131,6 @@ async def test_two_hundred_concurrent_handshakes_all_complete(
     assert failures == [], summary(failures, CONCURRENT)
 
 
-def reachability(hass: HomeAssistant) -> tuple[str, str]:
-    """The Reachable through server sensor: its state and the reason it gives."""
-    state = hass.states.get(REACHABLE)
-    assert state is not None
-    return state.state, state.attributes["reason"]
-
-
 async def test_the_probe_reaches_home_assistant_behind_its_own_certificate(
     hass: HomeAssistant, tls_tunnel: int
 ) -> None:
@@ -172,7 +154,7 @@ async def test_the_probe_finds_another_certificate_wrong(
     # sshd binds the port on ::1 alone and reports success: visitors on 127.0.0.1 reach the
     # impostor, which speaks TLS too.
     await load(hass, tls_entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     await wait_until(lambda: reachability(hass) == (STATE_OFF, "wrong_answer"), 10, "probe")
 
 

@@ -13,12 +13,18 @@ import pytest
 
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.state import Reason, Status
-
-from .conftest import FAST_BACKOFF, PAGE, loopback_settings
-from .helpers.fault_server import FaultServer
-from .helpers.network import SilentServer, free_port, wait_until
-from .helpers.tunnels import tcp_tunnel
-from .test_tunnel_openssh import attempt_times, connected, fetch_through, running
+from harness.engine import (
+    FAST_BACKOFF,
+    PAGE,
+    attempt_times,
+    connected,
+    fetch_through,
+    loopback_settings,
+    running,
+    tcp_tunnel,
+)
+from harness.fault_server import FaultServer
+from harness.network import SilentServer, free_port, wait_until
 
 STOP_BOUND = 2.0
 
@@ -37,6 +43,7 @@ async def fault_server(
 def fault_settings(
     fault_server: FaultServer, client_key: asyncssh.SSHKey, http_backend: int
 ) -> TunnelSettings:
+    """Engine settings for the in-process fault server."""
     host_key = fault_server.host_key.convert_to_public()
     return loopback_settings(fault_server.port, "tunnel", client_key, host_key, http_backend)
 

@@ -3,55 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.state import Reason, Status, TunnelState
-from custom_components.ssh_callhome.tunnel import Tunnel
-
-from .conftest import PAGE
-from .helpers.network import LOOPBACK, wait_until
-from .helpers.openssh import OpenSSHServer
-from .helpers.ssh_server import LoopbackSSHServer
-from .helpers.tunnels import tcp_tunnel
-
-
-@contextlib.asynccontextmanager
-async def running(tunnel: Tunnel) -> AsyncIterator[asyncio.Task[None]]:
-    """Run the engine for the block, then cancel it as Home Assistant's unload does."""
-    task = asyncio.create_task(tunnel.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def fetch_through(remote_port: int) -> bytes:
-    """GET / from the server's end of the tunnel."""
-    url = f"http://{LOOPBACK}:{remote_port}/"
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200
-        return await response.read()
-
-
-def attempt_times(tunnel: Tunnel) -> list[float]:
-    """When each connection attempt starts, filled in as they happen."""
-    times: list[float] = []
-    tunnel.add_listener(
-        lambda state: times.append(time.monotonic()) if state.status is Status.CONNECTING else None
-    )
-    return times
-
-
-def connected(tunnel: Tunnel) -> bool:
-    return tunnel.state.status is Status.CONNECTED
+from harness.engine import PAGE, connected, fetch_through, running, tcp_tunnel
+from harness.network import wait_until
+from harness.openssh import OpenSSHServer
+from harness.ssh_server import LoopbackSSHServer
 
 
 async def test_request_through_the_tunnel_returns_the_page(any_settings: TunnelSettings) -> None:

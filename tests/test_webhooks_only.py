@@ -34,13 +34,10 @@ from custom_components.ssh_callhome.const import (
     EXPOSE_WEBHOOKS,
     MODE_TCP,
 )
+from harness.ha_http import start_home_assistant_http
+from harness.integration import ENTRY_ID, REACHABLE, load, state_of
+from harness.network import LOOPBACK, free_port, wait_until
 
-from .conftest import ENTRY_ID, start_home_assistant_http
-from .helpers.network import LOOPBACK, free_port, wait_until
-from .helpers.tls import start_https
-from .test_init import load, tunnel_state
-
-REACHABLE = "binary_sensor.root_127_0_0_1_reachable_through_server"
 # What Home Assistant sees for a visitor that reaches the server from 127.0.0.1 (addresses.py).
 VISITOR = "64:ff9b:1::7f00:1"
 LOCATION = b'{"latitude": 52.37, "longitude": 4.89}'
@@ -80,7 +77,7 @@ async def tunnel_up(hass: HomeAssistant, entry: MockConfigEntry) -> str:
     """Load the entry, wait for the tunnel; returns the address visitors use."""
     assert await async_setup_component(hass, "webhook", {})
     await load(hass, entry)
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     return f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}"
 
 
@@ -104,21 +101,12 @@ async def test_a_public_webhook_receives_a_post_through_the_tunnel(
     assert hook.received == [(VISITOR, LOCATION)]
 
 
-@pytest.fixture
-async def tls_http(
-    socket_enabled: None, hass: HomeAssistant, tmp_path: Path
-) -> AsyncIterator[Path]:
-    """Home Assistant serving HTTPS itself, with its own certificate; yields the certificate."""
-    yield await start_https(hass, tmp_path)
-    await hass.http.stop()
-
-
 async def test_webhooks_only_speaks_home_assistants_tls(
-    hass: HomeAssistant, tls_http: Path, entry_data: dict[str, Any]
+    hass: HomeAssistant, https_certificate: Path, entry_data: dict[str, Any]
 ) -> None:
     tunnel = await tunnel_up(hass, tunnel_entry(hass, entry_data, EXPOSE_WEBHOOKS))
     hook = Hook(hass, "ifttt", local_only=False)
-    context = ssl.create_default_context(cafile=str(tls_http))
+    context = ssl.create_default_context(cafile=str(https_certificate))
     context.check_hostname = False
     https = tunnel.replace("http://", "https://")
     async with aiohttp.ClientSession() as session:
@@ -142,7 +130,7 @@ async def test_webhooks_wait_for_home_assistants_http_server_as_on_its_port(
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientError):
             await session.post(f"{tunnel}{hook.path}", data=LOCATION)
-        assert tunnel_state(hass) == STATE_ON
+        assert state_of(hass) == STATE_ON
         await hass.http.start()
         try:
             async with session.post(f"{tunnel}{hook.path}", data=LOCATION) as reply:
@@ -320,7 +308,7 @@ async def test_webhooks_only_is_refused_over_tcp_and_saved_in_process(
     saved = await hass.config_entries.options.async_configure(form["flow_id"], in_process)
     assert saved["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()  # saving reloads the entry
-    await wait_until(lambda: tunnel_state(hass) == STATE_ON, 10, "tunnel on again")
+    await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on again")
     bearer = {"Authorization": f"Bearer {hass_access_token}"}
     api = f"http://{LOOPBACK}:{entry.data[CONF_REMOTE_PORT]}/api/"
     async with aiohttp.ClientSession() as session, session.get(api, headers=bearer) as reply:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
-from tests.helpers.processes import stat_fields
+from harness.processes import stat_fields
 
 MiB = 1024 * 1024
 SLOW_MS = 30.0

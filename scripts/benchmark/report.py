@@ -21,12 +21,14 @@ class Target:
     against: str | None = None  # the reference route's figure, when it has another name
     reference: str = SSH
 
-    def value(self, medians: Round) -> float:
-        """What is compared with the bound."""
+    def value(self, medians: Round) -> float | None:
+        """What is compared with the bound; None when the reference measured nothing."""
         mine = medians[IN_PROCESS][self.figure]
         if not self.ratio:
             return mine
-        return mine / medians[self.reference][self.against or self.figure]
+        reference = medians[self.reference][self.against or self.figure]
+        # A transfer too small to measure (BENCH_MIB=1) can round a CPU figure to zero.
+        return mine / reference if reference else None
 
     def describe(self) -> str:
         """The target as the issue states it."""
@@ -83,6 +85,8 @@ def _cell(rounds: list[Round], middle: Round, route: str, figure: str) -> str:
 
 def _verdict(target: Target, middle: Round) -> str:
     value = target.value(middle)
+    if value is None:
+        return f"n/a     {target.describe()}: the reference measured 0"
     met = value >= target.bound if target.higher_is_better else value <= target.bound
     shown = f"{value:.2f}x" if target.ratio else f"{value:.3g}"
     if met:

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers.home_assistant import HomeAssistantProcess, add_tunnel_entry
-from tests.helpers.network import LOOPBACK, free_port
-from tests.helpers.openssh import OpenSSHServer
+from harness.home_assistant import HomeAssistantProcess, add_tunnel_entry
+from harness.network import LOOPBACK, free_port
+from harness.openssh import OpenSSHServer
 
 MiB = 1024 * 1024
 KEEPALIVE_SECONDS = 5

@@ -12,9 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from homeassistant.core import HomeAssistant
-from homeassistant.setup import async_setup_component
 
-from .network import LOOPBACK, free_port, port_accepts
+from .ha_http import start_home_assistant_http
 
 
 def self_signed(directory: Path, name: str = "home.example") -> tuple[Path, Path]:
@@ -64,18 +63,5 @@ async def start_https(hass: HomeAssistant, directory: Path) -> Path:
     The caller stops it with `hass.http.stop()`.
     """
     cert_path, key_path = self_signed(directory)
-    port = free_port()
-    config = {
-        "http": {
-            "server_host": [LOOPBACK],
-            "server_port": port,
-            "ssl_certificate": str(cert_path),
-            "ssl_key": str(key_path),
-        }
-    }
-    assert await async_setup_component(hass, "http", config)
-    assert await async_setup_component(hass, "api", {})
-    # The test harness replaces http's own start; start the real server here.
-    await hass.http.start()
-    assert await port_accepts(port)
+    await start_home_assistant_http(hass, ssl_certificate=str(cert_path), ssl_key=str(key_path))
     return cert_path

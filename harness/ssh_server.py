@@ -99,6 +99,15 @@ class LoopbackSSHServer(ABC):
         ) as connection:
             yield connection
 
+    @contextlib.asynccontextmanager
+    async def holding_remote_port(
+        self, key: asyncssh.SSHKey, port: int
+    ) -> AsyncIterator[asyncssh.SSHClientConnection]:
+        """Another session with `key` holding remote `port` on the server, as a stale one does."""
+        async with self.connect(key) as session:
+            await session.forward_remote_port("", port, LOOPBACK, 9)
+            yield session
+
     def sessions(self) -> list[int]:
         """The pids of the per-connection processes below the server's own."""
         if self._process is None:

@@ -21,7 +21,7 @@ from typing import Any
 from .network import LOOPBACK, free_port
 from .openssh import OpenSSHServer
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[1]
 DEMO_USER = "demo"
 DEMO_PASSWORD = "ssh-callhome-demo"
 _START_TIMEOUT = 180.0

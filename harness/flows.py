@@ -1,0 +1,28 @@
+"""The integration's forms, driven as the frontend does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.config_entries import ConfigFlowResult
+from homeassistant.core import HomeAssistant
+
+# A valid answer to every field of the options form.
+VALID_OPTIONS = {
+    "keepalive_interval": 15,
+    "keepalive_count": 2,
+    "bind": "loopback",
+    "backoff_max": 60,
+    "probe_interval": 120,
+    "mode": "home_assistant",
+    "max_connections": 50,
+    "max_connections_per_visitor": 10,
+    "expose": "home_assistant",
+}
+
+
+async def submit(
+    hass: HomeAssistant, flow: ConfigFlowResult, data: dict[str, Any]
+) -> ConfigFlowResult:
+    """Answer a config flow's current step."""
+    return await hass.config_entries.flow.async_configure(flow["flow_id"], data)
