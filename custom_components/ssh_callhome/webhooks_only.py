@@ -65,7 +65,7 @@ async def async_setup_webhooks_only(hass: HomeAssistant) -> None:
 def webhooks_only_target(hass: HomeAssistant) -> SessionTarget:
     """Each connection to the application, from when Home Assistant's own server has started.
 
-    As on Home Assistant's own port: a webhook that comes earlier is refused and sent again,
+    As on Home Assistant's own port: a webhook that comes earlier is refused (to be sent again)
     rather than answered 200 and dropped while its integration is still being set up.
     """
     return in_process_to(hass, partial(_server_once_http_started, hass))
