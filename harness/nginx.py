@@ -1,4 +1,6 @@
-"""A real nginx on a loopback port, proxying to one upstream with the directives it is given."""
+"""A real nginx on a loopback port, proxying to one upstream with the directives it is given.
+
+With a certificate and key it serves HTTPS, as a reverse proxy on a server does."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ http {{
     uwsgi_temp_path {directory}/uwsgi;
     scgi_temp_path {directory}/scgi;
     server {{
-        listen {address}:{port};
+        listen {address}:{port}{tls};
         location / {{
 {location}
         }}
@@ -35,13 +37,25 @@ http {{
 """
 
 
-class Nginx:
-    """nginx in the foreground; `location` holds the directives of its one `location /`."""
+# Follows the listen directive's address, whose ";" ends the last line.
+_TLS = """ ssl;
+        ssl_certificate {certificate};
+        ssl_certificate_key {key}"""
 
-    def __init__(self, directory: Path, location: str) -> None:
+
+class Nginx:
+    """nginx in the foreground; `location` holds the directives of its one `location /`.
+
+    `tls` (certificate, key), PEM files: HTTPS with them. Both may change between starts.
+    """
+
+    def __init__(
+        self, directory: Path, location: str, tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.directory = directory
         self.port = free_port()
         self.location = location
+        self.tls = tls
         self._process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -60,6 +74,7 @@ class Nginx:
                 address=LOOPBACK,
                 port=self.port,
                 location=self.location,
+                tls=_TLS.format(certificate=self.tls[0], key=self.tls[1]) if self.tls else "",
             )
         )
         self._process = subprocess.Popen(

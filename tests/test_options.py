@@ -64,6 +64,7 @@ async def test_out_of_range_is_refused_by_the_form_then_saved(
         "target_host": "",
         "target_port": 0,
         "extra_forwards": "",
+        "public_url": "",
     }
     assert all(type(entry.options[option]) is int for option in NUMBERS)
     await hass.async_block_till_done()

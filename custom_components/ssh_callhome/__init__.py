@@ -16,6 +16,7 @@ from .const import CONF_HOST_KEY, DEFAULT_OPTIONS, DOMAIN, ENTRY_MINOR_VERSION, 
 from .events import StateChangeEvents
 from .keys import KeyProblem, load_host_key
 from .probe_view import async_register_probe_view
+from .public_url_hass import async_follow_external_url
 from .repairs import (
     PersistentFailureIssues,
     async_audit_local_exposure,
@@ -53,6 +54,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
     engine = await async_engine_input(
         hass, entry.data, entry.options, (client_key, host_key), entry.async_on_unload
     )
+    async_follow_external_url(hass, entry)
     await async_audit_local_exposure(hass, entry, engine.delivery)
     tunnel = Tunnel(engine.settings, engine.target)
     entry.runtime_data = tunnel

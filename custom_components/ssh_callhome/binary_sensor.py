@@ -16,8 +16,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import SshCallhomeEntity
 from .probe import ProbeResult
+from .public_url import PublicUrlResult
 from .runtime_data import SshCallhomeConfigEntry
 from .state import Status, TunnelState
+from .tunnel import Tunnel
 
 PARALLEL_UPDATES = 0
 # An extra forward's sensor is keyed by its remote port after this.
@@ -30,23 +32,38 @@ class TunnelBinarySensorDescription(BinarySensorEntityDescription):
 
     device_class: BinarySensorDeviceClass = BinarySensorDeviceClass.CONNECTIVITY
     is_on_fn: Callable[[TunnelState], bool | None]
-    attributes_fn: Callable[[TunnelState], dict[str, str]] | None = None
+    attributes_fn: Callable[[Tunnel], dict[str, str]] | None = None
 
 
-def _reachable(state: TunnelState) -> bool | None:
-    """Reachable, not reachable, or unknown (no probe yet, or the server forbids it)."""
+def is_reachable(state: TunnelState) -> bool | None:
+    """Off when a check found Home Assistant unreachable, on when one found it, else unknown.
+
+    Both checks must pass: the direct one (the server's port) and, with a public URL, the
+    outside-in one. The direct check forbidden by the server gives no verdict either way.
+    """
     if state.status is not Status.CONNECTED:
         return False
-    if state.reachability in (None, ProbeResult.FORBIDDEN):
-        return None
-    return state.reachability is ProbeResult.REACHABLE
+    verdicts = set()
+    if state.reachability not in (None, ProbeResult.FORBIDDEN):
+        verdicts.add(state.reachability is ProbeResult.REACHABLE)
+    if state.public_url_result is not None:
+        verdicts.add(state.public_url_result is PublicUrlResult.REACHABLE)
+    return all(verdicts) if verdicts else None
 
 
-def _reachable_reason(state: TunnelState) -> dict[str, str]:
-    """Why the Reachable sensor is what it is, as a translated state attribute."""
+def _reachable_reasons(tunnel: Tunnel) -> dict[str, str]:
+    """Why the Reachable sensor is what it is, as translated state attributes."""
+    state = tunnel.state
+    reasons = {"reason": _reason(state, state.reachability)}
+    if tunnel.settings.public_url is not None and tunnel.settings.probe is not None:
+        reasons["public_url_reason"] = _reason(state, state.public_url_result)
+    return reasons
+
+
+def _reason(state: TunnelState, result: ProbeResult | PublicUrlResult | None) -> str:
     if state.status is not Status.CONNECTED:
-        return {"reason": "tunnel_down"}
-    return {"reason": state.reachability.value if state.reachability else "not_probed_yet"}
+        return "tunnel_down"
+    return result.value if result else "not_probed_yet"
 
 
 # On while the server holds the forward for us.
@@ -55,12 +72,12 @@ TUNNEL = TunnelBinarySensorDescription(
     translation_key="tunnel",
     is_on_fn=lambda state: state.status is Status.CONNECTED,
 )
-# On when the public-path probe got this Home Assistant's answer through the server.
+# On when the public-path checks got this Home Assistant's answer through the server.
 REACHABLE = TunnelBinarySensorDescription(
     key="reachable",
     translation_key="reachable",
-    is_on_fn=_reachable,
-    attributes_fn=_reachable_reason,
+    is_on_fn=is_reachable,
+    attributes_fn=_reachable_reasons,
 )
 
 
@@ -118,4 +135,4 @@ class TunnelBinarySensor(SshCallhomeEntity, BinarySensorEntity):
     def extra_state_attributes(self) -> dict[str, str] | None:
         """What the description says about the value, if anything."""
         attributes_fn = self.entity_description.attributes_fn
-        return attributes_fn(self.tunnel.state) if attributes_fn else None
+        return attributes_fn(self.tunnel) if attributes_fn else None

@@ -43,7 +43,10 @@ from .extras import parse_extra_forwards
 from .forwarding import tcp_target
 from .keys import load_private_key
 from .limits import ConnectionLimits
+from .probe import ProbeSpec
 from .probe_view import async_forget_probe, async_new_probe
+from .public_url import PublicUrlCheck
+from .public_url_hass import async_public_url_check
 from .targets import home_assistant_target, http_target
 from .webhooks_only import webhooks_only_target
 
@@ -107,16 +110,19 @@ async def async_engine_input(
 
     `keys` are the client key and the pinned host key, already loaded. `probe_until` receives
     the function that ends the probe (an entry's `async_on_unload`); without it, as for the
-    flow's one-off check, no probe is made.
+    flow's one-off check, no probe is made, nor the public URL's check.
     """
     chosen = _delivery(options)
     target_host, target_port = http_target(hass)
     if chosen is Delivery.OTHER_TCP_TARGET:
         target_host, target_port = options[CONF_TARGET_HOST], options[CONF_TARGET_PORT]
-    probe = None
-    if probe_until is not None and chosen.reaches_home_assistant:
-        probe, token = await async_new_probe(hass, options[CONF_PROBE_INTERVAL])
-        probe_until(partial(async_forget_probe, hass, token))
+    probe: ProbeSpec | None = None
+    public_url: PublicUrlCheck | None = None
+    if probe_until is not None:
+        public_url = await async_public_url_check(hass, options)
+        if chosen.reaches_home_assistant:
+            probe, token = await async_new_probe(hass, options[CONF_PROBE_INTERVAL])
+            probe_until(partial(async_forget_probe, hass, token))
     settings = TunnelSettings(
         host=data[CONF_HOST],
         port=data[CONF_PORT],
@@ -131,6 +137,7 @@ async def async_engine_input(
         keepalive_count_max=options[CONF_KEEPALIVE_COUNT],
         backoff=BackoffPolicy(maximum=options[CONF_BACKOFF_MAX]),
         probe=probe,
+        public_url=public_url,
         extra_forwards=parse_extra_forwards(options[CONF_EXTRA_FORWARDS]),
         limits=ConnectionLimits(
             total=options[CONF_MAX_CONNECTIONS],

@@ -38,6 +38,8 @@ CONF_TARGET_PORT: Final = "target_port"
 CONF_EXTRA_FORWARDS: Final = "extra_forwards"
 CONF_MAX_CONNECTIONS: Final = "max_connections"
 CONF_MAX_CONNECTIONS_PER_VISITOR: Final = "max_connections_per_visitor"
+# The URL visitors use (scheme://host[:port]), checked from outside; empty: not set.
+CONF_PUBLIC_URL: Final = "public_url"
 # In process: all of Home Assistant's HTTP server, or only its webhooks (webhooks_only.py).
 CONF_EXPOSE: Final = "expose"
 EXPOSE_HOME_ASSISTANT: Final = "home_assistant"
@@ -66,6 +68,7 @@ DEFAULT_OPTIONS: Final = {
     CONF_EXTRA_FORWARDS: "",
     CONF_MAX_CONNECTIONS: DEFAULT_MAX_CONNECTIONS,
     CONF_MAX_CONNECTIONS_PER_VISITOR: DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
+    CONF_PUBLIC_URL: "",
     CONF_EXPOSE: EXPOSE_HOME_ASSISTANT,
 }
 

@@ -16,6 +16,7 @@ from .extras import ExtraForward
 from .forwarding import SessionFactory
 from .limits import ChannelGate, ConnectionLimits
 from .probe import ProbeSpec
+from .public_url import PublicUrlCheck
 
 # What each forwarded connection is handed to, given the gate that caps and counts them.
 SessionTarget = Callable[[ChannelGate], SessionFactory]
@@ -43,6 +44,8 @@ class TunnelSettings:
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     # None: no public-path probe.
     probe: ProbeSpec | None = None
+    # The URL visitors use, checked from outside along with the probe; None: not set.
+    public_url: PublicUrlCheck | None = None
     extra_forwards: tuple[ExtraForward, ...] = ()
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 

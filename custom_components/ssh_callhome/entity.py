@@ -22,10 +22,13 @@ class SshCallhomeEntity(Entity):
         self.entity_description = description
         self.tunnel = entry.runtime_data
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
+        # Where visitors reach Home Assistant through the tunnel, when the options say.
+        public_url = self.tunnel.settings.public_url
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, entry.entry_id)},
             name=self.tunnel.settings.account,
             entry_type=DeviceEntryType.SERVICE,
+            configuration_url=public_url.url if public_url else None,
         )
 
     @property

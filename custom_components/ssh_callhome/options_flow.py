@@ -17,6 +17,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
+    TextSelectorType,
 )
 
 from .authorize import authorize_placeholders, line_still_permits
@@ -33,6 +34,7 @@ from .const import (
     CONF_MAX_CONNECTIONS_PER_VISITOR,
     CONF_MODE,
     CONF_PROBE_INTERVAL,
+    CONF_PUBLIC_URL,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
     EXPOSE_HOME_ASSISTANT,
@@ -42,6 +44,7 @@ from .const import (
 )
 from .extras import InvalidExtraForward, parse_extra_forwards
 from .flow_forms import PORT_NUMBER, is_host_name, whole_number
+from .public_url import InvalidPublicUrl, parse_public_url
 
 OPTIONS_SCHEMA = vol.Schema(
     {
@@ -77,6 +80,7 @@ OPTIONS_SCHEMA = vol.Schema(
         # away an ordinary visit; at the top, 1000 windows are 500 MiB that visitors could fill.
         vol.Required(CONF_MAX_CONNECTIONS): whole_number(10, 1000),
         vol.Required(CONF_MAX_CONNECTIONS_PER_VISITOR): whole_number(6, 1000),
+        vol.Optional(CONF_PUBLIC_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
     }
 )
 
@@ -99,19 +103,34 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
         parse_extra_forwards(options.get(CONF_EXTRA_FORWARDS, ""))
     except InvalidExtraForward:
         errors[CONF_EXTRA_FORWARDS] = "invalid_extra_forwards"
+    if options[CONF_PUBLIC_URL] is None:
+        errors[CONF_PUBLIC_URL] = "invalid_public_url"
     return errors
 
 
 def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
-    """Every option present (optional ones left out are empty); no target means Home Assistant."""
+    """Every option present (optional ones left out are empty); no target means Home Assistant.
+
+    A public URL is kept as `scheme://host[:port]`; None marks one that is not valid.
+    """
     options = {
         **user_input,
         CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip(),
         CONF_EXTRA_FORWARDS: user_input.get(CONF_EXTRA_FORWARDS, ""),
+        CONF_PUBLIC_URL: _public_url(user_input.get(CONF_PUBLIC_URL, "")),
     }
     if not options[CONF_TARGET_HOST]:
         options[CONF_TARGET_PORT] = 0
     return options
+
+
+def _public_url(text: str) -> str | None:
+    if not text.strip():
+        return ""
+    try:
+        return parse_public_url(text)
+    except InvalidPublicUrl:
+        return None
 
 
 def _shown(options: Mapping[str, Any]) -> dict[str, Any]:

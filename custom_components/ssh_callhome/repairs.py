@@ -25,6 +25,7 @@ from .const import (
     PERSISTENT_FAILURE_SECONDS,
 )
 from .keys import fingerprint, load_host_key
+from .public_url_hass import ExternalUrlRepairFlow, external_url_issue_id
 from .runtime_data import SshCallhomeConfigEntry
 from .state import Reason, Status, TunnelState
 
@@ -172,6 +173,8 @@ async def async_create_fix_flow(
 ) -> RepairsFlow:
     """The fix flow of one of our issues."""
     assert data is not None  # every fixable issue of ours carries its data
+    if issue_id == external_url_issue_id(str(data["entry_id"])):
+        return ExternalUrlRepairFlow(str(data["entry_id"]), str(data["public_url"]))
     return HostKeyChangedRepairFlow(str(data["entry_id"]), str(data["presented_host_key"]))
 
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 import asyncssh
 
 from .probe import ProbeResult
+from .public_url import PublicUrlResult
 from .server_text import printable
 
 
@@ -49,6 +50,9 @@ class TunnelState:
     presented_host_key: str | None = None
     # What the last public-path probe of this connection found; None before the first.
     reachability: ProbeResult | None = None
+    # What the last request to the public URL found (checked with the probe, when one is set);
+    # None before the first, or without a public URL.
+    public_url_result: PublicUrlResult | None = None
     # The remote ports of the extra forwards the server holds for us now.
     extra_forwards_up: frozenset[int] = frozenset()
 

@@ -27,7 +27,8 @@ from .extras import take_extra_forwards
 from .forwarding import TrafficStats
 from .keys import export_host_key
 from .limits import ChannelGate
-from .probe import probe_public_path
+from .probe import ProbeSpec, probe_public_path
+from .public_url import PublicUrlResult, check_public_url
 from .server_text import printable
 from .state import Status, TunnelState, describe, reason_for
 
@@ -134,6 +135,7 @@ class Tunnel:
                 self._state,
                 status=Status.CONNECTING,
                 reachability=None,
+                public_url_result=None,
                 extra_forwards_up=frozenset(),
             )
         )
@@ -195,13 +197,9 @@ class Tunnel:
             try:
                 await self._take_extra_forwards(connection)
                 self.stats.round_trip_ms = await round_trip_ms(connection)
-                probe = self.settings.probe
-                if probe is not None and time.monotonic() >= next_probe:
-                    next_probe = time.monotonic() + probe.interval
-                    result = await probe_public_path(
-                        connection, self.settings.probe_host, self.settings.remote_port, probe
-                    )
-                    self._update(replace(self._state, reachability=result))
+                if self.settings.probe is not None and time.monotonic() >= next_probe:
+                    next_probe = time.monotonic() + self.settings.probe.interval
+                    await self._check_reachability(connection, self.settings.probe)
             except Exception as error:  # noqa: BLE001 - a failed measurement must not end the tunnel
                 log = _LOGGER.debug if failing else _LOGGER.warning
                 log("Measuring tunnel %s failed: %s", self._name, describe(error))
@@ -211,6 +209,39 @@ class Tunnel:
                     _LOGGER.info("Measuring tunnel %s works again", self._name)
                 failing = False
             await asyncio.sleep(WATCH_INTERVAL)
+
+    async def _check_reachability(
+        self, connection: asyncssh.SSHClientConnection, probe: ProbeSpec
+    ) -> None:
+        """The direct probe and, with a public URL, the outside-in check: at once, one update."""
+        direct = probe_public_path(
+            connection, self.settings.probe_host, self.settings.remote_port, probe
+        )
+        public_url = self.settings.public_url
+        if public_url is None:
+            self._update(replace(self._state, reachability=await direct))
+            return
+        async with asyncio.TaskGroup() as checks:
+            reachability = checks.create_task(direct)
+            public_url_result = checks.create_task(check_public_url(public_url, probe))
+        self._log_public_url_change(public_url.url, public_url_result.result())
+        self._update(
+            replace(
+                self._state,
+                reachability=reachability.result(),
+                public_url_result=public_url_result.result(),
+            )
+        )
+
+    def _log_public_url_change(self, url: str, result: PublicUrlResult) -> None:
+        """A warning when the public URL stops answering (or fails otherwise), info when back."""
+        previous = self._state.public_url_result
+        if result is previous:
+            return
+        if result is not PublicUrlResult.REACHABLE:
+            _LOGGER.warning("Public URL %s of tunnel %s fails: %s", url, self._name, result)
+        elif previous is not None:
+            _LOGGER.info("Public URL %s of tunnel %s answers again", url, self._name)
 
     async def _take_extra_forwards(self, connection: asyncssh.SSHClientConnection) -> None:
         """Ask for the extra forwards the server does not hold yet (refused ones are retried)."""
@@ -273,6 +304,7 @@ class Tunnel:
                 last_error=reason,
                 presented_host_key=presented,
                 reachability=None,
+                public_url_result=None,
                 extra_forwards_up=frozenset(),
             )
         )
