@@ -24,6 +24,8 @@ from .ssh_server import LoopbackSSHServer
 FAST_BACKOFF = BackoffPolicy(initial=0.1, maximum=0.5, jitter=0.0, stable_after=5.0)
 # What the HTTP service behind the tunnel serves.
 PAGE = b"served behind the tunnel\n" * 1000
+# What a service behind the tunnel answers the public-path check with, where a test checks.
+CHECK_ANSWER = b"this home assistant"
 
 
 def loopback_settings(

@@ -19,6 +19,10 @@ class FaultServer:
         self.refuse_forwards = 0
         self.connections: list[asyncssh.SSHServerConnection] = []
         self.forward_requests = 0
+        # When set, what the client opens to a port on the server (the probe's way in) goes
+        # nowhere: the forward is up, but nothing reaches it. Counted in `black_holed`.
+        self.black_hole = False
+        self.black_holed = 0
         # When set, each client is sent away with this reason as soon as it asks to log in.
         self.disconnect_reason: str | None = None
         # The software version in the banner (after "SSH-2.0-"), when not asyncssh's own.
@@ -63,6 +67,10 @@ class FaultServer:
             connection.abort()
 
 
+class _Silence(asyncssh.SSHTCPSession[bytes]):
+    """A connection that is accepted and never answered."""
+
+
 class _Handler(asyncssh.SSHServer):
     def __init__(self, server: FaultServer) -> None:
         self._server = server
@@ -83,4 +91,13 @@ class _Handler(asyncssh.SSHServer):
         if self._server.refuse_forwards > 0:
             self._server.refuse_forwards -= 1
             return False
+        return True
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> bool | asyncssh.SSHTCPSession[bytes]:
+        if self._server.black_hole:
+            self._server.black_holed += 1
+            return _Silence()
+        # asyncssh connects for real, here to its own listener for the client's forward.
         return True

@@ -17,6 +17,8 @@ VALID_OPTIONS = {
     "mode": "home_assistant",
     "max_connections": 50,
     "max_connections_per_visitor": 10,
+    "self_heal_after": 5,
+    "heartbeat_interval": 10,
     "expose": "home_assistant",
 }
 

@@ -10,6 +10,7 @@ from unittest.mock import patch
 
 import asyncssh
 import pytest
+from aiohttp import web
 
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
@@ -30,7 +31,8 @@ from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.flow_forms import unique_id
 from custom_components.ssh_callhome.keys import generate_private_key, load_private_key
 from harness.dropbear import DropbearServer
-from harness.engine import PAGE, server_settings
+from harness.engine import CHECK_ANSWER, PAGE, server_settings
+from harness.fault_server import FaultServer
 from harness.ha_http import start_home_assistant_http
 from harness.integration import ENTRY_ID
 from harness.network import LOOPBACK, SilentServer, free_port, serve_http
@@ -122,6 +124,31 @@ async def silent_server(socket_enabled: None) -> AsyncIterator[SilentServer]:
     """A port that accepts connections and never says a word."""
     async with SilentServer() as server:
         yield server
+
+
+@pytest.fixture
+def answer_port() -> int:
+    """Where a tunnel with a check delivers: a service that gives the check its answer."""
+    return free_port()
+
+
+@pytest.fixture
+async def answering(socket_enabled: None, answer_port: int) -> AsyncIterator[web.AppRunner]:
+    """That service, running (a test may stop and start it)."""
+    runner = await serve_http(answer_port, CHECK_ANSWER)
+    yield runner
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def fault_server(
+    socket_enabled: None, client_key: asyncssh.SSHKey
+) -> AsyncIterator[FaultServer]:
+    """An in-process SSH server whose faults a test switches on and off."""
+    server = FaultServer(client_key)
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

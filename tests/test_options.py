@@ -40,6 +40,10 @@ NUMBERS = [option for option in VALID_OPTIONS if option not in ("bind", "mode", 
         ({"max_connections": 1001}, "max_connections"),
         ({"max_connections_per_visitor": 5}, "max_connections_per_visitor"),
         ({"max_connections_per_visitor": 1001}, "max_connections_per_visitor"),
+        ({"self_heal_after": -1}, "self_heal_after"),
+        ({"self_heal_after": 11}, "self_heal_after"),
+        ({"heartbeat_interval": 0}, "heartbeat_interval"),
+        ({"heartbeat_interval": 61}, "heartbeat_interval"),
         ({"mode": "tcp", "target_host": LOOPBACK, "target_port": 0}, "target_port"),
         ({"mode": "tcp", "target_host": LOOPBACK, "target_port": 65536}, "target_port"),
     ],
@@ -65,6 +69,7 @@ async def test_out_of_range_is_refused_by_the_form_then_saved(
         "target_port": 0,
         "extra_forwards": "",
         "public_url": "",
+        "heartbeat_url": "",
     }
     assert all(type(entry.options[option]) is int for option in NUMBERS)
     await hass.async_block_till_done()
@@ -117,6 +122,7 @@ async def test_saving_reloads_the_engine_with_the_options(
     assert after.settings.probe.interval == 120
     assert after.settings.limits.total == 50
     assert after.settings.limits.per_visitor == 10
+    assert after.settings.self_heal.after_failures == 5
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -147,6 +153,38 @@ async def test_a_tcp_target_host_that_is_no_name_is_a_field_error(
     bad = await hass.config_entries.options.async_configure(form["flow_id"], tcp)
     assert bad["errors"] == {"target_host": "invalid_host"}
     assert entry.options == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/ping",
+        "healthchecks.io/ping/abc",  # no scheme
+        "https://",  # no host
+        "https:///ping",
+        "http://[::1",  # not a URL at all
+        "javascript:alert(1)",
+    ],
+)
+async def test_a_heartbeat_url_is_http_or_https_with_a_host(
+    hass: HomeAssistant, entry: MockConfigEntry, url: str
+) -> None:
+    await load(hass, entry)
+    before = dict(entry.options)
+    form = await hass.config_entries.options.async_init(entry.entry_id)
+    bad = await hass.config_entries.options.async_configure(
+        form["flow_id"], {**VALID_OPTIONS, "heartbeat_url": url}
+    )
+    assert bad["errors"] == {"heartbeat_url": "invalid_heartbeat_url"}
+    assert entry.options == before
+    good = "https://hc-ping.com/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    done = await hass.config_entries.options.async_configure(
+        form["flow_id"], {**VALID_OPTIONS, "heartbeat_url": f" {good} "}
+    )
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["heartbeat_url"] == good
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ from custom_components.ssh_callhome import tunnel as tunnel_module
 from custom_components.ssh_callhome.binary_sensor import is_reachable
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DEFAULT_OPTIONS, DOMAIN
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
+from custom_components.ssh_callhome.healing import SelfHealPolicy
 from custom_components.ssh_callhome.probe import ProbeResult, ProbeSpec
 from custom_components.ssh_callhome.public_url import (
     InvalidPublicUrl,
@@ -297,7 +298,13 @@ async def test_a_failing_public_url_is_logged_once(
     public_url = PublicUrlCheck(
         f"http://{LOOPBACK}:{port}", partial(async_get_clientsession, hass), trusting_ca
     )
-    settings = replace(engine_settings, probe=replace(PROBE, interval=0), public_url=public_url)
+    # Self-healing off: three failed checks in a row would reconnect, and start the count anew.
+    settings = replace(
+        engine_settings,
+        probe=replace(PROBE, interval=0),
+        public_url=public_url,
+        self_heal=SelfHealPolicy(after_failures=0),
+    )
     try:
         async with up(settings) as engine:
             await wait_until(lambda: len(requests) >= 3, 10, "three checks")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from unittest.mock import patch
 
@@ -27,16 +26,6 @@ from harness.fault_server import FaultServer
 from harness.network import SilentServer, free_port, wait_until
 
 STOP_BOUND = 2.0
-
-
-@pytest.fixture
-async def fault_server(
-    socket_enabled: None, client_key: asyncssh.SSHKey
-) -> AsyncIterator[FaultServer]:
-    server = FaultServer(client_key)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
@@ -12,8 +13,17 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .builder import async_engine_input, async_load_client_key
-from .const import CONF_HOST_KEY, DEFAULT_OPTIONS, DOMAIN, ENTRY_MINOR_VERSION, ENTRY_VERSION
-from .events import StateChangeEvents
+from .const import (
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HEARTBEAT_URL,
+    CONF_HOST_KEY,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+    ENTRY_MINOR_VERSION,
+    ENTRY_VERSION,
+)
+from .events import SelfHealEvents, StateChangeEvents
+from .heartbeat import Heartbeat
 from .keys import KeyProblem, load_host_key
 from .probe_view import async_register_probe_view
 from .public_url_hass import async_follow_external_url
@@ -21,6 +31,7 @@ from .repairs import (
     PersistentFailureIssues,
     async_audit_local_exposure,
     async_remove_issues,
+    async_sync_check_issue,
     async_sync_host_key_issue,
 )
 from .runtime_data import SshCallhomeConfigEntry
@@ -59,6 +70,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
     tunnel = Tunnel(engine.settings, engine.target)
     entry.runtime_data = tunnel
     _add_state_listeners(hass, entry, tunnel)
+    if url := entry.options[CONF_HEARTBEAT_URL]:
+        interval = timedelta(minutes=entry.options[CONF_HEARTBEAT_INTERVAL])
+        _add_heartbeat(entry, Heartbeat(hass, tunnel, url, interval))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Cancelled on unload and on shutdown; the engine closes its connection when cancelled.
     entry.async_create_background_task(hass, tunnel.run(), f"{DOMAIN} {entry.title}")
@@ -72,11 +86,18 @@ def _add_state_listeners(
     persistent_failures = PersistentFailureIssues(hass, entry)
     entry.async_on_unload(persistent_failures.async_stop)
     for listener in (
-        _reauth_and_host_key_listener(hass, entry),
+        _reauth_and_repairs_listener(hass, entry),
         StateChangeEvents(hass, entry.entry_id, tunnel.state),
+        SelfHealEvents(hass, entry.entry_id, tunnel.state),
         persistent_failures,
     ):
         entry.async_on_unload(tunnel.add_listener(listener))
+
+
+def _add_heartbeat(entry: SshCallhomeConfigEntry, heartbeat: Heartbeat) -> None:
+    """The heartbeat follows the tunnel's state until the entry unloads."""
+    entry.async_on_unload(heartbeat.async_stop)
+    entry.async_on_unload(entry.runtime_data.add_listener(heartbeat))
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> bool:
@@ -106,10 +127,11 @@ async def async_remove_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry)
     async_remove_issues(hass, entry.entry_id)
 
 
-def _reauth_and_host_key_listener(
+def _reauth_and_repairs_listener(
     hass: HomeAssistant, entry: SshCallhomeConfigEntry
 ) -> Callable[[TunnelState], None]:
-    """Ask for a new key when the server rejects this one; raise or clear the host-key repair."""
+    """Ask for a new key when the server rejects this one; raise or clear the state's repairs."""
+    minutes = round(entry.runtime_data.settings.self_heal.min_gap / 60)
 
     @callback
     def listener(state: TunnelState) -> None:
@@ -117,6 +139,7 @@ def _reauth_and_host_key_listener(
             # Home Assistant starts at most one reauth flow per entry.
             entry.async_start_reauth(hass)
         async_sync_host_key_issue(hass, entry, state)
+        async_sync_check_issue(hass, entry, state, minutes)
 
     return listener
 

@@ -33,6 +33,7 @@ from .const import (
     CONF_PRIVATE_KEY,
     CONF_PROBE_INTERVAL,
     CONF_REMOTE_PORT,
+    CONF_SELF_HEAL_AFTER,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
     EXPOSE_WEBHOOKS,
@@ -41,6 +42,7 @@ from .const import (
 from .engine_settings import SessionTarget, TunnelSettings
 from .extras import parse_extra_forwards
 from .forwarding import tcp_target
+from .healing import SelfHealPolicy
 from .keys import load_private_key
 from .limits import ConnectionLimits
 from .probe import ProbeSpec
@@ -143,6 +145,7 @@ async def async_engine_input(
             total=options[CONF_MAX_CONNECTIONS],
             per_visitor=options[CONF_MAX_CONNECTIONS_PER_VISITOR],
         ),
+        self_heal=SelfHealPolicy(after_failures=options[CONF_SELF_HEAL_AFTER]),
     )
     if chosen is Delivery.IN_PROCESS:
         target = home_assistant_target(hass)

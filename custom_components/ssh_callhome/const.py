@@ -40,6 +40,11 @@ CONF_MAX_CONNECTIONS: Final = "max_connections"
 CONF_MAX_CONNECTIONS_PER_VISITOR: Final = "max_connections_per_visitor"
 # The URL visitors use (scheme://host[:port]), checked from outside; empty: not set.
 CONF_PUBLIC_URL: Final = "public_url"
+# Self-healing and the heartbeat: failed checks in a row that reconnect (0: never); a URL
+# requested every so many minutes while the tunnel is up and its check passes ("": none).
+CONF_SELF_HEAL_AFTER: Final = "self_heal_after"
+CONF_HEARTBEAT_URL: Final = "heartbeat_url"
+CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
 # In process: all of Home Assistant's HTTP server, or only its webhooks (webhooks_only.py).
 CONF_EXPOSE: Final = "expose"
 EXPOSE_HOME_ASSISTANT: Final = "home_assistant"
@@ -69,9 +74,13 @@ DEFAULT_OPTIONS: Final = {
     CONF_MAX_CONNECTIONS: DEFAULT_MAX_CONNECTIONS,
     CONF_MAX_CONNECTIONS_PER_VISITOR: DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
     CONF_PUBLIC_URL: "",
+    CONF_SELF_HEAL_AFTER: 3,
+    CONF_HEARTBEAT_URL: "",
+    CONF_HEARTBEAT_INTERVAL: 5,
     CONF_EXPOSE: EXPOSE_HOME_ASSISTANT,
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"
+EVENT_SELF_HEALED: Final = "ssh_callhome_self_healed"
 # A forward refused, or a key rejected, this long becomes a repair issue.
 PERSISTENT_FAILURE_SECONDS: Final = 300

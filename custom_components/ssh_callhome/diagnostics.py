@@ -9,7 +9,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_HOST, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_HOST_KEY, CONF_PASSPHRASE, CONF_PRIVATE_KEY
+from .const import CONF_HEARTBEAT_URL, CONF_HOST_KEY, CONF_PASSPHRASE, CONF_PRIVATE_KEY
 from .runtime_data import SshCallhomeConfigEntry
 from .state import TunnelState
 
@@ -19,6 +19,8 @@ TO_REDACT = {
     CONF_HOST,
     CONF_USERNAME,
     CONF_HOST_KEY,
+    # A heartbeat service's URL holds its secret: whoever knows it can ping, or pause, the check.
+    CONF_HEARTBEAT_URL,
     "presented_host_key",
     "title",
     "unique_id",

@@ -14,6 +14,7 @@ import asyncssh
 from .backoff import BackoffPolicy
 from .extras import ExtraForward
 from .forwarding import SessionFactory
+from .healing import SelfHealPolicy
 from .limits import ChannelGate, ConnectionLimits
 from .probe import ProbeSpec
 from .public_url import PublicUrlCheck
@@ -48,6 +49,7 @@ class TunnelSettings:
     public_url: PublicUrlCheck | None = None
     extra_forwards: tuple[ExtraForward, ...] = ()
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    self_heal: SelfHealPolicy = field(default_factory=SelfHealPolicy)
 
     @property
     def probe_host(self) -> str:

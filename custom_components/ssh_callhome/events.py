@@ -1,14 +1,15 @@
-"""The ssh_callhome_state_changed event.
+"""The ssh_callhome_state_changed and ssh_callhome_self_healed events.
 
-Fired when the tunnel goes up or down, or the reason it is down changes; retries that change
-nothing are not events.
+The first is fired when the tunnel goes up or down, or the reason it is down changes; retries
+that change nothing are not events. The second when the tunnel reconnected by itself because
+its check kept failing.
 """
 
 from __future__ import annotations
 
 from homeassistant.core import HomeAssistant, callback
 
-from .const import EVENT_STATE_CHANGED
+from .const import EVENT_SELF_HEALED, EVENT_STATE_CHANGED
 from .state import Reason, Status, TunnelState
 
 
@@ -42,4 +43,23 @@ class StateChangeEvents:
                 "new_status": new_status.value,
                 "reason": reason.value if reason else None,
             },
+        )
+
+
+class SelfHealEvents:
+    """Fires the event for each reconnect that self-healing made, with the failure behind it."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str, initial: TunnelState) -> None:
+        self._hass = hass
+        self._entry_id = entry_id
+        self._reported = initial.self_heals
+
+    @callback
+    def __call__(self, state: TunnelState) -> None:
+        """A listener of the engine."""
+        if state.self_heals == self._reported:
+            return
+        self._reported = state.self_heals
+        self._hass.bus.async_fire(
+            EVENT_SELF_HEALED, {"entry_id": self._entry_id, "reason": state.self_heal_reason}
         )

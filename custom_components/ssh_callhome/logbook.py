@@ -1,4 +1,4 @@
-"""Logbook lines for the tunnel's state changes, in plain words."""
+"""Logbook lines for the tunnel's state changes and self-healing, in plain words."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 from homeassistant.components.logbook.const import LOGBOOK_ENTRY_MESSAGE, LOGBOOK_ENTRY_NAME
 from homeassistant.core import Event, HomeAssistant, callback
 
-from .const import DOMAIN, EVENT_STATE_CHANGED
-from .state import Reason
+from .const import DOMAIN, EVENT_SELF_HEALED, EVENT_STATE_CHANGED
+from .probe import ProbeResult
+from .state import PUBLIC_URL_FAILURE_PREFIX, Reason
 
 REASON_WORDS: dict[Reason, str] = {
     Reason.DNS: "the server's name could not be resolved",
@@ -21,6 +22,19 @@ REASON_WORDS: dict[Reason, str] = {
     Reason.CONNECTION_LOST: "the connection was lost",
     Reason.UNKNOWN: "of an unexpected error",
 }
+
+# Why a check failed, as the self-healing event carries it.
+CHECK_WORDS: dict[str, str] = {
+    ProbeResult.UNREACHABLE: "nothing answered on the server's port",
+    ProbeResult.WRONG_ANSWER: "something other than this Home Assistant answered",
+}
+
+
+def _check_words(failure: str | None) -> str:
+    """The words for a failed check as the self-healing event carries it."""
+    if failure is not None and failure.startswith(PUBLIC_URL_FAILURE_PREFIX):
+        return f"the public URL failed ({failure.removeprefix(PUBLIC_URL_FAILURE_PREFIX)})"
+    return CHECK_WORDS.get(str(failure), "it failed")
 
 
 def _reason_words(reason: str | None) -> str:
@@ -35,17 +49,26 @@ def async_describe_events(
     hass: HomeAssistant,
     async_describe_event: Callable[[str, str, Callable[[Event], dict[str, Any]]], None],
 ) -> None:
-    """Describe ssh_callhome_state_changed."""
+    """Describe ssh_callhome_state_changed and ssh_callhome_self_healed."""
+
+    def name(event: Event) -> str:
+        entry = hass.config_entries.async_get_entry(event.data["entry_id"])
+        return entry.title if entry else "SSH Call Home"
 
     @callback
     def describe(event: Event) -> dict[str, Any]:
-        entry = hass.config_entries.async_get_entry(event.data["entry_id"])
-        name = entry.title if entry else "SSH Call Home"
         if event.data["new_status"] == "connected":
             message = "tunnel connected"
         else:
             reason = _reason_words(event.data["reason"])
             message = f"tunnel disconnected because {reason}"
-        return {LOGBOOK_ENTRY_NAME: name, LOGBOOK_ENTRY_MESSAGE: message}
+        return {LOGBOOK_ENTRY_NAME: name(event), LOGBOOK_ENTRY_MESSAGE: message}
+
+    @callback
+    def describe_self_heal(event: Event) -> dict[str, Any]:
+        reason = _check_words(event.data["reason"])
+        message = f"tunnel reconnected by itself: its check kept failing because {reason}"
+        return {LOGBOOK_ENTRY_NAME: name(event), LOGBOOK_ENTRY_MESSAGE: message}
 
     async_describe_event(DOMAIN, EVENT_STATE_CHANGED, describe)
+    async_describe_event(DOMAIN, EVENT_SELF_HEALED, describe_self_heal)

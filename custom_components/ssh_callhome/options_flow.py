@@ -1,4 +1,4 @@
-"""Options: keepalive, where the server listens, backoff cap, delivery, exposure, forwards, caps.
+"""Options: how the tunnel connects, where it delivers, its caps, self-healing and heartbeat.
 
 Saving reloads the entry.
 """
@@ -28,6 +28,8 @@ from .const import (
     CONF_BIND,
     CONF_EXPOSE,
     CONF_EXTRA_FORWARDS,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HEARTBEAT_URL,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
     CONF_MAX_CONNECTIONS,
@@ -35,6 +37,7 @@ from .const import (
     CONF_MODE,
     CONF_PROBE_INTERVAL,
     CONF_PUBLIC_URL,
+    CONF_SELF_HEAL_AFTER,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
     EXPOSE_HOME_ASSISTANT,
@@ -44,6 +47,7 @@ from .const import (
 )
 from .extras import InvalidExtraForward, parse_extra_forwards
 from .flow_forms import PORT_NUMBER, is_host_name, whole_number
+from .heartbeat import is_heartbeat_url
 from .public_url import InvalidPublicUrl, parse_public_url
 
 OPTIONS_SCHEMA = vol.Schema(
@@ -81,6 +85,12 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Required(CONF_MAX_CONNECTIONS): whole_number(10, 1000),
         vol.Required(CONF_MAX_CONNECTIONS_PER_VISITOR): whole_number(6, 1000),
         vol.Optional(CONF_PUBLIC_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
+        # Self-healing and the heartbeat.
+        vol.Required(CONF_SELF_HEAL_AFTER): whole_number(0, 10),
+        vol.Optional(CONF_HEARTBEAT_URL): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.URL)
+        ),
+        vol.Required(CONF_HEARTBEAT_INTERVAL): whole_number(1, 60),
     }
 )
 
@@ -105,6 +115,8 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
         errors[CONF_EXTRA_FORWARDS] = "invalid_extra_forwards"
     if options[CONF_PUBLIC_URL] is None:
         errors[CONF_PUBLIC_URL] = "invalid_public_url"
+    if options[CONF_HEARTBEAT_URL] and not is_heartbeat_url(options[CONF_HEARTBEAT_URL]):
+        errors[CONF_HEARTBEAT_URL] = "invalid_heartbeat_url"
     return errors
 
 
@@ -118,6 +130,7 @@ def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
         CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip(),
         CONF_EXTRA_FORWARDS: user_input.get(CONF_EXTRA_FORWARDS, ""),
         CONF_PUBLIC_URL: _public_url(user_input.get(CONF_PUBLIC_URL, "")),
+        CONF_HEARTBEAT_URL: user_input.get(CONF_HEARTBEAT_URL, "").strip(),
     }
     if not options[CONF_TARGET_HOST]:
         options[CONF_TARGET_PORT] = 0

@@ -30,6 +30,7 @@ from .runtime_data import SshCallhomeConfigEntry
 from .state import Reason, Status, TunnelState
 
 HOST_KEY_CHANGED = "host_key_changed"
+CHECK_KEEPS_FAILING = "check_keeps_failing"
 LOCAL_EXPOSURE = "local_exposure"
 # The same issue in process: trusted proxies that cover more than the reverse proxy.
 PROXY_TRUST_TOO_WIDE = "proxy_trust_too_wide"
@@ -73,9 +74,40 @@ def async_sync_host_key_issue(
 
 
 @callback
+def async_sync_check_issue(
+    hass: HomeAssistant, entry: SshCallhomeConfigEntry, state: TunnelState, minutes: int
+) -> None:
+    """Raise the repair while a reconnect is held back; remove it once the check passes."""
+    issue_id = entry_issue_id(CHECK_KEEPS_FAILING, entry.entry_id)
+    if state.self_heal_held_back:
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=CHECK_KEEPS_FAILING,
+            translation_placeholders={
+                "title": entry.title,
+                "reason": state.failed_check or str(state.self_heal_reason),
+                "remote_port": str(entry.data[CONF_REMOTE_PORT]),
+                "minutes": str(minutes),
+            },
+        )
+    elif state.check_passed:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+
+@callback
 def async_remove_issues(hass: HomeAssistant, entry_id: str) -> None:
     """Forget the entry's issues, when the entry is removed."""
-    for kind in (HOST_KEY_CHANGED, *PERSISTENT_FAILURES.values(), LOCAL_EXPOSURE):
+    for kind in (
+        HOST_KEY_CHANGED,
+        *PERSISTENT_FAILURES.values(),
+        LOCAL_EXPOSURE,
+        CHECK_KEEPS_FAILING,
+    ):
         ir.async_delete_issue(hass, DOMAIN, entry_issue_id(kind, entry_id))
 
 

@@ -55,6 +55,40 @@ class TunnelState:
     public_url_result: PublicUrlResult | None = None
     # The remote ports of the extra forwards the server holds for us now.
     extra_forwards_up: frozenset[int] = frozenset()
+    # Reconnects made because the check kept failing, and the failure behind the last one.
+    self_heals: int = 0
+    self_heal_reason: str | None = None
+    # The check keeps failing and the last such reconnect is too recent for another: a reconnect
+    # does not fix this one. Cleared when the check passes.
+    self_heal_held_back: bool = False
+
+    @property
+    def failed_check(self) -> str | None:
+        """Why the last check of this connection failed; None if it passed or gave no verdict.
+
+        The one place that says whether the check failed: self-healing counts what it says and
+        the heartbeat waits on it. The direct check's failure comes first; with a public URL set,
+        its failure counts too, prefixed (`public_url_timeout`).
+        """
+        reachability = self.reachability
+        if reachability is not None and reachability in CHECK_FAILURES:
+            return reachability.value
+        public_url = self.public_url_result
+        if public_url is not None and public_url is not PublicUrlResult.REACHABLE:
+            return f"{PUBLIC_URL_FAILURE_PREFIX}{public_url.value}"
+        return None
+
+    @property
+    def check_passed(self) -> bool:
+        """Whether the last check of this connection found the way in working."""
+        reached = PublicUrlResult.REACHABLE in (self.reachability, self.public_url_result)
+        return reached and self.failed_check is None
+
+
+# What a check finds that means the way in is broken; FORBIDDEN gives no verdict.
+CHECK_FAILURES = frozenset({ProbeResult.UNREACHABLE, ProbeResult.WRONG_ANSWER})
+# How a failure of the public URL's check is told from the direct check's.
+PUBLIC_URL_FAILURE_PREFIX = "public_url_"
 
 
 # Order matters: the specific OSError subclasses come before OSError itself.

@@ -25,6 +25,7 @@ from .connection import (
 from .engine_settings import SessionTarget, TunnelSettings
 from .extras import take_extra_forwards
 from .forwarding import TrafficStats
+from .healing import SelfHealing, Verdict
 from .keys import export_host_key
 from .limits import ChannelGate
 from .probe import ProbeSpec, probe_public_path
@@ -69,6 +70,7 @@ class Tunnel:
         self._connection: asyncssh.SSHClientConnection | None = None
         self._reconnect_requested = False
         self._ever_connected = False
+        self._healing = SelfHealing(settings.self_heal)
         # Set by the first failure after the tunnel was up (or at start); cleared when it is up.
         self._outage_started: datetime | None = None
 
@@ -185,21 +187,24 @@ class Tunnel:
             self._update(replace(self._state, status=Status.CONNECTING))
 
     async def _watch(self, connection: asyncssh.SSHClientConnection) -> None:
-        """While connected: extra forwards, round-trip time, and now and then the probe.
+        """While connected: extra forwards, round-trip time, and now and then the check.
 
         Each pass asks for the extra forwards not held yet: at once after connecting, then
         again for the ones the server refused. A run of failed passes is logged once, at its
         start, and its end once at info.
         """
-        next_probe = 0.0
+        self._healing.new_connection()
+        next_check = 0.0
         failing = False
         while True:
             try:
                 await self._take_extra_forwards(connection)
                 self.stats.round_trip_ms = await round_trip_ms(connection)
-                if self.settings.probe is not None and time.monotonic() >= next_probe:
-                    next_probe = time.monotonic() + self.settings.probe.interval
-                    await self._check_reachability(connection, self.settings.probe)
+                probe = self.settings.probe
+                if probe is not None and time.monotonic() >= next_check:
+                    next_check = time.monotonic() + probe.interval
+                    await self._check_reachability(connection, probe)
+                    self._heal()
             except Exception as error:  # noqa: BLE001 - a failed measurement must not end the tunnel
                 log = _LOGGER.debug if failing else _LOGGER.warning
                 log("Measuring tunnel %s failed: %s", self._name, describe(error))
@@ -208,7 +213,43 @@ class Tunnel:
                 if failing:
                     _LOGGER.info("Measuring tunnel %s works again", self._name)
                 failing = False
-            await asyncio.sleep(WATCH_INTERVAL)
+            await asyncio.sleep(self._watch_interval)
+
+    @property
+    def _watch_interval(self) -> float:
+        """Seconds between passes: a check more often than round trips are measured sets them."""
+        probe = self.settings.probe
+        return WATCH_INTERVAL if probe is None else min(WATCH_INTERVAL, probe.interval)
+
+    def _heal(self) -> None:
+        """Reconnect when the check keeps failing, unless the last such reconnect was lately."""
+        failure = self._state.failed_check
+        verdict = self._healing.after_check(failure is not None)
+        if verdict is Verdict.RECONNECT:
+            _LOGGER.warning(
+                "Tunnel %s is connected but its check failed %d times in a row (%s): reconnecting",
+                self._name,
+                self.settings.self_heal.after_failures,
+                failure,
+            )
+            self._update(
+                replace(
+                    self._state, self_heals=self._state.self_heals + 1, self_heal_reason=failure
+                )
+            )
+            self.request_reconnect()
+        elif verdict is Verdict.HELD_BACK and not self._state.self_heal_held_back:
+            _LOGGER.warning(
+                "Tunnel %s: its check keeps failing (%s) after a reconnect; no other reconnect "
+                "within %d minutes of the last",
+                self._name,
+                failure,
+                round(self.settings.self_heal.min_gap / 60),
+            )
+            self._update(replace(self._state, self_heal_held_back=True))
+        elif self._state.self_heal_held_back and self._state.check_passed:
+            _LOGGER.info("Tunnel %s: its check passes again", self._name)
+            self._update(replace(self._state, self_heal_held_back=False))
 
     async def _check_reachability(
         self, connection: asyncssh.SSHClientConnection, probe: ProbeSpec
