@@ -124,7 +124,7 @@ async def test_registry_entries_and_states(
     await wait_until(lambda: state_of(hass, REACHABLE) == STATE_ON, 10, "probe answered")
     volatile = {CONNECTED_SINCE, *POLLED}
     entries = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
-    assert len(entries) == 10
+    assert len(entries) == 11
     for registry_entry in sorted(entries, key=lambda item: item.entity_id):
         assert registry_entry == snapshot(name=f"{registry_entry.entity_id}-entry")
         state = hass.states.get(registry_entry.entity_id)

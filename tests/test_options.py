@@ -68,6 +68,8 @@ async def test_out_of_range_is_refused_by_the_form_then_saved(
         "target_host": "",
         "target_port": 0,
         "extra_forwards": "",
+        "allowed_networks": "",
+        "refused_networks": "",
         "public_url": "",
         "heartbeat_url": "",
     }

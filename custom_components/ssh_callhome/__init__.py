@@ -22,7 +22,7 @@ from .const import (
     ENTRY_MINOR_VERSION,
     ENTRY_VERSION,
 )
-from .events import SelfHealEvents, StateChangeEvents
+from .events import SelfHealEvents, StateChangeEvents, VisitorRefusedEvents
 from .heartbeat import Heartbeat
 from .keys import KeyProblem, load_host_key
 from .probe_view import async_register_probe_view
@@ -92,6 +92,8 @@ def _add_state_listeners(
         persistent_failures,
     ):
         entry.async_on_unload(tunnel.add_listener(listener))
+    visitor_refused = VisitorRefusedEvents(hass, entry.entry_id)
+    entry.async_on_unload(tunnel.visitors.add_listener(visitor_refused))
 
 
 def _add_heartbeat(entry: SshCallhomeConfigEntry, heartbeat: Heartbeat) -> None:

@@ -13,9 +13,11 @@ proxy's X-Forwarded-For through.
 from __future__ import annotations
 
 import hashlib
-from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 from homeassistant.util.network import is_local
+
+from .visitors import originator_address
 
 STAND_IN_NETWORK = IPv6Network("64:ff9b:1::/48")
 # IPv4 originators keep their 32 bits in the last 32 of 64:ff9b:1::/96 (RFC 6052 layout) ...
@@ -26,17 +28,20 @@ _IPV6_PREFIX = int(IPv6Address("64:ff9b:1:1::"))
 
 def visitor_address(reported: str) -> str:
     """The address Home Assistant's HTTP server is to see for this visitor."""
-    try:
-        address: IPv4Address | IPv6Address = ip_address(reported)
-    except ValueError:
+    address = originator_address(reported)
+    if address is None:
         return _hashed(reported)
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     if not is_local(address):
         return str(address)
     if isinstance(address, IPv4Address):
         return str(IPv6Address(_IPV4_PREFIX | int(address)))
     return _hashed(str(address))
+
+
+def is_local_originator(reported: str) -> bool:
+    """Whether the server reported a local address: one Home Assistant sees as a stand-in."""
+    address = originator_address(reported)
+    return address is None or is_local(address)
 
 
 def _hashed(text: str) -> str:

@@ -39,12 +39,13 @@ def is_reachable(state: TunnelState) -> bool | None:
     """Off when a check found Home Assistant unreachable, on when one found it, else unknown.
 
     Both checks must pass: the direct one (the server's port) and, with a public URL, the
-    outside-in one. The direct check forbidden by the server gives no verdict either way.
+    outside-in one. The direct check forbidden by the server, or not sent because the visitor
+    lists would refuse it, gives no verdict either way.
     """
     if state.status is not Status.CONNECTED:
         return False
     verdicts = set()
-    if state.reachability not in (None, ProbeResult.FORBIDDEN):
+    if state.reachability not in (None, ProbeResult.FORBIDDEN, ProbeResult.NOT_ALLOWED):
         verdicts.add(state.reachability is ProbeResult.REACHABLE)
     if state.public_url_result is not None:
         verdicts.add(state.public_url_result is PublicUrlResult.REACHABLE)

@@ -20,6 +20,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant
 from .backoff import BackoffPolicy
 from .const import (
     BIND_ADDRESSES,
+    CONF_ALLOWED_NETWORKS,
     CONF_BACKOFF_MAX,
     CONF_BIND,
     CONF_EXPOSE,
@@ -32,6 +33,7 @@ from .const import (
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
     CONF_PROBE_INTERVAL,
+    CONF_REFUSED_NETWORKS,
     CONF_REMOTE_PORT,
     CONF_SELF_HEAL_AFTER,
     CONF_TARGET_HOST,
@@ -50,6 +52,7 @@ from .probe_view import async_forget_probe, async_new_probe
 from .public_url import PublicUrlCheck
 from .public_url_hass import async_public_url_check
 from .targets import home_assistant_target, http_target
+from .visitors import VisitorPolicy, parse_networks
 from .webhooks_only import webhooks_only_target
 
 
@@ -144,6 +147,10 @@ async def async_engine_input(
         limits=ConnectionLimits(
             total=options[CONF_MAX_CONNECTIONS],
             per_visitor=options[CONF_MAX_CONNECTIONS_PER_VISITOR],
+            visitors=VisitorPolicy(
+                allowed=parse_networks(options[CONF_ALLOWED_NETWORKS]),
+                refused=parse_networks(options[CONF_REFUSED_NETWORKS]),
+            ),
         ),
         self_heal=SelfHealPolicy(after_failures=options[CONF_SELF_HEAL_AFTER]),
     )

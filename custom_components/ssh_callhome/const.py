@@ -38,6 +38,9 @@ CONF_TARGET_PORT: Final = "target_port"
 CONF_EXTRA_FORWARDS: Final = "extra_forwards"
 CONF_MAX_CONNECTIONS: Final = "max_connections"
 CONF_MAX_CONNECTIONS_PER_VISITOR: Final = "max_connections_per_visitor"
+# Who may come through the tunnel: one address or CIDR network a line (visitors.py).
+CONF_ALLOWED_NETWORKS: Final = "allowed_networks"
+CONF_REFUSED_NETWORKS: Final = "refused_networks"
 # The URL visitors use (scheme://host[:port]), checked from outside; empty: not set.
 CONF_PUBLIC_URL: Final = "public_url"
 # Self-healing and the heartbeat: failed checks in a row that reconnect (0: never); a URL
@@ -73,6 +76,9 @@ DEFAULT_OPTIONS: Final = {
     CONF_EXTRA_FORWARDS: "",
     CONF_MAX_CONNECTIONS: DEFAULT_MAX_CONNECTIONS,
     CONF_MAX_CONNECTIONS_PER_VISITOR: DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
+    # Empty: everybody may come in.
+    CONF_ALLOWED_NETWORKS: "",
+    CONF_REFUSED_NETWORKS: "",
     CONF_PUBLIC_URL: "",
     CONF_SELF_HEAL_AFTER: 3,
     CONF_HEARTBEAT_URL: "",
@@ -81,6 +87,7 @@ DEFAULT_OPTIONS: Final = {
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"
+EVENT_VISITOR_REFUSED: Final = "ssh_callhome_visitor_refused"
 EVENT_SELF_HEALED: Final = "ssh_callhome_self_healed"
 # A forward refused, or a key rejected, this long becomes a repair issue.
 PERSISTENT_FAILURE_SECONDS: Final = 300

@@ -9,9 +9,17 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_HOST, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_HEARTBEAT_URL, CONF_HOST_KEY, CONF_PASSPHRASE, CONF_PRIVATE_KEY
+from .const import (
+    CONF_ALLOWED_NETWORKS,
+    CONF_HEARTBEAT_URL,
+    CONF_HOST_KEY,
+    CONF_PASSPHRASE,
+    CONF_PRIVATE_KEY,
+    CONF_REFUSED_NETWORKS,
+)
 from .runtime_data import SshCallhomeConfigEntry
 from .state import TunnelState
+from .visitors import VisitorRefusal
 
 TO_REDACT = {
     CONF_PRIVATE_KEY,
@@ -24,6 +32,9 @@ TO_REDACT = {
     "presented_host_key",
     "title",
     "unique_id",
+    "address",  # a refused visitor's
+    CONF_ALLOWED_NETWORKS,  # they may name the user's own networks
+    CONF_REFUSED_NETWORKS,
 }
 
 
@@ -36,6 +47,10 @@ def _state_dict(state: TunnelState) -> dict[str, Any]:
         "running": state.running,
         "presented_host_key": state.presented_host_key,
     }
+
+
+def _refusal_dict(refusal: VisitorRefusal) -> dict[str, Any]:
+    return {"at": refusal.at.isoformat(), "address": refusal.address, "rule": refusal.rule}
 
 
 async def async_get_config_entry_diagnostics(
@@ -55,5 +70,9 @@ async def async_get_config_entry_diagnostics(
             "keepalive": [tunnel.settings.keepalive_interval, tunnel.settings.keepalive_count_max],
             "backoff_max": tunnel.settings.backoff.maximum,
         },
+        "visitors_refused": [
+            async_redact_data(_refusal_dict(refusal), TO_REDACT)
+            for refusal in tunnel.visitors.refusals
+        ],
         "asyncssh_version": version("asyncssh"),
     }

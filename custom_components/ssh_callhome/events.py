@@ -1,15 +1,16 @@
-"""The ssh_callhome_state_changed and ssh_callhome_self_healed events.
+"""The ssh_callhome_state_changed, ssh_callhome_self_healed and ssh_callhome_visitor_refused events.
 
 The first is fired when the tunnel goes up or down, or the reason it is down changes; retries
 that change nothing are not events. The second when the tunnel reconnected by itself because
-its check kept failing.
+its check kept failing. The third when a visitor is refused by the networks allowed and
+refused, at most once a minute per address (the engine decides: visitors.py).
 """
 
 from __future__ import annotations
 
 from homeassistant.core import HomeAssistant, callback
 
-from .const import EVENT_SELF_HEALED, EVENT_STATE_CHANGED
+from .const import EVENT_SELF_HEALED, EVENT_STATE_CHANGED, EVENT_VISITOR_REFUSED
 from .state import Reason, Status, TunnelState
 
 
@@ -62,4 +63,19 @@ class SelfHealEvents:
         self._reported = state.self_heals
         self._hass.bus.async_fire(
             EVENT_SELF_HEALED, {"entry_id": self._entry_id, "reason": state.self_heal_reason}
+        )
+
+
+class VisitorRefusedEvents:
+    """Fires the event for each refused visitor the engine announces."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        self._hass = hass
+        self._entry_id = entry_id
+
+    @callback
+    def __call__(self, address: str) -> None:
+        """A refusal listener of the engine."""
+        self._hass.bus.async_fire(
+            EVENT_VISITOR_REFUSED, {"entry_id": self._entry_id, "address": address}
         )

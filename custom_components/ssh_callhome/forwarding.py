@@ -28,6 +28,7 @@ class TrafficStats:
 
     active_connections: int = 0
     connections_refused: int = 0  # beyond the caps (limits.py)
+    visitors_refused: int = 0  # by the networks allowed and refused (visitors.py)
     bytes_received: int = 0  # from visitors, through the tunnel, to Home Assistant
     bytes_sent: int = 0  # from Home Assistant back to visitors
     round_trip_ms: float | None = None

@@ -1,8 +1,10 @@
-"""What a flood of visitors may cost: caps on tunnelled connections, overall and per visitor.
+"""Who may come in, and what a flood of visitors may cost: caps, overall and per visitor.
 
 Every forwarded channel (the main forward in either delivery mode, and each extra forward) asks
-the one gate of its tunnel before it is opened. Beyond a cap the channel is refused with
-OPEN_RESOURCE_SHORTAGE: the SSH server closes that visitor's connection, the tunnel stays. Each
+the one gate of its tunnel before it is opened. A visitor the policy refuses (visitors.py) is
+refused with OPEN_ADMINISTRATIVELY_PROHIBITED before the caps are asked, so it takes no place.
+Beyond a cap the channel is refused with OPEN_RESOURCE_SHORTAGE. Either way the SSH server
+closes that visitor's connection before any byte reaches the target; the tunnel stays. Each
 open channel can make Home Assistant buffer at most one SSH window (listening.py), so the total
 cap times the window bounds what visitors can make it hold.
 """
@@ -12,11 +14,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncssh
 
 from .forwarding import TrafficStats
+from .visitors import VisitorPolicy, VisitorRecord
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,12 +41,13 @@ QUIET_BEFORE_NEXT_WARNING = 60.0
 
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:
-    """The caps, how long a new connection may stay silent, and a TCP target stalled."""
+    """Who may come in, the caps, how long a connection may stay silent or a target stalled."""
 
     total: int = DEFAULT_MAX_CONNECTIONS
     per_visitor: int = DEFAULT_MAX_CONNECTIONS_PER_VISITOR
     first_request_timeout: float = FIRST_REQUEST_TIMEOUT
     stall_timeout: float = STALL_TIMEOUT
+    visitors: VisitorPolicy = field(default_factory=VisitorPolicy)
 
 
 class VisitorCounts:
@@ -94,7 +98,7 @@ class Admission:
 
 
 class ChannelGate:
-    """Admits connections within the caps; counts open ones and refusals in the stats."""
+    """Admits visitors the policy lets in, within the caps; counts open ones and refusals."""
 
     def __init__(
         self,
@@ -107,9 +111,19 @@ class ChannelGate:
         self._counts = VisitorCounts()
         self._clock = clock
         self._last_refusal: float | None = None
+        self.visitors = VisitorRecord(clock)
 
     def admit(self, visitor: str) -> Admission:
-        """A place for one more connection of `visitor`, or ChannelOpenError when full."""
+        """A place for one more connection of `visitor`, or ChannelOpenError (refused, full)."""
+        self.visitors.arrived(visitor)
+        rule = self.limits.visitors.refusal(visitor)
+        if rule is not None:
+            self.stats.visitors_refused += 1
+            self.visitors.refused(visitor, rule)
+            _LOGGER.debug("Refused a visitor from %s: %s", visitor, rule)
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "visitor not allowed"
+            )
         if self._counts.total >= self.limits.total:
             self._refuse(visitor, f"{self._counts.total} connections open (the cap)")
         if self._counts.held_by(visitor) >= self.limits.per_visitor:

@@ -1,4 +1,4 @@
-"""Options: how the tunnel connects, where it delivers, its caps, self-healing and heartbeat.
+"""Options: connecting, delivery, caps, who may come in, self-healing and the heartbeat.
 
 Saving reloads the entry.
 """
@@ -10,7 +10,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from homeassistant.config_entries import ConfigFlowResult, OptionsFlowWithReload
+from homeassistant.config_entries import ConfigEntryState, ConfigFlowResult, OptionsFlowWithReload
 from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
@@ -20,10 +20,12 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .addresses import is_local_originator
 from .authorize import authorize_placeholders, line_still_permits
 from .builder import async_load_client_key
 from .const import (
     BIND_ADDRESSES,
+    CONF_ALLOWED_NETWORKS,
     CONF_BACKOFF_MAX,
     CONF_BIND,
     CONF_EXPOSE,
@@ -37,6 +39,7 @@ from .const import (
     CONF_MODE,
     CONF_PROBE_INTERVAL,
     CONF_PUBLIC_URL,
+    CONF_REFUSED_NETWORKS,
     CONF_SELF_HEAL_AFTER,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
@@ -49,6 +52,18 @@ from .extras import InvalidExtraForward, parse_extra_forwards
 from .flow_forms import PORT_NUMBER, is_host_name, whole_number
 from .heartbeat import is_heartbeat_url
 from .public_url import InvalidPublicUrl, parse_public_url
+from .tunnel import Tunnel
+from .visitors import InvalidNetwork, parse_networks
+
+# Each network list and its error.
+_NETWORK_LISTS = {
+    CONF_ALLOWED_NETWORKS: "invalid_allowed_networks",
+    CONF_REFUSED_NETWORKS: "invalid_refused_networks",
+}
+# Shown (as the form's error, once) when the lists would meet only local originators.
+_LISTS_CANNOT_APPLY = "visitor_lists_cannot_apply"
+# How much of a bad line the error quotes.
+_QUOTED_LINE = 60
 
 OPTIONS_SCHEMA = vol.Schema(
     {
@@ -84,6 +99,8 @@ OPTIONS_SCHEMA = vol.Schema(
         # away an ordinary visit; at the top, 1000 windows are 500 MiB that visitors could fill.
         vol.Required(CONF_MAX_CONNECTIONS): whole_number(10, 1000),
         vol.Required(CONF_MAX_CONNECTIONS_PER_VISITOR): whole_number(6, 1000),
+        vol.Optional(CONF_ALLOWED_NETWORKS): TextSelector(TextSelectorConfig(multiline=True)),
+        vol.Optional(CONF_REFUSED_NETWORKS): TextSelector(TextSelectorConfig(multiline=True)),
         vol.Optional(CONF_PUBLIC_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
         # Self-healing and the heartbeat.
         vol.Required(CONF_SELF_HEAL_AFTER): whole_number(0, 10),
@@ -120,6 +137,19 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
     return errors
 
 
+def _network_errors(options: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each network list's first bad line: the error, and the line it names (placeholders)."""
+    errors, placeholders = {}, {}
+    for option, error in _NETWORK_LISTS.items():
+        try:
+            parse_networks(options.get(option, ""))
+        except InvalidNetwork as bad:
+            errors[option] = error
+            placeholders[f"{option}_line_number"] = str(bad.number)
+            placeholders[f"{option}_line"] = bad.line[:_QUOTED_LINE]
+    return errors, placeholders
+
+
 def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
     """Every option present (optional ones left out are empty); no target means Home Assistant.
 
@@ -129,6 +159,8 @@ def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
         **user_input,
         CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip(),
         CONF_EXTRA_FORWARDS: user_input.get(CONF_EXTRA_FORWARDS, ""),
+        CONF_ALLOWED_NETWORKS: user_input.get(CONF_ALLOWED_NETWORKS, ""),
+        CONF_REFUSED_NETWORKS: user_input.get(CONF_REFUSED_NETWORKS, ""),
         CONF_PUBLIC_URL: _public_url(user_input.get(CONF_PUBLIC_URL, "")),
         CONF_HEARTBEAT_URL: user_input.get(CONF_HEARTBEAT_URL, "").strip(),
     }
@@ -164,25 +196,52 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
     def __init__(self) -> None:
         self._pending: dict[str, Any] = {}
         self._line: dict[str, str] = {}
+        self._warned_lists_cannot_apply = False
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Show the current options, save valid ones."""
+        """Show the current options, save valid ones.
+
+        Network lists that would meet only local originators are saved too, once the form has
+        warned about it.
+        """
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
+        current = user_input or self.config_entry.options
+        cannot_apply = self._lists_cannot_apply(current)
         if user_input is not None:
             options = _normalized(user_input)
-            errors = _errors(options)
-            if not errors:
+            errors, placeholders = _network_errors(options)
+            errors |= _errors(options)
+            if not errors and (not cannot_apply or self._warned_lists_cannot_apply):
                 entry = self.config_entry
                 if line_still_permits(entry.data, entry.options, options):
                     return self.async_create_entry(data=options)
                 self._pending = options
                 return await self.async_step_authorize_forwards()
-        current = user_input or self.config_entry.options
+        if cannot_apply:
+            errors.setdefault("base", _LISTS_CANNOT_APPLY)
+            self._warned_lists_cannot_apply = True
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, _shown(current)),
             errors=errors,
+            description_placeholders=placeholders,
         )
+
+    def _lists_cannot_apply(self, options: Mapping[str, Any]) -> bool:
+        """Network lists are set, and every recent visitor had a local originator.
+
+        Then the server reports the address of something on itself (a reverse proxy, or
+        everything with GatewayPorts no), and the lists see that, not the visitors.
+        """
+        if not any(options.get(option, "").strip() for option in _NETWORK_LISTS):
+            return False
+        entry = self.config_entry
+        if entry.state is not ConfigEntryState.LOADED:
+            return False
+        tunnel: Tunnel = entry.runtime_data
+        recent = tunnel.visitors.recent_originators
+        return bool(recent) and all(is_local_originator(address) for address in recent)
 
     async def async_step_authorize_forwards(
         self, user_input: dict[str, Any] | None = None

@@ -31,6 +31,13 @@ class ProbeResult(StrEnum):
     UNREACHABLE = "unreachable"  # nothing answered, or the server could not connect
     WRONG_ANSWER = "wrong_answer"  # something answered that is not this Home Assistant
     FORBIDDEN = "forbidden"  # the server does not allow such channels: no verdict possible
+    # The networks allowed and refused keep out the server's own loopback, where the probe
+    # comes from: it would be refused like any visitor from there, so it is not sent.
+    NOT_ALLOWED = "not_allowed"
+
+
+# Where the probe arrives from: the server connects to its own loopback (probe_host) from there.
+PROBE_ORIGINATOR = "127.0.0.1"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Sensors: when the tunnel came up, why it last went down, reconnects, traffic and refusals."""
+"""Sensors: when the tunnel came up, why it last went down, reconnects, traffic, refusals."""
 
 from __future__ import annotations
 
@@ -54,6 +54,17 @@ def _data_size(key: str, value_fn: Callable[[Tunnel], int]) -> TunnelSensorDescr
     )
 
 
+def _refusals(key: str, value_fn: Callable[[Tunnel], int]) -> TunnelSensorDescription:
+    """Connections refused since the engine started, for one cause."""
+    return TunnelSensorDescription(
+        key=key,
+        translation_key=key,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=value_fn,
+        polled=True,
+    )
+
+
 SENSORS = (
     TunnelSensorDescription(
         key="connected_since",
@@ -84,13 +95,8 @@ SENSORS = (
         value_fn=lambda tunnel: tunnel.stats.active_connections,
         polled=True,
     ),
-    TunnelSensorDescription(
-        key="connections_refused",
-        translation_key="connections_refused",
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        value_fn=lambda tunnel: tunnel.stats.connections_refused,
-        polled=True,
-    ),
+    _refusals("connections_refused", lambda tunnel: tunnel.stats.connections_refused),
+    _refusals("visitors_refused", lambda tunnel: tunnel.stats.visitors_refused),
     _data_size("data_received", lambda tunnel: tunnel.stats.bytes_received),
     _data_size("data_sent", lambda tunnel: tunnel.stats.bytes_sent),
     TunnelSensorDescription(

@@ -28,10 +28,11 @@ from .forwarding import TrafficStats
 from .healing import SelfHealing, Verdict
 from .keys import export_host_key
 from .limits import ChannelGate
-from .probe import ProbeSpec, probe_public_path
+from .probe import PROBE_ORIGINATOR, ProbeResult, ProbeSpec, probe_public_path
 from .public_url import PublicUrlResult, check_public_url
 from .server_text import printable
 from .state import Status, TunnelState, describe, reason_for
+from .visitors import VisitorRecord
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -78,6 +79,11 @@ class Tunnel:
     def state(self) -> TunnelState:
         """The current state."""
         return self._state
+
+    @property
+    def visitors(self) -> VisitorRecord:
+        """Recent originators and refused visitors, and who hears of the refusals."""
+        return self._gate.visitors
 
     def connection_details(self) -> dict[str, str]:
         """What the live connection negotiated, for diagnostics; empty when there is none."""
@@ -251,13 +257,23 @@ class Tunnel:
             _LOGGER.info("Tunnel %s: its check passes again", self._name)
             self._update(replace(self._state, self_heal_held_back=False))
 
+    async def _probe(
+        self, connection: asyncssh.SSHClientConnection, probe: ProbeSpec
+    ) -> ProbeResult:
+        """The public-path probe, unless the visitor policy would refuse it at the gate."""
+        if self.settings.limits.visitors.refusal(PROBE_ORIGINATOR) is not None:
+            return ProbeResult.NOT_ALLOWED
+        settings = self.settings
+        with self.visitors.own_check(PROBE_ORIGINATOR):
+            return await probe_public_path(
+                connection, settings.probe_host, settings.remote_port, probe
+            )
+
     async def _check_reachability(
         self, connection: asyncssh.SSHClientConnection, probe: ProbeSpec
     ) -> None:
         """The direct probe and, with a public URL, the outside-in check: at once, one update."""
-        direct = probe_public_path(
-            connection, self.settings.probe_host, self.settings.remote_port, probe
-        )
+        direct = self._probe(connection, probe)
         public_url = self.settings.public_url
         if public_url is None:
             self._update(replace(self._state, reachability=await direct))
