@@ -19,6 +19,7 @@ VALID_OPTIONS = {
     "max_connections_per_visitor": 10,
     "self_heal_after": 5,
     "heartbeat_interval": 10,
+    "expose": "home_assistant",
 }
 
 

@@ -22,7 +22,7 @@ from harness.flows import VALID_OPTIONS
 from harness.integration import load
 from harness.network import LOOPBACK
 
-NUMBERS = [option for option in VALID_OPTIONS if option not in ("bind", "mode")]
+NUMBERS = [option for option in VALID_OPTIONS if option not in ("bind", "mode", "expose")]
 
 
 @pytest.mark.parametrize(

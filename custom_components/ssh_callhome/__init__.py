@@ -38,6 +38,7 @@ from .runtime_data import SshCallhomeConfigEntry
 from .services import async_setup_services
 from .state import Reason, Status, TunnelState
 from .tunnel import Tunnel
+from .webhooks_only import async_setup_webhooks_only
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -48,6 +49,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     _quiet_asyncssh_channel_logging()
     async_setup_services(hass)
     async_register_probe_view(hass)
+    await async_setup_webhooks_only(hass)
     return True
 
 

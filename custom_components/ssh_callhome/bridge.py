@@ -1,13 +1,14 @@
 """Forwarded SSH channels handed to an asyncio protocol in this process.
 
 That protocol is Home Assistant's own HTTP server, which so sees the visitor's address instead
-of a loopback connection. The channel is presented to it as an asyncio transport. Flow control
-is passed on both ways (asyncssh's window to the protocol's pause_writing, the protocol's
-pause_reading to the channel), so nothing is buffered without bound. File downloads take
-aiohttp's own chunked copy. When Home Assistant serves HTTPS itself, TLS sits between the
-channel and the protocol as in asyncio's own TLS servers. Each channel takes a place at its
-tunnel's gate (limits.py), and is closed when its first request header is not complete in
-time: aiohttp itself waits for it forever.
+of a loopback connection (or, exposing webhooks only, a small application beside it). The
+channel is presented to it as an asyncio transport. Flow control is passed on both ways
+(asyncssh's window to the protocol's pause_writing, the protocol's pause_reading to the
+channel), so nothing is buffered without bound. File downloads take aiohttp's own chunked copy.
+When Home Assistant serves HTTPS itself, TLS sits between the channel and the protocol as in
+asyncio's own TLS servers. Each channel takes a place at its tunnel's gate (limits.py), and is
+closed when its first request header is not complete in time: aiohttp itself waits for it
+forever.
 """
 
 from __future__ import annotations

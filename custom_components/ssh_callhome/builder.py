@@ -23,6 +23,7 @@ from .const import (
     CONF_ALLOWED_NETWORKS,
     CONF_BACKOFF_MAX,
     CONF_BIND,
+    CONF_EXPOSE,
     CONF_EXTRA_FORWARDS,
     CONF_KEEPALIVE_COUNT,
     CONF_KEEPALIVE_INTERVAL,
@@ -37,6 +38,7 @@ from .const import (
     CONF_SELF_HEAL_AFTER,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
+    EXPOSE_WEBHOOKS,
     MODE_HOME_ASSISTANT,
 )
 from .engine_settings import SessionTarget, TunnelSettings
@@ -51,6 +53,7 @@ from .public_url import PublicUrlCheck
 from .public_url_hass import async_public_url_check
 from .targets import home_assistant_target, http_target
 from .visitors import VisitorPolicy, parse_networks
+from .webhooks_only import webhooks_only_target
 
 
 class Delivery(Enum):
@@ -58,6 +61,8 @@ class Delivery(Enum):
 
     # Home Assistant's own HTTP server, in process, with the visitor's address.
     IN_PROCESS = auto()
+    # In process too, to Home Assistant's webhooks and nothing else (webhooks_only.py).
+    WEBHOOKS_ONLY = auto()
     # Home Assistant's own HTTP server over TCP (TCP mode without a target): visitors are local.
     HOME_ASSISTANT_OVER_TCP = auto()
     # The TCP target the options name.
@@ -65,13 +70,18 @@ class Delivery(Enum):
 
     @property
     def reaches_home_assistant(self) -> bool:
-        """Whether connections end at Home Assistant's HTTP server (so the probe applies)."""
+        """Whether connections end at Home Assistant (so the probe applies).
+
+        Its HTTP server, or its webhooks beside it, which answer the probe too.
+        """
         return self is not Delivery.OTHER_TCP_TARGET
 
 
 def _delivery(options: Mapping[str, Any]) -> Delivery:
     """The one place the entry's mode and target are read to decide where connections go."""
     if options[CONF_MODE] == MODE_HOME_ASSISTANT:
+        if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS:
+            return Delivery.WEBHOOKS_ONLY
         return Delivery.IN_PROCESS
     if options[CONF_TARGET_HOST]:
         return Delivery.OTHER_TCP_TARGET
@@ -146,6 +156,8 @@ async def async_engine_input(
     )
     if chosen is Delivery.IN_PROCESS:
         target = home_assistant_target(hass)
+    elif chosen is Delivery.WEBHOOKS_ONLY:
+        target = webhooks_only_target(hass)
     else:
         target = partial(tcp_target, target_host, target_port)
     return EngineInput(settings, target, chosen)

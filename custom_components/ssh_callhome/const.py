@@ -48,6 +48,10 @@ CONF_PUBLIC_URL: Final = "public_url"
 CONF_SELF_HEAL_AFTER: Final = "self_heal_after"
 CONF_HEARTBEAT_URL: Final = "heartbeat_url"
 CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
+# In process: all of Home Assistant's HTTP server, or only its webhooks (webhooks_only.py).
+CONF_EXPOSE: Final = "expose"
+EXPOSE_HOME_ASSISTANT: Final = "home_assistant"
+EXPOSE_WEBHOOKS: Final = "webhooks"
 
 # Home Assistant's own HTTP server, in process, with the visitor's address; or any TCP target.
 MODE_HOME_ASSISTANT: Final = "home_assistant"
@@ -79,6 +83,7 @@ DEFAULT_OPTIONS: Final = {
     CONF_SELF_HEAL_AFTER: 3,
     CONF_HEARTBEAT_URL: "",
     CONF_HEARTBEAT_INTERVAL: 5,
+    CONF_EXPOSE: EXPOSE_HOME_ASSISTANT,
 }
 
 EVENT_STATE_CHANGED: Final = "ssh_callhome_state_changed"

@@ -28,6 +28,7 @@ from .const import (
     CONF_ALLOWED_NETWORKS,
     CONF_BACKOFF_MAX,
     CONF_BIND,
+    CONF_EXPOSE,
     CONF_EXTRA_FORWARDS,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HEARTBEAT_URL,
@@ -42,6 +43,8 @@ from .const import (
     CONF_SELF_HEAL_AFTER,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
+    EXPOSE_HOME_ASSISTANT,
+    EXPOSE_WEBHOOKS,
     MODE_HOME_ASSISTANT,
     MODE_TCP,
 )
@@ -82,6 +85,13 @@ OPTIONS_SCHEMA = vol.Schema(
                 translation_key=CONF_MODE,
             )
         ),
+        vol.Required(CONF_EXPOSE): SelectSelector(
+            SelectSelectorConfig(
+                options=[EXPOSE_HOME_ASSISTANT, EXPOSE_WEBHOOKS],
+                mode=SelectSelectorMode.LIST,
+                translation_key=CONF_EXPOSE,
+            )
+        ),
         vol.Optional(CONF_TARGET_HOST): TextSelector(),
         vol.Optional(CONF_TARGET_PORT): PORT_NUMBER,
         vol.Optional(CONF_EXTRA_FORWARDS): TextSelector(TextSelectorConfig(multiline=True)),
@@ -103,8 +113,14 @@ OPTIONS_SCHEMA = vol.Schema(
 
 
 def _errors(options: dict[str, Any]) -> dict[str, str]:
-    """What the schema cannot check: a target host's name and port, forwards their syntax."""
+    """What the schema cannot check: a target host's name and port, forwards their syntax.
+
+    And Webhooks only needs the in-process mode: a TCP connection carries bytes to a target
+    this side never reads as HTTP, so it cannot keep paths away from it.
+    """
     errors = {}
+    if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS and options[CONF_MODE] != MODE_HOME_ASSISTANT:
+        errors[CONF_EXPOSE] = "webhooks_only_in_process"
     target_host = options[CONF_TARGET_HOST]
     if target_host and not is_host_name(target_host):
         errors[CONF_TARGET_HOST] = "invalid_host"

@@ -30,10 +30,19 @@ class ProbeView(HomeAssistantView):
 
     async def get(self, request: web.Request, token: str) -> web.Response:
         """The tunnel's answer, or 404 for any path no tunnel made."""
-        answer = request.app[KEY_HASS].data.get(_ANSWERS, {}).get(token)
-        if answer is None:
-            raise web.HTTPNotFound
-        return web.Response(body=answer, content_type="text/plain")
+        return _answer(request, token)
+
+
+async def answer_probe(request: web.Request) -> web.Response:
+    """The same answer from a plain aiohttp route on PROBE_URL (Webhooks only)."""
+    return _answer(request, request.match_info["token"])
+
+
+def _answer(request: web.Request, token: str) -> web.Response:
+    answer = request.app[KEY_HASS].data.get(_ANSWERS, {}).get(token)
+    if answer is None:
+        raise web.HTTPNotFound
+    return web.Response(body=answer, content_type="text/plain")
 
 
 @callback

@@ -220,14 +220,7 @@ async def async_audit_local_exposure(
     a proxy lets any process or neighbour of the server claim a local address.
     """
     exposure_issue = entry_issue_id(LOCAL_EXPOSURE, entry.entry_id)
-    if delivery is not Delivery.IN_PROCESS:
-        translation_key = LOCAL_EXPOSURE
-        problems = await _loopback_trust(hass) if delivery.reaches_home_assistant else []
-    else:
-        translation_key = PROXY_TRUST_TOO_WIDE
-        problems = [
-            str(network) for network in _trusted_proxies(hass) if _trusts_more_than_a_proxy(network)
-        ]
+    problems = await _exposure_problems(hass, delivery)
     if not problems:
         ir.async_delete_issue(hass, DOMAIN, exposure_issue)
         return
@@ -237,9 +230,25 @@ async def async_audit_local_exposure(
         exposure_issue,
         is_fixable=False,
         severity=ir.IssueSeverity.WARNING,
-        translation_key=translation_key,
+        translation_key=(
+            PROXY_TRUST_TOO_WIDE if delivery is Delivery.IN_PROCESS else LOCAL_EXPOSURE
+        ),
         translation_placeholders={"title": entry.title, "problems": ", ".join(problems)},
     )
+
+
+async def _exposure_problems(hass: HomeAssistant, delivery: Delivery) -> list[str]:
+    """What lets a visitor look local: more than a proxy's stand-in trusted, or loopback (TCP).
+
+    Webhooks only and other TCP targets: no visitor meets Home Assistant's HTTP server.
+    """
+    if delivery is Delivery.IN_PROCESS:
+        return [
+            str(network) for network in _trusted_proxies(hass) if _trusts_more_than_a_proxy(network)
+        ]
+    if delivery is Delivery.HOME_ASSISTANT_OVER_TCP:
+        return await _loopback_trust(hass)
+    return []
 
 
 def _trusted_proxies(hass: HomeAssistant) -> list[IPv4Network | IPv6Network]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Callable
 from functools import partial
@@ -11,7 +10,7 @@ from homeassistant.core import HomeAssistant
 
 from .addresses import visitor_address
 from .aiohttp_internals import with_tunnel_file_responses
-from .bridge import in_process_target
+from .bridge import ProtocolFactory, in_process_target
 from .engine_settings import SessionTarget
 
 _WILDCARDS = {"0.0.0.0", "::", "127.0.0.1"}  # noqa: S104 - addresses HA may bind, not ours
@@ -31,7 +30,7 @@ def http_target(hass: HomeAssistant) -> tuple[str, int]:
 TUNNEL_FILE_CHUNK = 1024 * 1024
 
 
-def _http_protocol_factory(hass: HomeAssistant) -> Callable[[], asyncio.BaseProtocol] | None:
+def _http_protocol_factory(hass: HomeAssistant) -> ProtocolFactory | None:
     """Aiohttp's server (a protocol factory) once Home Assistant's HTTP server has started."""
     server = hass.http.runner.server if hass.http.runner is not None else None
     return with_tunnel_file_responses(server, TUNNEL_FILE_CHUNK) if server is not None else None
@@ -44,9 +43,16 @@ def _http_ssl_context(hass: HomeAssistant) -> ssl.SSLContext | None:
 
 def home_assistant_target(hass: HomeAssistant) -> SessionTarget:
     """Each connection to Home Assistant's HTTP server as it is when the connection comes."""
+    return in_process_to(hass, partial(_http_protocol_factory, hass))
+
+
+def in_process_to(
+    hass: HomeAssistant, protocol_factory: Callable[[], ProtocolFactory | None]
+) -> SessionTarget:
+    """Each connection to a protocol from `protocol_factory()` (None while it is not up).
+
+    With the visitor's address, and behind Home Assistant's own TLS when it serves HTTPS.
+    """
     return partial(
-        in_process_target,
-        partial(_http_protocol_factory, hass),
-        visitor_address,
-        partial(_http_ssl_context, hass),
+        in_process_target, protocol_factory, visitor_address, partial(_http_ssl_context, hass)
     )
