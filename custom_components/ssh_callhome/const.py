@@ -7,8 +7,9 @@ from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_VISITOR
 DOMAIN: Final = "ssh_callhome"
 # The config entry's layout. Minor 2: every option is stored, with its default, at creation;
 # a release that adds an option bumps the minor version, and migration stores its default.
+# Minor 3: networks allowed and refused, exposure, public URL, self-healing, heartbeat.
 ENTRY_VERSION: Final = 1
-ENTRY_MINOR_VERSION: Final = 2
+ENTRY_MINOR_VERSION: Final = 3
 
 CONF_PRIVATE_KEY: Final = "private_key"
 CONF_PASSPHRASE: Final = "passphrase"  # noqa: S105 - a field name
