@@ -162,6 +162,10 @@ class Rig:
                 # The 50 concurrent clients all come from 127.0.0.1: one visitor to the caps.
                 "max_connections": 100,
                 "max_connections_per_visitor": 100,
+                "expose": "home_assistant",
+                # The frozen-server figure measures keepalive alone, not a reconnect by the check.
+                "self_heal_after": 0,
+                "heartbeat_interval": 5,
             },
         )
 
