@@ -48,9 +48,11 @@ def tls_entry(
 ) -> MockConfigEntry:
     """A tunnel to Home Assistant's HTTPS server, not loaded yet.
 
-    Every visitor of these tests comes from 127.0.0.1: the caps leave room for all at once.
+    Every visitor of these tests comes from 127.0.0.1: the caps leave room for all at once, and
+    for the public-path check and connections still closing, which hold places too.
     """
-    caps = {CONF_MAX_CONNECTIONS: CONCURRENT, CONF_MAX_CONNECTIONS_PER_VISITOR: CONCURRENT}
+    room = 2 * CONCURRENT
+    caps = {CONF_MAX_CONNECTIONS: room, CONF_MAX_CONNECTIONS_PER_VISITOR: room}
     entry = MockConfigEntry(domain=DOMAIN, data=entry_data, options=caps, title="tunnel")
     entry.add_to_hass(hass)
     hass.http.register_view(RemoteView())
