@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from harness.home_assistant import (
     DEMO_PASSWORD,
@@ -117,11 +118,20 @@ def test_config_flow_shows_the_fingerprint(stack: Stack, page: Page) -> None:
     page.goto(
         f"http://{LOOPBACK}:{stack.ha.port}/config/integrations/dashboard/add?domain=ssh_callhome"
     )
-    # "Do you want to set up SSH Call Home?"; its button keeps animating, so no stability wait.
+    # "Do you want to set up SSH Call Home?"; its button keeps animating, so no stability wait,
+    # and a click during the animation can be lost: it is repeated until the menu shows.
     confirm = page.get_by_role("button", name="OK")
+    generate = page.get_by_text("Generate a new key for this tunnel")
     expect(confirm).to_be_visible(timeout=30_000)
-    confirm.click(force=True)
-    page.get_by_text("Generate a new key for this tunnel").click()
+    for _attempt in range(3):
+        if confirm.is_visible():
+            confirm.click(force=True)
+        try:
+            generate.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            continue
+    generate.click()
     page.get_by_label("Host").fill(LOOPBACK)
     page.get_by_label("SSH port").fill(str(stack.sshd.port))
     page.get_by_label("Username").fill(stack.sshd.user)
