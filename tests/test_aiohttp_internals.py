@@ -1,12 +1,13 @@
 """aiohttp's private API, as the integration reaches into it: files through the tunnel are copied
-in larger chunks, their headers sent with the first chunk, and with another aiohttp they are sent
-as aiohttp does by itself, with one warning."""
+in larger chunks, their headers sent with the first chunk, a small one read as it is opened, and
+with another aiohttp they are sent as aiohttp does by itself, with one warning."""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
+from typing import IO, Any
 
 import aiohttp
 import pytest
@@ -84,6 +85,63 @@ async def test_what_the_reach_relies_on_is_there(hass: HomeAssistant, ha_http_po
     assert callable(protocol._request_handler)
     assert web.FileResponse(os.devnull)._chunk_size == AIOHTTP_CHUNK
     assert web.FileResponse._send_headers_immediately is True
+    aiohttp_internals._file_response_problem.cache_clear()
+    assert aiohttp_internals._file_response_problem() is None
+
+
+def test_a_copy_that_takes_other_parameters_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def other_copy(self: web.FileResponse, writer: object, fobj: object) -> None: ...
+
+    monkeypatch.setattr(web.FileResponse, "_sendfile_fallback", other_copy)
+    aiohttp_internals._file_response_problem.cache_clear()
+    try:
+        problem = aiohttp_internals._file_response_problem()
+    finally:
+        aiohttp_internals._file_response_problem.cache_clear()
+    assert problem == (
+        "_sendfile_fallback(self, writer, fobj) is not "
+        "_sendfile_fallback(self, writer, fobj, offset, count)"
+    )
+
+
+def chunk_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(offset, size) of every first chunk aiohttp reads in an executor job of its own from now."""
+    reads: list[tuple[int, int]] = []
+    seek_and_read = web.FileResponse._seek_and_read
+
+    def recording(self: web.FileResponse, fobj: IO[Any], offset: int, chunk_size: int) -> bytes:
+        reads.append((offset, chunk_size))
+        return seek_and_read(self, fobj, offset, chunk_size)
+
+    monkeypatch.setattr(web.FileResponse, "_seek_and_read", recording)
+    return reads
+
+
+async def test_a_small_file_is_read_as_it_is_opened_a_part_of_it_as_aiohttp_reads_it(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    ha_http_port: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads = chunk_reads(monkeypatch)
+    content = os.urandom(SMALL_SIZE)
+    (tmp_path / "small.bin").write_bytes(content)
+    serve_file(hass, "/api/test_small", tmp_path / "small.bin")
+    await load_with_remote_view(hass, entry)
+    url = through(entry, "/api/test_small")
+    async with visitor(VISITOR) as session:
+        async with session.get(url) as reply:
+            assert await reply.read() == content
+        assert reads == []  # no executor job of its own: read when it was opened
+        async with session.get(url, headers={"Range": "bytes=10-19"}) as reply:
+            assert reply.status == 206
+            assert await reply.read() == content[10:20]
+        assert reads == [(10, TUNNEL_FILE_CHUNK)]
+        (tmp_path / "small.bin").write_bytes(content[:100])  # changed: read as it is now
+        async with session.get(url) as reply:
+            assert await reply.read() == content[:100]
+        assert len(reads) == 1
 
 
 async def test_files_through_the_tunnel_go_in_larger_chunks_headers_with_the_first(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import asyncssh
@@ -70,11 +70,14 @@ async def test_what_each_reach_relies_on_is_there(
     ]  # fmt: skip
     # The packet cap: the header is parsed by _recv_pkthdr(), which leaves the length in _pktlen.
     assert parameters(Client._recv_pkthdr) == [("self", POSITIONAL)]
+    # Writing: every packet, made and encrypted, is written by _send(data) to _transport.
+    assert parameters(Client._send) == [("self", POSITIONAL), ("data", POSITIONAL)]
 
     connection = await open_connection(settings)
     async with connection:
         assert isinstance(connection._remote_listeners, dict)
         assert isinstance(connection._pktlen, int)
+        assert isinstance(connection._transport, asyncio.WriteTransport)
         # Both KEXINIT payloads are kept whole, message number first.
         for payload in (connection._client_kexinit, connection._server_kexinit):
             assert isinstance(payload, bytes)
@@ -82,6 +85,7 @@ async def test_what_each_reach_relies_on_is_there(
         # Each reach is in place on the connection, none reported off.
         assert "send_packet" in vars(connection)
         assert "_recv_pkthdr" in vars(connection)
+        assert "_send" in vars(connection)
         sessions = tcp_target(
             LOOPBACK, settings.target_port, ChannelGate(ConnectionLimits(), TrafficStats())
         )
@@ -134,6 +138,16 @@ def _header_parser_changed(monkeypatch: pytest.MonkeyPatch) -> str:
     return asyncssh_internals.PACKET_CAP
 
 
+def _send_changed(monkeypatch: pytest.MonkeyPatch) -> str:
+    send = Client._send
+
+    def with_flush(self: Client, data: bytes, flush: bool = True) -> None:
+        send(self, data)
+
+    monkeypatch.setattr(Client, "_send", with_flush)
+    return asyncssh_internals.BATCHED_SENDS
+
+
 def _kexinit_renamed(monkeypatch: pytest.MonkeyPatch) -> str:
     # The tunnel's own connection, as it opens it.
 
@@ -154,6 +168,7 @@ CHANGES: dict[str, Callable[[pytest.MonkeyPatch], str]] = {
     "send_packet takes another parameter": _send_packet_changed,
     "global request takes another parameter": _global_request_changed,
     "header parser takes a parameter": _header_parser_changed,
+    "_send takes another parameter": _send_changed,
     "KEXINIT kept under another name": _kexinit_renamed,
 }
 
@@ -206,3 +221,56 @@ async def test_without_the_quiet_ignores_the_server_gets_asyncssh_ones_again(
         await connection.run("true", check=False)
     after_login = openssh.log.partition("Accepted publickey")[2]
     assert "Received SSH2_MSG_IGNORE" in after_login
+
+
+def socket_writes(connection: Client) -> list[int]:
+    """How many packets each write to `connection`'s socket carries, from now on."""
+    transport = connection._transport
+    assert transport is not None
+    writes: list[int] = []
+    write, writelines = transport.write, transport.writelines
+
+    def one(data: bytes | bytearray | memoryview) -> None:
+        writes.append(1)
+        write(data)
+
+    def several(list_of_data: Iterable[bytes | bytearray | memoryview[Any]]) -> None:
+        packets = list(list_of_data)
+        writes.append(len(packets))
+        writelines(packets)
+
+    transport.write = one  # type: ignore[method-assign]
+    transport.writelines = several  # type: ignore[method-assign]
+    return writes
+
+
+async def test_the_packets_of_one_loop_pass_go_in_one_write_in_order(
+    settings: TunnelSettings, openssh: OpenSSHServer
+) -> None:
+    connection = await open_connection(settings)
+    async with connection:
+        writes = socket_writes(connection)
+        # Three sessions started in one pass: three channel-open packets, one write. The
+        # server checks each packet's sequence number and MAC: a packet out of order or
+        # garbled would end the connection, not answer.
+        replies = await asyncio.gather(*(connection.run(f"echo {n}", check=True) for n in range(3)))
+        assert [reply.stdout for reply in replies] == ["0\n", "1\n", "2\n"]
+        assert writes[0] == 3
+        assert len(writes) < sum(writes)
+    # The disconnect, made as the connection closes, still reaches the server.
+    await wait_until(lambda: "Disconnected by application" in openssh.log, 5, "disconnect")
+
+
+async def test_without_the_batched_sends_each_packet_is_a_write_of_its_own(
+    settings: TunnelSettings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(asyncssh_internals, "_REPORTED_OFF", set())
+    _send_changed(monkeypatch)
+    connection = await open_connection(settings)
+    async with connection:
+        writes = socket_writes(connection)
+        await asyncio.gather(*(connection.run("true", check=True) for _ in range(3)))
+        assert set(writes) == {1}
+    assert [record.getMessage().split(":")[0] for record in off_warnings(caplog)] == [
+        f"{asyncssh_internals.BATCHED_SENDS} turned off"
+    ]

@@ -8,6 +8,7 @@ asyncssh would, and one warning per process says which optimisation is off and w
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import inspect
@@ -32,6 +33,7 @@ QUIET_IGNORES = "The dropping of empty IGNORE packets"
 ROUND_TRIP = "The round-trip time measurement"
 KEX_NAME = "The naming of the key exchange method"
 PACKET_CAP = "The cap on received packet lengths"
+BATCHED_SENDS = "The writing of a loop pass's packets in one system call"
 
 # What each reach expects of asyncssh's methods: their signatures, without annotations.
 _LISTENER_INIT = (
@@ -40,6 +42,7 @@ _LISTENER_INIT = (
 _SEND_PACKET = "(self, pkttype, *args, handler=None)"
 _GLOBAL_REQUEST = "(self, request, *args)"
 _RECEIVE_HEADER = "(self)"
+_SEND = "(self, data)"
 
 type PacketFilter = Callable[[int, tuple[bytes, ...]], bool]
 
@@ -68,7 +71,7 @@ def _bare_signature(function: Callable[..., object]) -> str:
     return str(signature.replace(parameters=parameters, return_annotation=inspect.Signature.empty))
 
 
-def _method_problem(owner: type, name: str, expected: str, coroutine: bool = False) -> str | None:
+def method_problem(owner: type, name: str, expected: str, coroutine: bool = False) -> str | None:
     """Why class `owner` has no method `name` with signature `expected`; None if it has."""
     method = getattr(owner, name, None)
     if not callable(method):
@@ -106,7 +109,7 @@ def listener_registered_early(
     problem = attribute_problem(connection, "_remote_listeners", dict) or (
         "no asyncssh.listener.SSHTCPClientListener"
         if listener_class is None
-        else _method_problem(listener_class, "__init__", _LISTENER_INIT)
+        else method_problem(listener_class, "__init__", _LISTENER_INIT)
     )
     if problem is not None:
         report_off(EARLY_LISTENER, problem)
@@ -129,7 +132,7 @@ def listener_registered_early(
 
 def filter_sent_packets(connection: asyncssh.SSHClientConnection, drop: PacketFilter) -> None:
     """Have `connection` send every packet but those `drop(type, fields)` is true for."""
-    problem = _method_problem(type(connection), "send_packet", _SEND_PACKET)
+    problem = method_problem(type(connection), "send_packet", _SEND_PACKET)
     if problem is not None:
         report_off(QUIET_IGNORES, problem)
         return
@@ -144,12 +147,62 @@ def filter_sent_packets(connection: asyncssh.SSHClientConnection, drop: PacketFi
     connection.send_packet = send_unless_dropped  # type: ignore[method-assign]
 
 
+def send_in_batches(connection: asyncssh.SSHClientConnection) -> None:
+    """Have `connection` write the packets made in one event-loop pass to its socket at once.
+
+    asyncssh writes each packet to its socket as soon as it is made: a system call per packet,
+    and on each one the kernel hands the data to the SSH server. With many visitors, or a
+    download, a pass of the loop makes many packets; here they are collected and written with
+    one call (writelines, which gathers them without copying) as the loop's next pass begins.
+    The packets keep their order, and each waits only for the rest of its pass.
+    """
+    problem = method_problem(type(connection), "_send", _SEND) or attribute_problem(
+        connection, "_transport", asyncio.WriteTransport
+    )
+    if problem is not None:
+        report_off(BATCHED_SENDS, problem)
+        return
+    _PacketsOfOnePass(connection)
+
+
+class _PacketsOfOnePass:
+    """The packets a connection makes in one pass of the event loop; written together after."""
+
+    def __init__(self, connection: asyncssh.SSHClientConnection) -> None:
+        self._connection = connection
+        transport = connection._transport
+        assert transport is not None  # checked by send_in_batches
+        self._transport = transport
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[bytes] = []
+        connection._send = self.add  # type: ignore[method-assign]
+
+    def add(self, data: bytes) -> None:
+        """What asyncssh's _send(data) does, for the whole pass at once."""
+        # asyncssh sends nothing once the connection has let go of its transport. Closing, it
+        # lets go right after making its last packet (the disconnect) and has the transport
+        # aborted a turn later: that packet is queued before the abort, so it goes out first.
+        if self._connection._transport is None:
+            return
+        if not self._pending:
+            self._loop.call_soon(self._write)
+        self._pending.append(data)
+
+    def _write(self) -> None:
+        packets, self._pending = self._pending, []
+        # A transport that lost its connection meanwhile drops what it is given, as asyncssh's
+        # own write would; a connection error is left to connection_lost, as asyncssh does.
+        if not self._transport.is_closing():
+            with contextlib.suppress(ConnectionError):
+                self._transport.writelines(packets)
+
+
 async def global_request(connection: asyncssh.SSHClientConnection, request: bytes) -> bool:
     """Send a global request and wait for its answer; False if asyncssh has no way for it.
 
     An answer of either kind counts: OpenSSH refuses requests it does not know, promptly.
     """
-    problem = _method_problem(
+    problem = method_problem(
         type(connection), "_make_global_request", _GLOBAL_REQUEST, coroutine=True
     )
     if problem is not None:
@@ -181,7 +234,7 @@ def cap_packet_length(connection: asyncssh.SSHClientConnection, limit: int) -> N
     until they are all there; OpenSSH refuses more than 256 KiB. Call it from the client's
     connection_made, before any byte is received.
     """
-    problem = _method_problem(type(connection), "_recv_pkthdr", _RECEIVE_HEADER) or (
+    problem = method_problem(type(connection), "_recv_pkthdr", _RECEIVE_HEADER) or (
         attribute_problem(connection, "_pktlen", int)
     )
     if problem is not None:

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from .asyncssh_internals import cap_packet_length, global_request, kexinit_payloads
+from .asyncssh_internals import (
+    cap_packet_length,
+    global_request,
+    kexinit_payloads,
+    send_in_batches,
+)
 from .ciphers import PREFERRED_CIPHERS
 from .client_options import client_options
 from .engine_settings import TunnelSettings
@@ -130,6 +135,7 @@ async def open_connection(
             raise
         raise HostKeyChanged(callbacks.presented_host_key) from None
     drop_empty_ignore_packets(connection)
+    send_in_batches(connection)
     return connection
 
 

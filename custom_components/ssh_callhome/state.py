@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -61,6 +61,12 @@ class TunnelState:
     # The check keeps failing and the last such reconnect is too recent for another: a reconnect
     # does not fix this one. Cleared when the check passes.
     self_heal_held_back: bool = False
+
+    def without_connection(self) -> TunnelState:
+        """The state with what only one connection has cleared: its checks and extra forwards."""
+        return replace(
+            self, reachability=None, public_url_result=None, extra_forwards_up=frozenset()
+        )
 
     @property
     def failed_check(self) -> str | None:

@@ -138,15 +138,7 @@ class Tunnel:
 
     async def _session(self) -> None:
         """Connect, take the forward, and wait until the connection ends."""
-        self._update(
-            replace(
-                self._state,
-                status=Status.CONNECTING,
-                reachability=None,
-                public_url_result=None,
-                extra_forwards_up=frozenset(),
-            )
-        )
+        self._update(replace(self._state.without_connection(), status=Status.CONNECTING))
         lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
         def on_lost(error: Exception | None) -> None:
@@ -356,13 +348,10 @@ class Tunnel:
         self.stats.round_trip_ms = None
         self._update(
             replace(
-                self._state,
+                self._state.without_connection(),
                 status=Status.DISCONNECTED,
                 last_error=reason,
                 presented_host_key=presented,
-                reachability=None,
-                public_url_result=None,
-                extra_forwards_up=frozenset(),
             )
         )
 
