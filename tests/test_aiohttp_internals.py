@@ -4,6 +4,8 @@ with another aiohttp they are sent as aiohttp does by itself, with one warning."
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import os
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import IO, Any
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -180,3 +183,27 @@ async def test_with_another_aiohttp_files_go_as_aiohttp_sends_them_and_one_warni
     warnings = off_warnings(caplog)
     assert len(warnings) == 1
     assert warnings[0].startswith(f"{aiohttp_internals.FILE_RESPONSES} turned off: aiohttp ")
+
+
+class _FailingReader(io.BufferedReader):
+    """A file that opens and stats as any other, and fails when read (a disk error)."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise OSError(errno.EIO, "Input/output error")
+
+
+def test_a_file_that_fails_to_read_is_left_to_aiohttps_own_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "small.bin"
+    path.write_bytes(b"x" * SMALL_SIZE)
+    monkeypatch.setattr(Path, "open", lambda self, mode="r": _FailingReader(io.FileIO(self)))
+    response = web.FileResponse(path)
+    reader = aiohttp_internals._ReadWithOpening(response, TUNNEL_FILE_CHUNK)
+    # The opening still succeeds (no 404 for a read error); aiohttp's copy then reads again
+    # and fails the response as it would have.
+    _, file, stat, _ = response._make_response(make_mocked_request("GET", "/"), "")
+    assert file is not None
+    assert stat.st_size == SMALL_SIZE
+    assert reader._content is None
+    file.close()

@@ -274,3 +274,19 @@ async def test_without_the_batched_sends_each_packet_is_a_write_of_its_own(
     assert [record.getMessage().split(":")[0] for record in off_warnings(caplog)] == [
         f"{asyncssh_internals.BATCHED_SENDS} turned off"
     ]
+
+
+async def test_a_connection_lost_as_it_opened_is_left_as_it_is(
+    settings: TunnelSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    connection = await asyncssh.connect(
+        settings.host, settings.port, config=None,
+        options=asyncssh.SSHClientConnectionOptions(
+            username=settings.username, client_keys=[settings.client_key], known_hosts=None
+        ),
+    )  # fmt: skip
+    connection.abort()  # asyncssh lets go of its transport at once
+    asyncssh_internals.send_in_batches(connection)
+    assert "_send" not in vars(connection)
+    assert off_warnings(caplog) == []
+    await connection.wait_closed()

@@ -126,7 +126,11 @@ class _ReadWithOpening:
         opening = self._open(request, accept_encoding)
         _, file, stat, _ = opening
         if file is not None and stat.st_size <= self._at_most:
-            content = file.read(stat.st_size)
+            try:
+                content = file.read(stat.st_size)
+            except OSError:
+                # Not the opening's error: aiohttp's own copy reads again and fails as it would.
+                return opening
             # Shorter: the file was cut meanwhile; aiohttp's own copy says so as it does.
             self._content = content if len(content) == stat.st_size else None
         return opening

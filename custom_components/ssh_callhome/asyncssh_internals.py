@@ -156,6 +156,8 @@ def send_in_batches(connection: asyncssh.SSHClientConnection) -> None:
     one call (writelines, which gathers them without copying) as the loop's next pass begins.
     The packets keep their order, and each waits only for the rest of its pass.
     """
+    if getattr(connection, "_transport", False) is None:
+        return  # lost as it opened: it sends nothing more
     problem = method_problem(type(connection), "_send", _SEND) or attribute_problem(
         connection, "_transport", asyncio.WriteTransport
     )
