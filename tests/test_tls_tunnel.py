@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from homeassistant.const import STATE_OFF, STATE_ON
@@ -26,7 +28,7 @@ from custom_components.ssh_callhome.const import (
 from custom_components.ssh_callhome.engine_settings import TunnelSettings
 from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
-from harness.ha_http import RemoteView
+from harness.ha_http import RemoteView, serve_file
 from harness.integration import load, reachability, state_of
 from harness.logs import keep_log_capture_small
 from harness.network import LOOPBACK, serve_http, wait_until
@@ -226,3 +228,18 @@ async def test_a_hello_at_once_and_a_request_with_the_finished_message_are_serve
         assert transport.get_extra_info("peername") == peer
     assert request == b"GET / HTTP/1.1\r\n\r\n"
     assert browser.getpeercert(binary_form=True) == der_of(cert_path)
+
+
+@pytest.mark.parametrize("size", [1024, 3 * 1024 * 1024 + 1234])
+async def test_a_file_over_https_arrives_whole_headers_first(
+    hass: HomeAssistant, tls_tunnel: int, https_certificate: Path, tmp_path: Path, size: int
+) -> None:
+    content = os.urandom(size)
+    (tmp_path / "file.bin").write_bytes(content)
+    serve_file(hass, "/api/test_file", tmp_path / "file.bin")
+    connector = aiohttp.TCPConnector(ssl=trusting(https_certificate))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(2):  # the second on the same connection
+            async with session.get(f"https://{LOOPBACK}:{tls_tunnel}/api/test_file") as reply:
+                assert reply.status == 200
+                assert await reply.read() == content
