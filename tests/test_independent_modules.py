@@ -12,9 +12,18 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 CHECKED = ("tests/*.py", "harness/**/*.py", "scripts/**/*.py")
 
 
+# The repository's own top-level packages; other packages' test helpers (aiohttp.test_utils)
+# are libraries like any other.
+OWN_PACKAGES = {"tests", "harness", "scripts"}
+
+
 def is_test_module(name: str) -> bool:
-    """`name` is the last part of a dotted module name."""
-    return name == "conftest" or name.startswith("test_")
+    """`name`, a dotted module name, is one of this repository's test modules or conftest."""
+    top, _, rest = name.partition(".")
+    if top and rest and top not in OWN_PACKAGES:
+        return False  # another package's module
+    last = name.rsplit(".", 1)[-1]
+    return last == "conftest" or last.startswith("test_")
 
 
 def imported_test_modules(tree: ast.Module) -> list[str]:
@@ -30,7 +39,7 @@ def imported_test_modules(tree: ast.Module) -> list[str]:
             names = [base, *(prefix + alias.name for alias in node.names)]
         else:
             continue
-        found += [name for name in names if is_test_module(name.rsplit(".", 1)[-1])]
+        found += [name for name in names if is_test_module(name)]
     return found
 
 
@@ -54,6 +63,8 @@ def test_the_check_sees_every_way_of_importing_one() -> None:
         "import tests.conftest\n"
         "from harness.network import LOOPBACK\n"
         "from .tests_of_nothing import x\n"
+        "from aiohttp.test_utils import make_mocked_request\n"
+        "import test_alone\n"
     )
     assert imported_test_modules(ast.parse(source)) == [
         ".conftest",
@@ -61,4 +72,5 @@ def test_the_check_sees_every_way_of_importing_one() -> None:
         ".test_bridge",
         "tests.test_options",
         "tests.conftest",
+        "test_alone",
     ]
