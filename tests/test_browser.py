@@ -1,11 +1,14 @@
 """In a real browser, through the tunnel: log in, watch the Tunnel entity follow the server.
 
 Headless Chromium (Debian's package) driven by Playwright; a real Home Assistant process and a
-real OpenSSH server. The screenshots it takes are the README's pictures.
+real OpenSSH server. The screenshots it takes are the README's pictures: with UPDATE_PICTURES=1
+they replace them in docs/images, otherwise they go to the test's temporary directory, so a test
+run leaves the checkout as it was.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -30,7 +33,7 @@ from harness.openssh import OpenSSHServer
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PICTURES = REPOSITORY / "docs" / "images"
+README_PICTURES = REPOSITORY / "docs" / "images"
 # What the probe found on this machine: Chromium's own requests for Google services fail.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -113,7 +116,13 @@ def log_in(page: Page, url: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-def test_config_flow_shows_the_fingerprint(stack: Stack, page: Page) -> None:
+@pytest.fixture
+def pictures(tmp_path: Path) -> Path:
+    """Where the screenshots go: the README's pictures only when asked to update them."""
+    return README_PICTURES if os.environ.get("UPDATE_PICTURES") == "1" else tmp_path
+
+
+def test_config_flow_shows_the_fingerprint(stack: Stack, page: Page, pictures: Path) -> None:
     log_in(page, f"http://{LOOPBACK}:{stack.ha.port}")
     page.goto(
         f"http://{LOOPBACK}:{stack.ha.port}/config/integrations/dashboard/add?domain=ssh_callhome"
@@ -140,10 +149,12 @@ def test_config_flow_shows_the_fingerprint(stack: Stack, page: Page) -> None:
     title = page.get_by_text("Confirm the server's identity").first
     expect(title).to_be_visible(timeout=30_000)
     expect(page.get_by_text("SHA256:").first).to_be_visible()
-    page.screenshot(path=str(PICTURES / "config-flow-fingerprint.png"))
+    page.screenshot(path=str(pictures / "config-flow-fingerprint.png"))
 
 
-def test_tunnel_entity_follows_the_server_live_through_the_tunnel(stack: Stack, page: Page) -> None:
+def test_tunnel_entity_follows_the_server_live_through_the_tunnel(
+    stack: Stack, page: Page, pictures: Path
+) -> None:
     add_tunnel_entry(stack.ha, stack.sshd, stack.remote_port)
     stack.wait_for_state("on")
     device = "/config/devices/device/" + stack.ha.render(f"{{{{ device_id('{TUNNEL}') }}}}")
@@ -151,7 +162,7 @@ def test_tunnel_entity_follows_the_server_live_through_the_tunnel(stack: Stack, 
     log_in(page, stack.url)
     page.goto(stack.url + device)
     tunnel_shows(page, "Connected")
-    page.screenshot(path=str(PICTURES / "device-connected.png"))
+    page.screenshot(path=str(pictures / "device-connected.png"))
 
     # When the server goes, so does every connection through it: watch it from the local port.
     local = page.context.new_page()
@@ -160,7 +171,7 @@ def test_tunnel_entity_follows_the_server_live_through_the_tunnel(stack: Stack, 
     tunnel_shows(local, "Connected")
     stack.sshd.stop()
     tunnel_shows(local, "Disconnected")
-    local.screenshot(path=str(PICTURES / "device-disconnected.png"))
+    local.screenshot(path=str(pictures / "device-disconnected.png"))
     stack.sshd.start()
     tunnel_shows(local, "Connected")
     # And the page that came through the tunnel reconnects through it by itself: it shows the
