@@ -42,11 +42,12 @@ from .const import (
     MODE_HOME_ASSISTANT,
 )
 from .engine_settings import SessionTarget, TunnelSettings
-from .extras import parse_extra_forwards
+from .extras import ExtraForward, parse_extra_forwards
 from .forwarding import tcp_target
 from .healing import SelfHealPolicy
 from .keys import load_private_key
 from .limits import ConnectionLimits
+from .own_server import async_is_home_assistant_http
 from .probe import ProbeSpec
 from .probe_view import async_forget_probe, async_new_probe
 from .public_url import PublicUrlCheck
@@ -77,15 +78,47 @@ class Delivery(Enum):
         return self is not Delivery.OTHER_TCP_TARGET
 
 
-def _delivery(options: Mapping[str, Any]) -> Delivery:
-    """The one place the entry's mode and target are read to decide where connections go."""
+async def _async_delivery(hass: HomeAssistant, options: Mapping[str, Any]) -> Delivery:
+    """The one place the entry's mode and target are read to decide where connections go.
+
+    A TCP target that is Home Assistant's own HTTP server by another name (127.0.0.1:8123,
+    localhost) is Home Assistant over TCP, as no target is: the exposure audit then applies.
+    """
     if options[CONF_MODE] == MODE_HOME_ASSISTANT:
         if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS:
             return Delivery.WEBHOOKS_ONLY
         return Delivery.IN_PROCESS
-    if options[CONF_TARGET_HOST]:
+    target_host, target_port = options[CONF_TARGET_HOST], options[CONF_TARGET_PORT]
+    if target_host and not await async_is_home_assistant_http(hass, target_host, target_port):
         return Delivery.OTHER_TCP_TARGET
     return Delivery.HOME_ASSISTANT_OVER_TCP
+
+
+def _exposed_in_process(hass: HomeAssistant, options: Mapping[str, Any]) -> SessionTarget:
+    """Home Assistant's HTTP server in process, as much of it as the entry exposes."""
+    if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS:
+        return webhooks_only_target(hass)
+    return home_assistant_target(hass)
+
+
+async def _async_extra_forwards(
+    hass: HomeAssistant, options: Mapping[str, Any]
+) -> tuple[ExtraForward, ...]:
+    """The entry's extra forwards; one to Home Assistant's own HTTP server goes in process.
+
+    Over TCP it would deliver every visitor from a local address, and all of Home Assistant
+    whatever the entry exposes. In process it is what the main forward is: the visitor's
+    address, and webhooks only when the entry says so (also in TCP mode, where the form
+    refuses webhooks only for the main forward: the narrower exposure wins).
+    """
+    return tuple(
+        [
+            forward.delivered_in_process(_exposed_in_process(hass, options))
+            if await async_is_home_assistant_http(hass, forward.host, forward.port)
+            else forward
+            for forward in parse_extra_forwards(options[CONF_EXTRA_FORWARDS])
+        ]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +150,7 @@ async def async_engine_input(
     the function that ends the probe (an entry's `async_on_unload`); without it, as for the
     flow's one-off check, no probe is made, nor the public URL's check.
     """
-    chosen = _delivery(options)
+    chosen = await _async_delivery(hass, options)
     target_host, target_port = http_target(hass)
     if chosen is Delivery.OTHER_TCP_TARGET:
         target_host, target_port = options[CONF_TARGET_HOST], options[CONF_TARGET_PORT]
@@ -143,7 +176,7 @@ async def async_engine_input(
         backoff=BackoffPolicy(maximum=options[CONF_BACKOFF_MAX]),
         probe=probe,
         public_url=public_url,
-        extra_forwards=parse_extra_forwards(options[CONF_EXTRA_FORWARDS]),
+        extra_forwards=await _async_extra_forwards(hass, options),
         limits=ConnectionLimits(
             total=options[CONF_MAX_CONNECTIONS],
             per_visitor=options[CONF_MAX_CONNECTIONS_PER_VISITOR],
@@ -154,10 +187,8 @@ async def async_engine_input(
         ),
         self_heal=SelfHealPolicy(after_failures=options[CONF_SELF_HEAL_AFTER]),
     )
-    if chosen is Delivery.IN_PROCESS:
-        target = home_assistant_target(hass)
-    elif chosen is Delivery.WEBHOOKS_ONLY:
-        target = webhooks_only_target(hass)
+    if chosen in (Delivery.IN_PROCESS, Delivery.WEBHOOKS_ONLY):
+        target = _exposed_in_process(hass, options)
     else:
         target = partial(tcp_target, target_host, target_port)
     return EngineInput(settings, target, chosen)

@@ -1,22 +1,28 @@
 """Extra forwards on the tunnel's connection.
 
 Other services on the Home Assistant side (the SSH add-on's port 22, an MQTT broker's 1883), each
-behind a remote port of its own.
+behind a remote port of its own. A forward to Home Assistant's own HTTP server is not carried
+over TCP (every visitor would arrive from a local address): the builder gives it the main
+forward's in-process target (own_server.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import asyncssh
 
 from .const import VALID_PORTS
-from .forwarding import tcp_target
+from .forwarding import SessionFactory, tcp_target
 from .limits import ChannelGate
 from .listening import listen
 from .state import describe
+
+if TYPE_CHECKING:
+    from .engine_settings import SessionTarget
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,12 +44,24 @@ class ExtraForward:
     """remote_port on the server, carried to host:port on the Home Assistant side.
 
     With proxy_v2, each connection starts with a PROXY protocol v2 header naming the visitor.
+    With `in_process`, connections go to that target instead, not to host:port over TCP.
     """
 
     remote_port: int
     host: str
     port: int
     proxy_v2: bool = False
+    in_process: SessionTarget | None = field(default=None, compare=False)
+
+    def delivered_in_process(self, target: SessionTarget) -> ExtraForward:
+        """The same forward, its connections handed to `target`."""
+        return replace(self, in_process=target)
+
+    def sessions(self, gate: ChannelGate) -> SessionFactory:
+        """What each of its connections is handed to."""
+        if self.in_process is not None:
+            return self.in_process(gate)
+        return tcp_target(self.host, self.port, gate, proxy_header=self.proxy_v2)
 
 
 def parse_extra_forwards(text: str) -> tuple[ExtraForward, ...]:
@@ -97,12 +115,7 @@ async def take_extra_forwards(
     taken = set()
     for forward in wanted:
         try:
-            await listen(
-                connection,
-                bind_address,
-                forward.remote_port,
-                tcp_target(forward.host, forward.port, gate, proxy_header=forward.proxy_v2),
-            )
+            await listen(connection, bind_address, forward.remote_port, forward.sessions(gate))
         except asyncssh.ChannelListenError as error:
             _LOGGER.debug(
                 "Extra forward of port %d refused: %s", forward.remote_port, describe(error)
