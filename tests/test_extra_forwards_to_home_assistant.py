@@ -12,7 +12,6 @@ import socket
 import subprocess
 from typing import Any
 
-import aiohttp
 import asyncssh
 import pytest
 from aiohttp import web
@@ -56,7 +55,7 @@ SPELLINGS = [
     "ha.localhost",  # RFC 6761: every name under localhost is loopback
     "::1",
     "::ffff:127.0.0.1",
-    "0.0.0.0",  # noqa: S104 - a connection to the wildcard reaches this machine
+    "0.0.0.0",  # a connection to the wildcard reaches this machine
     "::",
     "0",
     "homeassistant",  # the Supervisor network's name for Home Assistant
@@ -136,7 +135,7 @@ async def with_extra_forward(
     )
 
 
-@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "0.0.0.0"])  # noqa: S104
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "0.0.0.0"])
 async def test_a_local_only_user_cannot_log_in_through_an_extra_forward(
     hass: HomeAssistant,
     entry: MockConfigEntry,
