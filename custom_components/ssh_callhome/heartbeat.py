@@ -15,15 +15,18 @@ import aiohttp
 from yarl import URL
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_track_time_interval
 
+from .aiohttp_client_internals import ResponseHeadersTooLarge
+from .http_client import async_bounded_session
 from .state import Status, TunnelState
 from .tunnel import Tunnel
 
 _LOGGER = logging.getLogger(__name__)
 # A heartbeat that has not been answered by then has failed; never longer than the interval.
 _TIMEOUT = timedelta(seconds=10)
+# What raise_for_status lets through that is no answer from the service itself.
+_REDIRECTS = range(300, 400)
 
 
 def is_heartbeat_url(text: str) -> bool:
@@ -42,10 +45,19 @@ def _alive(state: TunnelState, checked: bool) -> bool:
     return state.reachability is not None or not checked
 
 
+class Redirected(aiohttp.ClientError):
+    """The heartbeat's URL answered with a redirect, which is not followed."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"redirected (HTTP {status}), not followed")
+
+
 class Heartbeat:
     """A listener of the engine: beats at once when home becomes reachable, then every interval.
 
     The URL may hold the service's secret (a check's id, a topic): logs name its host only.
+    A redirect is not followed: it could send the request to any host and port, into the home
+    network too, and a heartbeat service answers its own URL directly. It counts as a failure.
     """
 
     def __init__(self, hass: HomeAssistant, tunnel: Tunnel, url: str, interval: timedelta) -> None:
@@ -79,11 +91,15 @@ class Heartbeat:
 
     async def _async_beat(self, _now: datetime | None = None) -> None:
         """One request; a run of failures is logged once, at its start, and its end at info."""
-        session = async_get_clientsession(self._hass)
+        session = async_bounded_session(self._hass)
         host = URL(self._url).host
         try:
-            async with session.get(self._url, timeout=self._timeout) as response:
+            async with session.get(
+                self._url, timeout=self._timeout, allow_redirects=False
+            ) as response:
                 response.raise_for_status()
+                if response.status in _REDIRECTS:
+                    raise Redirected(response.status)
         except (aiohttp.ClientError, TimeoutError) as error:
             if not self._failing:
                 _LOGGER.warning("Heartbeat to %s failed: %s", host, _describe(error))
@@ -100,6 +116,8 @@ def _describe(error: Exception) -> str:
         return f"HTTP {error.status}"
     if isinstance(error, TimeoutError):
         return "no answer in time"
+    if isinstance(error, (Redirected, ResponseHeadersTooLarge)):  # neither names the URL
+        return str(error)
     if isinstance(error, aiohttp.ClientConnectorError):  # names the host and port only
         return str(error)
     return type(error).__name__

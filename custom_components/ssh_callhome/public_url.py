@@ -20,6 +20,7 @@ from enum import StrEnum
 import aiohttp
 import yarl
 
+from .aiohttp_client_internals import ResponseHeadersTooLarge
 from .probe import ProbeSpec
 
 # An answer longer than this is not ours (the probe's answer is a few dozen bytes).
@@ -53,7 +54,8 @@ class PublicUrlCheck:
     """Where visitors reach Home Assistant, and what the request goes out with."""
 
     url: str
-    # The HTTP session the request goes out through (Home Assistant's shared one).
+    # The HTTP session the request goes out through (on Home Assistant's shared connection pool,
+    # with the response headers it reads bounded: aiohttp_client_internals.py).
     session: Callable[[], aiohttp.ClientSession]
     # What HTTPS is verified against: the system's CAs (system_tls_context) unless injected.
     tls: ssl.SSLContext
@@ -103,16 +105,30 @@ async def check_public_url(check: PublicUrlCheck, probe: ProbeSpec) -> PublicUrl
     try:
         async with asyncio.timeout(probe.timeout):
             return await _request(check, probe)
-    except aiohttp.ClientConnectorDNSError:
-        return PublicUrlResult.NAME_NOT_FOUND
-    except (aiohttp.ClientSSLError, ssl.SSLError):
-        return PublicUrlResult.TLS_ERROR
-    except aiohttp.ClientConnectorError as error:
+    # TLS errors and timeouts (aiohttp's own too) are OSErrors as well.
+    except (aiohttp.ClientError, OSError) as error:
+        return _failure(error)
+
+
+# Failures that say what they are, before the ones that say it through the error underneath.
+_NAMED_FAILURES: tuple[tuple[type[Exception], PublicUrlResult], ...] = (
+    (aiohttp.ClientConnectorDNSError, PublicUrlResult.NAME_NOT_FOUND),
+    (aiohttp.ClientSSLError, PublicUrlResult.TLS_ERROR),
+    (ssl.SSLError, PublicUrlResult.TLS_ERROR),
+    # Headers beyond the bound: no web server of ours says that much.
+    (ResponseHeadersTooLarge, PublicUrlResult.WRONG_ANSWER),
+)
+
+
+def _failure(error: Exception) -> PublicUrlResult:
+    for kind, result in _NAMED_FAILURES:
+        if isinstance(error, kind):
+            return result
+    if isinstance(error, aiohttp.ClientConnectorError):
         return _connect_failure(error.os_error)
-    except TimeoutError:  # aiohttp's own timeouts are TimeoutErrors too
+    if isinstance(error, TimeoutError):
         return PublicUrlResult.TIMEOUT
-    except (aiohttp.ClientError, OSError):
-        return PublicUrlResult.CONNECTION_FAILED
+    return PublicUrlResult.CONNECTION_FAILED
 
 
 async def _request(check: PublicUrlCheck, probe: ProbeSpec) -> PublicUrlResult:

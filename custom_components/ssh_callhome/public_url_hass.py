@@ -17,9 +17,9 @@ from homeassistant.const import EVENT_CORE_CONFIG_UPDATE
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import CONF_PUBLIC_URL, DOMAIN
+from .http_client import async_bounded_session
 from .public_url import InvalidPublicUrl, PublicUrlCheck, parse_public_url, system_tls_context
 from .runtime_data import SshCallhomeConfigEntry
 
@@ -29,13 +29,13 @@ EXTERNAL_URL_DIFFERS = "external_url_differs"
 async def async_public_url_check(
     hass: HomeAssistant, options: Mapping[str, Any]
 ) -> PublicUrlCheck | None:
-    """The check of the entry's public URL through Home Assistant's shared HTTP session."""
+    """The check of the entry's public URL through Home Assistant's shared connection pool."""
     if not options[CONF_PUBLIC_URL]:
         return None
     # Loading the system's CAs reads files: not on the event loop.
     tls = await hass.async_add_executor_job(system_tls_context)
     return PublicUrlCheck(
-        url=options[CONF_PUBLIC_URL], session=partial(async_get_clientsession, hass), tls=tls
+        url=options[CONF_PUBLIC_URL], session=partial(async_bounded_session, hass), tls=tls
     )
 
 
