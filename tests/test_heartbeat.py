@@ -46,12 +46,15 @@ class Receiver:
         self.url = f"http://{LOOPBACK}:{self.port}/ping/{SECRET}"
         self.times: list[float] = []
         self.status = 200
+        # Where an answer of 3xx sends the client.
+        self.location = ""
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         async def ping(_request: web.Request) -> web.Response:
             self.times.append(time.monotonic())
-            return web.Response(status=self.status, text="OK")
+            headers = {"Location": self.location} if self.location else None
+            return web.Response(status=self.status, text="OK", headers=headers)
 
         app = web.Application()
         app.router.add_get(f"/ping/{SECRET}", ping)
@@ -170,3 +173,43 @@ async def test_the_option_starts_the_heartbeat_with_the_entry(
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert SECRET not in json.dumps(diagnostics)
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.fixture
+async def inside(socket_enabled: None) -> AsyncIterator[Receiver]:
+    """Another service on the home network, which a redirect must not reach."""
+    service = Receiver()
+    await service.start()
+    yield service
+    await service.stop()
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_is_a_failure_and_not_followed(
+    hass: HomeAssistant,
+    checked_settings: TunnelSettings,
+    answering: web.AppRunner,
+    receiver: Receiver,
+    inside: Receiver,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+) -> None:
+    receiver.status = status
+    receiver.location = inside.url
+    tunnel = tcp_tunnel(checked_settings)
+    heartbeat = Heartbeat(hass, tunnel, receiver.url, timedelta(seconds=INTERVAL / 2))
+    tunnel.add_listener(heartbeat)
+    async with running(tunnel):
+        await wait_until(lambda: len(receiver.times) >= 3, 10, "three redirected pings")
+    heartbeat.async_stop()
+    assert inside.times == []
+    lines = [r for r in caplog.records if r.name.endswith(".heartbeat")]
+    assert [(r.levelno, r.getMessage(), r.exc_info) for r in lines] == [
+        (
+            logging.WARNING,
+            f"Heartbeat to {LOOPBACK} failed: redirected (HTTP {status}), not followed",
+            None,
+        ),
+    ]
+    ours = [r for r in caplog.records if r.name != "aiohttp.access"]
+    assert not any(SECRET in r.getMessage() for r in ours)
