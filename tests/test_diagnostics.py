@@ -18,11 +18,16 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.ssh_callhome.const import (
+    CONF_EXTRA_FORWARDS,
+    CONF_PUBLIC_URL,
+    CONF_TARGET_HOST,
+)
 from custom_components.ssh_callhome.keys import fingerprint, load_host_key
 from custom_components.ssh_callhome.state import Status
 from custom_components.ssh_callhome.tunnel import Tunnel
 from harness.integration import load, state_of
-from harness.network import wait_until
+from harness.network import LOOPBACK, free_port, wait_until
 from harness.openssh import OpenSSHServer
 
 # Values that differ from run to run: times, ports, ids, the server's exact build.
@@ -34,11 +39,16 @@ VOLATILE = props(
     "port",
     "remote_port",
     "target",
+    "target_port",
     "server_version",
 )
 # The asyncssh release differs between the pinned and the oldest allowed (CI runs both): the test
 # checks it is the installed one, and the snapshot holds this in its place.
 INSTALLED_ASYNCSSH = "<the installed asyncssh release>"
+
+
+# Names of the user's own: machines of the home network.
+NAS = "nas.home.arpa"
 
 
 async def test_diagnostics(
@@ -47,9 +57,19 @@ async def test_diagnostics(
     entry: MockConfigEntry,
     openssh: OpenSSHServer,
     client_key: asyncssh.SSHKey,
+    ha_http_port: int,
     snapshot: SnapshotAssertion,
 ) -> None:
     assert await async_setup_component(hass, "diagnostics", {})
+    extras = f"{free_port()}:{NAS}:22 proxy-v2\n{free_port()}:localhost:{ha_http_port}"
+    # The server's public address (a loopback port where nothing answers: no DNS in tests).
+    public_url = f"http://{LOOPBACK}:{free_port()}"
+    options = {
+        CONF_PUBLIC_URL: public_url,
+        CONF_EXTRA_FORWARDS: extras,
+        CONF_TARGET_HOST: "printer.home.arpa",
+    }
+    hass.config_entries.async_update_entry(entry, options={**entry.options, **options})
     await load(hass, entry)
     await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     diagnostics: dict[str, Any] = await get_diagnostics_for_config_entry(hass, hass_client, entry)
@@ -63,6 +83,9 @@ async def test_diagnostics(
         openssh.user + "@",
         fingerprint(load_host_key(openssh.host_public_key)),
         openssh.host_public_key.split()[1],
+        public_url,
+        "home.arpa",
+        "localhost",
     ]
     assert [secret for secret in secrets if secret in text] == []
 

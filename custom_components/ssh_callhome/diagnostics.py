@@ -5,18 +5,22 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_HOST, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .const import (
     CONF_ALLOWED_NETWORKS,
+    CONF_EXTRA_FORWARDS,
     CONF_HEARTBEAT_URL,
     CONF_HOST_KEY,
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
+    CONF_PUBLIC_URL,
     CONF_REFUSED_NETWORKS,
+    CONF_TARGET_HOST,
 )
+from .extras import ExtraForward
 from .runtime_data import SshCallhomeConfigEntry
 from .state import TunnelState
 from .visitors import VisitorRefusal
@@ -35,6 +39,11 @@ TO_REDACT = {
     "address",  # a refused visitor's
     CONF_ALLOWED_NETWORKS,  # they may name the user's own networks
     CONF_REFUSED_NETWORKS,
+    # As the host is: the public URL is normally the server's own name, and the targets name
+    # machines of the home network. Settings show the forwards with their hosts left out.
+    CONF_PUBLIC_URL,
+    CONF_TARGET_HOST,
+    CONF_EXTRA_FORWARDS,
 }
 
 
@@ -46,6 +55,16 @@ def _state_dict(state: TunnelState) -> dict[str, Any]:
         "reconnects": state.reconnects,
         "running": state.running,
         "presented_host_key": state.presented_host_key,
+    }
+
+
+def _forward_dict(forward: ExtraForward) -> dict[str, Any]:
+    return {
+        "remote_port": forward.remote_port,
+        "target_host": REDACTED,
+        "target_port": forward.port,
+        "proxy_v2": forward.proxy_v2,
+        "in_process": forward.in_process is not None,
     }
 
 
@@ -66,9 +85,12 @@ async def async_get_config_entry_diagnostics(
         "settings": {
             "remote_port": tunnel.settings.remote_port,
             "bind_address": tunnel.settings.bind_address or "all interfaces",
-            "target": f"{tunnel.settings.target_host}:{tunnel.settings.target_port}",
+            "target": f"{REDACTED}:{tunnel.settings.target_port}",
             "keepalive": [tunnel.settings.keepalive_interval, tunnel.settings.keepalive_count_max],
             "backoff_max": tunnel.settings.backoff.maximum,
+            "extra_forwards": [
+                _forward_dict(forward) for forward in tunnel.settings.extra_forwards
+            ],
         },
         "visitors_refused": [
             async_redact_data(_refusal_dict(refusal), TO_REDACT)
