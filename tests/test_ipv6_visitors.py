@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from ipaddress import ip_address
 
 import pytest
-import pytest_socket
+import pytest_socket  # type: ignore[import-untyped]
 
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
