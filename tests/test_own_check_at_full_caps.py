@@ -28,7 +28,12 @@ from custom_components.ssh_callhome.const import (
     CONF_PROBE_INTERVAL,
     CONF_REMOTE_PORT,
 )
-from custom_components.ssh_callhome.probe import PROBE_ORIGINATOR, ProbeResult, ProbeSpec
+from custom_components.ssh_callhome.probe import (
+    PROBE_ORIGINATOR,
+    ProbeResult,
+    ProbeSpec,
+    probe_public_path,
+)
 from harness.ha_http import load_with_remote_view
 from harness.integration import DEVICE, reachability, tunnel_of
 from harness.network import closed_at_once, connect_from, wait_until
@@ -83,7 +88,7 @@ async def full_caps(
             CONF_PROBE_INTERVAL: 0.2,
         },
     )
-    spy = CheckSpy(tunnel_module.probe_public_path)
+    spy = CheckSpy(probe_public_path)
     with patch.object(tunnel_module, "probe_public_path", spy):
         await load_with_remote_view(hass, entry)
         tunnel = tunnel_of(entry)
