@@ -70,10 +70,8 @@ async def async_get_config_entry_diagnostics(
             "keepalive": [tunnel.settings.keepalive_interval, tunnel.settings.keepalive_count_max],
             "backoff_max": tunnel.settings.backoff.maximum,
         },
-        "connections": {
-            "active": tunnel.stats.active_connections,
-            "caps_full": tunnel.caps_full,
-        },
+        # Every place of the caps taken: new visitors are refused (the count is a sensor).
+        "caps_full": tunnel.caps_full,
         "visitors_refused": [
             async_redact_data(_refusal_dict(refusal), TO_REDACT)
             for refusal in tunnel.visitors.refusals
