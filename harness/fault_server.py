@@ -61,6 +61,18 @@ class FaultServer:
             self._acceptor.close()
             await self._acceptor.wait_closed()
 
+    async def open_forwarded(
+        self, listen_host: str, listen_port: int, orig_host: str, orig_port: int = 40000
+    ) -> tuple[asyncssh.SSHReader[bytes], asyncssh.SSHWriter[bytes]]:
+        """A connection to the client's forward, reported as coming from `orig_host`.
+
+        A real server reports the address a visitor connected from; this one says what the
+        test likes (a stand-in address, a scope id with a line break).
+        """
+        return await self.connections[-1].open_connection(
+            listen_host, listen_port, orig_host, orig_port
+        )
+
     def drop_all(self) -> None:
         """End every connection abruptly, as a crashed server or a reset link would."""
         for connection in self.connections:

@@ -7,6 +7,8 @@ connection came from: each visitor here connects from a loopback address of its 
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Iterator
 from dataclasses import replace
 from ipaddress import ip_network
 
@@ -21,12 +23,16 @@ from custom_components.ssh_callhome.forwarding import TrafficStats
 from custom_components.ssh_callhome.limits import ChannelGate, ConnectionLimits
 from custom_components.ssh_callhome.visitors import (
     ANNOUNCE_INTERVAL,
+    MAX_ANNOUNCED_PER_INTERVAL,
     InvalidNetwork,
+    RefusalNotice,
     VisitorPolicy,
     VisitorRecord,
     parse_networks,
+    visitor_of,
 )
 from harness.engine import connected, running, tcp_tunnel
+from harness.memory import deep_size
 from harness.network import (
     LOOPBACK,
     SilentServer,
@@ -35,6 +41,7 @@ from harness.network import (
     free_port,
     wait_until,
 )
+from harness.stepped_time import SteppedTime
 
 
 def policy(allowed: str = "", refused: str = "") -> VisitorPolicy:
@@ -139,7 +146,7 @@ def test_a_refused_visitor_takes_no_place_and_counts_apart() -> None:
 def test_refusals_are_announced_once_per_address_per_minute() -> None:
     now = 5000.0
     record = VisitorRecord(lambda: now)
-    announced: list[str] = []
+    announced: list[RefusalNotice] = []
     remove = record.add_listener(announced.append)
     for second in range(0, 60, 5):  # one address, every 5 s for a minute
         now = 5000.0 + second
@@ -147,12 +154,12 @@ def test_refusals_are_announced_once_per_address_per_minute() -> None:
     record.refused("192.0.2.2", "rule")
     now = 5000.0 + ANNOUNCE_INTERVAL
     record.refused("192.0.2.1", "rule")  # a minute after its first announcement
-    assert announced == ["192.0.2.1", "192.0.2.2", "192.0.2.1"]
+    assert [notice.address for notice in announced] == ["192.0.2.1", "192.0.2.2", "192.0.2.1"]
     assert len(record.refusals) == 14
     remove()
     now += ANNOUNCE_INTERVAL
     record.refused("192.0.2.3", "rule")
-    assert announced[-1] == "192.0.2.1"
+    assert announced[-1].address == "192.0.2.1"
 
 
 async def test_tcp_mode_refuses_before_the_target_sees_a_byte(
@@ -191,3 +198,95 @@ async def test_tcp_mode_refuses_before_the_target_sees_a_byte(
         ]
         * 2
     )
+
+
+FLOOD = 200_000
+# What the record may hold after a flood, whatever its size: a few dozen announced visitors and
+# the last refusals (about 6 KiB). Before the bound, 26 MiB.
+FLOOD_MEMORY_BOUND = 64 * 1024
+
+
+def flood(addresses: Iterator[str], time: SteppedTime, step: float) -> list[RefusalNotice]:
+    """Refuse each address once, `step` seconds apart; the notices, once every interval ended."""
+    record = VisitorRecord(time.clock, time.call_later)
+    notices: list[RefusalNotice] = []
+    record.add_listener(notices.append)
+    before = deep_size(record)
+    for address in addresses:
+        record.refused(address, "rule")
+        time.advance(step)
+    held = deep_size(record)
+    print(f"{len(notices)} notices; the record held {before} bytes, {held} after the flood")
+    assert held < FLOOD_MEMORY_BOUND
+    time.advance(ANNOUNCE_INTERVAL)
+    assert time.pending == 0
+    return notices
+
+
+def split(notices: list[RefusalNotice]) -> tuple[list[str], list[int]]:
+    """The visitors announced one by one, and what each summary counted."""
+    announced = [notice.address for notice in notices if notice.address is not None]
+    summaries = [notice.not_announced for notice in notices if notice.address is None]
+    return announced, summaries
+
+
+def test_a_flood_from_distinct_networks_is_bounded_per_interval() -> None:
+    """200,000 visitors from as many /64s, 2 ms apart: 400 s, so 7 intervals."""
+    time = SteppedTime()
+    addresses = (f"2001:db8:{i >> 16:x}:{i & 0xFFFF:x}::1" for i in range(FLOOD))
+    notices = flood(addresses, time, 0.002)
+    announced, summaries = split(notices)
+    intervals = math.ceil(FLOOD * 0.002 / ANNOUNCE_INTERVAL)
+    assert len(summaries) == intervals
+    assert len(announced) == intervals * MAX_ANNOUNCED_PER_INTERVAL
+    assert len(announced) + sum(summaries) == FLOOD  # every refusal told, one way or the other
+
+
+def test_a_flood_from_one_ipv6_network_is_one_visitor() -> None:
+    """200,000 addresses of one /64 in 40 s: one visitor, announced once."""
+    time = SteppedTime()
+    addresses = (f"2001:db8:0:7:{i >> 16:x}:{i & 0xFFFF:x}:0:1" for i in range(FLOOD))
+    notices = flood(addresses, time, 0.0002)
+    assert notices == [RefusalNotice("2001:db8:0:7:0:0:0:1")]
+
+
+def test_ipv6_visitors_are_their_64_and_ipv4_ones_their_address() -> None:
+    time = SteppedTime()
+    record = VisitorRecord(time.clock, time.call_later)
+    notices: list[RefusalNotice] = []
+    record.add_listener(notices.append)
+    for address in ("2001:db8::1", "2001:db8::2", "2001:db8:0:1::1", "192.0.2.1", "192.0.2.2"):
+        record.refused(address, "rule")
+    record.refused("::ffff:192.0.2.1", "rule")  # the same IPv4 visitor, spelt as IPv6
+    record.refused("not an address", "rule")
+    record.refused("nor this", "rule")  # every non-address is one visitor
+    assert split(notices) == (
+        ["2001:db8::1", "2001:db8:0:1::1", "192.0.2.1", "192.0.2.2", "not an address"],
+        [],
+    )
+    assert visitor_of("2001:db8:0:1:ffff::9") == "2001:db8:0:1::/64"
+
+
+def test_the_summary_comes_at_the_intervals_end_or_when_the_tunnel_stops() -> None:
+    time = SteppedTime()
+    record = VisitorRecord(time.clock, time.call_later)
+    notices: list[RefusalNotice] = []
+    record.add_listener(notices.append)
+    for i in range(MAX_ANNOUNCED_PER_INTERVAL):
+        record.refused(f"192.0.2.{i}", "rule")
+    record.refused("192.0.2.0", "rule")  # a repeat: within the bound, no summary for it
+    time.advance(ANNOUNCE_INTERVAL)
+    assert split(notices) == ([f"192.0.2.{i}" for i in range(MAX_ANNOUNCED_PER_INTERVAL)], [])
+    for i in range(MAX_ANNOUNCED_PER_INTERVAL + 3):
+        record.refused(f"198.51.100.{i}", "rule")
+        record.refused(f"198.51.100.{i}", "rule")
+    time.advance(ANNOUNCE_INTERVAL / 2)
+    assert split(notices)[1] == []  # not before the interval's end
+    time.advance(ANNOUNCE_INTERVAL / 2)
+    assert split(notices)[1] == [16]  # 3 held back, and 13 repeats: no event of their own
+    record.refused("203.0.113.1", "rule")  # a new interval
+    for i in range(MAX_ANNOUNCED_PER_INTERVAL):
+        record.refused(f"203.0.113.{i + 2}", "rule")
+    record.end_interval()  # the tunnel stops
+    assert split(notices)[1] == [16, 1]
+    assert time.pending == 0

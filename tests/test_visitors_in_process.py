@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import time
 from ipaddress import ip_network
 from typing import Any
+from unittest.mock import patch
 
 from aiohttp import web
 
@@ -26,6 +29,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.ssh_callhome import visitors as visitors_module
 from custom_components.ssh_callhome.const import (
     CONF_REMOTE_PORT,
     DEFAULT_OPTIONS,
@@ -33,9 +37,10 @@ from custom_components.ssh_callhome.const import (
 )
 from custom_components.ssh_callhome.probe import ProbeResult
 from custom_components.ssh_callhome.state import Status
+from custom_components.ssh_callhome.visitors import MAX_ANNOUNCED_PER_INTERVAL
 from harness.ha_http import load_with_remote_view
 from harness.integration import REACHABLE, load, tunnel_of
-from harness.network import connect_from, wait_until
+from harness.network import closed_at_once, connect_from, wait_until
 
 REFUSED_SENSOR = "sensor.root_127_0_0_1_refused_visitors"
 LISTS = {"allowed_networks": "127.0.0.0/29\n::1", "refused_networks": "127.0.0.5"}
@@ -197,4 +202,41 @@ async def test_lists_that_refuse_the_servers_loopback_leave_the_check_unknown(
     assert (state.state, state.attributes["reason"]) == (STATE_UNKNOWN, "not_allowed")
     assert tunnel_of(entry).stats.visitors_refused == 0  # it was not sent
     assert (await request_from(entry.data[CONF_REMOTE_PORT], "127.0.0.6")).endswith(b"in")
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+# Long enough for the whole flood to fall in one or two intervals on a busy machine.
+SHORT_INTERVAL = 3.0
+FLOOD_VISITORS = 300
+
+
+async def test_a_flood_of_refused_visitors_gives_bounded_events(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """Each visitor from a loopback address of its own, all in the refused networks."""
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, "refused_networks": "127.1.0.0/16"}
+    )
+    events = async_capture_events(hass, EVENT_VISITOR_REFUSED)
+    port = entry.data[CONF_REMOTE_PORT]
+    with patch.object(visitors_module, "ANNOUNCE_INTERVAL", SHORT_INTERVAL):
+        await load_with_remote_view(hass, entry)
+        started = time.monotonic()
+        for visitor in range(1, FLOOD_VISITORS + 1):
+            assert await closed_at_once(port, f"127.1.{visitor // 256}.{visitor % 256}")
+        flood_seconds = time.monotonic() - started
+        stats = tunnel_of(entry).stats
+        await wait_until(lambda: stats.visitors_refused == FLOOD_VISITORS, 5, "all refused")
+        await wait_until(lambda: events[-1].data["address"] is None, 2 * SHORT_INTERVAL, "summary")
+    announced = [event.data for event in events if event.data["address"] is not None]
+    summaries = [event.data for event in events if event.data["address"] is None]
+    print(
+        f"{FLOOD_VISITORS} visitors refused in {flood_seconds:.1f} s: "
+        f"{len(announced)} events, {len(summaries)} summaries {summaries}"
+    )
+    intervals = math.ceil(flood_seconds / SHORT_INTERVAL) + 1  # the flood may straddle one
+    assert len(announced) <= MAX_ANNOUNCED_PER_INTERVAL * intervals
+    assert 1 <= len(summaries) <= intervals
+    assert len(announced) + sum(s["not_announced"] for s in summaries) == FLOOD_VISITORS
+    assert all(s.keys() == {"entry_id", "address", "not_announced"} for s in summaries)
     assert await hass.config_entries.async_unload(entry.entry_id)

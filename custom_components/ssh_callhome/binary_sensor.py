@@ -35,17 +35,21 @@ class TunnelBinarySensorDescription(BinarySensorEntityDescription):
     attributes_fn: Callable[[Tunnel], dict[str, str]] | None = None
 
 
+# What the direct check found when it could not tell whether the way in works.
+NO_VERDICT = (None, ProbeResult.FORBIDDEN, ProbeResult.NOT_ALLOWED, ProbeResult.CAPS_FULL)
+
+
 def is_reachable(state: TunnelState) -> bool | None:
     """Off when a check found Home Assistant unreachable, on when one found it, else unknown.
 
     Both checks must pass: the direct one (the server's port) and, with a public URL, the
-    outside-in one. The direct check forbidden by the server, or not sent because the visitor
-    lists would refuse it, gives no verdict either way.
+    outside-in one. The direct check forbidden by the server, not sent because the visitor
+    lists would refuse it, or failed while the caps were full, gives no verdict either way.
     """
     if state.status is not Status.CONNECTED:
         return False
     verdicts = set()
-    if state.reachability not in (None, ProbeResult.FORBIDDEN, ProbeResult.NOT_ALLOWED):
+    if state.reachability not in NO_VERDICT:
         verdicts.add(state.reachability is ProbeResult.REACHABLE)
     if state.public_url_result is not None:
         verdicts.add(state.public_url_result is PublicUrlResult.REACHABLE)

@@ -92,6 +92,8 @@ async def async_get_config_entry_diagnostics(
                 _forward_dict(forward) for forward in tunnel.settings.extra_forwards
             ],
         },
+        # Every place of the caps taken: new visitors are refused (the count is a sensor).
+        "caps_full": tunnel.caps_full,
         "visitors_refused": [
             async_redact_data(_refusal_dict(refusal), TO_REDACT)
             for refusal in tunnel.visitors.refusals

@@ -3,7 +3,8 @@
 The first is fired when the tunnel goes up or down, or the reason it is down changes; retries
 that change nothing are not events. The second when the tunnel reconnected by itself because
 its check kept failing. The third when a visitor is refused by the networks allowed and
-refused, at most once a minute per address (the engine decides: visitors.py).
+refused, within the engine's bounds (visitors.py): once a minute per visitor, at most ten
+visitors a minute, and beyond that one summary at the minute's end.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from homeassistant.core import HomeAssistant, callback
 
 from .const import EVENT_SELF_HEALED, EVENT_STATE_CHANGED, EVENT_VISITOR_REFUSED
 from .state import Reason, Status, TunnelState
+from .visitors import RefusalNotice
 
 
 def _summary(state: TunnelState) -> tuple[Status, Reason | None]:
@@ -67,15 +69,20 @@ class SelfHealEvents:
 
 
 class VisitorRefusedEvents:
-    """Fires the event for each refused visitor the engine announces."""
+    """Fires the event for each notice of refused visitors the engine gives.
+
+    One visitor: `address` as the server reported it (made safe to show at the gate). A summary:
+    `address` None and `not_announced`, the refused connections that had no event of their own.
+    """
 
     def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
         self._hass = hass
         self._entry_id = entry_id
 
     @callback
-    def __call__(self, address: str) -> None:
+    def __call__(self, notice: RefusalNotice) -> None:
         """A refusal listener of the engine."""
-        self._hass.bus.async_fire(
-            EVENT_VISITOR_REFUSED, {"entry_id": self._entry_id, "address": address}
-        )
+        data: dict[str, str | int | None] = {"entry_id": self._entry_id, "address": notice.address}
+        if notice.address is None:
+            data["not_announced"] = notice.not_announced
+        self._hass.bus.async_fire(EVENT_VISITOR_REFUSED, data)

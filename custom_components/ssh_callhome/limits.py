@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import asyncssh
 
 from .forwarding import TrafficStats
+from .server_text import printable
 from .visitors import VisitorPolicy, VisitorRecord
 
 _LOGGER = logging.getLogger(__name__)
@@ -114,8 +115,13 @@ class ChannelGate:
         self.visitors = VisitorRecord(clock)
 
     def admit(self, visitor: str) -> Admission:
-        """A place for one more connection of `visitor`, or ChannelOpenError (refused, full)."""
-        self.visitors.arrived(visitor)
+        """A place for one more connection of `visitor`, or ChannelOpenError (refused, full).
+
+        The tunnel's own check has a place beyond the caps while it runs (visitors.py): with
+        every place taken it would be refused like a visitor, and the tunnel reconnected.
+        """
+        visitor = printable(visitor)  # the server chose it: logged, counted and told made safe
+        own_check = self.visitors.arrived(visitor)
         rule = self.limits.visitors.refusal(visitor)
         if rule is not None:
             self.stats.visitors_refused += 1
@@ -124,13 +130,19 @@ class ChannelGate:
             raise asyncssh.ChannelOpenError(
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "visitor not allowed"
             )
+        # One place beyond the total, for the check alone: taken, the check meets the caps too.
+        if not own_check or self._counts.total > self.limits.total:
+            self._within_caps(visitor)
+        self._counts.add(visitor)
+        self.stats.active_connections = self._counts.total
+        return Admission(self, visitor)
+
+    def _within_caps(self, visitor: str) -> None:
+        """Nothing if `visitor` may have one more place; else refused (ChannelOpenError)."""
         if self._counts.total >= self.limits.total:
             self._refuse(visitor, f"{self._counts.total} connections open (the cap)")
         if self._counts.held_by(visitor) >= self.limits.per_visitor:
             self._refuse(visitor, f"{visitor} holds {self.limits.per_visitor} (the cap)")
-        self._counts.add(visitor)
-        self.stats.active_connections = self._counts.total
-        return Admission(self, visitor)
 
     def released(self, visitor: str) -> None:
         """Called by Admission.release only."""

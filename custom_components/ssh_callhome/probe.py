@@ -34,6 +34,9 @@ class ProbeResult(StrEnum):
     # The networks allowed and refused keep out the server's own loopback, where the probe
     # comes from: it would be refused like any visitor from there, so it is not sent.
     NOT_ALLOWED = "not_allowed"
+    # Every place of the caps was taken and the check failed meanwhile: it may have been
+    # refused like a visitor, so it says nothing about the path (the engine decides: tunnel.py).
+    CAPS_FULL = "caps_full"
 
 
 # Where the probe arrives from: the server connects to its own loopback (probe_host) from there.

@@ -33,6 +33,7 @@ class TunnelSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[Tunnel], StateType | datetime]
     polled: bool = False
+    attributes_fn: Callable[[Tunnel], dict[str, bool]] | None = None
 
 
 def _connected_since(tunnel: Tunnel) -> datetime | None:
@@ -94,6 +95,8 @@ SENSORS = (
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda tunnel: tunnel.stats.active_connections,
         polled=True,
+        # Every place taken: new visitors are refused until some leave (Connection limits).
+        attributes_fn=lambda tunnel: {"caps_full": tunnel.caps_full},
     ),
     _refusals("connections_refused", lambda tunnel: tunnel.stats.connections_refused),
     _refusals("visitors_refused", lambda tunnel: tunnel.stats.visitors_refused),
@@ -137,3 +140,9 @@ class TunnelSensor(SshCallhomeEntity, SensorEntity):
     def native_value(self) -> StateType | datetime:
         """The value, read off the engine now."""
         return self.entity_description.value_fn(self.tunnel)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, bool] | None:
+        """What the description adds to the value, if anything."""
+        attributes_fn = self.entity_description.attributes_fn
+        return attributes_fn(self.tunnel) if attributes_fn else None

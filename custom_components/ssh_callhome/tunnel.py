@@ -31,7 +31,7 @@ from .limits import ChannelGate
 from .probe import PROBE_ORIGINATOR, ProbeResult, ProbeSpec, probe_public_path
 from .public_url import PublicUrlResult, check_public_url
 from .server_text import printable
-from .state import Status, TunnelState, describe, reason_for
+from .state import CHECK_FAILURES, Status, TunnelState, describe, reason_for
 from .visitors import VisitorRecord
 
 _LOGGER = logging.getLogger(__name__)
@@ -85,6 +85,11 @@ class Tunnel:
         """Recent originators and refused visitors, and who hears of the refusals."""
         return self._gate.visitors
 
+    @property
+    def caps_full(self) -> bool:
+        """Whether every place the total cap allows is taken: new visitors are refused."""
+        return self.stats.active_connections >= self.settings.limits.total
+
     def connection_details(self) -> dict[str, str]:
         """What the live connection negotiated, for diagnostics; empty when there is none."""
         if self._connection is None:
@@ -124,6 +129,7 @@ class Tunnel:
                 await self._pause(self._backoff.next_delay())
         finally:
             await self._close_connection()
+            self.visitors.end_interval()  # a summary of refused visitors is not left pending
             self._update(replace(self._state, running=False, status=Status.DISCONNECTED))
 
     async def _run_once(self) -> None:
@@ -252,14 +258,25 @@ class Tunnel:
     async def _probe(
         self, connection: asyncssh.SSHClientConnection, probe: ProbeSpec
     ) -> ProbeResult:
-        """The public-path probe, unless the visitor policy would refuse it at the gate."""
+        """The public-path probe, unless the visitor policy would refuse it at the gate.
+
+        It has a place beyond the caps while it runs (limits.py); when a visitor from its own
+        address took that place first, its refusal is the caps' verdict, not the path's.
+        """
         if self.settings.limits.visitors.refusal(PROBE_ORIGINATOR) is not None:
             return ProbeResult.NOT_ALLOWED
         settings = self.settings
+        refused_before = self.stats.connections_refused
         with self.visitors.own_check(PROBE_ORIGINATOR):
-            return await probe_public_path(
+            result = await probe_public_path(
                 connection, settings.probe_host, settings.remote_port, probe
             )
+        if result in CHECK_FAILURES and self.stats.connections_refused > refused_before:
+            # The caps refused a connection meanwhile: the place kept for the check may have
+            # gone to a visitor from its address, and the check been refused like a visitor.
+            # A reconnect would not help (it drops every visitor): no verdict.
+            return ProbeResult.CAPS_FULL
+        return result
 
     async def _check_reachability(
         self, connection: asyncssh.SSHClientConnection, probe: ProbeSpec

@@ -9,6 +9,7 @@ the IPv4 network: each list catches a visitor however the server spells its addr
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -16,15 +17,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from typing import Protocol
 
 type Address = IPv4Address | IPv6Address
 type Network = IPv4Network | IPv6Network
 
-# Refused visitors are announced at most once per address in this many seconds.
+# A refused visitor is announced at most once in this many seconds; it is also the interval
+# over which the overall bound below applies.
 ANNOUNCE_INTERVAL = 60.0
+# Refused visitors announced one by one in an interval, all of them together: enough to name the
+# few visitors an automation that notifies would tell of; a flood beyond is one summary event.
+MAX_ANNOUNCED_PER_INTERVAL = 10
+# An IPv6 visitor is its /64: one subscriber's network (RFC 6177), where an attacker picks
+# addresses at will, so a per-address limit would be none.
+IPV6_VISITOR_PREFIX = 64
 # Refusals kept for diagnostics, and originators kept to tell whether the lists can apply.
 REFUSALS_KEPT = 20
 ORIGINATORS_KEPT = 20
+# Every originator that is no address is one visitor: the server chose such text, not a visitor.
+NOT_AN_ADDRESS = "not an address"
 _IPV4_MAPPED = IPv6Network("::ffff:0:0/96")
 
 
@@ -91,6 +102,17 @@ class VisitorPolicy:
         return None
 
 
+def visitor_of(reported: str) -> str:
+    """Who a refusal is counted against: the IPv4 address, or the IPv6 address's /64."""
+    address = originator_address(reported)
+    if address is None:
+        return NOT_AN_ADDRESS
+    if isinstance(address, IPv4Address):
+        return str(address)
+    host_bits = 128 - IPV6_VISITOR_PREFIX
+    return str(IPv6Network((int(address) >> host_bits << host_bits, IPV6_VISITOR_PREFIX)))
+
+
 @dataclass(frozen=True, slots=True)
 class VisitorRefusal:
     """One refused visitor, for diagnostics."""
@@ -100,38 +122,76 @@ class VisitorRefusal:
     rule: str
 
 
-RefusalListener = Callable[[str], None]
+@dataclass(frozen=True, slots=True)
+class RefusalNotice:
+    """What listeners hear: one refused visitor, or a summary of those not announced.
+
+    A summary (address None) ends an interval in which more visitors were refused than are
+    announced one by one: `not_announced` counts the refused connections of that interval that
+    had no notice of their own (repeats of announced visitors included).
+    """
+
+    address: str | None
+    not_announced: int = 0
+
+
+RefusalListener = Callable[[RefusalNotice], None]
+
+
+class Pending(Protocol):
+    """A callback due later (asyncio's TimerHandle)."""
+
+    def cancel(self) -> None:
+        """It is not to run."""
+
+
+# Runs a callback after a delay in seconds (the event loop's call_later); tests step it by hand.
+type Scheduler = Callable[[float, Callable[[], None]], Pending]
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> Pending:
+    return asyncio.get_running_loop().call_later(delay, callback)
 
 
 class VisitorRecord:
-    """Recent originators, the last refusals, and who hears of them at most once a minute.
+    """Recent originators, the last refusals, and who hears of them, within bounds.
 
-    Every table is bounded: the announcement times are pruned once a minute, so they hold only
-    addresses announced within the last two minutes.
+    A refused visitor (an IPv4 address, an IPv6 /64) is announced at most once an interval, and
+    at most MAX_ANNOUNCED_PER_INTERVAL visitors are in one interval; beyond, the interval ends
+    with one summary. The table of announced visitors holds only those of the current and the
+    previous interval: at most twice that bound, whatever the number of addresses.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, call_later: Scheduler = _call_later
+    ) -> None:
         self._clock = clock
+        self._call_later = call_later
         self.recent_originators: deque[str] = deque(maxlen=ORIGINATORS_KEPT)
         self.refusals: deque[VisitorRefusal] = deque(maxlen=REFUSALS_KEPT)
         self._announced: dict[str, float] = {}
-        self._pruned_at = clock()
         self._listeners: list[RefusalListener] = []
+        # The interval under way (None between intervals), what it announced and what not.
+        self._interval_start: float | None = None
+        self._announced_in_interval = 0
+        self._not_announced = 0
+        # Set when the overall bound held a visitor back: the interval ends with a summary.
+        self._summary_due: Pending | None = None
         # The tunnel's own public-path check, under way from this originator: not a visitor.
         self._own_check_from: str | None = None
 
     def add_listener(self, listener: RefusalListener) -> Callable[[], None]:
-        """Call `listener(address)` for refused visitors; returns the function that removes it."""
+        """Call `listener` with each notice; returns the function that removes it."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
     @contextmanager
     def own_check(self, originator: str) -> Iterator[None]:
-        """The tunnel's own check arrives from `originator` meanwhile: it is not recorded.
+        """The tunnel's own check arrives from `originator` meanwhile: it is not a visitor.
 
         Which connection is the check cannot be told for sure: the first from `originator`
-        while it runs is taken for it. That only keeps it out of the recent originators,
-        which inform a warning; the check passes the gate like any visitor.
+        while it runs is taken for it. It is kept out of the recent originators, which inform
+        a warning, and gets the place the caps keep for the check (limits.py).
         """
         self._own_check_from = originator
         try:
@@ -139,27 +199,57 @@ class VisitorRecord:
         finally:
             self._own_check_from = None
 
-    def arrived(self, reported: str) -> None:
-        """A visitor's connection arrived, whatever becomes of it."""
+    def arrived(self, reported: str) -> bool:
+        """A connection arrived, whatever becomes of it; whether it is taken for the own check."""
         if reported == self._own_check_from:
             self._own_check_from = None
-            return
+            return True
         self.recent_originators.append(reported)
+        return False
 
     def refused(self, reported: str, rule: str) -> None:
-        """A visitor was refused: kept, and announced unless it was within the last minute."""
+        """A visitor was refused: kept, and announced within the bounds."""
         self.refusals.append(VisitorRefusal(datetime.now(UTC), reported, rule))
         now = self._clock()
-        if now - self._pruned_at >= ANNOUNCE_INTERVAL:  # once a minute, not at every refusal
-            self._pruned_at = now
-            self._announced = {
-                address: at
-                for address, at in self._announced.items()
-                if now - at < ANNOUNCE_INTERVAL
-            }
-        last = self._announced.get(reported)
+        start = self._interval_start
+        if start is None or now - start >= ANNOUNCE_INTERVAL:
+            self.end_interval()
+            start = self._start_interval(now)
+        visitor = visitor_of(reported)
+        last = self._announced.get(visitor)
         if last is not None and now - last < ANNOUNCE_INTERVAL:
-            return
-        self._announced[reported] = now
+            self._not_announced += 1
+        elif self._announced_in_interval < MAX_ANNOUNCED_PER_INTERVAL:
+            self._announced[visitor] = now
+            self._announced_in_interval += 1
+            self._tell(RefusalNotice(reported))
+        else:
+            self._not_announced += 1
+            if self._summary_due is None:
+                delay = start + ANNOUNCE_INTERVAL - now
+                self._summary_due = self._call_later(delay, self.end_interval)
+
+    def end_interval(self) -> None:
+        """End the interval under way: its summary, if one is due, goes out now.
+
+        Called when the interval is over, and when the tunnel stops (nothing is left pending).
+        """
+        summary_due, self._summary_due = self._summary_due, None
+        self._interval_start = None
+        if summary_due is not None:
+            summary_due.cancel()
+            self._tell(RefusalNotice(None, self._not_announced))
+
+    def _start_interval(self, now: float) -> float:
+        self._interval_start = now
+        self._announced_in_interval = 0
+        self._not_announced = 0
+        # Only visitors announced within the last interval still matter.
+        self._announced = {
+            visitor: at for visitor, at in self._announced.items() if now - at < ANNOUNCE_INTERVAL
+        }
+        return now
+
+    def _tell(self, notice: RefusalNotice) -> None:
         for listener in list(self._listeners):
-            listener(reported)
+            listener(notice)
