@@ -27,9 +27,9 @@ from custom_components.ssh_callhome.const import (
     DOMAIN,
     ENTRY_MINOR_VERSION,
 )
-from custom_components.ssh_callhome.engine_settings import TunnelSettings
+from custom_components.ssh_callhome.engine.keys import generate_private_key, load_private_key
+from custom_components.ssh_callhome.engine.settings import TunnelSettings
 from custom_components.ssh_callhome.flow_forms import unique_id
-from custom_components.ssh_callhome.keys import generate_private_key, load_private_key
 from harness.dropbear import DropbearServer
 from harness.engine import CHECK_ANSWER, PAGE, server_settings
 from harness.fault_server import FaultServer

@@ -22,9 +22,11 @@ from .const import (
     ENTRY_MINOR_VERSION,
     ENTRY_VERSION,
 )
+from .engine.keys import KeyProblem, load_host_key
+from .engine.state import Reason, Status, TunnelState
+from .engine.tunnel import Tunnel
 from .events import SelfHealEvents, StateChangeEvents, VisitorRefusedEvents
 from .heartbeat import Heartbeat
-from .keys import KeyProblem, load_host_key
 from .probe_view import async_register_probe_view
 from .public_url_hass import async_follow_external_url
 from .repairs import (
@@ -36,8 +38,6 @@ from .repairs import (
 )
 from .runtime_data import SshCallhomeConfigEntry
 from .services import async_setup_services
-from .state import Reason, Status, TunnelState
-from .tunnel import Tunnel
 from .webhooks_only import async_setup_webhooks_only
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]

@@ -14,12 +14,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .engine.probe import ProbeResult
+from .engine.public_url import PublicUrlResult
+from .engine.state import Status, TunnelState
+from .engine.tunnel import Tunnel
 from .entity import SshCallhomeEntity
-from .probe import ProbeResult
-from .public_url import PublicUrlResult
 from .runtime_data import SshCallhomeConfigEntry
-from .state import Status, TunnelState
-from .tunnel import Tunnel
 
 PARALLEL_UPDATES = 0
 # An extra forward's sensor is keyed by its remote port after this.

@@ -17,7 +17,6 @@ import asyncssh
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant
 
-from .backoff import BackoffPolicy
 from .const import (
     BIND_ADDRESSES,
     CONF_ALLOWED_NETWORKS,
@@ -41,18 +40,19 @@ from .const import (
     EXPOSE_WEBHOOKS,
     MODE_HOME_ASSISTANT,
 )
-from .engine_settings import SessionTarget, TunnelSettings
-from .extras import parse_extra_forwards
-from .forwarding import tcp_target
-from .healing import SelfHealPolicy
-from .keys import load_private_key
-from .limits import ConnectionLimits
-from .probe import ProbeSpec
+from .engine.backoff import BackoffPolicy
+from .engine.extras import parse_extra_forwards
+from .engine.forwarding import tcp_target
+from .engine.healing import SelfHealPolicy
+from .engine.keys import load_private_key
+from .engine.limits import ConnectionLimits
+from .engine.probe import ProbeSpec
+from .engine.public_url import PublicUrlCheck
+from .engine.settings import SessionTarget, TunnelSettings
+from .engine.visitors import VisitorPolicy, parse_networks
 from .probe_view import async_forget_probe, async_new_probe
-from .public_url import PublicUrlCheck
 from .public_url_hass import async_public_url_check
 from .targets import home_assistant_target, http_target
-from .visitors import VisitorPolicy, parse_networks
 from .webhooks_only import webhooks_only_target
 
 

@@ -24,7 +24,6 @@ from homeassistant.core import callback
 
 from .authorize import authorize_placeholders, server_software
 from .builder import async_engine_input
-from .connection import check_tunnel, fetch_host_key
 from .const import (
     CONF_HOST_KEY,
     CONF_PASSPHRASE,
@@ -35,6 +34,9 @@ from .const import (
     ENTRY_MINOR_VERSION,
     ENTRY_VERSION,
 )
+from .engine.connection import check_tunnel, fetch_host_key
+from .engine.keys import export_host_key, fingerprint, generate_private_key, load_host_key
+from .engine.server_hello import ServerSoftware
 from .flow_forms import (
     GENERATE_SCHEMA,
     KEY_SCHEMA,
@@ -49,10 +51,8 @@ from .flow_forms import (
     normalized,
     unique_id,
 )
-from .keys import export_host_key, fingerprint, generate_private_key, load_host_key
 from .options_flow import SshCallhomeOptionsFlow
 from .runtime_data import SshCallhomeConfigEntry
-from .server_hello import ServerSoftware
 
 # How long the flow waits for the server before it says it cannot connect.
 FLOW_TIMEOUT = 15.0

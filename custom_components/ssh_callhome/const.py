@@ -2,7 +2,7 @@
 
 from typing import Final
 
-from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_VISITOR
+from .engine.limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_VISITOR
 
 DOMAIN: Final = "ssh_callhome"
 # The config entry's layout. Minor 2: every option is stored, with its default, at creation;

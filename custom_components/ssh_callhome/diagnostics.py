@@ -17,9 +17,9 @@ from .const import (
     CONF_PRIVATE_KEY,
     CONF_REFUSED_NETWORKS,
 )
+from .engine.state import TunnelState
+from .engine.visitors import VisitorRefusal
 from .runtime_data import SshCallhomeConfigEntry
-from .state import TunnelState
-from .visitors import VisitorRefusal
 
 TO_REDACT = {
     CONF_PRIVATE_KEY,

@@ -7,8 +7,8 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
+from .engine.state import TunnelState
 from .runtime_data import SshCallhomeConfigEntry
-from .state import TunnelState
 
 
 class SshCallhomeEntity(Entity):

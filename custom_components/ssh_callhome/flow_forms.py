@@ -36,8 +36,8 @@ from .const import (
     DEFAULT_SSH_PORT,
     VALID_PORTS,
 )
-from .keys import InvalidKey, WeakKey, WrongPassphrase
-from .state import Reason, describe, reason_for
+from .engine.keys import InvalidKey, WeakKey, WrongPassphrase
+from .engine.state import Reason, describe, reason_for
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -48,12 +48,12 @@ from .const import (
     MODE_HOME_ASSISTANT,
     MODE_TCP,
 )
-from .extras import InvalidExtraForward, parse_extra_forwards
+from .engine.extras import InvalidExtraForward, parse_extra_forwards
+from .engine.public_url import InvalidPublicUrl, parse_public_url
+from .engine.tunnel import Tunnel
+from .engine.visitors import InvalidNetwork, parse_networks
 from .flow_forms import PORT_NUMBER, is_host_name, whole_number
 from .heartbeat import is_heartbeat_url
-from .public_url import InvalidPublicUrl, parse_public_url
-from .tunnel import Tunnel
-from .visitors import InvalidNetwork, parse_networks
 
 # Each network list and its error.
 _NETWORK_LISTS = {

@@ -24,10 +24,10 @@ from .const import (
     DOMAIN,
     PERSISTENT_FAILURE_SECONDS,
 )
-from .keys import fingerprint, load_host_key
+from .engine.keys import fingerprint, load_host_key
+from .engine.state import Reason, Status, TunnelState
 from .public_url_hass import ExternalUrlRepairFlow, external_url_issue_id
 from .runtime_data import SshCallhomeConfigEntry
-from .state import Reason, Status, TunnelState
 
 HOST_KEY_CHANGED = "host_key_changed"
 CHECK_KEEPS_FAILING = "check_keeps_failing"

@@ -1,0 +1,1 @@
+"""The engine: plain asyncio and asyncssh, no Home Assistant."""
