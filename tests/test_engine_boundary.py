@@ -7,6 +7,7 @@ hide what the engine itself pulls in; imports inside functions count as much as 
 from __future__ import annotations
 
 import ast
+import graphlib
 import shutil
 from pathlib import Path
 
@@ -39,6 +40,10 @@ def imported(package: Path, path: Path) -> tuple[set[str], set[str]]:
         elif isinstance(node, ast.ImportFrom):
             base = here[: len(here) - node.level + 1] if node.level > 1 else here
             targets = [".".join([PACKAGE_NAME, *base, *filter(None, [node.module])])]
+            # `from . import x` imports module x when there is one.
+            where = package.joinpath(*base, *filter(None, [node.module]))
+            submodules = [a.name for a in node.names if (where / f"{a.name}.py").exists()]
+            targets = [f"{targets[0]}.{name}" for name in submodules] or targets
         else:
             continue
         for target in targets:
@@ -53,9 +58,14 @@ def engine_problems(package: Path) -> list[str]:
     """Each import under engine/ of Home Assistant or of a module outside engine/."""
     problems: list[str] = []
     for path in sorted((package / "engine").rglob("*.py")):
-        _own, others = imported(package, path)
+        own, others = imported(package, path)
         name = module_name(package, path)
         problems += [f"{name} imports homeassistant" for _ in {"homeassistant"} & others]
+        problems += [
+            f"{name} imports {target or 'the package root'}"
+            for target in sorted(own)
+            if target != "engine" and not target.startswith("engine.")
+        ]
     return problems
 
 
@@ -71,6 +81,10 @@ def test_nothing_under_engine_imports_home_assistant_or_the_layer_above() -> Non
         ("import homeassistant.core as core", "homeassistant"),
         ("from homeassistant.core import HomeAssistant", "homeassistant"),
         ("from homeassistant import config_entries", "homeassistant"),
+        ("from ..const import DOMAIN", "const"),
+        ("from .. import const", "const"),
+        ("from .. import DOMAIN", "the package root"),
+        ("from custom_components.ssh_callhome.builder import Delivery", "builder"),
     ],
 )
 def test_a_forbidden_import_deep_in_the_engine_is_found(
@@ -82,3 +96,46 @@ def test_a_forbidden_import_deep_in_the_engine_is_found(
     internals = copy / "engine" / "asyncssh_internals.py"
     internals.write_text(f"{internals.read_text()}\ndef late() -> None:\n    {line}\n")
     assert engine_problems(copy) == [f"engine.asyncssh_internals imports {problem}"]
+
+
+def import_graph(package: Path) -> dict[str, set[str]]:
+    """Each module of the integration, with the integration's modules it imports."""
+    return {
+        module_name(package, path): imported(package, path)[0]
+        for path in sorted(package.rglob("*.py"))
+    }
+
+
+def import_cycle(package: Path) -> list[str]:
+    """One cycle of imports among the integration's modules, or none."""
+    try:
+        graphlib.TopologicalSorter(import_graph(package)).prepare()
+    except graphlib.CycleError as cycle:
+        found: list[str] = cycle.args[1]
+        return found
+    return []
+
+
+def test_the_integration_has_no_import_cycle() -> None:
+    assert len(import_graph(PACKAGE)) > 40
+    assert import_cycle(PACKAGE) == []
+
+
+def test_a_cycle_through_a_late_import_is_found(tmp_path: Path) -> None:
+    """A late import (inside a function) closes a cycle as much as one at the top."""
+    copy = tmp_path / "ssh_callhome"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    backoff = copy / "engine" / "backoff.py"
+    backoff.write_text(f"{backoff.read_text()}\ndef late() -> None:\n    from . import tunnel\n")
+    cycle = import_cycle(copy)
+    assert {"engine.backoff", "engine.tunnel"} <= set(cycle)
+
+
+def test_the_layer_above_uses_the_engine_through_its_api() -> None:
+    """Home Assistant's modules import `engine` itself, whose `__all__` is the engine's API."""
+    reaches = {
+        name: sorted(target for target in own if target.startswith("engine."))
+        for name, own in import_graph(PACKAGE).items()
+        if not name.startswith("engine")
+    }
+    assert {name: targets for name, targets in reaches.items() if targets} == {}

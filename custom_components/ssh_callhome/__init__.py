@@ -22,9 +22,7 @@ from .const import (
     ENTRY_MINOR_VERSION,
     ENTRY_VERSION,
 )
-from .engine.keys import KeyProblem, load_host_key
-from .engine.state import Reason, Status, TunnelState
-from .engine.tunnel import Tunnel
+from .engine import KeyProblem, Reason, Status, Tunnel, TunnelState, load_host_key
 from .events import SelfHealEvents, StateChangeEvents, VisitorRefusedEvents
 from .heartbeat import Heartbeat
 from .probe_view import async_register_probe_view

@@ -14,10 +14,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .engine.probe import ProbeResult
-from .engine.public_url import PublicUrlResult
-from .engine.state import Status, TunnelState
-from .engine.tunnel import Tunnel
+from .engine import ProbeResult, PublicUrlResult, Status, Tunnel, TunnelState
 from .entity import SshCallhomeEntity
 from .runtime_data import SshCallhomeConfigEntry
 

@@ -40,16 +40,20 @@ from .const import (
     EXPOSE_WEBHOOKS,
     MODE_HOME_ASSISTANT,
 )
-from .engine.backoff import BackoffPolicy
-from .engine.extras import parse_extra_forwards
-from .engine.forwarding import tcp_target
-from .engine.healing import SelfHealPolicy
-from .engine.keys import load_private_key
-from .engine.limits import ConnectionLimits
-from .engine.probe import ProbeSpec
-from .engine.public_url import PublicUrlCheck
-from .engine.settings import SessionTarget, TunnelSettings
-from .engine.visitors import VisitorPolicy, parse_networks
+from .engine import (
+    BackoffPolicy,
+    ConnectionLimits,
+    ProbeSpec,
+    PublicUrlCheck,
+    SelfHealPolicy,
+    SessionTarget,
+    TunnelSettings,
+    VisitorPolicy,
+    load_private_key,
+    parse_extra_forwards,
+    parse_networks,
+    tcp_target,
+)
 from .probe_view import async_forget_probe, async_new_probe
 from .public_url_hass import async_public_url_check
 from .targets import home_assistant_target, http_target

@@ -34,9 +34,15 @@ from .const import (
     ENTRY_MINOR_VERSION,
     ENTRY_VERSION,
 )
-from .engine.connection import check_tunnel, fetch_host_key
-from .engine.keys import export_host_key, fingerprint, generate_private_key, load_host_key
-from .engine.server_hello import ServerSoftware
+from .engine import (
+    ServerSoftware,
+    check_tunnel,
+    export_host_key,
+    fetch_host_key,
+    fingerprint,
+    generate_private_key,
+    load_host_key,
+)
 from .flow_forms import (
     GENERATE_SCHEMA,
     KEY_SCHEMA,

@@ -17,8 +17,7 @@ from .const import (
     CONF_PRIVATE_KEY,
     CONF_REFUSED_NETWORKS,
 )
-from .engine.state import TunnelState
-from .engine.visitors import VisitorRefusal
+from .engine import TunnelState, VisitorRefusal
 from .runtime_data import SshCallhomeConfigEntry
 
 TO_REDACT = {

@@ -7,7 +7,7 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
-from .engine.state import TunnelState
+from .engine import TunnelState
 from .runtime_data import SshCallhomeConfigEntry
 
 

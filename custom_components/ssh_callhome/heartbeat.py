@@ -18,8 +18,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_track_time_interval
 
-from .engine.state import Status, TunnelState
-from .engine.tunnel import Tunnel
+from .engine import Status, Tunnel, TunnelState
 
 _LOGGER = logging.getLogger(__name__)
 # A heartbeat that has not been answered by then has failed; never longer than the interval.

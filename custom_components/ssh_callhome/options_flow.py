@@ -48,10 +48,15 @@ from .const import (
     MODE_HOME_ASSISTANT,
     MODE_TCP,
 )
-from .engine.extras import InvalidExtraForward, parse_extra_forwards
-from .engine.public_url import InvalidPublicUrl, parse_public_url
-from .engine.tunnel import Tunnel
-from .engine.visitors import InvalidNetwork, parse_networks
+from .engine import (
+    InvalidExtraForward,
+    InvalidNetwork,
+    InvalidPublicUrl,
+    Tunnel,
+    parse_extra_forwards,
+    parse_networks,
+    parse_public_url,
+)
 from .flow_forms import PORT_NUMBER, is_host_name, whole_number
 from .heartbeat import is_heartbeat_url
 

@@ -20,12 +20,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import CONF_PUBLIC_URL, DOMAIN
-from .engine.public_url import (
-    InvalidPublicUrl,
-    PublicUrlCheck,
-    parse_public_url,
-    system_tls_context,
-)
+from .engine import InvalidPublicUrl, PublicUrlCheck, parse_public_url, system_tls_context
 from .runtime_data import SshCallhomeConfigEntry
 
 EXTERNAL_URL_DIFFERS = "external_url_differs"

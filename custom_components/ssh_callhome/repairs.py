@@ -24,8 +24,7 @@ from .const import (
     DOMAIN,
     PERSISTENT_FAILURE_SECONDS,
 )
-from .engine.keys import fingerprint, load_host_key
-from .engine.state import Reason, Status, TunnelState
+from .engine import Reason, Status, TunnelState, fingerprint, load_host_key
 from .public_url_hass import ExternalUrlRepairFlow, external_url_issue_id
 from .runtime_data import SshCallhomeConfigEntry
 

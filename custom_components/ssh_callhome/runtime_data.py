@@ -6,6 +6,6 @@ without importing the package root (which imports them).
 
 from homeassistant.config_entries import ConfigEntry
 
-from .engine.tunnel import Tunnel
+from .engine import Tunnel
 
 type SshCallhomeConfigEntry = ConfigEntry[Tunnel]

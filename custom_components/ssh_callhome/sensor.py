@@ -17,8 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .engine.state import Reason, Status
-from .engine.tunnel import Tunnel
+from .engine import Reason, Status, Tunnel
 from .entity import SshCallhomeEntity
 from .runtime_data import SshCallhomeConfigEntry
 

@@ -14,13 +14,14 @@ import asyncssh
 import pytest
 from asyncssh.packet import SSHPacket
 
-from custom_components.ssh_callhome.engine import asyncssh_internals
+from custom_components.ssh_callhome.engine import asyncssh_internals, private_api
+from custom_components.ssh_callhome.engine.channels import TrafficStats
 from custom_components.ssh_callhome.engine.connection import (
     negotiated_kex,
     open_connection,
     round_trip_ms,
 )
-from custom_components.ssh_callhome.engine.forwarding import TrafficStats, tcp_target
+from custom_components.ssh_callhome.engine.forwarding import tcp_target
 from custom_components.ssh_callhome.engine.limits import ChannelGate, ConnectionLimits
 from custom_components.ssh_callhome.engine.listening import listen
 from custom_components.ssh_callhome.engine.settings import TunnelSettings
@@ -46,7 +47,7 @@ def off_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [
         record
         for record in caplog.records
-        if record.name == asyncssh_internals.__name__ and record.levelno == logging.WARNING
+        if record.name == private_api.__name__ and record.levelno == logging.WARNING
     ]
 
 
@@ -180,7 +181,7 @@ async def test_with_another_asyncssh_the_tunnel_forwards_and_says_once_what_is_o
     caplog: pytest.LogCaptureFixture,
     change: str,
 ) -> None:
-    monkeypatch.setattr(asyncssh_internals, "_REPORTED_OFF", set())
+    monkeypatch.setattr(private_api, "_REPORTED_OFF", set())
     optimisation = CHANGES[change](monkeypatch)
     tunnel = tcp_tunnel(settings)
     ups: list[int] = []
@@ -212,7 +213,7 @@ async def test_without_the_quiet_ignores_the_server_gets_asyncssh_ones_again(
 ) -> None:
     # The fallback is plain asyncssh: its empty IGNORE before each packet is back.
     _send_packet_changed(monkeypatch)
-    monkeypatch.setattr(asyncssh_internals, "_REPORTED_OFF", set())
+    monkeypatch.setattr(private_api, "_REPORTED_OFF", set())
     openssh.stop()
     openssh.log_level = "DEBUG3"
     openssh.start()
@@ -264,7 +265,7 @@ async def test_the_packets_of_one_loop_pass_go_in_one_write_in_order(
 async def test_without_the_batched_sends_each_packet_is_a_write_of_its_own(
     settings: TunnelSettings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(asyncssh_internals, "_REPORTED_OFF", set())
+    monkeypatch.setattr(private_api, "_REPORTED_OFF", set())
     _send_changed(monkeypatch)
     connection = await open_connection(settings)
     async with connection:

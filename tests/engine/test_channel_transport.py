@@ -9,8 +9,8 @@ import asyncssh
 import pytest
 
 from custom_components.ssh_callhome.engine.bridge import ChannelTransport, in_process_target
+from custom_components.ssh_callhome.engine.channels import TrafficStats
 from custom_components.ssh_callhome.engine.connection import open_connection
-from custom_components.ssh_callhome.engine.forwarding import TrafficStats
 from custom_components.ssh_callhome.engine.settings import TunnelSettings
 from custom_components.ssh_callhome.engine.tunnel import Tunnel
 from harness.engine import PAGE, connected, running

@@ -11,8 +11,9 @@ from dataclasses import replace
 import asyncssh
 import pytest
 
+from custom_components.ssh_callhome.engine.channels import TrafficStats
 from custom_components.ssh_callhome.engine.extras import ExtraForward
-from custom_components.ssh_callhome.engine.forwarding import TrafficStats, tcp_target
+from custom_components.ssh_callhome.engine.forwarding import tcp_target
 from custom_components.ssh_callhome.engine.limits import (
     QUIET_BEFORE_NEXT_WARNING,
     ChannelGate,

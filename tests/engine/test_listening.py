@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.engine.forwarding import TrafficStats, tcp_target
+from custom_components.ssh_callhome.engine.channels import TrafficStats
+from custom_components.ssh_callhome.engine.forwarding import tcp_target
 from custom_components.ssh_callhome.engine.limits import ChannelGate, ConnectionLimits
 from custom_components.ssh_callhome.engine.listening import listen
 from harness.engine import PAGE

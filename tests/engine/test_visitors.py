@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from custom_components.ssh_callhome.engine.channels import TrafficStats
 from custom_components.ssh_callhome.engine.extras import ExtraForward
-from custom_components.ssh_callhome.engine.forwarding import TrafficStats
 from custom_components.ssh_callhome.engine.limits import ChannelGate, ConnectionLimits
 from custom_components.ssh_callhome.engine.settings import TunnelSettings
 from custom_components.ssh_callhome.engine.visitors import (

@@ -19,7 +19,7 @@ from aiohttp.test_utils import make_mocked_request
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ssh_callhome.engine import aiohttp_internals, asyncssh_internals
+from custom_components.ssh_callhome.engine import aiohttp_internals, private_api
 from custom_components.ssh_callhome.engine.bridge import ChannelTransport
 from custom_components.ssh_callhome.targets import TUNNEL_FILE_CHUNK
 from harness.ha_http import load_with_remote_view, serve_file, through, visitor
@@ -37,7 +37,7 @@ def off_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         record.getMessage()
         for record in caplog.records
-        if record.name == asyncssh_internals.__name__ and record.levelno == logging.WARNING
+        if record.name == private_api.__name__ and record.levelno == logging.WARNING
     ]
 
 
@@ -173,7 +173,7 @@ async def test_with_another_aiohttp_files_go_as_aiohttp_sends_them_and_one_warni
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(asyncssh_internals, "_REPORTED_OFF", set())
+    monkeypatch.setattr(private_api, "_REPORTED_OFF", set())
     monkeypatch.delattr(aiohttp.web_protocol, "RequestHandler")  # renamed, in that aiohttp
     writes = await writes_per_download(hass, entry, tmp_path, monkeypatch)
     for download in writes[BIG_SIZE]:

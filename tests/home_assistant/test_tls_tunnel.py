@@ -24,8 +24,8 @@ from custom_components.ssh_callhome.const import (
     DOMAIN,
 )
 from custom_components.ssh_callhome.engine.bridge import ChannelSession
+from custom_components.ssh_callhome.engine.channels import TrafficStats
 from custom_components.ssh_callhome.engine.connection import open_connection
-from custom_components.ssh_callhome.engine.forwarding import TrafficStats
 from custom_components.ssh_callhome.engine.limits import ChannelGate, ConnectionLimits
 from custom_components.ssh_callhome.engine.settings import TunnelSettings
 from harness.ha_http import RemoteView, serve_file

@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 
-from .asyncssh_internals import attribute_problem, method_problem, report_off
+from .private_api import attribute_problem, method_problem, report_off
 
 FILE_RESPONSES = "The tunnel's way of sending files (larger chunks, headers with the first)"
 

@@ -22,7 +22,7 @@ from typing import NoReturn, override
 
 import asyncssh
 
-from .forwarding import SessionFactory, TrafficStats
+from .channels import SessionFactory, TrafficStats
 from .limits import Admission, ChannelGate
 
 _LOGGER = logging.getLogger(__name__)

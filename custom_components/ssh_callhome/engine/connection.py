@@ -16,9 +16,10 @@ from .asyncssh_internals import (
     kexinit_payloads,
     send_in_batches,
 )
+from .channels import SessionFactory, TrafficStats
 from .ciphers import PREFERRED_CIPHERS
 from .client_options import client_options
-from .forwarding import SessionFactory, TrafficStats, tcp_target
+from .forwarding import tcp_target
 from .ignore_packets import drop_empty_ignore_packets
 from .limits import ChannelGate
 from .listening import listen

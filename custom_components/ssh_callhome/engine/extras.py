@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from ..const import VALID_PORTS
+from .const import VALID_PORTS
 from .forwarding import tcp_target
 from .limits import ChannelGate
 from .listening import listen

@@ -8,32 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import asyncssh
 
+from .channels import SessionFactory, TrafficStats
+from .limits import Admission, ChannelGate, ConnectionLimits
 from .proxy_header import proxy_v2_header
 
-if TYPE_CHECKING:
-    from .limits import Admission, ChannelGate, ConnectionLimits
-
 _LOGGER = logging.getLogger(__name__)
-
-SessionFactory = Callable[[str, int], Awaitable[asyncssh.SSHTCPSession[bytes]]]
-
-
-@dataclass(slots=True)
-class TrafficStats:
-    """Counters since the engine started; read by the sensors on their own schedule."""
-
-    active_connections: int = 0
-    connections_refused: int = 0  # beyond the caps (limits.py)
-    visitors_refused: int = 0  # by the networks allowed and refused (visitors.py)
-    bytes_received: int = 0  # from visitors, through the tunnel, to Home Assistant
-    bytes_sent: int = 0  # from Home Assistant back to visitors
-    round_trip_ms: float | None = None
 
 
 def tcp_target(

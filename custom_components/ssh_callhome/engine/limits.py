@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
-from .forwarding import TrafficStats
+from .channels import TrafficStats
 from .visitors import VisitorPolicy, VisitorRecord
 
 _LOGGER = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncssh
 
 from .asyncssh_internals import listener_registered_early
-from .forwarding import SessionFactory
+from .channels import SessionFactory
 
 # What a visitor can make Home Assistant buffer per channel while its target reads nothing
 # (asyncssh's default is 2 MiB); limits.py caps the channels. The README has the upload

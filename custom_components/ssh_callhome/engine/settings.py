@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import asyncssh
 
 from .backoff import BackoffPolicy
+from .channels import SessionFactory
 from .extras import ExtraForward
-from .forwarding import SessionFactory
 from .healing import SelfHealPolicy
 from .limits import ChannelGate, ConnectionLimits
 from .probe import ProbeSpec

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import asyncssh
 
 from .backoff import Backoff
+from .channels import TrafficStats
 from .connection import (
     HostKeyChanged,
     disable_server_nagle,
@@ -23,7 +24,6 @@ from .connection import (
     round_trip_ms,
 )
 from .extras import take_extra_forwards
-from .forwarding import TrafficStats
 from .healing import SelfHealing, Verdict
 from .keys import export_host_key
 from .limits import ChannelGate
