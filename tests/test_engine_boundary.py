@@ -139,3 +139,14 @@ def test_the_layer_above_uses_the_engine_through_its_api() -> None:
         if not name.startswith("engine")
     }
     assert {name: targets for name, targets in reaches.items() if targets} == {}
+
+
+def test_the_maps_name_every_module() -> None:
+    """engine/__init__.py's docstring maps the engine; docs/development.md the layer above."""
+    engine_map = ast.get_docstring(ast.parse((PACKAGE / "engine" / "__init__.py").read_text()))
+    assert engine_map is not None
+    engine = {path.name for path in (PACKAGE / "engine").glob("*.py")} - {"__init__.py"}
+    assert sorted(name for name in engine if name not in engine_map.split()) == []
+    development = (PACKAGE.parents[1] / "docs" / "development.md").read_text()
+    layer = {path.name for path in PACKAGE.glob("*.py")}
+    assert sorted(name for name in layer if f"`{name}`" not in development) == []

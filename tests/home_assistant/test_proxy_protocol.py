@@ -30,10 +30,10 @@ LOCAL, PROXY = "20", "21"
 TCP4, TCP6, UNSPEC = "11", "21", "00"
 # A visitor address that no SSH server reports unless the visitor really connects from it.
 VISITOR = "127.0.0.7"
-# The README's nginx lines for a forward with proxy-v2: the listen line's option, and the rest.
+# The documented nginx lines for a forward with proxy-v2: the listen line's option, and the rest.
 README_NGINX = re.findall(
     r"```\nlisten 127\.0\.0\.1:\d+( proxy_protocol);\n(set_real_ip_from [^`]*)```",
-    (Path(__file__).parents[2] / "README.md").read_text(),
+    (Path(__file__).parents[2] / "docs" / "visitor-address.md").read_text(),
 )
 
 
@@ -130,8 +130,8 @@ async def nginx_on(directory: Path, listen_options: str, directives: str) -> Ngi
 
 @pytest.fixture
 async def proxy_nginx(socket_enabled: None, tmp_path: Path) -> AsyncIterator[Nginx]:
-    """nginx that expects a PROXY protocol header on every connection, as the README says."""
-    assert len(README_NGINX) == 1, "the README has one nginx proxy_protocol snippet"
+    """nginx that expects a PROXY protocol header on every connection, as the documentation says."""
+    assert len(README_NGINX) == 1, "the documentation has one nginx proxy_protocol snippet"
     [(listen_options, directives)] = README_NGINX
     server = await nginx_on(tmp_path / "proxy_nginx", listen_options, directives)
     yield server
@@ -210,7 +210,7 @@ async def test_nginx_sees_the_visitor_through_a_proxy_v2_forward(
             "proxy_server_addr": "0.0.0.0",
             "proxy_server_port": str(told),
             "peer": LOOPBACK,
-            "client": VISITOR,  # the README's realip lines
+            "client": VISITOR,  # the documented realip lines
             "status": "200",
         }
     ]

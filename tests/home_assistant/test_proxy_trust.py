@@ -1,4 +1,4 @@
-"""The README's reverse-proxy recipe against a real OpenSSH server (GatewayPorts no) and Home
+"""The documented reverse-proxy recipe against a real OpenSSH server (GatewayPorts no) and Home
 Assistant's real HTTP stack: only the proxy's own address may claim a visitor's address, and a
 repair names every `trusted_proxies` entry that trusts more than that."""
 
@@ -23,7 +23,7 @@ from harness.network import LOOPBACK, wait_for_port, wait_until
 from harness.nginx import Nginx
 from harness.openssh import OpenSSHServer
 
-README = (Path(__file__).parents[2] / "README.md").read_text()
+README = (Path(__file__).parents[2] / "docs" / "visitor-address.md").read_text()
 # The local-only user's password (see the local_only_user fixture).
 PASSWORD = "correct-password-1"
 # What a program on the server claims to be: a machine on the home network.
@@ -36,9 +36,9 @@ OLD_RECIPE = "64:ff9b:1::/48"
 
 
 def recipe(pattern: str) -> str:
-    """One value of the README's reverse-proxy recipe."""
+    """One value of the documented reverse-proxy recipe."""
     found = re.findall(pattern, README)
-    assert len(found) == 1, f"the README has {len(found)} of {pattern!r}"
+    assert len(found) == 1, f"the documentation has {len(found)} of {pattern!r}"
     return str(found[0])
 
 
@@ -64,7 +64,7 @@ def trusted_proxy() -> str:
 async def ha_http_port(
     socket_enabled: None, hass: HomeAssistant, trusted_proxy: str
 ) -> AsyncIterator[int]:
-    """Home Assistant set up for a reverse proxy, as the README says (the entry uses this one)."""
+    """Home Assistant set up for a reverse proxy, as documented (the entry uses this one)."""
     yield await start_home_assistant_http(
         hass, use_x_forwarded_for=True, trusted_proxies=[trusted_proxy]
     )
@@ -75,7 +75,7 @@ async def ha_http_port(
 async def nginx(
     socket_enabled: None, tmp_path: Path, entry: MockConfigEntry
 ) -> AsyncIterator[Nginx]:
-    """nginx on the server in front of the tunnel's port, with the README's lines."""
+    """nginx on the server in front of the tunnel's port, with the documented lines."""
     location = RECIPE_NGINX.replace(":8123;", f":{entry.data[CONF_REMOTE_PORT]};")
     server = Nginx(tmp_path / "nginx", location)
     server.start()
@@ -108,7 +108,7 @@ async def test_with_the_recipe_only_the_proxy_can_claim_an_address(
     # The proxy relays a visitor from the internet: Home Assistant sees that visitor, not local.
     status, body = await log_in_claiming(base, RECIPE_PROXY_ADDRESS, INTERNET_ADDRESS)
     assert (status, body) == (403, {"message": "Login blocked: User cannot authenticate remotely"})
-    # What the recipe still trusts, as the README says: whatever connects from the proxy's address.
+    # What the recipe still trusts, as documented: whatever connects from the proxy's address.
     status, body = await log_in_claiming(base, RECIPE_PROXY_ADDRESS, HOME_NETWORK_ADDRESS)
     assert status == 200
     assert isinstance(body, dict)
