@@ -26,10 +26,10 @@ from .engine import KeyProblem, Reason, Status, Tunnel, TunnelState, load_host_k
 from .events import SelfHealEvents, StateChangeEvents, VisitorRefusedEvents
 from .heartbeat import Heartbeat
 from .probe_view import async_register_probe_view
-from .public_url_hass import async_follow_external_url
 from .repairs import (
     PersistentFailureIssues,
     async_audit_local_exposure,
+    async_follow_external_url,
     async_remove_issues,
     async_sync_check_issue,
     async_sync_host_key_issue,

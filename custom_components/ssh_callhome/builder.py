@@ -16,6 +16,7 @@ import asyncssh
 
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import (
     BIND_ADDRESSES,
@@ -32,6 +33,7 @@ from .const import (
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
     CONF_PROBE_INTERVAL,
+    CONF_PUBLIC_URL,
     CONF_REFUSED_NETWORKS,
     CONF_REMOTE_PORT,
     CONF_SELF_HEAL_AFTER,
@@ -52,10 +54,10 @@ from .engine import (
     load_private_key,
     parse_extra_forwards,
     parse_networks,
+    system_tls_context,
     tcp_target,
 )
 from .probe_view import async_forget_probe, async_new_probe
-from .public_url_hass import async_public_url_check
 from .targets import home_assistant_target, http_target
 from .webhooks_only import webhooks_only_target
 
@@ -165,3 +167,16 @@ async def async_engine_input(
     else:
         target = partial(tcp_target, target_host, target_port)
     return EngineInput(settings, target, chosen)
+
+
+async def async_public_url_check(
+    hass: HomeAssistant, options: Mapping[str, Any]
+) -> PublicUrlCheck | None:
+    """The check of the entry's public URL through Home Assistant's shared HTTP session."""
+    if not options[CONF_PUBLIC_URL]:
+        return None
+    # Loading the system's CAs reads files: not on the event loop.
+    tls = await hass.async_add_executor_job(system_tls_context)
+    return PublicUrlCheck(
+        url=options[CONF_PUBLIC_URL], session=partial(async_get_clientsession, hass), tls=tls
+    )
