@@ -22,7 +22,7 @@ async def load(hass: HomeAssistant, entry: MockConfigEntry) -> None:
 
 def tunnel_of(entry: MockConfigEntry) -> Tunnel:
     """The engine of a loaded entry."""
-    tunnel: Tunnel = entry.runtime_data
+    tunnel: Tunnel = entry.runtime_data.tunnel
     return tunnel
 
 

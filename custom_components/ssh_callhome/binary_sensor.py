@@ -100,7 +100,7 @@ async def async_setup_entry(
         REACHABLE,
         *(
             _extra_forward(forward.remote_port)
-            for forward in entry.runtime_data.settings.extra_forwards
+            for forward in entry.runtime_data.tunnel.settings.extra_forwards
         ),
     ]
     entities = [TunnelBinarySensor(entry, description) for description in descriptions]

@@ -56,7 +56,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: SshCallhomeConfigEntry
 ) -> dict[str, Any]:
     """What a bug report needs, and nothing that identifies or opens the server."""
-    tunnel = entry.runtime_data
+    tunnel = entry.runtime_data.tunnel
     return {
         "entry": async_redact_data(entry.as_dict(), TO_REDACT),
         "state": async_redact_data(_state_dict(tunnel.state), TO_REDACT),

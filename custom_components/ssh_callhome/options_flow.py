@@ -254,7 +254,7 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
         entry = self.config_entry
         if entry.state is not ConfigEntryState.LOADED:
             return False
-        tunnel: Tunnel = entry.runtime_data
+        tunnel: Tunnel = entry.runtime_data.tunnel
         recent = tunnel.visitors.recent_originators
         return bool(recent) and all(is_local_originator(address) for address in recent)
 

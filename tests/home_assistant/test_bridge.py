@@ -228,7 +228,7 @@ async def test_tcp_mode_carries_traffic_from_loopback_as_the_add_on_did(
     async with visitor("127.0.0.2") as session:
         reply = await session.get(through(entry, "/api/test_remote"))
         assert await reply.text() == LOOPBACK  # every visitor looks local: the audit's reason
-    assert entry.runtime_data.stats.bytes_sent > 0
+    assert entry.runtime_data.tunnel.stats.bytes_sent > 0
 
 
 async def test_tcp_mode_to_another_target(
@@ -240,7 +240,7 @@ async def test_tcp_mode_to_another_target(
     async with visitor("127.0.0.2") as session:
         reply = await session.get(through(entry, "/"))
         assert await reply.read() == PAGE
-    assert entry.runtime_data.settings.probe is None  # not Home Assistant: nothing to probe
+    assert entry.runtime_data.tunnel.settings.probe is None  # not Home Assistant: nothing to probe
 
 
 @pytest.mark.parametrize(("mode", "raised"), [("tcp", True), ("home_assistant", False)])
@@ -274,7 +274,7 @@ async def test_plain_http_to_a_tls_tunnel_costs_one_connection(
     assert await asyncio.wait_for(reader.read(), 10) == b""  # the handshake failed: closed
     writer.close()
     assert state_of(hass) == STATE_ON
-    await wait_until(lambda: entry.runtime_data.stats.active_connections == 0, 5, "closed")
+    await wait_until(lambda: entry.runtime_data.tunnel.stats.active_connections == 0, 5, "closed")
 
 
 class DigestView(HomeAssistantView):
@@ -322,7 +322,7 @@ async def test_a_visitor_that_resets_mid_download_leaves_nothing_behind(
 
     serve_file(hass, "/api/test_eight", path)
     await load_with_remote_view(hass, entry)
-    stats = entry.runtime_data.stats
+    stats = entry.runtime_data.tunnel.stats
     reader, writer = await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT])
     writer.write(b"GET /api/test_eight HTTP/1.1\r\nHost: x\r\n\r\n")
     await reader.readexactly(MiB)
@@ -341,4 +341,4 @@ async def test_home_assistant_closing_first_closes_the_channel(
     writer.close()
     assert response.startswith(b"HTTP/1.1 200")
     assert response.endswith(b"64:ff9b:1::7f00:1")
-    await wait_until(lambda: entry.runtime_data.stats.active_connections == 0, 5, "closed")
+    await wait_until(lambda: entry.runtime_data.tunnel.stats.active_connections == 0, 5, "closed")

@@ -77,7 +77,7 @@ async def test_diagnostics_while_disconnected(
     assert await async_setup_component(hass, "diagnostics", {})
     await load(hass, entry)
     # The first attempt is refused at once, but a busy machine may not have run it yet.
-    tunnel: Tunnel = entry.runtime_data
+    tunnel: Tunnel = entry.runtime_data.tunnel
     await wait_until(
         lambda: tunnel.state.status is Status.DISCONNECTED and tunnel.state.last_error is not None,
         10,

@@ -36,7 +36,7 @@ async def test_an_older_entry_gets_the_missing_options_and_keeps_its_own(
     assert entry.state is ConfigEntryState.LOADED
     assert entry.minor_version == ENTRY_MINOR_VERSION
     assert entry.options == {**DEFAULT_OPTIONS, CONF_BIND: "loopback"}
-    assert entry.runtime_data.settings.bind_address == "127.0.0.1"
+    assert entry.runtime_data.tunnel.settings.bind_address == "127.0.0.1"
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

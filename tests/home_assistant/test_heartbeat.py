@@ -166,7 +166,7 @@ async def test_the_option_starts_the_heartbeat_with_the_entry(
     await load(hass, entry)
     # The first ping goes as soon as the check has passed, the next a few minutes later.
     await wait_until(lambda: len(receiver.times) == 1, 10, "first ping")
-    assert entry.runtime_data.state.check_passed
+    assert entry.runtime_data.tunnel.state.check_passed
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert SECRET not in json.dumps(diagnostics)
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -72,7 +72,7 @@ async def test_sensor_follows_the_server_down_and_back(
     await wait_until(lambda: state_of(hass) == STATE_OFF, 3, "tunnel off")
     openssh.start()
     await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on again")
-    assert entry.runtime_data.state.reconnects == 1
+    assert entry.runtime_data.tunnel.state.reconnects == 1
 
 
 async def test_entry_loads_while_the_server_is_down(
@@ -90,7 +90,7 @@ async def test_unload_stops_the_tunnel(hass: HomeAssistant, entry: MockConfigEnt
     await load(hass, entry)
     await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     assert await port_accepts(entry.data[CONF_REMOTE_PORT])
-    tunnel = entry.runtime_data
+    tunnel = entry.runtime_data.tunnel
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert state_of(hass) == STATE_UNAVAILABLE
@@ -107,7 +107,7 @@ async def test_rejected_key_asks_for_reauth(
         lambda: any(entry.async_get_active_flows(hass, {SOURCE_REAUTH})), 10, "reauth flow"
     )
     assert state_of(hass) == STATE_OFF
-    assert entry.runtime_data.state.last_error == "auth"
+    assert entry.runtime_data.tunnel.state.last_error == "auth"
 
 
 async def test_unreadable_stored_key_asks_for_reauth(
@@ -124,7 +124,7 @@ async def test_reconnect_action(
 ) -> None:
     await load(hass, entry)
     await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
-    tunnel = entry.runtime_data
+    tunnel = entry.runtime_data.tunnel
     await hass.services.async_call(
         DOMAIN, "reconnect", {"config_entry_id": entry.entry_id}, blocking=True
     )
@@ -136,11 +136,11 @@ async def test_reconnect_action(
 async def test_restart_action(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await load(hass, entry)
     await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
-    first_engine = entry.runtime_data
+    first_engine = entry.runtime_data.tunnel
     await hass.services.async_call(
         DOMAIN, "restart", {"config_entry_id": entry.entry_id}, blocking=True
     )
-    assert entry.runtime_data is not first_engine
+    assert entry.runtime_data.tunnel is not first_engine
     assert not first_engine.state.running
     await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on after restart")
 

@@ -107,13 +107,13 @@ async def test_saving_reloads_the_engine_with_the_options(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
     await load(hass, entry)
-    before = entry.runtime_data
+    before = entry.runtime_data.tunnel
     assert before.settings.bind_address == ""
     assert before.settings.keepalive_interval == 30
     form = await hass.config_entries.options.async_init(entry.entry_id)
     await hass.config_entries.options.async_configure(form["flow_id"], VALID_OPTIONS)
     await hass.async_block_till_done()
-    after = entry.runtime_data
+    after = entry.runtime_data.tunnel
     assert after is not before
     assert not before.state.running
     assert after.settings.bind_address == LOOPBACK
@@ -141,7 +141,7 @@ async def test_a_tcp_target_needs_its_port(hass: HomeAssistant, entry: MockConfi
     assert entry.options["target_host"] == "127.0.0.1"
     assert entry.options["target_port"] == 1883
     await hass.async_block_till_done()
-    assert entry.runtime_data.settings.target_port == 1883
+    assert entry.runtime_data.tunnel.settings.target_port == 1883
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

@@ -44,7 +44,7 @@ async def break_and_load(
         openssh.set_authorized_keys([])
     openssh.start()
     await load(hass, entry)
-    await wait_until(lambda: entry.runtime_data.state.last_error == broken, 10, broken)
+    await wait_until(lambda: entry.runtime_data.tunnel.state.last_error == broken, 10, broken)
 
 
 async def mend(
@@ -54,7 +54,7 @@ async def mend(
     openssh.allow_forwarding = "yes"
     openssh.set_authorized_keys([authorized_line])
     openssh.start()
-    entry.runtime_data.request_reconnect()
+    entry.runtime_data.tunnel.request_reconnect()
     await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel up")
 
 
@@ -143,7 +143,7 @@ async def test_a_long_outage_is_two_log_lines(
         await load(hass, entry)
     await wait_until(lambda: state_of(hass) == STATE_ON, 10, "tunnel on")
     attempts: list[str] = []
-    entry.runtime_data.add_listener(lambda state: attempts.append(state.status))
+    entry.runtime_data.tunnel.add_listener(lambda state: attempts.append(state.status))
     caplog.clear()
     openssh.stop()
     # At the 300 s cap a 2-hour outage is 24 retries (plus the first, shorter ones): make 60.

@@ -66,7 +66,7 @@ async def test_changed_host_key_gets_no_key_and_raises_the_repair(
     registry = ir.async_get(hass)
     await wait_until(lambda: registry.async_get_issue(DOMAIN, issue_id) is not None, 10, "repair")
     assert state_of(hass) == STATE_OFF
-    assert entry.runtime_data.state.last_error == "host_key"
+    assert entry.runtime_data.tunnel.state.last_error == "host_key"
 
     # Two more attempts at least, all refused before authentication, and kept to the backoff:
     # after the first retry 1 s and 2 s (less 20 % jitter) pass before the third attempt.

@@ -166,7 +166,7 @@ async def test_home_assistant_hears_of_it_and_gets_a_repair_while_held_back(
     quick = partial(ProbeSpec, timeout=0.3)
     with patch("custom_components.ssh_callhome.probe_view.ProbeSpec", quick):
         await load(hass, fault_entry)
-    tunnel = fault_entry.runtime_data
+    tunnel = fault_entry.runtime_data.tunnel
     await wait_until(lambda: tunnel.state.check_passed, 10, "check passes")
     fault_server.black_hole = True
     await wait_until(lambda: bool(events), 10, "self-healed event")
