@@ -11,11 +11,11 @@ from functools import partial
 import aiohttp
 import asyncssh
 
-from custom_components.ssh_callhome.backoff import BackoffPolicy
-from custom_components.ssh_callhome.engine_settings import TunnelSettings
-from custom_components.ssh_callhome.forwarding import tcp_target
-from custom_components.ssh_callhome.state import Status
-from custom_components.ssh_callhome.tunnel import Tunnel
+from custom_components.ssh_callhome.engine.backoff import BackoffPolicy
+from custom_components.ssh_callhome.engine.forwarding import tcp_target
+from custom_components.ssh_callhome.engine.settings import TunnelSettings
+from custom_components.ssh_callhome.engine.state import Status
+from custom_components.ssh_callhome.engine.tunnel import Tunnel
 
 from .network import LOOPBACK, free_port
 from .ssh_server import LoopbackSSHServer

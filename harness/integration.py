@@ -5,7 +5,7 @@ from __future__ import annotations
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ssh_callhome.tunnel import Tunnel
+from custom_components.ssh_callhome.engine.tunnel import Tunnel
 
 # A fixed id keeps unique ids, and so snapshots, the same from run to run.
 ENTRY_ID = "01JSSHCALLHOMETESTENTRY000"
@@ -22,7 +22,7 @@ async def load(hass: HomeAssistant, entry: MockConfigEntry) -> None:
 
 def tunnel_of(entry: MockConfigEntry) -> Tunnel:
     """The engine of a loaded entry."""
-    tunnel: Tunnel = entry.runtime_data
+    tunnel: Tunnel = entry.runtime_data.tunnel
     return tunnel
 
 

@@ -20,7 +20,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.issue_registry import IssueRegistry
 
 from custom_components.ssh_callhome import diagnostics as diagnostics_module
-from custom_components.ssh_callhome.keys import WrongPassphrase
+from custom_components.ssh_callhome.engine.keys import WrongPassphrase
 
 _BASE64_LINE = re.compile(r"[A-Za-z0-9+/=]+")
 # Shorter base64 lines occur in many keys alike (padding, check bytes): no secret in them.

@@ -44,7 +44,7 @@ class Repository:
         self.root = root
         self.integration = root / "custom_components" / "ssh_callhome"
         self.strings: dict[str, Any] = json.loads((self.integration / "strings.json").read_text())
-        self.code = {path: path.read_text() for path in sorted(self.integration.glob("*.py"))}
+        self.code = {path: path.read_text() for path in sorted(self.integration.rglob("*.py"))}
 
     def json(self, name: str) -> dict[str, Any]:
         """One of the integration's JSON files."""

@@ -1,12 +1,13 @@
-"""The engine (tunnel.py and everything it imports, however indirectly) imports no Home Assistant.
+"""The layout's one rule: nothing under engine/ imports Home Assistant or anything outside engine/.
 
 Read from the source, so that importing the package's `__init__` (Home Assistant's side) cannot
-hide what the engine itself pulls in.
+hide what the engine itself pulls in; imports inside functions count as much as those at the top.
 """
 
 from __future__ import annotations
 
 import ast
+import graphlib
 import shutil
 from pathlib import Path
 
@@ -18,99 +19,134 @@ PACKAGE = Path(ssh_callhome.__file__).parent
 PACKAGE_NAME = ssh_callhome.__name__
 
 
-def _imported(module_path: Path) -> tuple[set[str], set[str]]:
+def module_name(package: Path, path: Path) -> str:
+    """`engine.tunnel` for engine/tunnel.py and `engine` for engine/__init__.py."""
+    parts = path.relative_to(package).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(package: Path, path: Path) -> tuple[set[str], set[str]]:
     """The package's modules a module imports, and the top-level names of all others."""
+    here = module_name(package, path).split(".")
+    if path.name != "__init__.py":
+        here = here[:-1]  # the package the module is in
     own: set[str] = set()
     others: set[str] = set()
-    for node in ast.walk(ast.parse(module_path.read_text(), filename=str(module_path))):
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
+            targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            names = [node.module or ""]
-            if node.module == PACKAGE_NAME:  # `from custom_components.ssh_callhome import x`
-                own.update(alias.name for alias in node.names)
-                continue
+            targets = [node.module or ""]
         elif isinstance(node, ast.ImportFrom):
-            # Relative: `from .x import y` names module x; `from . import x` module x itself.
-            own.update([node.module] if node.module else [a.name for a in node.names])
-            continue
+            base = here[: len(here) - node.level + 1] if node.level > 1 else here
+            targets = [".".join([PACKAGE_NAME, *base, *filter(None, [node.module])])]
+            # `from . import x` imports module x when there is one.
+            where = package.joinpath(*base, *filter(None, [node.module]))
+            submodules = [a.name for a in node.names if (where / f"{a.name}.py").exists()]
+            targets = [f"{targets[0]}.{name}" for name in submodules] or targets
         else:
             continue
-        for name in names:
-            if name.startswith(f"{PACKAGE_NAME}."):
-                own.add(name.removeprefix(f"{PACKAGE_NAME}."))
+        for target in targets:
+            if target == PACKAGE_NAME or target.startswith(f"{PACKAGE_NAME}."):
+                own.add(target.removeprefix(PACKAGE_NAME).lstrip("."))
             else:
-                others.add(name.split(".")[0])
-    return {name.split(".")[0] for name in own}, others
+                others.add(target.split(".")[0])
+    return own, others
 
 
-def engine_modules(package: Path) -> dict[str, set[str]]:
-    """Each module reachable from tunnel.py, with the outside packages it imports."""
-    found: dict[str, set[str]] = {}
-    pending = ["tunnel"]
-    while pending:
-        module = pending.pop()
-        if module not in found:
-            own, found[module] = _imported(package / f"{module}.py")
-            pending.extend(own)
-    return found
+def engine_problems(package: Path) -> list[str]:
+    """Each import under engine/ of Home Assistant or of a module outside engine/."""
+    problems: list[str] = []
+    for path in sorted((package / "engine").rglob("*.py")):
+        own, others = imported(package, path)
+        name = module_name(package, path)
+        problems += [f"{name} imports homeassistant" for _ in {"homeassistant"} & others]
+        problems += [
+            f"{name} imports {target or 'the package root'}"
+            for target in sorted(own)
+            if target != "engine" and not target.startswith("engine.")
+        ]
+    return problems
 
 
-def home_assistant_importers(package: Path) -> list[str]:
-    """The engine modules that import Home Assistant."""
-    modules = engine_modules(package)
-    return sorted(name for name, others in modules.items() if "homeassistant" in others)
-
-
-def test_no_engine_module_imports_home_assistant() -> None:
-    modules = engine_modules(PACKAGE)
-    # The walk follows imports: tunnel.py reaches these only through other modules.
-    assert {"client_options", "asyncssh_internals", "ciphers", "listening"} <= set(modules)
-    assert "builder" not in modules
-    assert home_assistant_importers(PACKAGE) == []
+def test_nothing_under_engine_imports_home_assistant_or_the_layer_above() -> None:
+    assert len(list((PACKAGE / "engine").rglob("*.py"))) > 20
+    assert engine_problems(PACKAGE) == []
 
 
 @pytest.mark.parametrize(
-    "line",
+    ("line", "problem"),
     [
-        "import homeassistant",
-        "import homeassistant.core as core",
-        "from homeassistant.core import HomeAssistant",
-        "from homeassistant import config_entries",
+        ("import homeassistant", "homeassistant"),
+        ("import homeassistant.core as core", "homeassistant"),
+        ("from homeassistant.core import HomeAssistant", "homeassistant"),
+        ("from homeassistant import config_entries", "homeassistant"),
+        ("from ..const import DOMAIN", "const"),
+        ("from .. import const", "const"),
+        ("from .. import DOMAIN", "the package root"),
+        ("from custom_components.ssh_callhome.builder import Delivery", "builder"),
     ],
 )
-def test_an_import_deep_in_the_engine_is_found(tmp_path: Path, line: str) -> None:
-    """A copy of the package where a module tunnel.py reaches only indirectly imports it."""
+def test_a_forbidden_import_deep_in_the_engine_is_found(
+    tmp_path: Path, line: str, problem: str
+) -> None:
+    """A copy of the package where a module the tunnel reaches only indirectly imports it."""
     copy = tmp_path / "ssh_callhome"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    internals = copy / "asyncssh_internals.py"
-    internals.write_text(f"{internals.read_text()}\n{line}\n")
-    assert home_assistant_importers(copy) == ["asyncssh_internals"]
+    internals = copy / "engine" / "asyncssh_internals.py"
+    internals.write_text(f"{internals.read_text()}\ndef late() -> None:\n    {line}\n")
+    assert engine_problems(copy) == [f"engine.asyncssh_internals imports {problem}"]
 
 
-def _readme_layout() -> str:
-    readme = (PACKAGE.parents[1] / "README.md").read_text()
-    layout = readme[readme.index("Layout of `custom_components/ssh_callhome`") :]
-    return layout.split("\n## ")[0]
+def import_graph(package: Path) -> dict[str, set[str]]:
+    """Each module of the integration, with the integration's modules it imports."""
+    return {
+        module_name(package, path): imported(package, path)[0]
+        for path in sorted(package.rglob("*.py"))
+    }
 
 
-def _tables(layout: str) -> list[set[str]]:
-    """The modules named in each table of the layout section, in order."""
-    tables: list[set[str]] = []
-    for line in layout.splitlines():
-        if line.startswith("| Module |"):
-            tables.append(set())
-        elif line.startswith("| `"):
-            first_cell = line.split("|")[1]
-            tables[-1].update(name.strip(" `") for name in first_cell.split(","))
-    return tables
+def import_cycle(package: Path) -> list[str]:
+    """One cycle of imports among the integration's modules, or none."""
+    try:
+        graphlib.TopologicalSorter(import_graph(package)).prepare()
+    except graphlib.CycleError as cycle:
+        found: list[str] = cycle.args[1]
+        return found
+    return []
 
 
-def test_the_readme_layout_names_each_module_on_its_side() -> None:
-    layout = _readme_layout()
-    engine, home_assistant = _tables(layout)
-    modules = {path.name: _imported(path)[1] for path in PACKAGE.glob("*.py")}
-    assert engine == {f"{name}.py" for name in engine_modules(PACKAGE)}
-    assert home_assistant == {name for name, others in modules.items() if "homeassistant" in others}
-    # The rest import no Home Assistant but serve only its side: the text names them.
-    assert [name for name in modules if f"`{name}`" not in layout] == []
+def test_the_integration_has_no_import_cycle() -> None:
+    assert len(import_graph(PACKAGE)) > 40
+    assert import_cycle(PACKAGE) == []
+
+
+def test_a_cycle_through_a_late_import_is_found(tmp_path: Path) -> None:
+    """A late import (inside a function) closes a cycle as much as one at the top."""
+    copy = tmp_path / "ssh_callhome"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    backoff = copy / "engine" / "backoff.py"
+    backoff.write_text(f"{backoff.read_text()}\ndef late() -> None:\n    from . import tunnel\n")
+    cycle = import_cycle(copy)
+    assert {"engine.backoff", "engine.tunnel"} <= set(cycle)
+
+
+def test_the_layer_above_uses_the_engine_through_its_api() -> None:
+    """Home Assistant's modules import `engine` itself, whose `__all__` is the engine's API."""
+    reaches = {
+        name: sorted(target for target in own if target.startswith("engine."))
+        for name, own in import_graph(PACKAGE).items()
+        if not name.startswith("engine")
+    }
+    assert {name: targets for name, targets in reaches.items() if targets} == {}
+
+
+def test_the_maps_name_every_module() -> None:
+    """engine/__init__.py's docstring maps the engine; docs/development.md the layer above."""
+    engine_map = ast.get_docstring(ast.parse((PACKAGE / "engine" / "__init__.py").read_text()))
+    assert engine_map is not None
+    engine = {path.name for path in (PACKAGE / "engine").glob("*.py")} - {"__init__.py"}
+    assert sorted(name for name in engine if name not in engine_map.split()) == []
+    development = (PACKAGE.parents[1] / "docs" / "development.md").read_text()
+    layer = {path.name for path in PACKAGE.glob("*.py")}
+    assert sorted(name for name in layer if f"`{name}`" not in development) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 # Where importing a test module would tie code to the tests: the tests, their support package
 # and the scripts that use it.
-CHECKED = ("tests/*.py", "harness/**/*.py", "scripts/**/*.py")
+CHECKED = ("tests/**/*.py", "harness/**/*.py", "scripts/**/*.py")
 
 
 # The repository's own top-level packages; other packages' test helpers (aiohttp.test_utils)

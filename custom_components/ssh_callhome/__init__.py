@@ -22,22 +22,20 @@ from .const import (
     ENTRY_MINOR_VERSION,
     ENTRY_VERSION,
 )
+from .engine import KeyProblem, Reason, Status, Tunnel, TunnelState, load_host_key
 from .events import SelfHealEvents, StateChangeEvents, VisitorRefusedEvents
 from .heartbeat import Heartbeat
-from .keys import KeyProblem, load_host_key
 from .probe_view import async_register_probe_view
-from .public_url_hass import async_follow_external_url
 from .repairs import (
     PersistentFailureIssues,
     async_audit_local_exposure,
+    async_follow_external_url,
     async_remove_issues,
     async_sync_check_issue,
     async_sync_host_key_issue,
 )
-from .runtime_data import SshCallhomeConfigEntry
+from .runtime_data import SshCallhomeConfigEntry, SshCallhomeData
 from .services import async_setup_services
-from .state import Reason, Status, TunnelState
-from .tunnel import Tunnel
 from .webhooks_only import async_setup_webhooks_only
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -68,11 +66,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
     async_follow_external_url(hass, entry)
     await async_audit_local_exposure(hass, entry, engine.delivery)
     tunnel = Tunnel(engine.settings, engine.target)
-    entry.runtime_data = tunnel
-    _add_state_listeners(hass, entry, tunnel)
+    heartbeat = None
     if url := entry.options[CONF_HEARTBEAT_URL]:
         interval = timedelta(minutes=entry.options[CONF_HEARTBEAT_INTERVAL])
-        _add_heartbeat(entry, Heartbeat(hass, tunnel, url, interval))
+        heartbeat = Heartbeat(hass, tunnel, url, interval)
+    entry.runtime_data = SshCallhomeData(tunnel, engine.delivery, heartbeat)
+    _add_state_listeners(hass, entry, tunnel)
+    if heartbeat is not None:
+        _add_heartbeat(entry, heartbeat)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Cancelled on unload and on shutdown; the engine closes its connection when cancelled.
     entry.async_create_background_task(hass, tunnel.run(), f"{DOMAIN} {entry.title}")
@@ -99,7 +100,7 @@ def _add_state_listeners(
 def _add_heartbeat(entry: SshCallhomeConfigEntry, heartbeat: Heartbeat) -> None:
     """The heartbeat follows the tunnel's state until the entry unloads."""
     entry.async_on_unload(heartbeat.async_stop)
-    entry.async_on_unload(entry.runtime_data.add_listener(heartbeat))
+    entry.async_on_unload(entry.runtime_data.tunnel.add_listener(heartbeat))
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> bool:
@@ -133,7 +134,7 @@ def _reauth_and_repairs_listener(
     hass: HomeAssistant, entry: SshCallhomeConfigEntry
 ) -> Callable[[TunnelState], None]:
     """Ask for a new key when the server rejects this one; raise or clear the state's repairs."""
-    minutes = round(entry.runtime_data.settings.self_heal.min_gap / 60)
+    minutes = round(entry.runtime_data.tunnel.settings.self_heal.min_gap / 60)
 
     @callback
     def listener(state: TunnelState) -> None:

@@ -26,7 +26,7 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 from homeassistant.util.network import is_local
 
-from .visitors import originator_address
+from .engine import originator_address
 
 STAND_IN_NETWORK = IPv6Network("64:ff9b:1::/48")
 # IPv4 originators keep their 32 bits in the last 32 of 64:ff9b:1::/96 (RFC 6052 layout) ...

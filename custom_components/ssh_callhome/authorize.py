@@ -21,10 +21,7 @@ from .const import (
     CONF_REMOTE_PORT,
     CONF_SERVER_SOFTWARE,
 )
-from .extras import parse_extra_forwards
-from .keys import authorized_keys_line
-from .server_hello import ServerSoftware
-from .server_setup import server_settings
+from .engine import ServerSoftware, authorized_keys_line, parse_extra_forwards, server_settings
 
 
 def key_comment(location_name: str) -> str:

@@ -14,12 +14,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .engine import ProbeResult, PublicUrlResult, Status, Tunnel, TunnelState
 from .entity import SshCallhomeEntity
-from .probe import ProbeResult
-from .public_url import PublicUrlResult
 from .runtime_data import SshCallhomeConfigEntry
-from .state import Status, TunnelState
-from .tunnel import Tunnel
 
 PARALLEL_UPDATES = 0
 # An extra forward's sensor is keyed by its remote port after this.
@@ -107,7 +104,7 @@ async def async_setup_entry(
         REACHABLE,
         *(
             _extra_forward(forward.remote_port)
-            for forward in entry.runtime_data.settings.extra_forwards
+            for forward in entry.runtime_data.tunnel.settings.extra_forwards
         ),
     ]
     entities = [TunnelBinarySensor(entry, description) for description in descriptions]

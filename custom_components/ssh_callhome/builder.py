@@ -17,7 +17,6 @@ import asyncssh
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant
 
-from .backoff import BackoffPolicy
 from .const import (
     BIND_ADDRESSES,
     CONF_ALLOWED_NETWORKS,
@@ -33,6 +32,7 @@ from .const import (
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
     CONF_PROBE_INTERVAL,
+    CONF_PUBLIC_URL,
     CONF_REFUSED_NETWORKS,
     CONF_REMOTE_PORT,
     CONF_SELF_HEAL_AFTER,
@@ -41,19 +41,26 @@ from .const import (
     EXPOSE_WEBHOOKS,
     MODE_HOME_ASSISTANT,
 )
-from .engine_settings import SessionTarget, TunnelSettings
-from .extras import ExtraForward, parse_extra_forwards
-from .forwarding import tcp_target
-from .healing import SelfHealPolicy
-from .keys import load_private_key
-from .limits import ConnectionLimits
+from .engine import (
+    BackoffPolicy,
+    ConnectionLimits,
+    ExtraForward,
+    ProbeSpec,
+    PublicUrlCheck,
+    SelfHealPolicy,
+    SessionTarget,
+    TunnelSettings,
+    VisitorPolicy,
+    load_private_key,
+    parse_extra_forwards,
+    parse_networks,
+    system_tls_context,
+    tcp_target,
+)
+from .http_client import async_bounded_session
 from .own_server import async_is_home_assistant_http
-from .probe import ProbeSpec
 from .probe_view import async_forget_probe, async_new_probe
-from .public_url import PublicUrlCheck
-from .public_url_hass import async_public_url_check
 from .targets import home_assistant_target, http_target
-from .visitors import VisitorPolicy, parse_networks
 from .webhooks_only import webhooks_only_target
 
 
@@ -192,3 +199,16 @@ async def async_engine_input(
     else:
         target = partial(tcp_target, target_host, target_port)
     return EngineInput(settings, target, chosen)
+
+
+async def async_public_url_check(
+    hass: HomeAssistant, options: Mapping[str, Any]
+) -> PublicUrlCheck | None:
+    """The check of the entry's public URL through Home Assistant's shared connection pool."""
+    if not options[CONF_PUBLIC_URL]:
+        return None
+    # Loading the system's CAs reads files: not on the event loop.
+    tls = await hass.async_add_executor_job(system_tls_context)
+    return PublicUrlCheck(
+        url=options[CONF_PUBLIC_URL], session=partial(async_bounded_session, hass), tls=tls
+    )

@@ -24,7 +24,6 @@ from homeassistant.core import callback
 
 from .authorize import authorize_placeholders, server_software
 from .builder import async_engine_input
-from .connection import check_tunnel, fetch_host_key
 from .const import (
     CONF_HOST_KEY,
     CONF_PASSPHRASE,
@@ -34,6 +33,15 @@ from .const import (
     DOMAIN,
     ENTRY_MINOR_VERSION,
     ENTRY_VERSION,
+)
+from .engine import (
+    ServerSoftware,
+    check_tunnel,
+    export_host_key,
+    fetch_host_key,
+    fingerprint,
+    generate_private_key,
+    load_host_key,
 )
 from .flow_forms import (
     GENERATE_SCHEMA,
@@ -49,10 +57,8 @@ from .flow_forms import (
     normalized,
     unique_id,
 )
-from .keys import export_host_key, fingerprint, generate_private_key, load_host_key
 from .options_flow import SshCallhomeOptionsFlow
 from .runtime_data import SshCallhomeConfigEntry
-from .server_hello import ServerSoftware
 
 # How long the flow waits for the server before it says it cannot connect.
 FLOW_TIMEOUT = 15.0

@@ -2,7 +2,7 @@
 
 from typing import Final
 
-from .limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_VISITOR
+from .engine import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_VISITOR
 
 DOMAIN: Final = "ssh_callhome"
 # The config entry's layout. Minor 2: every option is stored, with its default, at creation;
@@ -19,8 +19,6 @@ CONF_HOST_KEY: Final = "host_key"
 CONF_SERVER_SOFTWARE: Final = "server_software"
 
 DEFAULT_SSH_PORT: Final = 22
-# What a TCP port number may be, wherever the user gives one.
-VALID_PORTS: Final = range(1, 65536)
 DEFAULT_REMOTE_PORT: Final = 8123
 
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"

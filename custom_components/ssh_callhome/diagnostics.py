@@ -20,10 +20,8 @@ from .const import (
     CONF_REFUSED_NETWORKS,
     CONF_TARGET_HOST,
 )
-from .extras import ExtraForward
+from .engine import ExtraForward, TunnelState, VisitorRefusal
 from .runtime_data import SshCallhomeConfigEntry
-from .state import TunnelState
-from .visitors import VisitorRefusal
 
 TO_REDACT = {
     CONF_PRIVATE_KEY,
@@ -76,7 +74,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: SshCallhomeConfigEntry
 ) -> dict[str, Any]:
     """What a bug report needs, and nothing that identifies or opens the server."""
-    tunnel = entry.runtime_data
+    tunnel = entry.runtime_data.tunnel
     return {
         "entry": async_redact_data(entry.as_dict(), TO_REDACT),
         "state": async_redact_data(_state_dict(tunnel.state), TO_REDACT),

@@ -7,8 +7,8 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
+from .engine import TunnelState
 from .runtime_data import SshCallhomeConfigEntry
-from .state import TunnelState
 
 
 class SshCallhomeEntity(Entity):
@@ -20,7 +20,7 @@ class SshCallhomeEntity(Entity):
 
     def __init__(self, entry: SshCallhomeConfigEntry, description: EntityDescription) -> None:
         self.entity_description = description
-        self.tunnel = entry.runtime_data
+        self.tunnel = entry.runtime_data.tunnel
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
         # Where visitors reach Home Assistant through the tunnel, when the options say.
         public_url = self.tunnel.settings.public_url

@@ -12,8 +12,7 @@ from __future__ import annotations
 from homeassistant.core import HomeAssistant, callback
 
 from .const import EVENT_SELF_HEALED, EVENT_STATE_CHANGED, EVENT_VISITOR_REFUSED
-from .state import Reason, Status, TunnelState
-from .visitors import RefusalNotice
+from .engine import Reason, RefusalNotice, Status, TunnelState
 
 
 def _summary(state: TunnelState) -> tuple[Status, Reason | None]:

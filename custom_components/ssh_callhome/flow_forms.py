@@ -34,10 +34,8 @@ from .const import (
     CONF_REMOTE_PORT,
     DEFAULT_REMOTE_PORT,
     DEFAULT_SSH_PORT,
-    VALID_PORTS,
 )
-from .keys import InvalidKey, WeakKey, WrongPassphrase
-from .state import Reason, describe, reason_for
+from .engine import VALID_PORTS, InvalidKey, Reason, WeakKey, WrongPassphrase, describe, reason_for
 
 _LOGGER = logging.getLogger(__name__)
 

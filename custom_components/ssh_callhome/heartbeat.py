@@ -17,10 +17,8 @@ from yarl import URL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_interval
 
-from .aiohttp_client_internals import ResponseHeadersTooLarge
+from .engine import ResponseHeadersTooLarge, Status, Tunnel, TunnelState
 from .http_client import async_bounded_session
-from .state import Status, TunnelState
-from .tunnel import Tunnel
 
 _LOGGER = logging.getLogger(__name__)
 # A heartbeat that has not been answered by then has failed; never longer than the interval.

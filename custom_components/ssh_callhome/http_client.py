@@ -13,7 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_create_clientsession
 from homeassistant.util.hass_dict import HassKey
 
-from .aiohttp_client_internals import bounded_session_arguments
+from .engine import bounded_session_arguments
 
 _SESSION: HassKey[aiohttp.ClientSession] = HassKey("ssh_callhome_http_session")
 

@@ -9,8 +9,7 @@ from homeassistant.components.logbook.const import LOGBOOK_ENTRY_MESSAGE, LOGBOO
 from homeassistant.core import Event, HomeAssistant, callback
 
 from .const import DOMAIN, EVENT_SELF_HEALED, EVENT_STATE_CHANGED
-from .probe import ProbeResult
-from .state import PUBLIC_URL_FAILURE_PREFIX, Reason
+from .engine import PUBLIC_URL_FAILURE_PREFIX, ProbeResult, Reason
 
 REASON_WORDS: dict[Reason, str] = {
     Reason.DNS: "the server's name could not be resolved",

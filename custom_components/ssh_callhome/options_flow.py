@@ -48,12 +48,17 @@ from .const import (
     MODE_HOME_ASSISTANT,
     MODE_TCP,
 )
-from .extras import InvalidExtraForward, parse_extra_forwards
+from .engine import (
+    InvalidExtraForward,
+    InvalidNetwork,
+    InvalidPublicUrl,
+    Tunnel,
+    parse_extra_forwards,
+    parse_networks,
+    parse_public_url,
+)
 from .flow_forms import PORT_NUMBER, is_host_name, whole_number
 from .heartbeat import is_heartbeat_url
-from .public_url import InvalidPublicUrl, parse_public_url
-from .tunnel import Tunnel
-from .visitors import InvalidNetwork, parse_networks
 
 # Each network list and its error.
 _NETWORK_LISTS = {
@@ -249,7 +254,7 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
         entry = self.config_entry
         if entry.state is not ConfigEntryState.LOADED:
             return False
-        tunnel: Tunnel = entry.runtime_data
+        tunnel: Tunnel = entry.runtime_data.tunnel
         recent = tunnel.visitors.recent_originators
         return bool(recent) and all(is_local_originator(address) for address in recent)
 

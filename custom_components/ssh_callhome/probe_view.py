@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.hass_dict import HassKey
 
-from .probe import ProbeSpec, served_certificate
+from .engine import ProbeSpec, served_certificate
 
 PROBE_URL = "/api/ssh_callhome/probe/{token}"
 _ANSWERS: HassKey[dict[str, bytes]] = HassKey("ssh_callhome_probe_answers")

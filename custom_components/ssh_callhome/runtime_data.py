@@ -1,11 +1,27 @@
-"""The typed config entry of this integration: its runtime data is the running tunnel.
+"""The typed config entry of this integration, and what its runtime data holds while it runs.
 
 A module of its own, so that platforms, repairs, diagnostics and services can import the type
 without importing the package root (which imports them).
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 from homeassistant.config_entries import ConfigEntry
 
-from .tunnel import Tunnel
+from .builder import Delivery
+from .engine import Tunnel
+from .heartbeat import Heartbeat
 
-type SshCallhomeConfigEntry = ConfigEntry[Tunnel]
+
+@dataclass(frozen=True, slots=True)
+class SshCallhomeData:
+    """One running entry: its tunnel, where its connections go, and its heartbeat if it has one."""
+
+    tunnel: Tunnel
+    delivery: Delivery
+    heartbeat: Heartbeat | None
+
+
+type SshCallhomeConfigEntry = ConfigEntry[SshCallhomeData]

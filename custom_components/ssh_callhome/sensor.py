@@ -17,10 +17,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .engine import Reason, Status, Tunnel
 from .entity import SshCallhomeEntity
 from .runtime_data import SshCallhomeConfigEntry
-from .state import Reason, Status
-from .tunnel import Tunnel
 
 PARALLEL_UPDATES = 0
 # Traffic counters change with every packet: they are read on this schedule, not pushed.

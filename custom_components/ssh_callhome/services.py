@@ -36,7 +36,7 @@ def _loaded_entry(call: ServiceCall) -> SshCallhomeConfigEntry:
 
 async def _async_reconnect(call: ServiceCall) -> None:
     """Drop the SSH connection and connect again at once."""
-    _loaded_entry(call).runtime_data.request_reconnect()
+    _loaded_entry(call).runtime_data.tunnel.request_reconnect()
 
 
 async def _async_restart(call: ServiceCall) -> None:

@@ -9,9 +9,7 @@ from functools import partial
 from homeassistant.core import HomeAssistant
 
 from .addresses import visitor_address
-from .aiohttp_internals import with_tunnel_file_responses
-from .bridge import ProtocolFactory, in_process_target
-from .engine_settings import SessionTarget
+from .engine import ProtocolFactory, SessionTarget, in_process_target, with_tunnel_file_responses
 
 _WILDCARDS = {"0.0.0.0", "::", "127.0.0.1"}  # noqa: S104 - addresses HA may bind, not ours
 

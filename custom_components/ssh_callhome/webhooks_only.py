@@ -34,7 +34,7 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers.http import KEY_HASS, current_request
 from homeassistant.util.hass_dict import HassKey
 
-from .engine_settings import SessionTarget
+from .engine import SessionTarget
 from .probe_view import PROBE_URL, answer_probe
 from .targets import in_process_to
 

@@ -1,0 +1,363 @@
+"""Forwarded SSH channels handed to an asyncio protocol in this process.
+
+That protocol is Home Assistant's own HTTP server, which so sees the visitor's address instead
+of a loopback connection (or, exposing webhooks only, a small application beside it). The
+channel is presented to it as an asyncio transport. Flow control is passed on both ways
+(asyncssh's window to the protocol's pause_writing, the protocol's pause_reading to the
+channel), so nothing is buffered without bound. File downloads take aiohttp's own chunked copy.
+When Home Assistant serves HTTPS itself, TLS sits between the channel and the protocol as in
+asyncio's own TLS servers. Each channel takes a place at its tunnel's gate (limits.py), and is
+closed when its first request header is not complete in time: aiohttp itself waits for it
+forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from asyncio import sslproto, transports
+from collections.abc import Callable, Iterable
+from typing import NoReturn, override
+
+import asyncssh
+
+from .channels import SessionFactory, TrafficStats
+from .limits import Admission, ChannelGate
+
+_LOGGER = logging.getLogger(__name__)
+
+ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+# Where an HTTP request's header ends.
+_HEADER_END = b"\r\n\r\n"
+
+
+def in_process_target(
+    protocol_factory: Callable[[], ProtocolFactory | None],
+    visitor_address: Callable[[str], str],
+    ssl_context: Callable[[], ssl.SSLContext | None],
+    gate: ChannelGate,
+) -> SessionFactory:
+    """Sessions that feed each channel to a protocol from `protocol_factory()`.
+
+    `protocol_factory()` is None while the server is not up: such channels are refused, the
+    tunnel stays. `visitor_address` maps the address the SSH server reports for the visitor to
+    the one the protocol sees.
+    """
+
+    async def open_session(orig_host: str, orig_port: int) -> asyncssh.SSHTCPSession[bytes]:
+        factory = protocol_factory()
+        if factory is None:
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_CONNECT_FAILED, "the HTTP server has not started"
+            )
+        admission = gate.admit(orig_host)
+        peer = (visitor_address(orig_host), orig_port)
+        return ChannelSession(factory, peer, ssl_context(), gate, admission)
+
+    return open_session
+
+
+class ChannelSession(asyncssh.SSHTCPSession[bytes]):
+    """asyncssh's side: passes what the channel does to the transport and its protocol.
+
+    An exception escaping an asyncssh callback would close the whole SSH connection, so every
+    call into the protocol is guarded: a failing protocol costs its own channel only.
+    """
+
+    def __init__(
+        self,
+        protocol_factory: ProtocolFactory,
+        peer: tuple[str, int],
+        tls: ssl.SSLContext | None,
+        gate: ChannelGate,
+        admission: Admission,
+    ) -> None:
+        self._protocol_factory = protocol_factory
+        self._peer = peer
+        self._tls = tls
+        self._stats = gate.stats
+        self._request_within = gate.limits.first_request_timeout
+        self._admission = admission
+        self._deadline: asyncio.TimerHandle | None = None
+        self._transport: ChannelTransport | None = None
+
+    @override
+    def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
+        transport = ChannelTransport(chan, self._peer, self._stats)
+        self._transport = transport
+        self._deadline = asyncio.get_running_loop().call_later(
+            self._request_within, self._no_request_in_time
+        )
+        protocol: asyncio.BaseProtocol = _RequestHeaderWatch(
+            self._protocol_factory(), self._stop_deadline
+        )
+        if self._tls is not None:
+            protocol = _tls_server(protocol, self._tls)
+        self._guarded(transport.attach, protocol)
+
+    @override
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self._stats.bytes_received += len(data)
+        self._guarded(_deliver, self._required().get_protocol(), data)
+
+    @override
+    def eof_received(self) -> bool:
+        self._guarded(self._required().eof_received)
+        return True  # the transport decides, as asyncio's own do
+
+    @override
+    def pause_writing(self) -> None:
+        self._guarded(self._required().pause_protocol)
+
+    @override
+    def resume_writing(self) -> None:
+        self._guarded(self._required().resume_protocol)
+
+    @override
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_deadline()
+        self._admission.release()
+        transport = self._required()
+        transport.closed = True
+        self._guarded(transport.get_protocol().connection_lost, exc)
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _no_request_in_time(self) -> None:
+        _LOGGER.debug("Closing a tunnelled connection that sent no request in time")
+        self._required().abort()
+
+    def _required(self) -> ChannelTransport:
+        assert self._transport is not None  # connection_made comes first
+        return self._transport
+
+    def _guarded[**P](self, call: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            call(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - it must not reach asyncssh
+            _LOGGER.warning("Dropping a tunnelled connection after an error: %r", error)
+            if self._transport is not None:
+                self._transport.abort()
+
+
+def _tls_server(protocol: asyncio.BaseProtocol, context: ssl.SSLContext) -> sslproto.SSLProtocol:
+    """`protocol` behind TLS with the server's own context, as asyncio's TLS servers set it up.
+
+    Not loop.start_tls: that upgrades a connection whose protocol is connected already. It
+    begins a turn of the loop after the channel opened, when the visitor's ClientHello may have
+    come and gone, and hands the protocol its transport a turn after the handshake, when the
+    first request may have been delivered already. Here the handshake begins as the channel
+    opens, and the protocol learns its transport before it gets any data. A failed handshake
+    aborts the channel (through _force_close). SSLProtocol is not documented API: the tests
+    of HTTPS through the tunnel hold it to all of this.
+    """
+    loop = asyncio.get_running_loop()
+    handshake: asyncio.Future[None] = loop.create_future()
+    handshake.add_done_callback(_log_failed_handshake)
+    return sslproto.SSLProtocol(loop, protocol, context, handshake, server_side=True)
+
+
+def _log_failed_handshake(handshake: asyncio.Future[None]) -> None:
+    if not handshake.cancelled() and (error := handshake.exception()) is not None:
+        _LOGGER.debug("TLS handshake through the tunnel failed: %s", error)
+
+
+class _NoProtocolYet(asyncio.Protocol):
+    """The transport's protocol until attach(), which connection_made calls at once."""
+
+
+class _RequestHeaderWatch(asyncio.Protocol):
+    """Stands in front of the HTTP protocol and tells when the first request header is complete.
+
+    In front of the protocol, not the channel, so that it reads what the protocol reads: the
+    plain text, with TLS too. After the header it only passes everything on.
+    """
+
+    def __init__(self, protocol: asyncio.BaseProtocol, arrived: Callable[[], None]) -> None:
+        self._protocol = protocol
+        self._arrived: Callable[[], None] | None = arrived
+        self._tail = b""  # the end of what came so far: a header end may span two pieces
+
+    @override
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._protocol.connection_made(transport)
+
+    @override
+    def data_received(self, data: bytes) -> None:
+        if self._arrived is not None:
+            if _HEADER_END in self._tail + data[:3] or _HEADER_END in data:
+                self._arrived()
+                self._arrived = None
+            else:
+                self._tail = (self._tail + data[-3:])[-3:]
+        _deliver(self._protocol, data)
+
+    @override
+    def eof_received(self) -> bool:
+        return _pass_eof(self._protocol)
+
+    @override
+    def pause_writing(self) -> None:
+        self._protocol.pause_writing()
+
+    @override
+    def resume_writing(self) -> None:
+        self._protocol.resume_writing()
+
+    @override
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._protocol.connection_lost(exc)
+
+
+def _deliver(protocol: asyncio.BaseProtocol, data: bytes) -> None:
+    """Pass data to a plain or a buffered protocol (TLS uses the latter)."""
+    if isinstance(protocol, asyncio.BufferedProtocol):
+        view = memoryview(data)
+        while view:
+            buffer = memoryview(protocol.get_buffer(len(view)))
+            size = min(len(buffer), len(view))
+            buffer[:size] = view[:size]
+            protocol.buffer_updated(size)
+            view = view[size:]
+    elif isinstance(protocol, asyncio.Protocol):
+        protocol.data_received(data)
+
+
+def _pass_eof(protocol: asyncio.BaseProtocol) -> bool:
+    """Tell a protocol of the end of input; whether it wants the connection kept open."""
+    if isinstance(protocol, asyncio.Protocol | asyncio.BufferedProtocol):
+        return bool(protocol.eof_received())
+    return False
+
+
+class ChannelTransport(transports._FlowControlMixin):
+    """One SSH channel as an asyncio transport, with the visitor as its peer."""
+
+    _protocol_paused: bool
+
+    def __init__(
+        self,
+        channel: asyncssh.SSHTCPChannel[bytes],
+        peer: tuple[str, int],
+        stats: TrafficStats,
+    ) -> None:
+        super().__init__(
+            extra={"peername": peer, "sockname": ("127.0.0.1", 0), "socket": None},
+            loop=asyncio.get_running_loop(),
+        )
+        self._channel = channel
+        self._stats = stats
+        self._protocol: asyncio.BaseProtocol = _NoProtocolYet()
+        self._reading = True
+        self.closed = False
+
+    @property
+    def _sendfile_compatible(self) -> NoReturn:
+        """What loop.sendfile() asks first; the answer is: not here, copy it yourself.
+
+        asyncio's own copy for transports without sendfile moves 16 KiB per executor round
+        trip (about 60 MB/s here). NotImplementedError is how aiohttp learns that a loop has
+        no sendfile (as on uvloop): its FileResponse then copies in chunks itself (1 MiB on
+        the tunnel, see targets.py), several times faster, with the same flow control.
+        """
+        raise NotImplementedError
+
+    def attach(self, protocol: asyncio.BaseProtocol) -> None:
+        """Give the channel to `protocol` and tell it so."""
+        self._protocol = protocol
+        protocol.connection_made(self)
+
+    def eof_received(self) -> None:
+        """The visitor will send no more: close unless the protocol wants to keep writing.
+
+        This is asyncio's rule for its own transports (aiohttp relies on it): a protocol whose
+        eof_received returns a false value has the transport closed, after what it has written.
+        """
+        if not _pass_eof(self._protocol):
+            self.close()
+
+    def pause_protocol(self) -> None:
+        """The channel's send window is full: the protocol must wait."""
+        if not self._protocol_paused:
+            self._protocol_paused = True
+            self._protocol.pause_writing()
+
+    def resume_protocol(self) -> None:
+        """The window opened again."""
+        if self._protocol_paused:
+            self._protocol_paused = False
+            self._protocol.resume_writing()
+
+    # asyncio.Transport
+
+    @override
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol
+
+    @override
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    @override
+    def is_reading(self) -> bool:
+        return self._reading and not self.closed
+
+    @override
+    def pause_reading(self) -> None:
+        self._reading = False
+        self._channel.pause_reading()
+
+    @override
+    def resume_reading(self) -> None:
+        self._reading = True
+        self._channel.resume_reading()
+
+    @override
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        # As asyncio's own transports: writing to a closed connection is not an error.
+        if self.is_closing() or not data:
+            return
+        self._stats.bytes_sent += len(data)
+        self._channel.write(bytes(data))
+
+    @override
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.write(b"".join(list_of_data))
+
+    @override
+    def write_eof(self) -> None:
+        if not self.is_closing():
+            self._channel.write_eof()
+
+    @override
+    def can_write_eof(self) -> bool:
+        return True
+
+    @override
+    def get_write_buffer_size(self) -> int:
+        return int(self._channel.get_write_buffer_size())
+
+    @override
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._channel.set_write_buffer_limits(high, low)
+
+    @override
+    def is_closing(self) -> bool:
+        return self.closed or self._channel.is_closing()
+
+    @override
+    def close(self) -> None:
+        self._channel.close()
+
+    @override
+    def abort(self) -> None:
+        self.closed = True
+        self._channel.abort()
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        """What asyncio's SSL protocol calls on a failed handshake (a private transport API)."""
+        self.abort()

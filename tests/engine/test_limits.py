@@ -1,0 +1,195 @@
+"""The caps on tunnelled connections and the TCP mode's timeouts, against a real OpenSSH server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import asyncssh
+import pytest
+
+from custom_components.ssh_callhome.engine.channels import TrafficStats
+from custom_components.ssh_callhome.engine.extras import ExtraForward
+from custom_components.ssh_callhome.engine.forwarding import tcp_target
+from custom_components.ssh_callhome.engine.limits import (
+    QUIET_BEFORE_NEXT_WARNING,
+    ChannelGate,
+    ConnectionLimits,
+)
+from custom_components.ssh_callhome.engine.settings import TunnelSettings
+from harness.engine import connected, running, tcp_tunnel
+from harness.network import (
+    LOOPBACK,
+    SilentServer,
+    closed_at_once,
+    connect_from,
+    free_port,
+    wait_until,
+)
+
+REFUSING = "Refusing tunnelled connections"
+
+
+def test_the_gate_holds_both_caps_and_frees_places() -> None:
+    stats = TrafficStats()
+    gate = ChannelGate(ConnectionLimits(total=3, per_visitor=2), stats)
+    first, _second = gate.admit("192.0.2.1"), gate.admit("192.0.2.1")
+    with pytest.raises(asyncssh.ChannelOpenError) as refused:
+        gate.admit("192.0.2.1")
+    assert refused.value.code == asyncssh.OPEN_RESOURCE_SHORTAGE
+    gate.admit("192.0.2.2")
+    with pytest.raises(asyncssh.ChannelOpenError):
+        gate.admit("192.0.2.3")
+    assert (stats.active_connections, stats.connections_refused) == (3, 2)
+    first.release()
+    first.release()  # a second release frees nothing more
+    assert stats.active_connections == 2
+    gate.admit("192.0.2.3")
+    with pytest.raises(asyncssh.ChannelOpenError):
+        gate.admit("192.0.2.1")  # the total is full again
+
+
+def test_refusals_are_logged_once_per_burst(caplog: pytest.LogCaptureFixture) -> None:
+    now = 1000.0
+    gate = ChannelGate(ConnectionLimits(total=1, per_visitor=1), TrafficStats(), lambda: now)
+    gate.admit("192.0.2.1")
+
+    def refuse_at(moment: float) -> None:
+        nonlocal now
+        now = moment
+        with pytest.raises(asyncssh.ChannelOpenError):
+            gate.admit("192.0.2.9")
+
+    caplog.set_level(logging.DEBUG)
+    for second in range(0, 600, 10):  # a ten-minute burst, one refusal every ten seconds
+        refuse_at(1000.0 + second)
+    refuse_at(1590.0 + QUIET_BEFORE_NEXT_WARNING - 1)  # less than a quiet minute later
+    refuse_at(1649.0 + QUIET_BEFORE_NEXT_WARNING)  # after a quiet minute: a new burst
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert all(REFUSING in record.getMessage() for record in warnings)
+    assert gate.stats.connections_refused == 62
+
+
+async def test_caps_count_every_forward_of_the_tunnel(
+    settings: TunnelSettings, silent_server: SilentServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    extra_port = free_port()
+    tunnel = tcp_tunnel(
+        replace(
+            settings,
+            target_port=silent_server.port,
+            extra_forwards=(ExtraForward(extra_port, LOOPBACK, silent_server.port),),
+            limits=ConnectionLimits(total=4, per_visitor=2),
+        )
+    )
+    main_port = settings.remote_port
+    stats = tunnel.stats
+
+    async def held(port: int, source: str, count: int) -> None:
+        await connect_from(port, source)
+        await wait_until(lambda: stats.active_connections == count, 5, f"{count} held")
+
+    async with running(tunnel):
+        await wait_until(lambda: tunnel.state.extra_forwards_up == {extra_port}, 10, "up")
+        await held(main_port, "127.0.0.2", 1)
+        await held(extra_port, "127.0.0.2", 2)
+        assert await closed_at_once(extra_port, "127.0.0.2")  # its third, on either forward
+        await held(main_port, "127.0.0.3", 3)
+        await held(extra_port, "127.0.0.4", 4)
+        assert await closed_at_once(main_port, "127.0.0.5")  # the fifth in all
+        assert stats.connections_refused == 2
+        silent_server.held[0].close()  # the target ends the first connection
+        await wait_until(lambda: stats.active_connections == 3, 5, "a place freed")
+        await held(main_port, "127.0.0.5", 4)
+        assert connected(tunnel)
+    assert [r.getMessage() for r in caplog.records].count(
+        f"{REFUSING}: 127.0.0.2 holds 2 (the cap). Further refusals are counted, and logged "
+        "again once a minute has passed without any"
+    ) == 1
+    assert sum(REFUSING in r.getMessage() for r in caplog.records) == 1
+
+
+async def banner_then_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A service that speaks first, then echoes."""
+    writer.write(b"220 hello\r\n")
+    while data := await reader.read(4096):
+        writer.write(data)
+    writer.close()
+
+
+@pytest.fixture
+async def echo_port(socket_enabled: None) -> AsyncIterator[int]:
+    server = await asyncio.start_server(banner_then_echo, LOOPBACK, 0)
+    yield int(server.sockets[0].getsockname()[1])
+    server.close()
+    await server.wait_closed()
+
+
+async def test_tcp_visitor_must_speak_first_within_the_timeout_then_may_idle(
+    settings: TunnelSettings, echo_port: int
+) -> None:
+    limits = ConnectionLimits(first_request_timeout=0.5)
+    tunnel = tcp_tunnel(replace(settings, target_port=echo_port, limits=limits))
+    async with running(tunnel):
+        await wait_until(lambda: connected(tunnel), 10, "up")
+        silent_reader, silent = await connect_from(settings.remote_port, "127.0.0.2")
+        talker_reader, talker = await connect_from(settings.remote_port, "127.0.0.3")
+        started = time.monotonic()
+        assert await silent_reader.readline() == b"220 hello\r\n"  # the target spoke first
+        assert await talker_reader.readline() == b"220 hello\r\n"
+        talker.write(b"hi\n")
+        assert await talker_reader.readline() == b"hi\n"
+        assert await asyncio.wait_for(silent_reader.read(), 5) == b""  # closed
+        assert time.monotonic() - started >= 0.4
+        await asyncio.sleep(1.0)  # twice the timeout, idle, after the first bytes
+        talker.write(b"still here\n")
+        assert await asyncio.wait_for(talker_reader.readline(), 5) == b"still here\n"
+        silent.close()
+        talker.close()
+        await wait_until(lambda: tunnel.stats.active_connections == 0, 5, "both closed")
+
+
+async def test_a_tcp_target_that_stops_reading_is_closed_after_the_stall_timeout(
+    settings: TunnelSettings, silent_server: SilentServer
+) -> None:
+    limits = ConnectionLimits(stall_timeout=0.5)
+    tunnel = tcp_tunnel(replace(settings, target_port=silent_server.port, limits=limits))
+    async with running(tunnel):
+        await wait_until(lambda: connected(tunnel), 10, "up")
+        _reader, writer = await connect_from(settings.remote_port, "127.0.0.2")
+        await wait_until(lambda: len(silent_server.held) == 1, 5, "target connected")
+        target = silent_server.held[0].transport
+        assert isinstance(target, asyncio.Transport)
+        target.pause_reading()  # the target reads nothing from now on
+
+        async def upload() -> None:
+            block = bytes(1024 * 1024)
+            while True:
+                writer.write(block)
+                await writer.drain()
+
+        sending = asyncio.create_task(upload())
+        try:
+            await wait_until(lambda: tunnel.stats.active_connections == 0, 30, "stall closed")
+            with pytest.raises(ConnectionError):  # what the visitor sees
+                await asyncio.wait_for(sending, 10)
+        finally:
+            sending.cancel()
+            writer.close()
+        assert connected(tunnel)
+
+
+async def test_a_channel_asyncssh_never_opens_frees_its_place_and_target(
+    silent_server: SilentServer,
+) -> None:
+    stats = TrafficStats()
+    sessions = tcp_target(LOOPBACK, silent_server.port, ChannelGate(ConnectionLimits(), stats))
+    session = await sessions("192.0.2.1", 4242)  # asyncssh opens it at once, or never
+    assert stats.active_connections == 1
+    await asyncio.sleep(0.05)
+    assert stats.active_connections == 0
+    assert session.target.is_closing()  # type: ignore[attr-defined]

@@ -1,0 +1,141 @@
+"""The Home Assistant layer's fixtures: its HTTP server, a config entry, the flows' input.
+
+Every test here runs with custom integrations enabled, and the key's loaders watched for leaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import asyncssh
+import pytest
+from aiohttp import web
+
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ssh_callhome import builder as builder_module
+from custom_components.ssh_callhome import config_flow as config_flow_module
+from custom_components.ssh_callhome.const import (
+    CONF_HOST_KEY,
+    CONF_PRIVATE_KEY,
+    CONF_REMOTE_PORT,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+    ENTRY_MINOR_VERSION,
+)
+from custom_components.ssh_callhome.engine.keys import generate_private_key, load_private_key
+from custom_components.ssh_callhome.flow_forms import unique_id
+from harness.engine import CHECK_ANSWER
+from harness.ha_http import start_home_assistant_http
+from harness.integration import ENTRY_ID
+from harness.network import LOOPBACK, free_port, serve_http
+from harness.openssh import OpenSSHServer
+from harness.secrets import SecretRecorder
+from harness.tls import start_https
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load the integration from custom_components/."""
+
+
+@pytest.fixture
+def answer_port() -> int:
+    """Where a tunnel with a check delivers: a service that gives the check its answer."""
+    return free_port()
+
+
+@pytest.fixture
+async def answering(socket_enabled: None, answer_port: int) -> AsyncIterator[web.AppRunner]:
+    """That service, running (a test may stop and start it)."""
+    runner = await serve_http(answer_port, CHECK_ANSWER)
+    yield runner
+    await runner.cleanup()
+
+
+@pytest.fixture
+def user_input(openssh: OpenSSHServer, client_key_text: str) -> dict[str, Any]:
+    """What a user enters in the first form for the OpenSSH server."""
+    return {
+        CONF_HOST: LOOPBACK,
+        CONF_PORT: openssh.port,
+        CONF_USERNAME: openssh.user,
+        CONF_REMOTE_PORT: free_port(),
+        CONF_PRIVATE_KEY: client_key_text,
+    }
+
+
+@pytest.fixture
+async def port_thief(
+    openssh: OpenSSHServer, client_key: asyncssh.SSHKey, user_input: dict[str, Any]
+) -> AsyncIterator[asyncssh.SSHClientConnection]:
+    """Another session holding the remote port of `user_input` (and `entry`) on the server."""
+    async with openssh.holding_remote_port(client_key, user_input[CONF_REMOTE_PORT]) as thief:
+        yield thief
+
+
+@pytest.fixture
+async def ha_http_port(socket_enabled: None, hass: HomeAssistant) -> AsyncIterator[int]:
+    """Home Assistant's own HTTP server, really listening on a loopback port."""
+    yield await start_home_assistant_http(hass)
+    await hass.http.stop()
+
+
+@pytest.fixture
+async def https_certificate(
+    socket_enabled: None, hass: HomeAssistant, tmp_path: Path
+) -> AsyncIterator[Path]:
+    """Home Assistant's own HTTP server serving HTTPS itself; yields its certificate."""
+    yield await start_https(hass, tmp_path / "home_assistant")
+    await hass.http.stop()
+
+
+@pytest.fixture
+async def local_only_user(hass: HomeAssistant, local_auth: Any) -> None:
+    assert await async_setup_component(hass, "auth", {})
+    await local_auth.async_add_auth("visitor", "correct-password-1")
+    credentials = await local_auth.async_get_or_create_credentials({"username": "visitor"})
+    user = await hass.auth.async_get_or_create_user(credentials)
+    await hass.auth.async_update_user(user, local_only=True)
+
+
+@pytest.fixture
+def entry_data(openssh: OpenSSHServer, user_input: dict[str, Any]) -> dict[str, Any]:
+    return {**user_input, CONF_HOST_KEY: openssh.host_public_key}
+
+
+@pytest.fixture
+def entry(hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]) -> MockConfigEntry:
+    config_entry = MockConfigEntry(
+        domain=DOMAIN,
+        entry_id=ENTRY_ID,
+        title=f"root@{LOOPBACK}",
+        data=entry_data,
+        # As the config flow creates it: every option stored.
+        options=DEFAULT_OPTIONS,
+        minor_version=ENTRY_MINOR_VERSION,
+        unique_id=unique_id(entry_data),
+    )
+    config_entry.add_to_hass(hass)
+    return config_entry
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaks(no_secret_leaks: SecretRecorder) -> Iterator[SecretRecorder]:
+    """The shared check (tests/conftest.py), with the keys the integration loads and makes."""
+    recorder = no_secret_leaks
+    with (
+        patch.object(builder_module, "load_private_key", recorder.wrap_loader(load_private_key)),
+        patch.object(
+            config_flow_module,
+            "generate_private_key",
+            recorder.wrap_generator(generate_private_key),
+        ),
+    ):
+        yield recorder
