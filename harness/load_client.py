@@ -131,7 +131,8 @@ async def send_endless_head(
     sent = len(ENDLESS_HEAD_START)
     writer.write(ENDLESS_HEAD_START)
     with contextlib.suppress(OSError):
-        while sent < at_most and not reader.at_eof():
+        # Once the connection is lost asyncio takes writes without a word: stop then too.
+        while sent < at_most and not reader.at_eof() and not writer.transport.is_closing():
             writer.write(_HEAD_LINES)
             sent += len(_HEAD_LINES)
             await writer.drain()

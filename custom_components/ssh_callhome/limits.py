@@ -22,6 +22,7 @@ from typing import NoReturn
 import asyncssh
 
 from .forwarding import TrafficStats
+from .server_text import printable
 from .visitors import VisitorPolicy, VisitorRecord
 
 _LOGGER = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ class ChannelGate:
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "visitor not allowed"
             )
         if self._counts.held_by(visitor) >= self.limits.per_visitor:
-            self._refuse(visitor, f"{visitor} holds {self.limits.per_visitor} (the cap)")
+            self._refuse(visitor, f"{printable(visitor)} holds {self.limits.per_visitor} (the cap)")
         if self._counts.total >= self.limits.total:
             self._evict_for(visitor)
         self._counts.add(visitor)
@@ -233,11 +234,15 @@ class ChannelGate:
                 "All tunnelled connections are taken: closing idle ones of the visitors that "
                 "hold the most (one of %s for %s). Further ones are counted, and logged again "
                 "once a minute has passed without any",
-                evicted.visitor,
-                visitor,
+                printable(evicted.visitor),
+                printable(visitor),
             )
         else:
-            _LOGGER.debug("Closed an idle connection of %s for %s", evicted.visitor, visitor)
+            _LOGGER.debug(
+                "Closed an idle connection of %s for %s",
+                printable(evicted.visitor),
+                printable(visitor),
+            )
         evicted.evict()
 
     def _refuse(self, visitor: str, why: str) -> NoReturn:
@@ -249,5 +254,5 @@ class ChannelGate:
                 why,
             )
         else:
-            _LOGGER.debug("Refused a tunnelled connection from %s: %s", visitor, why)
+            _LOGGER.debug("Refused a tunnelled connection from %s: %s", printable(visitor), why)
         raise asyncssh.ChannelOpenError(asyncssh.OPEN_RESOURCE_SHORTAGE, "too many connections")
