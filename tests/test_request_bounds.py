@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.http_parser import HttpRequestParserPy
+from aiohttp.web_protocol import RequestPayloadError
 
 from custom_components.ssh_callhome import aiohttp_internals, asyncssh_internals
 from custom_components.ssh_callhome.limits import (
@@ -62,15 +64,25 @@ class Connection:
         return len(self.handler._messages)
 
 
-async def handler_for(server: web.Server, limits: ConnectionLimits = LIMITS) -> Connection:
+async def handler_for(server: web.Server, python_parser: bool = False) -> Connection:
+    """A connection's handler, with aiohttp's C parser (as installed) or its Python one."""
     handler = server()
     assert isinstance(handler, web.RequestHandler)
+    if python_parser:  # what aiohttp uses without its C extensions (AIOHTTP_NO_EXTENSIONS)
+        handler._request_parser = HttpRequestParserPy(
+            handler,
+            asyncio.get_running_loop(),
+            2**16,
+            max_line_size=8190,
+            max_field_size=8190,
+            payload_exception=RequestPayloadError,
+        )
     parser = RecordingParser(handler._request_parser)  # type: ignore[arg-type]
     handler._request_parser = parser  # type: ignore[assignment]
     parsed: list[None] = []
     too_large: list[None] = []
     waits = aiohttp_internals.bound_requests(
-        handler, limits, lambda: parsed.append(None), lambda: too_large.append(None)
+        handler, LIMITS, lambda: parsed.append(None), lambda: too_large.append(None)
     )
     assert waits is not None
     return Connection(handler, parser, waits, parsed, too_large)
@@ -102,8 +114,11 @@ async def test_what_the_reach_relies_on_is_there(server: web.Server) -> None:
     assert messages[0][1].is_eof()
 
 
-async def test_a_header_flood_is_cut_at_the_bound_in_lines(server: web.Server) -> None:
-    connection = await handler_for(server)
+@pytest.mark.parametrize("python_parser", [False, True], ids=["C", "Python"])
+async def test_a_header_flood_is_cut_at_the_bound_in_lines(
+    server: web.Server, python_parser: bool
+) -> None:
+    connection = await handler_for(server, python_parser)
     connection.send(REQUEST_LINE + b"X-A: b\r\n" * 10_000)
     assert connection.too_large == [None]
     assert connection.parsed == []
@@ -140,8 +155,11 @@ async def test_a_later_request_on_the_connection_is_bounded_too(server: web.Serv
     assert connection.requests == 1
 
 
-async def test_bodies_do_not_count_and_the_head_after_one_does(server: web.Server) -> None:
-    connection = await handler_for(server)
+@pytest.mark.parametrize("python_parser", [False, True], ids=["C", "Python"])
+async def test_bodies_do_not_count_and_the_head_after_one_does(
+    server: web.Server, python_parser: bool
+) -> None:
+    connection = await handler_for(server, python_parser)
     body = b"\n" * (4 * 1024 * 1024)  # a body of nothing but line ends: not a head's lines
     connection.send(b"POST /up HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     chunked = b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"

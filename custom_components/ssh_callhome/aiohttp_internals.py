@@ -186,14 +186,15 @@ def _request_bounds_problem(protocol: asyncio.BaseProtocol) -> str | None:
     """Why aiohttp's RequestHandler lacks what bound_requests relies on; None if it has all.
 
     A numeric `_keepalive_timeout`, an int `_request_count`, a `_waiter` (None or a future)
-    and a `_request_parser` with feed_data(data) -> (messages, upgraded, tail).
+    and a `_request_parser` with feed_data(data) -> (messages, upgraded, tail): the C parser's
+    signature is `(self, data)`, the Python one's has more parameters with defaults.
     """
     parser = getattr(protocol, "_request_parser", None)
     return (
         attribute_problem(protocol, "_keepalive_timeout", numbers.Real)
         or attribute_problem(protocol, "_request_count", int)
         or (None if hasattr(protocol, "_waiter") else "it has no _waiter")
-        or method_problem(type(parser), "feed_data", "(self, data)")
+        or (None if callable(getattr(parser, "feed_data", None)) else "its parser has no feed_data")
     )
 
 
@@ -240,9 +241,8 @@ class _HeadBoundParser:
         self._max_lines = limits.request_head_lines
         self._request_parsed = request_parsed
         self._head_too_large = head_too_large
-        self._body: StreamReader | None = (
-            None  # the last request's payload, which tells when it is complete
-        )
+        # The last request's payload, which tells when its body is complete.
+        self._body: StreamReader | None = None
         self._head_bytes = 0
         self._head_lines = 0
         self._over = False
