@@ -3,8 +3,10 @@ loop and memory are measured without them.
 
 Load: N concurrent connections, each uploading and downloading random data with a SHA-256 check
 both ways. Flood (`flood` as the first argument): visitors from given loopback addresses that
-stream an endless request body, and silent ones that send nothing, for a given time. Each prints
-one JSON line of results."""
+stream an endless request body, and silent ones that send nothing, for a given time. Heads
+(`heads` as the first argument): visitors from given loopback addresses that send header lines
+without end, after one complete request when asked, and connect again whenever closed. Each
+prints one JSON line of results."""
 
 from __future__ import annotations
 
@@ -116,8 +118,93 @@ async def flood(
     print(json.dumps({"held": results.count("held"), "closed": results.count("closed")}))
 
 
+# A request whose header lines never end, as far as the server can tell.
+ENDLESS_HEAD_START = b"POST /api/webhook/x HTTP/1.1\r\nHost: flood\r\n"
+_HEAD_LINES = b"X-A: b\r\n" * 8192  # 64 KiB a write
+REQUEST = b"GET /api/test_remote HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+async def send_endless_head(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, at_most: int
+) -> int:
+    """Header lines until the server closes the connection or `at_most` bytes; bytes sent."""
+    sent = len(ENDLESS_HEAD_START)
+    writer.write(ENDLESS_HEAD_START)
+    with contextlib.suppress(OSError):
+        # Once the connection is lost asyncio takes writes without a word: stop then too.
+        while sent < at_most and not reader.at_eof() and not writer.transport.is_closing():
+            writer.write(_HEAD_LINES)
+            sent += len(_HEAD_LINES)
+            await writer.drain()
+    return sent
+
+
+async def answered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    """The head of the answer to REQUEST, sent on the connection (b"" when it is closed)."""
+    writer.write(REQUEST)
+    with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        return head
+    return b""
+
+
+# Connections one head flooder opens at most, however fast they are closed.
+_MAX_ROUNDS = 10_000
+
+
+async def head_visitor(
+    host: str, port: int, source: str, request_first: bool, stop: asyncio.Event
+) -> dict[str, int]:
+    """One address's visitor: connects, floods a head, connects again, until `stop`."""
+    outcome = {"connections": 0, "sent": 0, "closed": 0}
+    for _ in range(_MAX_ROUNDS):
+        if stop.is_set():
+            break
+        try:
+            reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        outcome["connections"] += 1
+        if not request_first or await answered(reader, writer):
+            flooding = asyncio.create_task(send_endless_head(reader, writer, 1 << 40))
+            stopping = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({flooding, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if flooding in done:
+                outcome["sent"] += flooding.result()
+                outcome["closed"] += 1
+            for task in (flooding, stopping):
+                task.cancel()
+        writer.transport.abort()
+    return outcome
+
+
+async def heads(
+    url: str, sources: list[str], each: int, request_first: bool, seconds: float
+) -> None:
+    """`each` head flooders from every address of `sources`, for `seconds`."""
+    parts = urlsplit(url)
+    host, port = str(parts.hostname), int(parts.port or 80)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(head_visitor(host, port, source, request_first, stop))
+        for source in sources
+        for _ in range(each)
+    ]
+    print(json.dumps({"started": len(tasks)}), flush=True)
+    await asyncio.sleep(seconds)
+    stop.set()
+    results = await asyncio.gather(*tasks)
+    print(json.dumps({key: sum(result[key] for result in results) for key in results[0]}))
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "flood":
+    if sys.argv[1] == "heads":
+        sources, each, request_first = sys.argv[3].split(","), int(sys.argv[4]), sys.argv[5] == "1"
+        asyncio.run(heads(sys.argv[2], sources, each, request_first, float(sys.argv[6])))
+    elif sys.argv[1] == "flood":
         streaming, silent = sys.argv[3].split(","), sys.argv[4].split(",")
         asyncio.run(flood(sys.argv[2], streaming, silent, int(sys.argv[5]), float(sys.argv[6])))
     else:

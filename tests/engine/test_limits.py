@@ -16,6 +16,7 @@ from custom_components.ssh_callhome.engine.extras import ExtraForward
 from custom_components.ssh_callhome.engine.forwarding import tcp_target
 from custom_components.ssh_callhome.engine.limits import (
     QUIET_BEFORE_NEXT_WARNING,
+    Admission,
     ChannelGate,
     ConnectionLimits,
 )
@@ -31,6 +32,7 @@ from harness.network import (
 )
 
 REFUSING = "Refusing tunnelled connections"
+EVICTING = "All tunnelled connections are taken: closing idle ones"
 
 
 def test_the_gate_holds_both_caps_and_frees_places() -> None:
@@ -72,6 +74,67 @@ def test_refusals_are_logged_once_per_burst(caplog: pytest.LogCaptureFixture) ->
     assert len(warnings) == 2
     assert all(REFUSING in record.getMessage() for record in warnings)
     assert gate.stats.connections_refused == 62
+
+
+def admit_waiting(gate: ChannelGate, visitor: str, waiting: bool, closed: list[str]) -> Admission:
+    """An admission that may be evicted while `waiting`; its eviction is noted in `closed`."""
+    admission = gate.admit(visitor)
+    admission.may_be_evicted(lambda: waiting, lambda: closed.append(visitor))
+    return admission
+
+
+def test_a_full_gate_gives_the_oldest_idle_place_of_the_biggest_holder_to_a_newcomer() -> None:
+    stats = TrafficStats()
+    gate = ChannelGate(ConnectionLimits(total=6, per_visitor=4), stats)
+    closed: list[str] = []
+    busy = admit_waiting(gate, "192.0.2.1", False, closed)  # oldest, but a request under way
+    idle = [admit_waiting(gate, "192.0.2.1", True, closed) for _ in range(3)]
+    admit_waiting(gate, "192.0.2.2", True, closed)
+    gate.admit("192.0.2.3")  # a TCP forward's: never evicted
+    newcomer = gate.admit("192.0.2.9")
+    assert closed == ["192.0.2.1"]
+    assert stats.active_connections == 6
+    assert not idle[0].evictable  # the oldest idle one went, its place freed at once
+    assert idle[1].evictable
+    assert not busy.evictable
+    idle[0].release()  # its channel closing later frees nothing more
+    assert stats.active_connections == 6
+    newcomer.release()
+    assert gate.evictions == 1
+
+
+def test_a_full_gate_refuses_a_newcomer_no_one_holds_more_places_than() -> None:
+    stats = TrafficStats()
+    gate = ChannelGate(ConnectionLimits(total=4, per_visitor=4), stats)
+    closed: list[str] = []
+    for visitor in ("192.0.2.1", "192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        admit_waiting(gate, visitor, True, closed)
+    # 192.0.2.1 holds 2, as many as 192.0.2.2 would: equal shares are fair.
+    with pytest.raises(asyncssh.ChannelOpenError):
+        gate.admit("192.0.2.2")
+    gate.admit("192.0.2.9")  # would hold 1, fewer than 2
+    with pytest.raises(asyncssh.ChannelOpenError):
+        gate.admit("192.0.2.8")  # everybody holds 1 now
+    assert closed == ["192.0.2.1"]
+    assert (stats.active_connections, stats.connections_refused, gate.evictions) == (4, 2, 1)
+
+
+def test_evictions_are_logged_once_per_burst(caplog: pytest.LogCaptureFixture) -> None:
+    now = 1000.0
+    gate = ChannelGate(ConnectionLimits(total=50, per_visitor=50), TrafficStats(), lambda: now)
+    closed: list[str] = []
+    for _ in range(50):
+        admit_waiting(gate, "192.0.2.1", True, closed)
+    caplog.set_level(logging.DEBUG)
+    for newcomer in range(20):  # one a second
+        now += 1
+        gate.admit(f"192.0.2.{100 + newcomer}")
+    now += QUIET_BEFORE_NEXT_WARNING
+    gate.admit("192.0.2.99")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert all(EVICTING in record.getMessage() for record in warnings)
+    assert (len(closed), gate.evictions) == (21, 21)
 
 
 async def test_caps_count_every_forward_of_the_tunnel(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -285,3 +286,61 @@ async def test_flood_from_few_addresses_in_tcp_mode(
         check(result, "few addresses, TCP mode")
         assert result.visitors == {"held": 80, "closed": 320}
         assert stats.connections_refused == 320
+
+
+# Head flooders: 10 addresses holding 10 connections each, the default total, every one sending
+# header lines without end and connecting again when closed.
+HEAD_FLOODERS = addresses(5, 10)
+HEAD_FLOOD_EACH = 10
+# What a head flood may add to Home Assistant's memory (README, Security): a head's bound
+# (32 KiB, 130 lines) in aiohttp's parser and what a channel's window (256 KiB) holds, for each
+# of 100 connections; measured +5 MiB (+13 with a request answered first, caches warmed by it).
+# Without the bound it grew 283 MiB in its first half second.
+HEAD_FLOOD_GROWTH_BOUND = 32 * MiB
+
+
+@pytest.mark.parametrize("request_first", [False, True], ids=["first", "later"])
+async def test_a_head_flood_stays_within_its_memory_bound(
+    entry: MockConfigEntry,
+    through_home_assistant: str,
+    request_first: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Some 10,000 connections: the capture would keep a few INFO records of each (asyncssh's,
+    # the access log's), which is the harness's growth, not Home Assistant's.
+    caplog.set_level(logging.WARNING)
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    stats = tunnel_of(entry).stats
+    start = settled_resident_bytes()
+    peak = start
+    client = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "harness.load_client", "heads", through_home_assistant),
+        *(",".join(HEAD_FLOODERS), str(HEAD_FLOOD_EACH), str(int(request_first))),
+        str(FLOOD_SECONDS),
+        cwd=REPOSITORY,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert client.stdout is not None
+    try:
+        await asyncio.wait_for(client.stdout.readline(), 30)
+        deadline = time.monotonic() + FLOOD_SECONDS - 2
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            peak = max(peak, resident_bytes())
+            assert peak - start <= HEAD_FLOOD_GROWTH_BOUND, f"grew {(peak - start) / MiB:.0f} MiB"
+        output, _ = await asyncio.wait_for(client.communicate(), 60)
+    finally:
+        if client.returncode is None:
+            client.kill()
+            await client.wait()
+    await wait_until(lambda: stats.active_connections == 0, 30, "every flood connection closed")
+    after = settled_resident_bytes()
+    flood_result = json.loads(output.splitlines()[-1])
+    print(
+        f"head flood ({'later' if request_first else 'first'} request): {flood_result}; "
+        f"{flood_result['sent'] / MiB:.0f} MiB sent, {stats.bytes_received / MiB:.0f} MiB "
+        f"reached the bridge; RSS {start / MiB:.0f} MiB, peak +{(peak - start) / MiB:.0f}, "
+        f"after +{(after - start) / MiB:.0f}"
+    )
+    assert flood_result["closed"] >= HEAD_FLOOD_EACH * len(HEAD_FLOODERS)
+    assert after - start <= LEFT_BEHIND_BOUND

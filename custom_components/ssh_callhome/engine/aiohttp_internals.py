@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import numbers
 import os
 from collections.abc import Awaitable, Callable
-from typing import IO, Any
+from typing import IO, Any, Protocol, cast
 
 import aiohttp
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.streams import StreamReader
 
+from .limits import ConnectionLimits
 from .private_api import attribute_problem, method_problem, report_off
 
 FILE_RESPONSES = "The tunnel's way of sending files (larger chunks, headers with the first)"
@@ -145,3 +148,161 @@ class _ReadWithOpening:
         await writer.write(content)
         await writer.drain()
         return writer
+
+
+REQUEST_BOUNDS = "The bounds on each request's head and on the wait between requests"
+
+
+def bound_requests(
+    protocol: asyncio.BaseProtocol,
+    limits: ConnectionLimits,
+    request_parsed: Callable[[], None],
+    head_too_large: Callable[[], None],
+) -> Callable[[], bool] | None:
+    """Bound each request head `protocol` (aiohttp's, for one connection) reads, and its waits.
+
+    aiohttp 3.13.3 bounds each header line but not their number, and keeps a connection that
+    sends nothing for an hour. Here aiohttp's own parser tells where each request's head
+    begins and ends: `request_parsed()` is called for every request it parsed, and
+    `head_too_large()` once a head grows beyond the limits (nothing more is parsed after it).
+    Between requests aiohttp waits at most `limits.idle_timeout`. Returns what tells whether
+    the connection waits for a request (idle, or a head under way), or None with another
+    aiohttp, where neither is done.
+    """
+    problem = _request_handler_problem(protocol) or _request_bounds_problem(protocol)
+    if problem is not None:
+        report_off(REQUEST_BOUNDS, problem, library=f"aiohttp {aiohttp.__version__}")
+        return None
+    handler = cast(web.RequestHandler, protocol)  # checked above
+    # Read by aiohttp's request loop when it starts, as the connection is made.
+    handler._keepalive_timeout = limits.idle_timeout
+    handler._request_parser = _HeadBoundParser(  # type: ignore[assignment]
+        cast(_Parser, handler._request_parser), limits, request_parsed, head_too_large
+    )
+    return functools.partial(_waits_for_request, handler)
+
+
+def _request_bounds_problem(protocol: asyncio.BaseProtocol) -> str | None:
+    """Why aiohttp's RequestHandler lacks what bound_requests relies on; None if it has all.
+
+    A numeric `_keepalive_timeout`, an int `_request_count`, a `_waiter` (None or a future)
+    and a `_request_parser` with feed_data(data) -> (messages, upgraded, tail): the C parser's
+    signature is `(self, data)`, the Python one's has more parameters with defaults.
+    """
+    parser = getattr(protocol, "_request_parser", None)
+    return (
+        attribute_problem(protocol, "_keepalive_timeout", numbers.Real)
+        or attribute_problem(protocol, "_request_count", int)
+        or (None if hasattr(protocol, "_waiter") else "it has no _waiter")
+        or (None if callable(getattr(parser, "feed_data", None)) else "its parser has no feed_data")
+    )
+
+
+def _waits_for_request(handler: web.RequestHandler) -> bool:
+    """Whether aiohttp waits for a request on this connection: none yet, or the next one.
+
+    `_waiter` is what aiohttp's request loop awaits between requests; it is None while a
+    request is handled, a response sent or a websocket open.
+    """
+    waiter = handler._waiter
+    return handler._request_count == 0 or (waiter is not None and not waiter.done())
+
+
+type _Parsed = tuple[list[tuple[object, StreamReader]], bool, bytes]
+
+
+class _Parser(Protocol):
+    """What aiohttp's request parser does for a connection (its C and Python ones alike)."""
+
+    def feed_data(self, data: bytes) -> _Parsed:
+        """The requests whose heads `data` completed, whether one upgraded, what followed."""
+
+
+class _HeadBoundParser:
+    """aiohttp's request parser for one connection, with each request's head bounded.
+
+    A head is what comes while no request body is under way, until the parser returns the
+    request: counted in bytes and lines, and fed to the parser no further than one byte or
+    line beyond the limits, so that it never holds more. A body goes whole, uncounted (large
+    uploads are not heads): the start of a head that comes in the same piece as the end of the
+    previous body is not counted either (a piece is one SSH packet, 32 KiB at most). After an
+    upgrade (a websocket) aiohttp parses no more heads.
+    """
+
+    def __init__(
+        self,
+        parser: _Parser,
+        limits: ConnectionLimits,
+        request_parsed: Callable[[], None],
+        head_too_large: Callable[[], None],
+    ) -> None:
+        self._parser = parser
+        self._max_bytes = limits.request_head_bytes
+        self._max_lines = limits.request_head_lines
+        self._request_parsed = request_parsed
+        self._head_too_large = head_too_large
+        # The last request's payload, which tells when its body is complete.
+        self._body: StreamReader | None = None
+        self._head_bytes = 0
+        self._head_lines = 0
+        self._over = False
+
+    def feed_data(self, data: bytes) -> _Parsed:
+        """What aiohttp's parser returns for `data`: (requests, upgraded, tail)."""
+        requests: list[tuple[object, StreamReader]] = []
+        upgraded, tail = False, b""
+        while data and not self._over and not upgraded:
+            piece, data = self._split(data)
+            parsed, upgraded, tail = self._parser.feed_data(piece)
+            if parsed:
+                requests.extend(parsed)
+                self._body = parsed[-1][1]
+                self._head_bytes = self._head_lines = 0
+                self._request_parsed()
+            elif self._head_bytes > self._max_bytes or self._head_lines > self._max_lines:
+                self._over = True
+                self._head_too_large()
+        return requests, upgraded, tail + data if upgraded else tail
+
+    def _split(self, data: bytes) -> tuple[bytes, bytes]:
+        """The part of `data` to parse now (counted if it is a head's), and the rest.
+
+        A head's part ends where it may end (a blank line), so that what follows a request's
+        head is counted as what it is; or one byte or line beyond the limits.
+        """
+        if self._body is not None and not self._body.is_eof():
+            return data, b""
+        end = min(_blank_line_end(data), self._max_bytes - self._head_bytes + 1)
+        lines = data.count(b"\n", 0, end)
+        if self._head_lines + lines > self._max_lines:
+            lines = self._max_lines - self._head_lines + 1
+            end = _line_end(data, lines)
+        self._head_bytes += end
+        self._head_lines += lines
+        return data[:end], data[end:]
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - whatever the parser has
+        """The rest of the parser's API (set_upgraded, feed_eof) as the parser has it."""
+        return getattr(self._parser, name)
+
+
+def _blank_line_end(data: bytes) -> int:
+    """Where the first blank line in `data` ends (where a head may end), else its length.
+
+    A blank line begun in the previous piece ends at this one's first line end.
+    """
+    if data.startswith(b"\n"):
+        return 1
+    if data.startswith(b"\r\n"):
+        return 2
+    ends = [found + 3 for found in [data.find(b"\n\r\n")] if found >= 0]
+    ends += [found + 2 for found in [data.find(b"\n\n")] if found >= 0]
+    return min(ends, default=len(data))
+
+
+def _line_end(data: bytes, count: int) -> int:
+    """Where the `count`th line of `data` ends (`data` has that many)."""
+    end = -1
+    for _ in range(count):
+        end = data.index(b"\n", end + 1)
+    return end + 1

@@ -6,9 +6,10 @@ channel is presented to it as an asyncio transport. Flow control is passed on bo
 (asyncssh's window to the protocol's pause_writing, the protocol's pause_reading to the
 channel), so nothing is buffered without bound. File downloads take aiohttp's own chunked copy.
 When Home Assistant serves HTTPS itself, TLS sits between the channel and the protocol as in
-asyncio's own TLS servers. Each channel takes a place at its tunnel's gate (limits.py), and is
-closed when its first request header is not complete in time: aiohttp itself waits for it
-forever.
+asyncio's own TLS servers. Each channel takes a place at its tunnel's gate (limits.py), which
+may give it to a newcomer while the channel waits for a request. A channel is closed when aiohttp
+has parsed no request in time (aiohttp itself waits for one for an hour), when a request's head
+grows beyond its bound, or when it waits too long for the next request (aiohttp_internals.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import NoReturn, override
 
 import asyncssh
 
+from .aiohttp_internals import bound_requests
 from .channels import SessionFactory, TrafficStats
 from .limits import Admission, ChannelGate
 
@@ -77,7 +79,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         self._peer = peer
         self._tls = tls
         self._stats = gate.stats
-        self._request_within = gate.limits.first_request_timeout
+        self._limits = gate.limits
         self._admission = admission
         self._deadline: asyncio.TimerHandle | None = None
         self._transport: ChannelTransport | None = None
@@ -87,11 +89,9 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         transport = ChannelTransport(chan, self._peer, self._stats)
         self._transport = transport
         self._deadline = asyncio.get_running_loop().call_later(
-            self._request_within, self._no_request_in_time
+            self._limits.first_request_timeout, self._no_request_in_time
         )
-        protocol: asyncio.BaseProtocol = _RequestHeaderWatch(
-            self._protocol_factory(), self._stop_deadline
-        )
+        protocol = self._bounded(self._protocol_factory())
         if self._tls is not None:
             protocol = _tls_server(protocol, self._tls)
         self._guarded(transport.attach, protocol)
@@ -121,6 +121,23 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         transport = self._required()
         transport.closed = True
         self._guarded(transport.get_protocol().connection_lost, exc)
+
+    def _bounded(self, protocol: asyncio.BaseProtocol) -> asyncio.BaseProtocol:
+        """`protocol` with its requests bounded; its place can go to a newcomer while it waits.
+
+        With another aiohttp, only the first request's header is watched, byte by byte.
+        """
+        waits_for_request = bound_requests(
+            protocol, self._limits, self._stop_deadline, self._head_too_large
+        )
+        if waits_for_request is None:
+            return _RequestHeaderWatch(protocol, self._stop_deadline)
+        self._admission.may_be_evicted(waits_for_request, self._required().abort)
+        return protocol
+
+    def _head_too_large(self) -> None:
+        _LOGGER.debug("Closing a tunnelled connection whose request head is too large")
+        self._required().abort()
 
     def _stop_deadline(self) -> None:
         if self._deadline is not None:
@@ -172,6 +189,8 @@ class _NoProtocolYet(asyncio.Protocol):
 
 class _RequestHeaderWatch(asyncio.Protocol):
     """Stands in front of the HTTP protocol and tells when the first request header is complete.
+
+    Only where aiohttp_internals cannot tell when aiohttp has parsed a request.
 
     In front of the protocol, not the channel, so that it reads what the protocol reads: the
     plain text, with TLS too. After the header it only passes everything on.

@@ -4,7 +4,9 @@ Every forwarded channel (the main forward in either delivery mode, and each extr
 the one gate of its tunnel before it is opened. A visitor the policy refuses (visitors.py) is
 refused with OPEN_ADMINISTRATIVELY_PROHIBITED before the caps are asked, so it takes no place.
 Beyond a cap the channel is refused with OPEN_RESOURCE_SHORTAGE. Either way the SSH server
-closes that visitor's connection before any byte reaches the target; the tunnel stays. Each
+closes that visitor's connection before any byte reaches the target; the tunnel stays. When the
+total is full, a newcomer may instead take the place of another visitor's connection that waits
+for a request, so that a few addresses cannot lock everybody else out (ChannelGate.admit). Each
 open channel can make Home Assistant buffer at most one SSH window (listening.py), so the total
 cap times the window bounds what visitors can make it hold.
 """
@@ -15,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import asyncssh
 
@@ -38,6 +41,18 @@ FIRST_REQUEST_TIMEOUT = 30.0
 STALL_TIMEOUT = 120.0
 # Refusals closer together than this belong to one burst, which is logged once.
 QUIET_BEFORE_NEXT_WARNING = 60.0
+# A request's head (request line and header lines) in bytes: room for one of Home Assistant's
+# longest lines (MAX_LINE_SIZE, 24,570) and 8 KiB more, about what nginx's default buffers hold
+# in all (1 KiB + 4 x 8 KiB). aiohttp 3.13.3 bounds each line but not their number.
+REQUEST_HEAD_BYTES = 32 * 1024
+# And in lines: a request line, 128 header lines (what aiohttp upstream now allows) and the
+# blank line. Each line costs aiohttp some hundred bytes of objects, however short: a bound in
+# bytes alone would let 4,096 short lines cost Home Assistant 1 MiB per connection.
+REQUEST_HEAD_LINES = 130
+# How long a kept-alive connection may wait for its next request: nginx's default
+# (keepalive_timeout 75 s) and aiohttp's run_app's, instead of 3,630 s. Browsers open a new
+# connection when theirs was closed; a request, a response or a websocket under way is never cut.
+IDLE_BETWEEN_REQUESTS = 75.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +63,9 @@ class ConnectionLimits:
     per_visitor: int = DEFAULT_MAX_CONNECTIONS_PER_VISITOR
     first_request_timeout: float = FIRST_REQUEST_TIMEOUT
     stall_timeout: float = STALL_TIMEOUT
+    request_head_bytes: int = REQUEST_HEAD_BYTES
+    request_head_lines: int = REQUEST_HEAD_LINES
+    idle_timeout: float = IDLE_BETWEEN_REQUESTS
     visitors: VisitorPolicy = field(default_factory=VisitorPolicy)
 
 
@@ -82,20 +100,69 @@ class VisitorCounts:
 
 
 class Admission:
-    """One admitted connection; released exactly once, however often release() is called."""
+    """One admitted connection; released exactly once, however often release() is called.
 
-    __slots__ = ("_gate", "_released", "visitor")
+    It may be evicted only once its channel has said how (may_be_evicted): an in-process HTTP
+    connection can tell when it waits for a request; a TCP forward cannot, and never is.
+    """
+
+    __slots__ = ("_close", "_gate", "_released", "_waits_for_request", "visitor")
 
     def __init__(self, gate: ChannelGate, visitor: str) -> None:
         self._gate = gate
         self._released = False
+        self._waits_for_request: Callable[[], bool] = _never
+        self._close: Callable[[], None] = _nothing
         self.visitor = visitor
+
+    def may_be_evicted(
+        self, waits_for_request: Callable[[], bool], close: Callable[[], None]
+    ) -> None:
+        """It may give its place up while `waits_for_request()`; `close` then closes it."""
+        self._waits_for_request = waits_for_request
+        self._close = close
+
+    @property
+    def evictable(self) -> bool:
+        """Whether it could give its place up now."""
+        return not self._released and self._waits_for_request()
+
+    def evict(self) -> None:
+        """Close it and free its place at once, not when its channel has closed."""
+        self.release()
+        self._close()
 
     def release(self) -> None:
         """The connection is gone: its place is free again."""
         if not self._released:
             self._released = True
-            self._gate.released(self.visitor)
+            self._gate.released(self)
+
+
+def _never() -> bool:
+    return False
+
+
+def _nothing() -> None:
+    """What an admission that cannot be evicted does to close."""
+
+
+class _Bursts:
+    """Tells which event starts a burst: the one to log at warning level, the rest at debug.
+
+    Events closer together than QUIET_BEFORE_NEXT_WARNING belong to one burst.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._last: float | None = None
+
+    def starts(self) -> bool:
+        """One more event: whether it starts a burst."""
+        now = self._clock()
+        starts = self._last is None or now - self._last >= QUIET_BEFORE_NEXT_WARNING
+        self._last = now
+        return starts
 
 
 class ChannelGate:
@@ -110,15 +177,21 @@ class ChannelGate:
         self.limits = limits
         self.stats = stats
         self._counts = VisitorCounts()
-        self._clock = clock
-        self._last_refusal: float | None = None
+        # Open admissions, oldest first (dicts keep insertion order).
+        self._open: dict[Admission, None] = {}
+        self._refusals = _Bursts(clock)
+        self._evictions = _Bursts(clock)
+        self.evictions = 0
         self.visitors = VisitorRecord(clock)
 
     def admit(self, visitor: str) -> Admission:
         """A place for one more connection of `visitor`, or ChannelOpenError (refused, full).
 
         The tunnel's own check has a place beyond the caps while it runs (visitors.py): with
-        every place taken it would be refused like a visitor, and the tunnel reconnected.
+        every place taken it would be refused like a visitor, and the tunnel reconnected. With
+        the total full, a newcomer takes the place of the oldest connection waiting for a
+        request of the visitor holding the most places, if that visitor holds more than the
+        newcomer would; refused if there is none.
         """
         visitor = printable(visitor)  # the server chose it: logged, counted and told made safe
         own_check = self.visitors.arrived(visitor)
@@ -134,29 +207,56 @@ class ChannelGate:
         if not own_check or self._counts.total > self.limits.total:
             self._within_caps(visitor)
         self._counts.add(visitor)
+        admission = Admission(self, visitor)
+        self._open[admission] = None
         self.stats.active_connections = self._counts.total
-        return Admission(self, visitor)
+        return admission
 
     def _within_caps(self, visitor: str) -> None:
-        """Nothing if `visitor` may have one more place; else refused (ChannelOpenError)."""
-        if self._counts.total >= self.limits.total:
-            self._refuse(visitor, f"{self._counts.total} connections open (the cap)")
+        """Nothing if `visitor` may have one more place (maybe another's); else refused."""
         if self._counts.held_by(visitor) >= self.limits.per_visitor:
             self._refuse(visitor, f"{visitor} holds {self.limits.per_visitor} (the cap)")
+        if self._counts.total >= self.limits.total:
+            self._evict_for(visitor)
 
-    def released(self, visitor: str) -> None:
+    def released(self, admission: Admission) -> None:
         """Called by Admission.release only."""
-        self._counts.remove(visitor)
+        del self._open[admission]
+        self._counts.remove(admission.visitor)
         self.stats.active_connections = self._counts.total
 
-    def _refuse(self, visitor: str, why: str) -> None:
+    def _evict_for(self, visitor: str) -> None:
+        """Free a place for `visitor` in the full total, or refuse it."""
+        would_hold = self._counts.held_by(visitor) + 1
+        candidates = [
+            admission
+            for admission in self._open
+            if self._counts.held_by(admission.visitor) > would_hold and admission.evictable
+        ]
+        if not candidates:
+            self._refuse(visitor, f"{self._counts.total} connections open (the cap)")
+        # max() keeps the first of equals: the oldest of the visitor holding the most.
+        evicted = max(candidates, key=lambda admission: self._counts.held_by(admission.visitor))
+        self.evictions += 1
+        if self._evictions.starts():
+            _LOGGER.warning(
+                "All tunnelled connections are taken: closing idle ones of the visitors that "
+                "hold the most (one of %s for %s). Further ones are counted, and logged again "
+                "once a minute has passed without any",
+                evicted.visitor,
+                visitor,
+            )
+        else:
+            _LOGGER.debug(
+                "Closed an idle connection of %s for %s",
+                evicted.visitor,
+                visitor,
+            )
+        evicted.evict()
+
+    def _refuse(self, visitor: str, why: str) -> NoReturn:
         self.stats.connections_refused += 1
-        now = self._clock()
-        burst_starts = (
-            self._last_refusal is None or now - self._last_refusal >= QUIET_BEFORE_NEXT_WARNING
-        )
-        self._last_refusal = now
-        if burst_starts:
+        if self._refusals.starts():
             _LOGGER.warning(
                 "Refusing tunnelled connections: %s. Further refusals are counted, and "
                 "logged again once a minute has passed without any",

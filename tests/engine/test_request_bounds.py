@@ -1,0 +1,230 @@
+"""Each request's head bounded through aiohttp's own parser (aiohttp_internals.bound_requests).
+
+These feed a real aiohttp RequestHandler as its connection would; the same bounds through the
+tunnel, with a real SSH server and Home Assistant, are in test_request_bounds_tunnel.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.http_parser import HttpRequestParserPy
+from aiohttp.web_protocol import RequestPayloadError
+
+from custom_components.ssh_callhome.engine import aiohttp_internals, private_api
+from custom_components.ssh_callhome.engine.limits import (
+    REQUEST_HEAD_BYTES,
+    REQUEST_HEAD_LINES,
+    ConnectionLimits,
+)
+
+LIMITS = ConnectionLimits(idle_timeout=5.0)
+REQUEST_LINE = b"POST /api/webhook/x HTTP/1.1\r\n"
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+PIECE = 32 * 1024  # at most what one SSH packet brings
+# Home Assistant's longest header line (MAX_LINE_SIZE): one must fit.
+LONGEST_LINE = 24570
+
+
+class RecordingParser:
+    """aiohttp's parser for one connection, counting the bytes fed to it."""
+
+    def __init__(self, parser: aiohttp_internals._Parser) -> None:
+        self._parser = parser
+        self.fed = 0
+
+    def feed_data(self, data: bytes) -> aiohttp_internals._Parsed:
+        self.fed += len(data)
+        return self._parser.feed_data(data)
+
+
+@dataclass
+class Connection:
+    """An aiohttp RequestHandler with its requests bounded, fed as its connection would."""
+
+    handler: web.RequestHandler
+    parser: RecordingParser
+    waits_for_request: Callable[[], bool]
+    parsed: list[None] = field(default_factory=list)
+    too_large: list[None] = field(default_factory=list)
+
+    def send(self, data: bytes) -> None:
+        for start in range(0, len(data), PIECE):
+            self.handler.data_received(data[start : start + PIECE])
+
+    @property
+    def requests(self) -> int:
+        """Requests aiohttp parsed and queued (no request loop runs here)."""
+        return len(self.handler._messages)
+
+
+async def handler_for(server: web.Server, python_parser: bool = False) -> Connection:
+    """A connection's handler, with aiohttp's C parser (as installed) or its Python one."""
+    handler = server()
+    assert isinstance(handler, web.RequestHandler)
+    if python_parser:  # what aiohttp uses without its C extensions (AIOHTTP_NO_EXTENSIONS)
+        handler._request_parser = HttpRequestParserPy(
+            handler,
+            asyncio.get_running_loop(),
+            2**16,
+            max_line_size=8190,
+            max_field_size=8190,
+            payload_exception=RequestPayloadError,
+        )
+    parser = RecordingParser(handler._request_parser)  # type: ignore[arg-type]
+    handler._request_parser = parser  # type: ignore[assignment]
+    parsed: list[None] = []
+    too_large: list[None] = []
+    waits = aiohttp_internals.bound_requests(
+        handler, LIMITS, lambda: parsed.append(None), lambda: too_large.append(None)
+    )
+    assert waits is not None
+    return Connection(handler, parser, waits, parsed, too_large)
+
+
+@pytest.fixture
+async def server() -> web.Server:
+    async def answer(_request: web.BaseRequest) -> web.Response:
+        return web.Response()
+
+    return web.Server(answer)
+
+
+async def test_what_the_reach_relies_on_is_there(server: web.Server) -> None:
+    handler = server()
+    assert aiohttp_internals._request_handler_problem(handler) is None
+    assert aiohttp_internals._request_bounds_problem(handler) is None
+    assert handler._keepalive_timeout == 3630  # aiohttp's hour
+    parser = handler._request_parser
+    assert parser is not None
+    # A request's payload tells when its body is complete; one without a body is complete.
+    messages, upgraded, tail = parser.feed_data(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nx")
+    assert (len(messages), upgraded, tail) == (1, False, b"")
+    payload = messages[0][1]
+    assert not payload.is_eof()
+    parser.feed_data(b"y")
+    assert payload.is_eof()
+    messages, *_ = parser.feed_data(GET)
+    assert messages[0][1].is_eof()
+
+
+@pytest.mark.parametrize("python_parser", [False, True], ids=["C", "Python"])
+async def test_a_header_flood_is_cut_at_the_bound_in_lines(
+    server: web.Server, python_parser: bool
+) -> None:
+    connection = await handler_for(server, python_parser)
+    connection.send(REQUEST_LINE + b"X-A: b\r\n" * 10_000)
+    assert connection.too_large == [None]
+    assert connection.parsed == []
+    # The parser saw one line beyond the bound and no more; later data goes nowhere.
+    assert connection.parser.fed == len(REQUEST_LINE) + REQUEST_HEAD_LINES * len(b"X-A: b\r\n")
+    connection.send(b"X-A: b\r\n" * 100 + b"\r\n")
+    assert connection.parser.fed == len(REQUEST_LINE) + REQUEST_HEAD_LINES * len(b"X-A: b\r\n")
+    assert connection.requests == 0
+
+
+async def test_a_head_of_long_lines_is_cut_at_the_bound_in_bytes(server: web.Server) -> None:
+    connection = await handler_for(server)
+    line = b"X-Long: " + b"a" * 8000 + b"\r\n"
+    connection.send(REQUEST_LINE + line * 10)
+    assert connection.too_large == [None]
+    assert connection.parser.fed == REQUEST_HEAD_BYTES + 1
+
+
+async def test_a_head_within_the_bounds_is_parsed(server: web.Server) -> None:
+    connection = await handler_for(server)
+    many = REQUEST_LINE + b"X-A: b\r\n" * (REQUEST_HEAD_LINES - 2) + b"\r\n"
+    longest = REQUEST_LINE + b"Cookie: " + b"c" * (LONGEST_LINE - 10) + b"\r\n\r\n"
+    connection.send(many)
+    connection.send(longest)
+    assert (connection.requests, connection.too_large) == (2, [])
+
+
+async def test_a_later_request_on_the_connection_is_bounded_too(server: web.Server) -> None:
+    connection = await handler_for(server)
+    connection.send(GET)
+    assert connection.parsed == [None]
+    connection.send(REQUEST_LINE + b"X-A: b\r\n" * 10_000)
+    assert connection.too_large == [None]
+    assert connection.requests == 1
+
+
+@pytest.mark.parametrize("python_parser", [False, True], ids=["C", "Python"])
+async def test_bodies_do_not_count_and_the_head_after_one_does(
+    server: web.Server, python_parser: bool
+) -> None:
+    connection = await handler_for(server, python_parser)
+    body = b"\n" * (4 * 1024 * 1024)  # a body of nothing but line ends: not a head's lines
+    connection.send(b"POST /up HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    chunked = b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked += b"".join(b"%x\r\n%s\r\n" % (PIECE, b"\n" * PIECE) for _ in range(8)) + b"0\r\n\r\n"
+    connection.send(chunked)
+    assert (connection.requests, connection.too_large) == (2, [])
+    connection.send(GET * 3)  # pipelined, in one piece
+    assert (connection.requests, connection.too_large) == (5, [])
+    connection.send(REQUEST_LINE + b"X-A: b\r\n" * 10_000)
+    assert connection.too_large == [None]
+
+
+async def test_a_blank_line_is_no_request(server: web.Server) -> None:
+    connection = await handler_for(server)
+    connection.send(b"\r\n\r\n")
+    assert connection.parsed == []
+    assert connection.waits_for_request()
+    connection.send(b"\r\n" * REQUEST_HEAD_LINES)  # nor are many
+    assert connection.too_large == [None]
+
+
+async def test_a_head_split_anywhere_is_parsed_once(server: web.Server) -> None:
+    for split in range(1, len(GET)):
+        connection = await handler_for(server)
+        connection.send(GET[:split])
+        connection.send(GET[split:] + GET)
+        assert (connection.requests, connection.parsed, connection.too_large) == (2, [None] * 2, [])
+
+
+async def test_after_an_upgrade_no_head_is_parsed(server: web.Server) -> None:
+    connection = await handler_for(server)
+    upgrade = b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    frames = b"X-A: b\r\n" * 10_000  # what follows is the websocket's, not a head
+    messages, upgraded, tail = connection.handler._request_parser.feed_data(upgrade + frames)  # type: ignore[union-attr]
+    assert (len(messages), upgraded, tail) == (1, True, frames)
+    assert connection.too_large == []
+
+
+async def test_the_idle_bound_replaces_aiohttps_hour(server: web.Server) -> None:
+    connection = await handler_for(server)
+    assert connection.handler._keepalive_timeout == LIMITS.idle_timeout
+
+
+async def test_with_another_aiohttp_nothing_is_bounded_and_one_warning_says_so(
+    server: web.Server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(private_api, "_REPORTED_OFF", set())
+    handlers = [server(), server()]
+    monkeypatch.delattr(web.RequestHandler, "_waiter")  # as in an aiohttp without it
+    for handler in handlers:  # one warning, however many connections
+        assert aiohttp_internals.bound_requests(handler, LIMITS, print, print) is None
+    monkeypatch.undo()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"{aiohttp_internals.REQUEST_BOUNDS} turned off: aiohttp {aiohttp.__version__} is not "
+        "as expected (it has no _waiter)"
+    ]
+    assert handlers[0]._keepalive_timeout == 3630
+
+
+async def test_waiting_for_a_request_is_aiohttps_own_state(server: web.Server) -> None:
+    connection = await handler_for(server)
+    assert connection.waits_for_request()  # nothing parsed yet
+    connection.send(GET)
+    assert not connection.waits_for_request()  # parsed, about to be handled
+    loop = asyncio.get_running_loop()
+    connection.handler._waiter = loop.create_future()  # what aiohttp awaits between requests
+    assert connection.waits_for_request()
