@@ -1,7 +1,7 @@
 """Benchmark: OpenSSH's `ssh -N -R` against the integration, into one real Home Assistant.
 
-The add-on's way (`ssh -N -R`), the integration's TCP mode and its in-process mode, side by side
-in each round, with Home Assistant reached directly as the ceiling. Prints every figure's median
+The add-on's way (`ssh -N -R`) and the integration (in process), side by side in each round,
+with Home Assistant reached directly as the ceiling. Prints every figure's median
 over the rounds, its spread and its ratio to OpenSSH, then the targets. BENCH_MIB sets the size of
 the transfers (256 by default), BENCH_ROUNDS the number of rounds (3).
 

@@ -12,15 +12,24 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .builder import async_engine_input, async_load_client_key
+from .builder import (
+    async_engine_input,
+    async_load_client_key,
+    async_tcp_target_is_home_assistant,
+)
 from .const import (
     CONF_HEARTBEAT_INTERVAL,
     CONF_HEARTBEAT_URL,
     CONF_HOST_KEY,
+    CONF_MODE,
+    CONF_TARGET_HOST,
+    CONF_TARGET_PORT,
     DEFAULT_OPTIONS,
     DOMAIN,
     ENTRY_MINOR_VERSION,
     ENTRY_VERSION,
+    MODE_HOME_ASSISTANT,
+    MODE_TCP,
 )
 from .engine import KeyProblem, Reason, Status, Tunnel, TunnelState, load_host_key
 from .events import SelfHealEvents, StateChangeEvents, VisitorRefusedEvents
@@ -64,13 +73,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
         hass, entry.data, entry.options, (client_key, host_key), entry.async_on_unload
     )
     async_follow_external_url(hass, entry)
-    await async_audit_local_exposure(hass, entry, engine.delivery)
+    async_audit_local_exposure(hass, entry, engine.http_server_in_process)
     tunnel = Tunnel(engine.settings, engine.target)
     heartbeat = None
     if url := entry.options[CONF_HEARTBEAT_URL]:
         interval = timedelta(minutes=entry.options[CONF_HEARTBEAT_INTERVAL])
         heartbeat = Heartbeat(hass, tunnel, url, interval)
-    entry.runtime_data = SshCallhomeData(tunnel, engine.delivery, heartbeat)
+    entry.runtime_data = SshCallhomeData(tunnel, heartbeat)
     _add_state_listeners(hass, entry, tunnel)
     if heartbeat is not None:
         _add_heartbeat(entry, heartbeat)
@@ -106,16 +115,21 @@ def _add_heartbeat(entry: SshCallhomeConfigEntry, heartbeat: Heartbeat) -> None:
 async def async_migrate_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> bool:
     """Store the default of every option the entry lacks, so that nothing merges them later.
 
-    Each release that adds an option bumps the minor version: this then fills it in.
+    Each release that adds an option bumps the minor version: this then fills it in. From
+    minor 4 on, TCP mode to Home Assistant's own web server is stored as what it is delivered
+    as, and what the options form now requires: delivery to Home Assistant.
     """
     if entry.version > ENTRY_VERSION:
         # Written by a newer release: nothing here knows its layout.
         return False
     if entry.minor_version < ENTRY_MINOR_VERSION:
+        options = {**DEFAULT_OPTIONS, **entry.options}
+        if options[CONF_MODE] == MODE_TCP and await async_tcp_target_is_home_assistant(
+            hass, options
+        ):
+            options |= {CONF_MODE: MODE_HOME_ASSISTANT, CONF_TARGET_HOST: "", CONF_TARGET_PORT: 0}
         hass.config_entries.async_update_entry(
-            entry,
-            options={**DEFAULT_OPTIONS, **entry.options},
-            minor_version=ENTRY_MINOR_VERSION,
+            entry, options=options, minor_version=ENTRY_MINOR_VERSION
         )
     return True
 

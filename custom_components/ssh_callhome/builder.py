@@ -71,9 +71,7 @@ class Delivery(Enum):
     IN_PROCESS = auto()
     # In process too, to Home Assistant's webhooks and nothing else (webhooks_only.py).
     WEBHOOKS_ONLY = auto()
-    # Home Assistant's own HTTP server over TCP (TCP mode without a target): visitors are local.
-    HOME_ASSISTANT_OVER_TCP = auto()
-    # The TCP target the options name.
+    # The TCP target the options name, which is not Home Assistant's own HTTP server.
     OTHER_TCP_TARGET = auto()
 
     @property
@@ -85,20 +83,35 @@ class Delivery(Enum):
         return self is not Delivery.OTHER_TCP_TARGET
 
 
+async def async_tcp_target_is_home_assistant(
+    hass: HomeAssistant, options: Mapping[str, Any]
+) -> bool:
+    """Whether the options' TCP target is Home Assistant's own HTTP server.
+
+    No target is (it meant Home Assistant's own port, as the add-on did), and so is any name
+    of it (127.0.0.1:8123, localhost, this machine's host name: own_server.py).
+    """
+    target_host: str = options[CONF_TARGET_HOST]
+    return not target_host or await async_is_home_assistant_http(
+        hass, target_host, options[CONF_TARGET_PORT]
+    )
+
+
 async def _async_delivery(hass: HomeAssistant, options: Mapping[str, Any]) -> Delivery:
     """The one place the entry's mode and target are read to decide where connections go.
 
-    A TCP target that is Home Assistant's own HTTP server by another name (127.0.0.1:8123,
-    localhost) is Home Assistant over TCP, as no target is: the exposure audit then applies.
+    TCP mode to Home Assistant's own HTTP server is delivered in process as well, with the
+    entry's exposure: over TCP every visitor would arrive from a local address. The form
+    refuses such options and migration rewrites them; this holds for a name whose meaning
+    changed since (a host name now resolving to this machine).
     """
-    if options[CONF_MODE] == MODE_HOME_ASSISTANT:
-        if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS:
-            return Delivery.WEBHOOKS_ONLY
-        return Delivery.IN_PROCESS
-    target_host, target_port = options[CONF_TARGET_HOST], options[CONF_TARGET_PORT]
-    if target_host and not await async_is_home_assistant_http(hass, target_host, target_port):
+    if options[CONF_MODE] != MODE_HOME_ASSISTANT and not await async_tcp_target_is_home_assistant(
+        hass, options
+    ):
         return Delivery.OTHER_TCP_TARGET
-    return Delivery.HOME_ASSISTANT_OVER_TCP
+    if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS:
+        return Delivery.WEBHOOKS_ONLY
+    return Delivery.IN_PROCESS
 
 
 def _exposed_in_process(hass: HomeAssistant, options: Mapping[str, Any]) -> SessionTarget:
@@ -130,11 +143,16 @@ async def _async_extra_forwards(
 
 @dataclass(frozen=True, slots=True)
 class EngineInput:
-    """What `Tunnel` is made with, and the delivery they were chosen for."""
+    """What `Tunnel` is made with, and what the repairs need to know of where it delivers.
+
+    `http_server_in_process`: some forward (main or extra) hands visitors to all of Home
+    Assistant's HTTP server in process, where its forwarded-header middleware reads
+    `trusted_proxies` (Webhooks only runs none of Home Assistant's middlewares).
+    """
 
     settings: TunnelSettings
     target: SessionTarget
-    delivery: Delivery
+    http_server_in_process: bool
 
 
 async def async_load_client_key(hass: HomeAssistant, data: Mapping[str, Any]) -> asyncssh.SSHKey:
@@ -194,11 +212,27 @@ async def async_engine_input(
         ),
         self_heal=SelfHealPolicy(after_failures=options[CONF_SELF_HEAL_AFTER]),
     )
-    if chosen in (Delivery.IN_PROCESS, Delivery.WEBHOOKS_ONLY):
-        target = _exposed_in_process(hass, options)
-    else:
-        target = partial(tcp_target, target_host, target_port)
-    return EngineInput(settings, target, chosen)
+    target: SessionTarget = (
+        _exposed_in_process(hass, options)
+        if chosen.reaches_home_assistant
+        else partial(tcp_target, target_host, target_port)
+    )
+    return EngineInput(settings, target, _http_server_in_process(chosen, options, settings))
+
+
+def _http_server_in_process(
+    chosen: Delivery, options: Mapping[str, Any], settings: TunnelSettings
+) -> bool:
+    """Whether the main forward, or an extra one, meets all of Home Assistant's HTTP server.
+
+    Every forward in process has the entry's exposure (`_exposed_in_process`): under Webhooks
+    only, none does.
+    """
+    if options[CONF_EXPOSE] == EXPOSE_WEBHOOKS:
+        return False
+    return chosen is Delivery.IN_PROCESS or any(
+        forward.in_process is not None for forward in settings.extra_forwards
+    )
 
 
 async def async_public_url_check(

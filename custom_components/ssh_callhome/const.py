@@ -8,8 +8,9 @@ DOMAIN: Final = "ssh_callhome"
 # The config entry's layout. Minor 2: every option is stored, with its default, at creation;
 # a release that adds an option bumps the minor version, and migration stores its default.
 # Minor 3: networks allowed and refused, exposure, public URL, self-healing, heartbeat.
+# Minor 4: TCP mode to Home Assistant's own web server is stored as delivery to Home Assistant.
 ENTRY_VERSION: Final = 1
-ENTRY_MINOR_VERSION: Final = 3
+ENTRY_MINOR_VERSION: Final = 4
 
 CONF_PRIVATE_KEY: Final = "private_key"
 CONF_PASSPHRASE: Final = "passphrase"  # noqa: S105 - a field name
@@ -68,7 +69,8 @@ DEFAULT_OPTIONS: Final = {
     CONF_BACKOFF_MAX: 300,
     CONF_PROBE_INTERVAL: 300,
     CONF_MODE: MODE_HOME_ASSISTANT,
-    # Empty: Home Assistant's own HTTP server, over TCP, as the add-on did.
+    # TCP mode's target, which must be another service than Home Assistant's own web server;
+    # empty (port 0) outside TCP mode.
     CONF_TARGET_HOST: "",
     CONF_TARGET_PORT: 0,
     # One `remote_port:host:port` a line.

@@ -11,6 +11,7 @@ from typing import Any
 import voluptuous as vol
 
 from homeassistant.config_entries import ConfigEntryState, ConfigFlowResult, OptionsFlowWithReload
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
@@ -22,7 +23,7 @@ from homeassistant.helpers.selector import (
 
 from .addresses import is_local_originator
 from .authorize import authorize_placeholders, line_still_permits
-from .builder import async_load_client_key
+from .builder import async_load_client_key, async_tcp_target_is_home_assistant
 from .const import (
     BIND_ADDRESSES,
     CONF_ALLOWED_NETWORKS,
@@ -140,6 +141,21 @@ def _errors(options: dict[str, Any]) -> dict[str, str]:
     return errors
 
 
+async def _async_tcp_target_error(
+    hass: HomeAssistant, options: Mapping[str, Any], errors: Mapping[str, str]
+) -> dict[str, str]:
+    """TCP mode to Home Assistant's own HTTP server (no target, or any name of it) is refused.
+
+    Over TCP every visitor would arrive from a local address; delivery to Home Assistant hands
+    them over with their own. A target the other checks refused is not looked up.
+    """
+    if options[CONF_MODE] != MODE_TCP or {CONF_TARGET_HOST, CONF_TARGET_PORT} & errors.keys():
+        return {}
+    if await async_tcp_target_is_home_assistant(hass, options):
+        return {CONF_MODE: "tcp_target_is_home_assistant"}
+    return {}
+
+
 def _bad_extra_forward(options: Mapping[str, Any]) -> str | None:
     """The first line of the extra forwards that is not one, for the error to name."""
     try:
@@ -163,13 +179,14 @@ def _network_errors(options: Mapping[str, Any]) -> tuple[dict[str, str], dict[st
 
 
 def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
-    """Every option present (optional ones left out are empty); no target means Home Assistant.
+    """Every option present (optional ones left out are empty); no target stores port 0.
 
-    A public URL is kept as `scheme://host[:port]`; None marks one that is not valid.
+    A target host is kept without the brackets of an IPv6 literal (`[::1]`), as a connection
+    needs it. A public URL is kept as `scheme://host[:port]`; None marks one that is not valid.
     """
     options = {
         **user_input,
-        CONF_TARGET_HOST: user_input.get(CONF_TARGET_HOST, "").strip(),
+        CONF_TARGET_HOST: _unbracketed(user_input.get(CONF_TARGET_HOST, "").strip()),
         CONF_EXTRA_FORWARDS: user_input.get(CONF_EXTRA_FORWARDS, ""),
         CONF_ALLOWED_NETWORKS: user_input.get(CONF_ALLOWED_NETWORKS, ""),
         CONF_REFUSED_NETWORKS: user_input.get(CONF_REFUSED_NETWORKS, ""),
@@ -179,6 +196,12 @@ def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
     if not options[CONF_TARGET_HOST]:
         options[CONF_TARGET_PORT] = 0
     return options
+
+
+def _unbracketed(host: str) -> str:
+    if host.startswith("[") and host.endswith("]"):
+        return host[1:-1]
+    return host
 
 
 def _public_url(text: str) -> str | None:
@@ -224,6 +247,7 @@ class SshCallhomeOptionsFlow(OptionsFlowWithReload):
             options = _normalized(user_input)
             errors, placeholders = _network_errors(options)
             errors |= _errors(options)
+            errors |= await _async_tcp_target_error(self.hass, options, errors)
             bad_forward = _bad_extra_forward(options)
             if bad_forward is not None:
                 placeholders["bad_forward"] = bad_forward

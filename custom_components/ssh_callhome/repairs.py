@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
+from ipaddress import IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
 import voluptuous as vol
 
-from homeassistant.auth.providers.trusted_networks import TrustedNetworksAuthProvider
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.const import EVENT_CORE_CONFIG_UPDATE
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
@@ -25,7 +24,6 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
 from .addresses import STAND_IN_NETWORK, visitor_address
-from .builder import Delivery
 from .const import (
     CONF_HOST_KEY,
     CONF_PUBLIC_URL,
@@ -46,8 +44,10 @@ from .runtime_data import SshCallhomeConfigEntry
 
 HOST_KEY_CHANGED = "host_key_changed"
 CHECK_KEEPS_FAILING = "check_keeps_failing"
+# The issue of a visitor that could look local; its id keeps the name it was first given, so
+# that one dismissed under an earlier release stays dismissed.
 LOCAL_EXPOSURE = "local_exposure"
-# The same issue in process: trusted proxies that cover more than the reverse proxy.
+# What makes it so: trusted proxies that cover more than the reverse proxy.
 PROXY_TRUST_TOO_WIDE = "proxy_trust_too_wide"
 _DEFAULT_LOOPBACK_STAND_IN = IPv6Address(visitor_address("127.0.0.1"))
 # Failures that need the user on the server when they last: the issue each raises.
@@ -313,17 +313,18 @@ async def async_create_fix_flow(
     return HostKeyChangedRepairFlow(str(data["entry_id"]), str(data["presented_host_key"]))
 
 
-async def async_audit_local_exposure(
-    hass: HomeAssistant, entry: SshCallhomeConfigEntry, delivery: Delivery
+@callback
+def async_audit_local_exposure(
+    hass: HomeAssistant, entry: SshCallhomeConfigEntry, http_server_in_process: bool
 ) -> None:
     """A repair when a visitor could look local to Home Assistant.
 
-    TCP mode to Home Assistant's own port delivers every visitor from loopback. In process, every
-    local originator on the server has its own stand-in address: trusting more than one of them as
-    a proxy lets any process or neighbour of the server claim a local address.
+    In process (main or extra forward, `http_server_in_process`), every local originator on
+    the server has its own stand-in address: trusting more than one of them as a proxy lets any
+    process or neighbour of the server claim a local address.
     """
     exposure_issue = entry_issue_id(LOCAL_EXPOSURE, entry.entry_id)
-    problems = await _exposure_problems(hass, delivery)
+    problems = _too_wide_proxy_trust(hass) if http_server_in_process else []
     if not problems:
         ir.async_delete_issue(hass, DOMAIN, exposure_issue)
         return
@@ -333,25 +334,16 @@ async def async_audit_local_exposure(
         exposure_issue,
         is_fixable=False,
         severity=ir.IssueSeverity.WARNING,
-        translation_key=(
-            PROXY_TRUST_TOO_WIDE if delivery is Delivery.IN_PROCESS else LOCAL_EXPOSURE
-        ),
+        translation_key=PROXY_TRUST_TOO_WIDE,
         translation_placeholders={"title": entry.title, "problems": ", ".join(problems)},
     )
 
 
-async def _exposure_problems(hass: HomeAssistant, delivery: Delivery) -> list[str]:
-    """What lets a visitor look local: more than a proxy's stand-in trusted, or loopback (TCP).
-
-    Webhooks only and other TCP targets: no visitor meets Home Assistant's HTTP server.
-    """
-    if delivery is Delivery.IN_PROCESS:
-        return [
-            str(network) for network in _trusted_proxies(hass) if _trusts_more_than_a_proxy(network)
-        ]
-    if delivery is Delivery.HOME_ASSISTANT_OVER_TCP:
-        return await _loopback_trust(hass)
-    return []
+def _too_wide_proxy_trust(hass: HomeAssistant) -> list[str]:
+    """The trusted proxies that cover more than one proxy's stand-in address."""
+    return [
+        str(network) for network in _trusted_proxies(hass) if _trusts_more_than_a_proxy(network)
+    ]
 
 
 def _trusted_proxies(hass: HomeAssistant) -> list[IPv4Network | IPv6Network]:
@@ -372,25 +364,3 @@ def _trusts_more_than_a_proxy(network: IPv4Network | IPv6Network) -> bool:
     if not isinstance(network, IPv6Network) or not network.overlaps(STAND_IN_NETWORK):
         return False
     return network.num_addresses > 1 or _DEFAULT_LOOPBACK_STAND_IN in network
-
-
-async def _loopback_trust(hass: HomeAssistant) -> list[str]:
-    """What in Home Assistant's login setup trusts connections from 127.0.0.1."""
-    problems = [
-        f"local-only user {user.name}"
-        for user in await hass.auth.async_get_users()
-        if user.local_only and not user.system_generated
-    ]
-    loopback = ip_address("127.0.0.1")
-    problems.extend(
-        "a trusted_networks login covering 127.0.0.1"
-        for provider in hass.auth.auth_providers
-        if isinstance(provider, TrustedNetworksAuthProvider)
-        and any(loopback in network for network in provider.trusted_networks)
-    )
-    problems.extend(
-        f"trusted_proxies {network}, so any visitor's X-Forwarded-For is believed"
-        for network in _trusted_proxies(hass)
-        if loopback in network
-    )
-    return problems

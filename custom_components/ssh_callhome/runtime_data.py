@@ -10,17 +10,15 @@ from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntry
 
-from .builder import Delivery
 from .engine import Tunnel
 from .heartbeat import Heartbeat
 
 
 @dataclass(frozen=True, slots=True)
 class SshCallhomeData:
-    """One running entry: its tunnel, where its connections go, and its heartbeat if it has one."""
+    """One running entry: its tunnel, and its heartbeat if it has one."""
 
     tunnel: Tunnel
-    delivery: Delivery
     heartbeat: Heartbeat | None
 
 

@@ -1,8 +1,8 @@
-"""Everything the benchmark runs: an OpenSSH server, Home Assistant, `ssh -N -R` and two entries.
+"""Everything the benchmark runs: an OpenSSH server, Home Assistant, `ssh -N -R` and an entry.
 
 All on loopback, in a throwaway directory. Home Assistant gets a large and a small file under
-/local and the bench_probe component (an upload sink and its event loop's lateness). Both entries
-and the ssh client use the same keepalive, so dead links are detected on equal terms.
+/local and the bench_probe component (an upload sink and its event loop's lateness). The entry and
+the ssh client use the same keepalive, so dead links are detected on equal terms.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ class Route:
 
 
 SSH = "ssh -N -R"
-TCP = "integration, TCP mode"
 IN_PROCESS = "integration, in process"
 DIRECT = "no tunnel"
 
@@ -64,17 +63,16 @@ class Rig:
         self.routes: dict[str, Route] = {}
 
     def start(self) -> None:
-        """sshd, Home Assistant with its files, both entries and the ssh client; all up."""
+        """sshd, Home Assistant with its files, the entry and the ssh client; all up."""
         self.sshd.start()
         self._write_files()
         self.ha.start()
         self.ha.onboard()
         self.routes[DIRECT] = Route(DIRECT, self.ha.port)
-        for name, mode in ((IN_PROCESS, "home_assistant"), (TCP, "tcp")):
-            port = free_port()
-            entry = add_tunnel_entry(self.ha, self.sshd, port)
-            self._set_options(entry, mode)
-            self.routes[name] = Route(name, port, entry)
+        port = free_port()
+        entry = add_tunnel_entry(self.ha, self.sshd, port)
+        self._set_options(entry)
+        self.routes[IN_PROCESS] = Route(IN_PROCESS, port, entry)
         self._authorize_ssh_key()
         self.start_ssh()
         self.routes[SSH] = Route(SSH, self.ssh_port)
@@ -84,8 +82,8 @@ class Rig:
                 self.wait_sensor(path.sensor, "on")
 
     def tunnels(self) -> list[Route]:
-        """The three tunnelled paths, OpenSSH first."""
-        return [self.routes[name] for name in (SSH, TCP, IN_PROCESS)]
+        """The tunnelled paths, OpenSSH first."""
+        return [self.routes[name] for name in (SSH, IN_PROCESS)]
 
     def stop(self) -> None:
         """Everything down, the directory gone."""
@@ -145,7 +143,7 @@ class Rig:
             for _ in range(self.download_mib):
                 file.write(block)
 
-    def _set_options(self, entry_id: str, mode: str) -> None:
+    def _set_options(self, entry_id: str) -> None:
         flow = self.ha.request(
             "POST", "/api/config/config_entries/options/flow", {"handler": entry_id}
         )
@@ -158,7 +156,7 @@ class Rig:
                 "bind": "all",
                 "backoff_max": 10,
                 "probe_interval": 3600,
-                "mode": mode,
+                "mode": "home_assistant",
                 # The 50 concurrent clients all come from 127.0.0.1: one visitor to the caps.
                 "max_connections": 100,
                 "max_connections_per_visitor": 100,

@@ -17,12 +17,11 @@ from aiohttp import web
 
 from homeassistant.const import STATE_ON
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.http import HomeAssistantView
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
+from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
 from harness.engine import PAGE
 from harness.ha_http import (
     load_with_remote_view,
@@ -220,17 +219,6 @@ async def test_a_big_download_to_a_reader_that_stalls_keeps_memory_bounded(
     assert growth < 16 * MiB
 
 
-async def test_tcp_mode_carries_traffic_from_loopback_as_the_add_on_did(
-    hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int
-) -> None:
-    hass.config_entries.async_update_entry(entry, options={**entry.options, "mode": "tcp"})
-    await load_with_remote_view(hass, entry)
-    async with visitor("127.0.0.2") as session:
-        reply = await session.get(through(entry, "/api/test_remote"))
-        assert await reply.text() == LOOPBACK  # every visitor looks local: the audit's reason
-    assert entry.runtime_data.tunnel.stats.bytes_sent > 0
-
-
 async def test_tcp_mode_to_another_target(
     hass: HomeAssistant, entry: MockConfigEntry, ha_http_port: int, http_backend: int
 ) -> None:
@@ -241,26 +229,6 @@ async def test_tcp_mode_to_another_target(
         reply = await session.get(through(entry, "/"))
         assert await reply.read() == PAGE
     assert entry.runtime_data.tunnel.settings.probe is None  # not Home Assistant: nothing to probe
-
-
-@pytest.mark.parametrize(("mode", "raised"), [("tcp", True), ("home_assistant", False)])
-async def test_local_exposure_audit(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    ha_http_port: int,
-    local_only_user: None,
-    mode: str,
-    raised: bool,
-) -> None:
-    hass.config_entries.async_update_entry(entry, options={**entry.options, "mode": mode})
-    await load_with_remote_view(hass, entry)
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"local_exposure_{entry.entry_id}")
-    assert (issue is not None) is raised
-    if issue is not None:
-        assert issue.translation_placeholders == {
-            "title": entry.title,
-            "problems": "local-only user visitor",
-        }
 
 
 async def test_plain_http_to_a_tls_tunnel_costs_one_connection(

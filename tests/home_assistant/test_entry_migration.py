@@ -1,8 +1,14 @@
-"""Entries made before every option was stored get the defaults once, through migration."""
+"""Entries of older releases are brought up to date once, through migration.
+
+The defaults of options added since; TCP mode to Home Assistant's own web server becomes
+delivery to Home Assistant.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+import pytest
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -14,12 +20,16 @@ from custom_components.ssh_callhome.const import (
     CONF_EXPOSE,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HEARTBEAT_URL,
+    CONF_MODE,
     CONF_PUBLIC_URL,
     CONF_REFUSED_NETWORKS,
     CONF_SELF_HEAL_AFTER,
+    CONF_TARGET_HOST,
+    CONF_TARGET_PORT,
     DEFAULT_OPTIONS,
     DOMAIN,
     ENTRY_MINOR_VERSION,
+    MODE_TCP,
 )
 
 
@@ -78,3 +88,40 @@ async def test_an_entry_of_a_newer_release_is_left_alone(
     assert not await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.MIGRATION_ERROR
     assert entry.options == {}
+
+
+# TCP mode to Home Assistant's own web server, as 1.3 stored it: no target, or one of its names.
+@pytest.mark.parametrize("target_host", ["", "localhost", "127.0.0.1", "0.0.0.0"])
+async def test_tcp_mode_to_home_assistant_is_stored_as_delivery_to_home_assistant(
+    hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any], target_host: str
+) -> None:
+    tcp = {CONF_MODE: MODE_TCP, CONF_TARGET_HOST: target_host, CONF_TARGET_PORT: ha_http_port}
+    entry = MockConfigEntry(
+        domain=DOMAIN, data=entry_data, options={**DEFAULT_OPTIONS, **tcp}, minor_version=3
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.minor_version == ENTRY_MINOR_VERSION
+    assert entry.options == DEFAULT_OPTIONS
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_tcp_mode_to_another_service_is_kept(
+    hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]
+) -> None:
+    """The same machine on another port, and another machine on Home Assistant's port."""
+    for host, port in (("127.0.0.1", ha_http_port + 1), ("198.51.100.7", ha_http_port)):
+        tcp = {
+            **DEFAULT_OPTIONS,
+            CONF_MODE: MODE_TCP,
+            CONF_TARGET_HOST: host,
+            CONF_TARGET_PORT: port,
+        }
+        entry = MockConfigEntry(domain=DOMAIN, data=entry_data, options=tcp, minor_version=3)
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert entry.minor_version == ENTRY_MINOR_VERSION
+        assert entry.options == tcp
+        assert await hass.config_entries.async_unload(entry.entry_id)

@@ -19,7 +19,6 @@ from aiohttp import web
 from homeassistant.components import webhook
 from homeassistant.const import STATE_ON
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -31,7 +30,6 @@ from custom_components.ssh_callhome.const import (
     CONF_MODE,
     CONF_TARGET_HOST,
     CONF_TARGET_PORT,
-    DOMAIN,
     EXPOSE_WEBHOOKS,
     MODE_TCP,
 )
@@ -191,21 +189,3 @@ async def test_with_webhooks_only_an_extra_forward_serves_webhooks_only(
         async with session.get(direct, headers=bearer) as reply:
             assert reply.status == 200
     assert received == [STAND_IN]
-
-
-@pytest.mark.parametrize(("host", "audited"), [("localhost", True), ("198.51.100.7", False)])
-async def test_a_tcp_target_that_is_home_assistant_is_audited_as_such(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    ha_http_port: int,
-    local_only_user: None,
-    host: str,
-    audited: bool,
-) -> None:
-    """TCP mode to Home Assistant by name: the repair about local exposure, as with no target."""
-    tcp = {CONF_MODE: MODE_TCP, CONF_TARGET_HOST: host, CONF_TARGET_PORT: ha_http_port}
-    hass.config_entries.async_update_entry(entry, options={**entry.options, **tcp})
-    await load(hass, entry)
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"local_exposure_{entry.entry_id}")
-    assert (issue is not None) is audited
-    assert await hass.config_entries.async_unload(entry.entry_id)

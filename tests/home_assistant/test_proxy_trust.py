@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from harness.ha_http import RemoteView, login, start_home_assistant_http
 from harness.integration import load, state_of
-from harness.network import LOOPBACK, wait_for_port, wait_until
+from harness.network import LOOPBACK, free_port, wait_for_port, wait_until
 from harness.nginx import Nginx
 from harness.openssh import OpenSSHServer
 
@@ -139,33 +139,60 @@ async def test_trusting_every_stand_in_lets_any_program_pose_as_local(
     assert body["type"] == "create_entry"
 
 
-LOOPBACK_TRUSTED = "trusted_proxies 127.0.0.0/8, so any visitor's X-Forwarded-For is believed"
-
-
 @pytest.mark.parametrize(
-    ("mode", "trusted_proxy", "problems"),
+    ("trusted_proxy", "problems"),
     [
-        ("home_assistant", OLD_RECIPE, OLD_RECIPE),
-        ("home_assistant", "::/0", "::/0"),
-        ("home_assistant", "64:ff9b:1::/96", "64:ff9b:1::/96"),
+        (OLD_RECIPE, OLD_RECIPE),
+        ("::/0", "::/0"),
+        ("64:ff9b:1::/96", "64:ff9b:1::/96"),
         # 127.0.0.1's stand-in: where every program on the server connects from by default.
-        ("home_assistant", "64:ff9b:1::7f00:1/128", "64:ff9b:1::7f00:1/128"),
-        ("home_assistant", RECIPE_TRUSTED_PROXY, None),
-        ("home_assistant", "127.0.0.0/8", None),  # never the address of a tunnelled visitor
-        ("tcp", "127.0.0.0/8", LOOPBACK_TRUSTED),
-        ("tcp", OLD_RECIPE, None),  # TCP mode delivers from loopback, never a stand-in
+        ("64:ff9b:1::7f00:1/128", "64:ff9b:1::7f00:1/128"),
+        (RECIPE_TRUSTED_PROXY, None),
+        ("127.0.0.0/8", None),  # never the address of a tunnelled visitor
     ],
 )
 async def test_the_repair_names_trust_beyond_the_proxy(
-    hass: HomeAssistant, entry: MockConfigEntry, mode: str, problems: str | None
+    hass: HomeAssistant, entry: MockConfigEntry, problems: str | None
 ) -> None:
-    hass.config_entries.async_update_entry(entry, options={**entry.options, "mode": mode})
     await load(hass, entry)
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"local_exposure_{entry.entry_id}")
     if problems is None:
         assert issue is None
         return
     assert issue is not None
-    expected_key = "local_exposure" if mode == "tcp" else "proxy_trust_too_wide"
-    assert issue.translation_key == expected_key
+    assert issue.translation_key == "proxy_trust_too_wide"
     assert issue.translation_placeholders == {"title": entry.title, "problems": problems}
+
+
+# TCP mode to a service that is not Home Assistant (TEST-NET-2: never reached here).
+TCP_ELSEWHERE = {"mode": "tcp", "target_host": "198.51.100.7", "target_port": 80}
+
+
+@pytest.mark.parametrize("trusted_proxy", [OLD_RECIPE])
+@pytest.mark.parametrize(
+    ("options", "extra_target", "raised"),
+    [
+        # No target: Home Assistant's own web server, so in process.
+        ({"mode": "tcp", "target_host": "", "target_port": 0}, None, True),
+        (TCP_ELSEWHERE, "localhost", True),  # the extra forward goes in process
+        (TCP_ELSEWHERE, "198.51.100.7", False),  # nothing meets Home Assistant's web server
+        (TCP_ELSEWHERE, None, False),
+        # Webhooks only: none of Home Assistant's middlewares, so no proxy is believed.
+        ({"mode": "home_assistant", "expose": "webhooks"}, "localhost", False),
+    ],
+)
+async def test_the_repair_applies_whenever_home_assistant_gets_visitors_in_process(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    ha_http_port: int,
+    options: dict[str, object],
+    extra_target: str | None,
+    raised: bool,
+) -> None:
+    """The main forward in TCP mode, or an extra forward to Home Assistant's own port."""
+    extra = f"{free_port()}:{extra_target}:{ha_http_port}" if extra_target else ""
+    changed = {**entry.options, **options, "extra_forwards": extra}
+    hass.config_entries.async_update_entry(entry, options=changed)
+    await load(hass, entry)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"local_exposure_{entry.entry_id}")
+    assert (issue is not None) is raised
