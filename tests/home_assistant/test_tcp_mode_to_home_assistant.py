@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
 
 import pytest
 
@@ -31,11 +30,12 @@ from custom_components.ssh_callhome.const import (
 from harness.engine import PAGE
 from harness.flows import VALID_OPTIONS
 from harness.ha_http import load_with_remote_view, login, through, visitor
+from harness.home_assistant import REPOSITORY
 from harness.integration import load, state_of, tunnel_of
 from harness.network import wait_until
 
 ERROR = "tcp_target_is_home_assistant"
-STRINGS = Path(__file__).parents[1] / "custom_components" / "ssh_callhome" / "strings.json"
+STRINGS = REPOSITORY / "custom_components" / "ssh_callhome" / "strings.json"
 # What Home Assistant sees for a visitor that reaches the server from 127.0.0.2 (addresses.py).
 STAND_IN = "64:ff9b:1::7f00:2"
 REFUSED_REMOTELY = {"message": "Login blocked: User cannot authenticate remotely"}
