@@ -11,8 +11,8 @@ import contextlib
 import time
 
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_EXPOSE, EXPOSE_WEBHOOKS
 

@@ -40,7 +40,9 @@ VISITOR = "127.0.0.2"
 FILE_PATH = "/local/stalled.bin"
 # Larger than what sshd's channel window (2 MiB), asyncssh's buffer and loopback sockets take.
 FILE_BYTES = 32 * MiB
-UPGRADE = f"GET {FILE_PATH} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+UPGRADE = (
+    f"GET {FILE_PATH} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+)
 # 2,340 of these fit in one 64 KiB write.
 PIPELINED = b"GET /api/test_remote HTTP/1.1\r\nHost: x\r\n\r\n"
 # What the attacker sends at most here (time-bounded too): enough to show growth many times
