@@ -22,7 +22,7 @@ LINE = b"X-Filler: " + b"a" * 80 + b"\\r\\n"
 BATCH = LINE * 64
 
 async def flood(reader, writer):
-    writer.write(b"HTTP/1.1 200 OK\\r\\n")
+    writer.write({start!r})
     sent, deadline = 0, time.monotonic() + {seconds}
     try:
         while sent < {max_bytes} and time.monotonic() < deadline:
@@ -47,9 +47,15 @@ _MAX_BYTES = 50 * 1024**2
 
 
 @contextlib.contextmanager
-def header_flood(pause: float = 0.0) -> Iterator[int]:
-    """Run the server for the block; yields the loopback port it listens on."""
-    script = _SCRIPT.format(seconds=_SECONDS, max_bytes=_MAX_BYTES, pause=pause, host=LOOPBACK)
+def header_flood(pause: float = 0.0, start: bytes = b"HTTP/1.1 200 OK\r\n") -> Iterator[int]:
+    """Run the server for the block; yields the loopback port it listens on.
+
+    `start` is what each connection gets before the header lines: a status line, or a whole
+    chunked response's head and last chunk, so that the lines are its trailer.
+    """
+    script = _SCRIPT.format(
+        seconds=_SECONDS, max_bytes=_MAX_BYTES, pause=pause, host=LOOPBACK, start=start
+    )
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
