@@ -13,13 +13,11 @@ The paths it touches and the commands it runs are read from the environment firs
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import asyncssh
 
-from .keys import authorized_keys_line, export_host_key
+from .keys import export_host_key
 from .server_hello import ServerSoftware
-from .server_setup import server_settings
 
 # Names that sh, useradd, file names and sshd_config's `Match User` patterns all take literally:
 # letters, digits, `.`, `_`, `-` and `@` (directory accounts such as `user@example.org`), not
@@ -60,7 +58,8 @@ ensure_account() {
         say "account $ACCOUNT: exists, left as it is"
         return
     fi
-    command -v useradd >/dev/null || fail "no useradd here: create the account $ACCOUNT, then run this again"
+    command -v useradd >/dev/null \
+        || fail "no useradd here: create the account $ACCOUNT, then run this again"
     shell=$(account_shell)
     # '*' is no password at all (nothing hashes to it), and unlike a locked '!' sshd accepts
     # keys for it without PAM too.
@@ -161,7 +160,8 @@ $MATCH_BLOCK"
     mv -f "$drop_in.new" "$drop_in"
     if ! "$SSHD" -t -f "$SSHD_CONFIG"; then
         restore_drop_in
-        fail "sshd -t refuses the configuration with the new block: $drop_in is back as it was, sshd not reloaded"
+        fail "sshd -t refuses the configuration with the new block:" \
+            "$drop_in is back as it was, sshd not reloaded"
     fi
     rm -f "$drop_in.previous"
     changed "$drop_in: Match block for $ACCOUNT written, checked with sshd -t"
@@ -202,17 +202,14 @@ class UnsafeScriptValue(ValueError):
 
 
 def server_script(
-    key: asyncssh.SSHKey,
-    software: ServerSoftware,
-    account: str,
-    bind_address: str,
-    remote_ports: Sequence[int],
-    comment: str,
+    software: ServerSoftware, account: str, key: asyncssh.SSHKey, line: str, settings: str
 ) -> str:
-    """The script for this key, account and ports, for OpenSSH (and servers we do not know) or
-    Dropbear; for an account name it cannot carry, a script that says so and changes nothing."""
-    line = authorized_keys_line(key, bind_address, remote_ports, comment, software)
-    settings = server_settings(software, account, bind_address, remote_ports)
+    """The script that installs `line` (the key's authorized_keys line) and `settings`.
+
+    For OpenSSH (and servers we do not know) `settings` is the Match block, for Dropbear its flags,
+    as server_settings() gives them. For an account name the script cannot carry: a script that
+    says so and changes nothing.
+    """
     try:
         header = _header(key, software, account, line, settings)
     except UnsafeScriptValue:
@@ -244,10 +241,10 @@ def _header(
 
 
 def shell_quote(value: str, *, lines: bool = False) -> str:
-    """`value` as one single-quoted sh word; refused if it holds a control character.
+    r"""`value` as one single-quoted sh word; refused if it holds a control character.
 
     Inside single quotes sh reads every character literally except the closing quote, which is
-    written as `'\\''`. A line break would be taken literally too, and would split a line of
+    written as `'\''`. A line break would be taken literally too, and would split a line of
     authorized_keys in two: only values meant to span `lines` (the Match block) may hold one.
     """
     allowed = "\n" if lines else ""
