@@ -117,7 +117,8 @@ async def test_the_script_prepares_openssh_for_the_tunnel_and_nothing_else(
         assert "uid=" not in str(command.stdout)
         with pytest.raises(asyncssh.ChannelListenError):
             await connection.forward_remote_port(LOOPBACK, free_port(), LOOPBACK, 9)
-        socket_path = tmp_path / "forwarded.sock"
+        # Where the account may create a socket: only the server's settings stop it there.
+        socket_path = keys.parent.parent / "forwarded.sock"
         with pytest.raises(asyncssh.ChannelListenError):
             await connection.forward_remote_path(str(socket_path), str(tmp_path / "nowhere"))
         assert not socket_path.exists()
