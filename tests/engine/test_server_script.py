@@ -24,6 +24,7 @@ from custom_components.ssh_callhome.engine.server_setup import (
     server_settings,
 )
 from harness.dropbear import DropbearServer
+from harness.engine import loopback_settings
 from harness.engine import server_settings as tunnel_settings
 from harness.network import LOOPBACK, free_port
 from harness.server_script import DropInSSHServer, run_script, throwaway_account
@@ -199,6 +200,19 @@ async def test_the_script_puts_the_line_in_place_for_dropbear(
     second = run_script(script, SSHD_RELOAD="false")
     assert second.returncode == 0, second.stderr
     assert second.stdout.endswith("nothing to change\n")
+
+
+async def test_an_account_the_script_creates_is_one_dropbear_accepts(
+    dropbear: DropbearServer, client_key: asyncssh.SSHKey, account: str
+) -> None:
+    host_key = asyncssh.import_public_key(dropbear.host_public_key)
+    settings = loopback_settings(dropbear.port, account, client_key, host_key, free_port())
+    script = script_for(client_key, ServerSoftware.DROPBEAR, account, "", [settings.remote_port])
+    created = run_script(script)
+    assert created.returncode == 0, created.stderr
+    assert f"account {account}: created, with no password and the shell /bin/sh" in created.stdout
+    await check_tunnel(settings)
+    assert f"Pubkey auth succeeded for '{account}'" in dropbear.log
 
 
 @pytest.mark.parametrize("hostile", _HOSTILE)
