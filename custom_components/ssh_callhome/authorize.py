@@ -25,8 +25,8 @@ from .engine import (
     ServerSoftware,
     authorized_keys_line,
     parse_extra_forwards,
-    server_script,
     server_settings,
+    setup_script,
 )
 
 
@@ -83,5 +83,5 @@ def authorize_placeholders(
         "command": f"echo '{line}' >> ~/.ssh/authorized_keys",
         "account": f"{account}@{data[CONF_HOST]}",
         "settings": settings,
-        "script": server_script(software, account, client_key, line, settings),
+        "script": setup_script(software, account, client_key, line, settings),
     }

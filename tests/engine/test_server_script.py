@@ -16,7 +16,7 @@ from custom_components.ssh_callhome.engine.keys import authorized_keys_line
 from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
 from custom_components.ssh_callhome.engine.server_script import (
     UnsafeScriptValue,
-    server_script,
+    setup_script,
     shell_quote,
 )
 from custom_components.ssh_callhome.engine.server_setup import (
@@ -55,7 +55,7 @@ def script_for(
     """The script the flows show: for the line and the settings they show beside it."""
     line = authorized_keys_line(key, bind_address, ports, _COMMENT, software)
     settings = server_settings(software, account, bind_address, ports)
-    return server_script(software, account, key, line, settings)
+    return setup_script(software, account, key, line, settings)
 
 
 def file_states(*paths: Path) -> list[tuple[int, int, int, float, bytes]]:

@@ -95,7 +95,7 @@ from .public_url import (
     system_tls_context,
 )
 from .server_hello import ServerSoftware
-from .server_script import server_script
+from .server_script import setup_script
 from .server_setup import server_settings
 from .session_target import SessionTarget
 from .settings import TunnelSettings
@@ -159,8 +159,8 @@ __all__ = [
     "parse_public_url",
     "reason_for",
     "served_certificate",
-    "server_script",
     "server_settings",
+    "setup_script",
     "system_tls_context",
     "tcp_target",
     "with_tunnel_file_responses",

@@ -201,7 +201,7 @@ class UnsafeScriptValue(ValueError):
     """A value that the script cannot carry safely; it never holds the value itself."""
 
 
-def server_script(
+def setup_script(
     software: ServerSoftware, account: str, key: asyncssh.SSHKey, line: str, settings: str
 ) -> str:
     """The script that installs `line` (the key's authorized_keys line) and `settings`.
