@@ -18,6 +18,9 @@ from .openssh import OpenSSHServer
 
 # The script creates an account, writes files and runs sshd -t: a few seconds at most here.
 _SCRIPT_TIMEOUT = 60.0
+# A PATH without /usr/sbin: no useradd, so that a script meant to refuse a hostile name cannot
+# create an account under it even if it failed to (Debian's useradd accepts "it's").
+NO_USERADD = {"PATH": "/usr/bin:/bin"}
 
 
 @contextlib.contextmanager

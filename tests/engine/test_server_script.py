@@ -27,7 +27,7 @@ from harness.dropbear import DropbearServer
 from harness.engine import loopback_settings
 from harness.engine import server_settings as tunnel_settings
 from harness.network import LOOPBACK, free_port
-from harness.server_script import DropInSSHServer, run_script, throwaway_account
+from harness.server_script import NO_USERADD, DropInSSHServer, run_script, throwaway_account
 
 _COMMENT = "ssh_callhome@test_home"
 # Values a user name or a comment could smuggle into a shell, one of each kind.
@@ -223,7 +223,7 @@ def test_an_account_name_the_script_cannot_carry_changes_nothing(
     account = hostile.format(marker=marker)
     script = script_for(client_key, ServerSoftware.OPENSSH, account, "", [8123])
     assert account not in script
-    result = run_script(script, SSHD_RELOAD=f"touch {marker}")
+    result = run_script(script, SSHD_RELOAD=f"touch {marker}", **NO_USERADD)
     assert result.returncode == 1
     assert "cannot be written safely" in result.stderr
     assert not marker.exists()

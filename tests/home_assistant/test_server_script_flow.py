@@ -17,7 +17,7 @@ from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from harness.flows import submit
 from harness.network import LOOPBACK, free_port
 from harness.openssh import OpenSSHServer
-from harness.server_script import DropInSSHServer, run_script, throwaway_account
+from harness.server_script import NO_USERADD, DropInSSHServer, run_script, throwaway_account
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -81,6 +81,6 @@ async def test_an_account_name_the_script_cannot_carry_gets_a_script_that_refuse
     }
     script = ((await authorize_step(hass, server))["description_placeholders"] or {})["script"]
     assert hostile not in script
-    refused = run_script(script)
+    refused = run_script(script, **NO_USERADD)
     assert refused.returncode == 1
     assert "cannot be written safely" in refused.stderr
