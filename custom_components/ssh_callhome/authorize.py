@@ -21,7 +21,13 @@ from .const import (
     CONF_REMOTE_PORT,
     CONF_SERVER_SOFTWARE,
 )
-from .engine import ServerSoftware, authorized_keys_line, parse_extra_forwards, server_settings
+from .engine import (
+    ServerSoftware,
+    authorized_keys_line,
+    parse_extra_forwards,
+    server_settings,
+    setup_script,
+)
 
 
 def key_comment(location_name: str) -> str:
@@ -65,14 +71,17 @@ def authorize_placeholders(
     options: Mapping[str, Any],
     location_name: str,
 ) -> dict[str, str]:
-    """The authorized_keys line, a command that adds it and the server's settings."""
+    """The authorized_keys line, a command that adds it, the settings, and a script doing both."""
     bind = BIND_ADDRESSES[options[CONF_BIND]]
     ports = remote_ports(data, options)
     software = server_software(data)
+    account = data[CONF_USERNAME]
     line = authorized_keys_line(client_key, bind, ports, key_comment(location_name), software)
+    settings = server_settings(software, account, bind, ports)
     return {
         "line": line,
         "command": f"echo '{line}' >> ~/.ssh/authorized_keys",
-        "account": f"{data[CONF_USERNAME]}@{data[CONF_HOST]}",
-        "settings": server_settings(software, data[CONF_USERNAME], bind, ports),
+        "account": f"{account}@{data[CONF_HOST]}",
+        "settings": settings,
+        "script": setup_script(software, account, client_key, line, settings),
     }

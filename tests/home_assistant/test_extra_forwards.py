@@ -171,6 +171,8 @@ async def test_a_new_forward_shows_the_line_that_lets_it_through(
     new_line = placeholders["line"]
     assert f'permitlisten="{remote_port}",permitlisten="{extra}",' in new_line
     assert f"    PermitListen {remote_port} {extra}\n" in placeholders["settings"]
+    assert f"\nKEY_LINE='{new_line}'\n" in placeholders["script"]
+    assert f"\nMATCH_BLOCK='{placeholders['settings']}'\n" in placeholders["script"]
 
     if line_replaced:
         openssh.set_authorized_keys([new_line])

@@ -29,6 +29,7 @@ Connecting
     server_hello.py     a server's version banner and the host-key algorithms it offers
     server_text.py      text the server chooses, made safe to log and show
     server_setup.py     the server settings shown beside the authorized_keys line
+    server_script.py    the script that installs the line and the settings on the server
     listening.py        remote forwards without the start-up race
     ignore_packets.py   no empty SSH_MSG_IGNORE before every packet
 
@@ -94,6 +95,7 @@ from .public_url import (
     system_tls_context,
 )
 from .server_hello import ServerSoftware
+from .server_script import setup_script
 from .server_setup import server_settings
 from .session_target import SessionTarget
 from .settings import TunnelSettings
@@ -158,6 +160,7 @@ __all__ = [
     "reason_for",
     "served_certificate",
     "server_settings",
+    "setup_script",
     "system_tls_context",
     "tcp_target",
     "with_tunnel_file_responses",

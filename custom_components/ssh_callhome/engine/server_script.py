@@ -1,0 +1,253 @@
+"""One script, pasted into a root shell on the server, that prepares it for the tunnel.
+
+The script is POSIX sh under `set -eu`: a header that assigns every value (account, key line,
+sshd settings) in single quotes, then a fixed body that only ever reads those variables. No value
+is ever spliced into the body's code, so quoting the header is the whole of its safety. Values
+that no quoting makes safe for the tools the body hands them to (`useradd`, a `Match User`
+pattern, a file name) are refused: the script then stops before it changes anything.
+
+The paths it touches and the commands it runs are read from the environment first, so that a test
+(or a server laid out differently) can point them elsewhere; the defaults are the system's own.
+"""
+
+from __future__ import annotations
+
+import re
+
+import asyncssh
+
+from .keys import export_host_key
+from .server_hello import ServerSoftware
+
+# Names that sh, useradd, file names and sshd_config's `Match User` patterns all take literally:
+# letters, digits, `.`, `_`, `-` and `@` (directory accounts such as `user@example.org`), not
+# starting with `-` (an option to every tool) nor `.` (a hidden or relative file name). sshd
+# reads `*`, `?`, `!` and `,` in a Match pattern, and `"`, `#` and `\\` in its config, as syntax.
+_SAFE_ACCOUNT = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9._@-]*")
+# Longer than any account name a Unix system accepts (32 on Linux, 256 in LDAP directories).
+_MAX_ACCOUNT_LENGTH = 256
+
+# The script runs in a shell of its own, fed by a here-document: pasted into a root shell, its
+# `set -e` and `exit` end that child, never the user's own session. The quoted delimiter turns
+# off every expansion in the text; no line of the script is the delimiter alone.
+_DELIMITER = "SSH_CALLHOME_SCRIPT"
+_OPENING = f"""\
+sh -eu <<'{_DELIMITER}'
+# ssh_callhome: prepares this server for Home Assistant's tunnel, as root.
+# It prints what it does; running it again changes nothing that is already in place."""
+
+# Where the script differs between servers is only in the body it runs; the header's variables
+# are the same for both.
+_PATHS = """\
+SSHD_CONFIG="${SSHD_CONFIG:-/etc/ssh/sshd_config}"
+SSHD_CONFIG_DIR="${SSHD_CONFIG_DIR:-/etc/ssh/sshd_config.d}"
+SSHD="${SSHD:-$(command -v sshd || echo /usr/sbin/sshd)}"
+SSHD_RELOAD="${SSHD_RELOAD:-systemctl reload ssh || systemctl reload sshd}"
+"""
+
+_COMMON_BODY = r"""
+changes=0
+say() { printf 'ssh_callhome: %s\n' "$*"; }
+fail() { printf 'ssh_callhome: %s\n' "$*" >&2; exit 1; }
+changed() { say "$*"; changes=$((changes + 1)); }
+
+[ "$(id -u)" = 0 ] || fail "run this as root (sudo -i first)"
+
+ensure_account() {
+    if id "$ACCOUNT" >/dev/null 2>&1; then
+        say "account $ACCOUNT: exists, left as it is"
+        return
+    fi
+    command -v useradd >/dev/null \
+        || fail "no useradd here: create the account $ACCOUNT, then run this again"
+    shell=$(account_shell)
+    # '*' is no password at all (nothing hashes to it), and unlike a locked '!' sshd accepts
+    # keys for it without PAM too.
+    useradd --create-home --password '*' --shell "$shell" -- "$ACCOUNT"
+    changed "account $ACCOUNT: created, with no password and the shell $shell"
+}
+
+# Owner (the account) and mode of a file or folder under its home: sshd and Dropbear ignore
+# authorized_keys that anybody else may write.
+ensure_owner_and_mode() {
+    if [ "$(stat -c '%u:%g %a' "$1")" != "$uid:$gid $2" ]; then
+        chown -h "$uid:$gid" "$1"
+        chmod "$2" "$1"
+        changed "$1: owner $ACCOUNT and mode $2 set"
+    fi
+}
+
+key_in_place() {
+    [ -f "$keys" ] && grep -qxF -e "$KEY_LINE" "$keys" \
+        && [ "$(grep -cF -e "$KEY_BLOB" "$keys")" = 1 ]
+}
+
+install_key() {
+    uid=$(id -u "$ACCOUNT")
+    gid=$(id -g "$ACCOUNT")
+    home=$(getent passwd "$ACCOUNT" | cut -d: -f6)
+    [ -n "$home" ] && [ -d "$home" ] || fail "account $ACCOUNT has no home folder"
+    keys_dir="$home/.ssh"
+    keys="$keys_dir/authorized_keys"
+    # Root reads and writes in a folder the account owns: links there could point anywhere.
+    for path in "$keys_dir" "$keys"; do
+        [ ! -L "$path" ] || fail "$path is a symbolic link: not touched, check it"
+    done
+    if [ ! -d "$keys_dir" ]; then
+        mkdir -m 700 "$keys_dir"
+        chown "$uid:$gid" "$keys_dir"
+        changed "$keys_dir: created"
+    fi
+    ensure_owner_and_mode "$keys_dir" 700
+    if key_in_place; then
+        say "$keys: holds this tunnel's key line, unchanged"
+    else
+        new=$(mktemp "$keys_dir/.authorized_keys.XXXXXX")
+        # Every other key stays; any older line for this key (other ports) goes.
+        if [ -f "$keys" ]; then
+            grep -vF -e "$KEY_BLOB" "$keys" >"$new" || [ $? = 1 ] || { rm -f "$new"; exit 1; }
+        fi
+        printf '%s\n' "$KEY_LINE" >>"$new"
+        chown "$uid:$gid" "$new"
+        chmod 600 "$new"
+        mv -f "$new" "$keys"
+        changed "$keys: this tunnel's key line installed"
+    fi
+    ensure_owner_and_mode "$keys" 600
+}
+"""
+
+_OPENSSH_BODY = r"""
+account_shell() {
+    for shell in /usr/sbin/nologin /sbin/nologin /bin/false; do
+        [ -x "$shell" ] && { echo "$shell"; return; }
+    done
+    echo /bin/false
+}
+
+includes_drop_ins() {
+    awk -v wanted="$SSHD_CONFIG_DIR/*.conf" '
+        tolower($1) == "include" { for (i = 2; i <= NF; i++) if ($i == wanted) found = 1 }
+        END { exit !found }' "$SSHD_CONFIG"
+}
+
+restore_drop_in() {
+    if [ -f "$drop_in.previous" ]; then
+        mv -f "$drop_in.previous" "$drop_in"
+    else
+        rm -f "$drop_in"
+    fi
+}
+
+install_match_block() {
+    if ! includes_drop_ins; then
+        say "$SSHD_CONFIG does not include $SSHD_CONFIG_DIR/*.conf: not changed."
+        say "Append this block at its end, then reload sshd:"
+        printf '%s\n' "$MATCH_BLOCK"
+        return
+    fi
+    drop_in="$SSHD_CONFIG_DIR/$DROP_IN"
+    text="# Written by ssh_callhome's server script, which replaces it when run again.
+$MATCH_BLOCK"
+    if [ -f "$drop_in" ] && [ "$(cat "$drop_in")" = "$text" ]; then
+        say "$drop_in: holds this tunnel's Match block, unchanged"
+        return
+    fi
+    rm -f "$drop_in.previous"
+    [ ! -e "$drop_in" ] || cp -p "$drop_in" "$drop_in.previous"
+    printf '%s\n' "$text" >"$drop_in.new"
+    chmod 644 "$drop_in.new"
+    mv -f "$drop_in.new" "$drop_in"
+    if ! "$SSHD" -t -f "$SSHD_CONFIG"; then
+        restore_drop_in
+        fail "sshd -t refuses the configuration with the new block:" \
+            "$drop_in is back as it was, sshd not reloaded"
+    fi
+    rm -f "$drop_in.previous"
+    changed "$drop_in: Match block for $ACCOUNT written, checked with sshd -t"
+    eval "$SSHD_RELOAD" || fail "the reload failed: reload sshd yourself ($SSHD_RELOAD)"
+    say "sshd reloaded"
+}
+
+ensure_account
+install_key
+install_match_block
+"""
+
+_DROPBEAR_BODY = r"""
+# Dropbear refuses accounts whose shell /etc/shells does not list: the key line's
+# command="/bin/false" is what keeps this one from a shell.
+account_shell() { echo /bin/sh; }
+
+ensure_account
+install_key
+say "Dropbear's settings apply to the whole server: set them yourself in /etc/default/dropbear,"
+say "then run systemctl restart dropbear:"
+printf '%s\n' "$DROPBEAR_FLAGS"
+"""
+
+_SUMMARY = """
+[ "$changes" -gt 0 ] || say "nothing to change"
+"""
+
+_REFUSAL = """\
+printf '%s\\n' 'ssh_callhome: the account name cannot be written safely into this script' \\
+    '(letters, digits, . _ - @ only): follow the steps by hand.' >&2
+exit 1
+"""
+
+
+class UnsafeScriptValue(ValueError):
+    """A value that the script cannot carry safely; it never holds the value itself."""
+
+
+def setup_script(
+    software: ServerSoftware, account: str, key: asyncssh.SSHKey, line: str, settings: str
+) -> str:
+    """The script that installs `line` (the key's authorized_keys line) and `settings`.
+
+    For OpenSSH (and servers we do not know) `settings` is the Match block, for Dropbear its flags,
+    as server_settings() gives them. For an account name the script cannot carry: a script that
+    says so and changes nothing.
+    """
+    try:
+        header = _header(key, software, account, line, settings)
+    except UnsafeScriptValue:
+        return "\n".join((_OPENING, _REFUSAL + _DELIMITER))
+    body = _DROPBEAR_BODY if software is ServerSoftware.DROPBEAR else _OPENSSH_BODY
+    return "\n".join((_OPENING, header, _PATHS)) + _COMMON_BODY + body + _SUMMARY + _DELIMITER
+
+
+def _header(
+    key: asyncssh.SSHKey, software: ServerSoftware, account: str, line: str, settings: str
+) -> str:
+    """The script's values, each assigned in single quotes."""
+    if len(account) > _MAX_ACCOUNT_LENGTH or not _SAFE_ACCOUNT.fullmatch(account):
+        raise UnsafeScriptValue("account")
+    assignments = [
+        f"ACCOUNT={shell_quote(account)}",
+        f"KEY_LINE={shell_quote(line)}",
+        # The key itself, without options or comment: it finds this key's older lines.
+        f"KEY_BLOB={shell_quote(export_host_key(key).split()[1])}",
+    ]
+    if software is ServerSoftware.DROPBEAR:
+        assignments.append(f"DROPBEAR_FLAGS={shell_quote(settings)}")
+    else:
+        assignments += [
+            f"MATCH_BLOCK={shell_quote(settings, lines=True)}",
+            f"DROP_IN={shell_quote(f'ssh_callhome-{account}.conf')}",
+        ]
+    return "\n".join(assignments)
+
+
+def shell_quote(value: str, *, lines: bool = False) -> str:
+    r"""`value` as one single-quoted sh word; refused if it holds a control character.
+
+    Inside single quotes sh reads every character literally except the closing quote, which is
+    written as `'\''`. A line break would be taken literally too, and would split a line of
+    authorized_keys in two: only values meant to span `lines` (the Match block) may hold one.
+    """
+    allowed = "\n" if lines else ""
+    if any(not char.isprintable() and char not in allowed for char in value):
+        raise UnsafeScriptValue("control character")
+    return "'" + value.replace("'", "'\\''") + "'"

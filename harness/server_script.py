@@ -1,0 +1,82 @@
+"""The server script in a test: a throwaway account, an sshd that reads its drop-ins, a run.
+
+The script runs as root for real (the tests run as root): it creates accounts under /home and
+writes authorized_keys there. Its paths point at a config of the test's own, and the account
+has a name no other has, removed again when the test ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from .openssh import OpenSSHServer
+
+# The script creates an account, writes files and runs sshd -t: a few seconds at most here.
+_SCRIPT_TIMEOUT = 60.0
+# A PATH without /usr/sbin: no useradd, so that a script meant to refuse a hostile name cannot
+# create an account under it even if it failed to (Debian's useradd accepts "it's").
+NO_USERADD = {"PATH": "/usr/bin:/bin"}
+
+
+@contextlib.contextmanager
+def throwaway_account() -> Iterator[str]:
+    """A name no account has; whatever account gets it meanwhile is removed, with its home."""
+    name = f"schscript{secrets.token_hex(4)}"
+    try:
+        yield name
+    finally:
+        if subprocess.run(["id", name], capture_output=True, check=False).returncode == 0:
+            subprocess.run(["userdel", "--remove", name], capture_output=True, check=True)
+
+
+def run_script(script: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """Feed the script to sh as a paste into a root shell does, with `environment` added."""
+    return subprocess.run(
+        ["sh"],
+        input=script,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=_SCRIPT_TIMEOUT,
+        check=False,
+    )
+
+
+class DropInSSHServer(OpenSSHServer):
+    """A real sshd whose config includes a drop-in folder, for one account.
+
+    Its config names an authorized_keys file of its own for everybody: a Match block after the
+    Include sends the account to its home's, where the script writes. The script's reload notes
+    each call in a file instead of signalling: the test restarts the server when it needs to.
+    """
+
+    def __init__(self, directory: Path, account: str) -> None:
+        super().__init__(directory, [])
+        self.user = account
+        self.drop_ins = directory / "sshd_config.d"
+        self.drop_ins.mkdir()
+        self.reloads = directory / "reloads"
+        self.extra_config = (
+            f"Include {self.drop_ins}/*.conf\n"
+            f"Match User {account}\n"
+            "    AuthorizedKeysFile .ssh/authorized_keys\n"
+        )
+
+    @property
+    def script_environment(self) -> dict[str, str]:
+        """The script's paths pointed at this server; its config exists once it has started."""
+        return {
+            "SSHD_CONFIG": str(self.directory / "sshd_config"),
+            "SSHD_CONFIG_DIR": str(self.drop_ins),
+            "SSHD_RELOAD": f"echo reloaded >> {self.reloads}",
+        }
+
+    @property
+    def drop_in(self) -> Path:
+        """The file the script writes the account's Match block to."""
+        return self.drop_ins / f"ssh_callhome-{self.user}.conf"

@@ -1,0 +1,259 @@
+"""The server script, run for real: as root, against a real sshd and Dropbear, on a throwaway
+account and config, and with hostile values."""
+
+from __future__ import annotations
+
+import pwd
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from custom_components.ssh_callhome.engine.connection import check_tunnel
+from custom_components.ssh_callhome.engine.keys import authorized_keys_line
+from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
+from custom_components.ssh_callhome.engine.server_script import (
+    UnsafeScriptValue,
+    setup_script,
+    shell_quote,
+)
+from custom_components.ssh_callhome.engine.server_setup import (
+    openssh_match_block,
+    server_settings,
+)
+from harness.dropbear import DropbearServer
+from harness.engine import loopback_settings
+from harness.engine import server_settings as tunnel_settings
+from harness.network import LOOPBACK, free_port
+from harness.server_script import NO_USERADD, DropInSSHServer, run_script, throwaway_account
+
+_COMMENT = "ssh_callhome@test_home"
+# Values a user name or a comment could smuggle into a shell, one of each kind.
+_HOSTILE = (
+    "it's",
+    "$(touch {marker})",
+    "`touch {marker}`",
+    "a;touch {marker}",
+    "a\ntouch {marker}",
+    "a'$(touch {marker})'",
+    "a,root",
+    "*",
+    "-oProxyCommand=x",
+    ".hidden",
+)
+
+
+def script_for(
+    key: asyncssh.SSHKey,
+    software: ServerSoftware,
+    account: str,
+    bind_address: str,
+    ports: list[int],
+) -> str:
+    """The script the flows show: for the line and the settings they show beside it."""
+    line = authorized_keys_line(key, bind_address, ports, _COMMENT, software)
+    settings = server_settings(software, account, bind_address, ports)
+    return setup_script(software, account, key, line, settings)
+
+
+def file_states(*paths: Path) -> list[tuple[int, int, int, float, bytes]]:
+    """Owner, group, mode, modification time and a file's content: what a run must leave alone."""
+    states = []
+    for path in paths:
+        status = path.stat()
+        content = path.read_bytes() if path.is_file() else b""
+        states.append((status.st_uid, status.st_gid, status.st_mode, status.st_mtime, content))
+    return states
+
+
+@pytest.fixture
+def account() -> Iterator[str]:
+    """A throwaway account name, its account removed after the test."""
+    with throwaway_account() as name:
+        yield name
+
+
+@pytest.fixture
+def drop_in_sshd(socket_enabled: None, tmp_path: Path, account: str) -> Iterator[DropInSSHServer]:
+    """A real sshd, started, whose config includes its drop-in folder, for the account."""
+    server = DropInSSHServer(tmp_path / "sshd", account)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_the_script_prepares_openssh_for_the_tunnel_and_nothing_else(
+    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey, tmp_path: Path
+) -> None:
+    account = drop_in_sshd.user
+    settings = tunnel_settings(drop_in_sshd, client_key, free_port())
+    ports = [settings.remote_port]
+    script = script_for(client_key, ServerSoftware.OPENSSH, account, LOOPBACK, ports)
+
+    first = run_script(script, **drop_in_sshd.script_environment)
+    print(first.stdout, first.stderr)
+    assert first.returncode == 0, first.stderr
+    assert f"account {account}: created" in first.stdout
+    assert "sshd reloaded" in first.stdout
+    assert drop_in_sshd.reloads.read_text() == "reloaded\n"
+    keys = Path(pwd.getpwnam(account).pw_dir) / ".ssh" / "authorized_keys"
+    line = authorized_keys_line(client_key, LOOPBACK, ports, _COMMENT)
+    assert keys.read_text() == f"{line}\n"
+    uid = pwd.getpwnam(account).pw_uid
+    assert (keys.stat().st_uid, keys.stat().st_mode & 0o777) == (uid, 0o600)
+    assert (keys.parent.stat().st_uid, keys.parent.stat().st_mode & 0o777) == (uid, 0o700)
+    shadow = Path("/etc/shadow").read_text().splitlines()
+    assert f"{account}:*:" in {entry[: len(account) + 3] for entry in shadow}  # no password
+    block = openssh_match_block(account, LOOPBACK, ports)
+    assert drop_in_sshd.drop_in.read_text().endswith(f"\n{block}\n")
+
+    drop_in_sshd.stop()  # started again as the reload would: with the drop-in in force
+    drop_in_sshd.start()
+    await check_tunnel(settings)
+    async with drop_in_sshd.connect(client_key) as connection:
+        command = await connection.run("id", check=False)
+        assert command.exit_status != 0
+        assert "uid=" not in str(command.stdout)
+        with pytest.raises(asyncssh.ChannelListenError):
+            await connection.forward_remote_port(LOOPBACK, free_port(), LOOPBACK, 9)
+        # Where the account may create a socket: only the server's settings stop it there.
+        socket_path = keys.parent.parent / "forwarded.sock"
+        with pytest.raises(asyncssh.ChannelListenError):
+            await connection.forward_remote_path(str(socket_path), str(tmp_path / "nowhere"))
+        assert not socket_path.exists()
+
+    written = (keys, keys.parent, drop_in_sshd.drop_in)
+    before = file_states(*written)
+    second = run_script(script, **drop_in_sshd.script_environment)
+    print(second.stdout, second.stderr)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.endswith("ssh_callhome: nothing to change\n")
+    assert file_states(*written) == before
+    assert drop_in_sshd.reloads.read_text() == "reloaded\n"
+
+
+@pytest.mark.parametrize("previous", ["an older block", None])
+def test_a_config_sshd_refuses_is_put_back_and_the_script_fails(
+    account: str, client_key: asyncssh.SSHKey, tmp_path: Path, previous: str | None
+) -> None:
+    drop_ins = tmp_path / "sshd_config.d"
+    drop_ins.mkdir()
+    config = tmp_path / "sshd_config"
+    config.write_text(f"Include {drop_ins}/*.conf\nNoSuchKeyword yes\n")
+    drop_in = drop_ins / f"ssh_callhome-{account}.conf"
+    if previous is not None:
+        drop_in.write_text(previous)
+    script = script_for(client_key, ServerSoftware.OPENSSH, account, "", [8123])
+    reloads = tmp_path / "reloads"
+    result = run_script(
+        script,
+        SSHD_CONFIG=str(config),
+        SSHD_CONFIG_DIR=str(drop_ins),
+        SSHD_RELOAD=f"echo reloaded >> {reloads}",
+    )
+    print(result.stdout, result.stderr)
+    assert result.returncode != 0
+    assert "sshd -t refuses the configuration with the new block" in result.stderr
+    assert sorted(path.name for path in drop_ins.iterdir()) == ([drop_in.name] if previous else [])
+    if previous is not None:
+        assert drop_in.read_text() == previous
+    assert not reloads.exists()
+
+
+def test_without_the_drop_in_folder_the_script_prints_the_block(
+    account: str, client_key: asyncssh.SSHKey, tmp_path: Path
+) -> None:
+    config = tmp_path / "sshd_config"
+    config.write_text("# Include /elsewhere/*.conf\nPort 22\n")
+    ports = [8123, 2222]
+    script = script_for(client_key, ServerSoftware.OPENSSH, account, "", ports)
+    result = run_script(script, SSHD_CONFIG=str(config), SSHD_CONFIG_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert f"does not include {tmp_path}/*.conf: not changed" in result.stdout
+    assert openssh_match_block(account, "", ports) + "\n" in result.stdout
+    assert config.read_text() == "# Include /elsewhere/*.conf\nPort 22\n"
+    assert not list(tmp_path.glob("*.conf"))
+
+
+async def test_the_script_puts_the_line_in_place_for_dropbear(
+    dropbear: DropbearServer, client_key: asyncssh.SSHKey
+) -> None:
+    other_key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    settings = tunnel_settings(dropbear, client_key, free_port())
+    old_line = authorized_keys_line(client_key, "", [free_port()], "older", ServerSoftware.DROPBEAR)
+    dropbear.set_authorized_keys([other_key, old_line])
+    script = script_for(
+        client_key, ServerSoftware.DROPBEAR, dropbear.user, "", [settings.remote_port]
+    )
+    # A reload would fail the run: the script leaves Dropbear's flags, and its restart, to the user.
+    first = run_script(script, SSHD_RELOAD="false")
+    print(first.stdout, first.stderr)
+    assert first.returncode == 0, first.stderr
+    assert 'DROPBEAR_EXTRA_ARGS="-s -K 15 -a"' in first.stdout
+    line = authorized_keys_line(
+        client_key, "", [settings.remote_port], _COMMENT, ServerSoftware.DROPBEAR
+    )
+    assert dropbear.authorized_keys_path.read_text() == f"{other_key}\n{line}\n"
+    await check_tunnel(settings)
+    second = run_script(script, SSHD_RELOAD="false")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.endswith("nothing to change\n")
+
+
+async def test_an_account_the_script_creates_is_one_dropbear_accepts(
+    dropbear: DropbearServer, client_key: asyncssh.SSHKey, account: str
+) -> None:
+    host_key = asyncssh.import_public_key(dropbear.host_public_key)
+    settings = loopback_settings(dropbear.port, account, client_key, host_key, free_port())
+    script = script_for(client_key, ServerSoftware.DROPBEAR, account, "", [settings.remote_port])
+    created = run_script(script)
+    assert created.returncode == 0, created.stderr
+    assert f"account {account}: created, with no password and the shell /bin/sh" in created.stdout
+    await check_tunnel(settings)
+    assert f"Pubkey auth succeeded for '{account}'" in dropbear.log
+
+
+@pytest.mark.parametrize("hostile", _HOSTILE)
+def test_an_account_name_the_script_cannot_carry_changes_nothing(
+    client_key: asyncssh.SSHKey, tmp_path: Path, hostile: str
+) -> None:
+    marker = tmp_path / "ran"
+    account = hostile.format(marker=marker)
+    script = script_for(client_key, ServerSoftware.OPENSSH, account, "", [8123])
+    assert account not in script
+    result = run_script(script, SSHD_RELOAD=f"touch {marker}", **NO_USERADD)
+    assert result.returncode == 1
+    assert "cannot be written safely" in result.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("hostile", [*_HOSTILE, "", "\\", '"', "'''"])
+def test_a_quoted_value_reaches_the_script_as_it_was(tmp_path: Path, hostile: str) -> None:
+    marker = tmp_path / "ran"
+    value = hostile.format(marker=marker)
+    printed = subprocess.run(
+        ["sh", "-c", f'VALUE={shell_quote(value, lines=True)}; printf %s "$VALUE"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert printed.stdout == value
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("control", ["a\nb", "a\rb", "a\x00b", "a\x1bb", "a\tb"])
+def test_control_characters_are_refused_on_one_line(control: str) -> None:
+    with pytest.raises(UnsafeScriptValue):
+        shell_quote(control)
+
+
+def test_the_script_can_be_pasted_into_an_interactive_shell(client_key: asyncssh.SSHKey) -> None:
+    """No tab (shells complete on it), and one child shell that its `exit` ends."""
+    for software in ServerSoftware:
+        script = script_for(client_key, software, "tunnel", "", [8123, 2222])
+        assert "\t" not in script
+        assert script.startswith("sh -eu <<'SSH_CALLHOME_SCRIPT'\n")
+        assert script.endswith("\nSSH_CALLHOME_SCRIPT")
+        assert script.count("SSH_CALLHOME_SCRIPT") == 2
