@@ -217,11 +217,13 @@ class AddonHoldsPortIssue:
             self.async_remove()
             return
         refused = state.last_error is Reason.FORWARD_REFUSED
-        if refused and not self._refused:
+        newly_refused = refused and not self._refused
+        # Set before the look starts: it may run to its end before the task call returns.
+        self._refused = refused
+        if newly_refused:
             self._entry.async_create_background_task(
                 self._hass, self._async_look_for_addon(), f"{DOMAIN} add-on holding the port"
             )
-        self._refused = refused
 
     async def _async_look_for_addon(self) -> None:
         addon = await async_find_addon(self._hass)
