@@ -28,3 +28,14 @@ async def submit(
 ) -> ConfigFlowResult:
     """Answer a config flow's current step."""
     return await hass.config_entries.flow.async_configure(flow["flow_id"], data)
+
+
+def suggested_values(form: ConfigFlowResult) -> dict[str, Any]:
+    """What the frontend fills the form with, and submits if the user changes nothing."""
+    schema = form["data_schema"]
+    assert schema is not None
+    return {
+        str(key): key.description["suggested_value"]
+        for key in schema.schema
+        if "suggested_value" in (key.description or {})
+    }

@@ -10,8 +10,10 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.hassio import is_hassio
 from homeassistant.helpers.typing import ConfigType
 
+from .addon import async_offer_addon_import
 from .builder import (
     async_engine_input,
     async_load_client_key,
@@ -36,6 +38,7 @@ from .events import SelfHealEvents, StateChangeEvents, VisitorRefusedEvents
 from .heartbeat import Heartbeat
 from .probe_view import async_register_probe_view
 from .repairs import (
+    AddonHoldsPortIssue,
     PersistentFailureIssues,
     async_audit_local_exposure,
     async_follow_external_url,
@@ -57,6 +60,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_services(hass)
     async_register_probe_view(hass)
     await async_setup_webhooks_only(hass)
+    async_offer_addon_import(hass)
     return True
 
 
@@ -104,6 +108,10 @@ def _add_state_listeners(
         entry.async_on_unload(tunnel.add_listener(listener))
     visitor_refused = VisitorRefusedEvents(hass, entry.entry_id)
     entry.async_on_unload(tunnel.visitors.add_listener(visitor_refused))
+    if is_hassio(hass):
+        addon_holds_port = AddonHoldsPortIssue(hass, entry)
+        entry.async_on_unload(addon_holds_port.async_remove)
+        entry.async_on_unload(tunnel.add_listener(addon_holds_port))
 
 
 def _add_heartbeat(entry: SshCallhomeConfigEntry, heartbeat: Heartbeat) -> None:

@@ -21,13 +21,17 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import callback
+from homeassistant.helpers.typing import DiscoveryInfoType
 
+from .addon import CallHomeAddon, async_find_addon
 from .authorize import authorize_placeholders, server_software
 from .builder import async_engine_input
 from .const import (
+    ADDON_SLUG,
     CONF_HOST_KEY,
     CONF_PASSPHRASE,
     CONF_PRIVATE_KEY,
+    CONF_REMOTE_PORT,
     CONF_SERVER_SOFTWARE,
     DEFAULT_OPTIONS,
     DOMAIN,
@@ -93,6 +97,9 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self._generated_text = ""
         # The form a failed check returns to, set where the server was first contacted.
         self._server_form: StepForm | None = None
+        # The SSH Call Home add-on found on this install, and whether this flow imports it.
+        self._addon: CallHomeAddon | None = None
+        self._importing_addon = False
 
     @staticmethod
     @callback
@@ -103,8 +110,12 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
     # New entries -------------------------------------------------------------------------------
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Paste an existing key, or have one generated."""
-        return self.async_show_menu(step_id="user", menu_options=["paste_key", "generate_key"])
+        """Paste an existing key, or have one generated; or import the add-on, if installed."""
+        self._addon = await async_find_addon(self.hass)
+        menu_options = ["paste_key", "generate_key"]
+        if self._addon is not None:
+            menu_options.insert(0, "import_addon")
+        return self.async_show_menu(step_id="user", menu_options=menu_options)
 
     async def async_step_paste_key(
         self, user_input: dict[str, Any] | None = None
@@ -134,12 +145,90 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         except FormError as error:
             return self._show(form, error)
 
-    async def _async_new_entry_data(self, user_input: Mapping[str, Any]) -> dict[str, Any]:
+    async def _async_new_entry_data(
+        self, user_input: Mapping[str, Any], *, raise_on_progress: bool = True
+    ) -> dict[str, Any]:
         data = normalized(user_input)
         check_server_fields(data)
-        await self.async_set_unique_id(unique_id(data))
+        await self.async_set_unique_id(unique_id(data), raise_on_progress=raise_on_progress)
         self._abort_if_unique_id_configured()
         return data
+
+    # Coming from the add-on ----------------------------------------------------------------
+
+    async def async_step_integration_discovery(
+        self, discovery_info: DiscoveryInfoType
+    ) -> ConfigFlowResult:
+        """The add-on found when Home Assistant started, offered until imported or ignored."""
+        addon = await async_find_addon(self.hass)
+        if addon is None or addon.slug != discovery_info[ADDON_SLUG]:
+            return self.async_abort(reason="addon_not_found")
+        await self.async_set_unique_id(unique_id(addon.server))
+        self._abort_if_unique_id_configured()
+        self._addon = addon
+        self.context["title_placeholders"] = {"name": addon.name}
+        return await self.async_step_import_addon()
+
+    async def async_step_import_addon(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The add-on's server and account, filled in to check; its key is taken as it is."""
+        addon = self._addon
+        if addon is None:
+            return self.async_abort(reason="addon_not_found")
+        placeholders = {"addon": addon.name}
+        form = StepForm("import_addon", GENERATE_SCHEMA, user_input or addon.server, placeholders)
+        if user_input is None:
+            return self._show(form)
+        try:
+            data = await self._async_new_entry_data(user_input, raise_on_progress=False)
+            data[CONF_PRIVATE_KEY] = addon.private_key
+            self._client_key = await self._async_addon_key(data)
+            self._importing_addon = True
+            return await self._async_meet_server(data, form)
+        except FormError as error:
+            return self._show(form, error)
+
+    async def _async_addon_key(self, data: Mapping[str, Any]) -> asyncssh.SSHKey:
+        """The add-on's key, loaded as a pasted one; the form has no key field to blame."""
+        try:
+            return await async_client_key(self.hass, data)
+        except FormError:
+            raise FormError("base", "addon_key_unusable") from None
+
+    async def _async_verify_addon_import(self) -> ConfigFlowResult:
+        """Check for real; the add-on still holding the port is no error, a repair stops it."""
+        addon = self._required(self._addon)
+        try:
+            await self._async_check_tunnel()
+        except KeyRejected as rejected:
+            return self._show_authorize(rejected)
+        except FormError as error:
+            if error.key != "forward_refused" or not addon.holds_port_of(self._data):
+                return self._show(self._required(self._server_form), error)
+        return await self.async_step_addon_authorize()
+
+    async def async_step_addon_authorize(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The restricted line the add-on never had, to replace its key's line with; then done."""
+        if user_input is not None:
+            return self._async_finish()
+        addon = self._required(self._addon)
+        placeholders = authorize_placeholders(
+            self._required(self._client_key),
+            self._data,
+            self._entry_options(),
+            self.hass.config.location_name,
+        )
+        return self.async_show_form(
+            step_id="addon_authorize",
+            description_placeholders={
+                **placeholders,
+                "addon": addon.name,
+                "remote_port": str(self._data[CONF_REMOTE_PORT]),
+            },
+        )
 
     # Re-keying ---------------------------------------------------------------------------------
 
@@ -249,6 +338,8 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         if self._key_generated:
             # A key made a moment ago cannot be on the server yet.
             return await self.async_step_authorize()
+        if self._importing_addon:
+            return await self._async_verify_addon_import()
         return await self._async_verify(self._required(self._server_form))
 
     async def async_step_authorize(
@@ -344,6 +435,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id=form.step_id,
             data_schema=self.add_suggested_values_to_schema(form.schema, _without_key(form.values)),
             errors=error.errors if error else {},
+            description_placeholders=form.placeholders,
         )
 
     @staticmethod

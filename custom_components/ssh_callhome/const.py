@@ -19,6 +19,9 @@ CONF_HOST_KEY: Final = "host_key"
 # Which server software the flow met (server_hello.ServerSoftware); absent in older entries.
 CONF_SERVER_SOFTWARE: Final = "server_software"
 
+# What the discovered flow of the SSH Call Home add-on is started with: the add-on's slug.
+ADDON_SLUG: Final = "addon_slug"
+
 DEFAULT_SSH_PORT: Final = 22
 DEFAULT_REMOTE_PORT: Final = 8123
 

@@ -88,6 +88,8 @@ class StepForm:
     step_id: str
     schema: vol.Schema
     values: Mapping[str, Any]
+    # What the step's description names (strings.json), if it names anything.
+    placeholders: Mapping[str, str] | None = None
 
 
 class FormError(Exception):

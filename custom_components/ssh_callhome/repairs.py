@@ -1,10 +1,10 @@
 """Every repair issue of the integration, and their fix flows.
 
 Raised from the tunnel's state (a changed host key, lasting failures, a check that keeps
-failing), from Home Assistant's own settings (local exposure, too wide a proxy trust), and from
-the public URL: Home Assistant's companion app, notifications and the links it sends use its
-`external_url`; when that is not the URL visitors use through the tunnel, a repair offers to set
-it.
+failing, the SSH Call Home add-on holding the remote port), from Home Assistant's own settings
+(local exposure, too wide a proxy trust), and from the public URL: Home Assistant's companion
+app, notifications and the links it sends use its `external_url`; when that is not the URL
+visitors use through the tunnel, a repair offers to set it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from typing import Any
 import voluptuous as vol
 
 from homeassistant.components.repairs import RepairsFlow
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_CORE_CONFIG_UPDATE
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
+from .addon import AddonUnavailable, async_find_addon, async_retire_addon
 from .addresses import STAND_IN_NETWORK, visitor_address
 from .const import (
     CONF_HOST_KEY,
@@ -52,6 +54,8 @@ PROXY_TRUST_TOO_WIDE = "proxy_trust_too_wide"
 _DEFAULT_LOOPBACK_STAND_IN = IPv6Address(visitor_address("127.0.0.1"))
 # Failures that need the user on the server when they last: the issue each raises.
 PERSISTENT_FAILURES = {Reason.FORWARD_REFUSED: "forward_refused", Reason.AUTH: "auth_failing"}
+# The forward is refused because the SSH Call Home add-on runs and holds the remote port.
+ADDON_HOLDS_PORT = "addon_holds_port"
 
 
 def entry_issue_id(kind: str, entry_id: str) -> str:
@@ -122,6 +126,7 @@ def async_remove_issues(hass: HomeAssistant, entry_id: str) -> None:
         *PERSISTENT_FAILURES.values(),
         LOCAL_EXPOSURE,
         CHECK_KEEPS_FAILING,
+        ADDON_HOLDS_PORT,
     ):
         ir.async_delete_issue(hass, DOMAIN, entry_issue_id(kind, entry_id))
 
@@ -168,6 +173,9 @@ class PersistentFailureIssues:
     @callback
     def _async_raise(self, reason: Reason, _now: datetime) -> None:
         self._cancel_timer = None
+        addon_issue = entry_issue_id(ADDON_HOLDS_PORT, self._entry.entry_id)
+        if ir.async_get(self._hass).async_get_issue(DOMAIN, addon_issue) is not None:
+            return  # that repair already says who holds the port, and offers the fix
         ir.async_create_issue(
             self._hass,
             DOMAIN,
@@ -182,6 +190,111 @@ class PersistentFailureIssues:
                 "minutes": str(round(PERSISTENT_FAILURE_SECONDS / 60)),
             },
         )
+
+
+class AddonHoldsPortIssue:
+    """A repair naming the add-on when the forward is refused while it runs with that port.
+
+    Looked for once each time the forward starts being refused (retries keep the reason);
+    removed once the tunnel is up. Registered only where a Supervisor runs.
+    """
+
+    def __init__(self, hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> None:
+        self._hass = hass
+        self._entry = entry
+        self._refused = False
+
+    @property
+    def issue_id(self) -> str:
+        """The entry's issue."""
+        return entry_issue_id(ADDON_HOLDS_PORT, self._entry.entry_id)
+
+    @callback
+    def __call__(self, state: TunnelState) -> None:
+        """A listener of the engine."""
+        if state.status is Status.CONNECTED:
+            self._refused = False
+            self.async_remove()
+            return
+        refused = state.last_error is Reason.FORWARD_REFUSED
+        newly_refused = refused and not self._refused
+        # Set before the look starts: it may run to its end before the task call returns.
+        self._refused = refused
+        if newly_refused:
+            self._entry.async_create_background_task(
+                self._hass, self._async_look_for_addon(), f"{DOMAIN} add-on holding the port"
+            )
+
+    async def _async_look_for_addon(self) -> None:
+        addon = await async_find_addon(self._hass)
+        # The forward may have been taken while the Supervisor answered.
+        if addon is None or not self._refused or not addon.holds_port_of(self._entry.data):
+            return
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            self.issue_id,
+            is_fixable=True,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ADDON_HOLDS_PORT,
+            translation_placeholders=_addon_placeholders(self._entry, addon.name),
+            data={"entry_id": self._entry.entry_id, "slug": addon.slug, "name": addon.name},
+        )
+
+    @callback
+    def async_remove(self) -> None:
+        """Remove the issue, if raised."""
+        ir.async_delete_issue(self._hass, DOMAIN, self.issue_id)
+
+
+def _addon_placeholders(entry: SshCallhomeConfigEntry, addon_name: str) -> dict[str, str]:
+    return {
+        "title": entry.title,
+        "addon": addon_name,
+        "remote_port": str(entry.data[CONF_REMOTE_PORT]),
+    }
+
+
+class AddonHoldsPortRepairFlow(RepairsFlow):
+    """Confirming stops the add-on and turns its start at boot off; the tunnel then comes up.
+
+    Nothing happens to the add-on without this confirmation; its options stay, and it stays
+    installed.
+    """
+
+    def __init__(self, entry_id: str, slug: str, name: str) -> None:
+        self._entry_id = entry_id
+        self._slug = slug
+        self._name = name
+
+    async def async_step_init(self, user_input: dict[str, str] | None = None) -> FlowResult:
+        """Start with the confirmation."""
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(self, user_input: dict[str, str] | None = None) -> FlowResult:
+        """Stop the add-on once the user agrees, and have the tunnel try again at once."""
+        entry: SshCallhomeConfigEntry | None = self.hass.config_entries.async_get_entry(
+            self._entry_id
+        )
+        if entry is None:
+            return self.async_abort(reason="entry_removed")
+        if user_input is None:
+            return self.async_show_form(
+                step_id="confirm",
+                data_schema=vol.Schema({}),
+                description_placeholders=_addon_placeholders(entry, self._name),
+            )
+        try:
+            await async_retire_addon(self.hass, self._slug)
+        except AddonUnavailable:
+            return self.async_abort(
+                reason="addon_stop_failed", description_placeholders={"addon": self._name}
+            )
+        if entry.state is ConfigEntryState.LOADED:
+            # Without this the next try of the forward may be minutes away (its backoff).
+            entry.runtime_data.tunnel.request_reconnect()
+        return self.async_create_entry(data={})
 
 
 class HostKeyChangedRepairFlow(RepairsFlow):
@@ -308,9 +421,12 @@ async def async_create_fix_flow(
 ) -> RepairsFlow:
     """The fix flow of one of our issues."""
     assert data is not None  # every fixable issue of ours carries its data
-    if issue_id == external_url_issue_id(str(data["entry_id"])):
-        return ExternalUrlRepairFlow(str(data["entry_id"]), str(data["public_url"]))
-    return HostKeyChangedRepairFlow(str(data["entry_id"]), str(data["presented_host_key"]))
+    entry_id = str(data["entry_id"])
+    if issue_id == external_url_issue_id(entry_id):
+        return ExternalUrlRepairFlow(entry_id, str(data["public_url"]))
+    if issue_id == entry_issue_id(ADDON_HOLDS_PORT, entry_id):
+        return AddonHoldsPortRepairFlow(entry_id, str(data["slug"]), str(data["name"]))
+    return HostKeyChangedRepairFlow(entry_id, str(data["presented_host_key"]))
 
 
 @callback

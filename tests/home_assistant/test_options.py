@@ -3,11 +3,8 @@ with them."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -18,7 +15,7 @@ from custom_components.ssh_callhome.const import (
     CONF_SERVER_SOFTWARE,
     DEFAULT_OPTIONS,
 )
-from harness.flows import VALID_OPTIONS
+from harness.flows import VALID_OPTIONS, suggested_values
 from harness.integration import load
 from harness.network import LOOPBACK
 
@@ -76,17 +73,6 @@ async def test_out_of_range_is_refused_by_the_form_then_saved(
     assert all(type(entry.options[option]) is int for option in NUMBERS)
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-def suggested_values(form: ConfigFlowResult) -> dict[str, Any]:
-    """What the frontend fills the form with, and submits if the user changes nothing."""
-    schema = form["data_schema"]
-    assert schema is not None
-    return {
-        str(key): key.description["suggested_value"]
-        for key in schema.schema
-        if "suggested_value" in (key.description or {})
-    }
 
 
 async def test_the_form_as_shown_saves(hass: HomeAssistant, entry: MockConfigEntry) -> None:

@@ -1,0 +1,177 @@
+"""The SSH Call Home add-on, on Home Assistant OS and Supervised: found, read, and stopped.
+
+Users of the add-on move over without retyping anything: its options (`ssh_host`, `ssh_port`,
+`ssh_user`, `remote_port`, `private_key`) fill in the config flow, and while it still holds the
+remote port a repair offers to stop it. Everything goes through Home Assistant's own Supervisor
+helpers (the Supervisor client and `AddonManager`), never the Supervisor's HTTP API by hand.
+Without a Supervisor nothing here is called: `is_hassio` is false on Container and Core.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohasupervisor import SupervisorError
+from aiohasupervisor.models import AddonBoot, AddonsOptions
+
+from homeassistant.components.hassio.addon_manager import AddonError, AddonManager, AddonState
+from homeassistant.components.hassio.handler import get_supervisor_client
+from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import discovery_flow
+from homeassistant.helpers.hassio import is_hassio
+from homeassistant.helpers.start import async_at_started
+
+from .const import ADDON_SLUG, CONF_REMOTE_PORT, DEFAULT_REMOTE_PORT, DEFAULT_SSH_PORT, DOMAIN
+from .engine import VALID_PORTS, describe
+
+_LOGGER = logging.getLogger(__name__)
+
+# The add-on's options, by the name of the entry's field each one fills in.
+ADDON_OPTIONS = {
+    CONF_HOST: "ssh_host",
+    CONF_PORT: "ssh_port",
+    CONF_USERNAME: "ssh_user",
+    CONF_REMOTE_PORT: "remote_port",
+}
+ADDON_KEY_OPTION = "private_key"
+# Its name with case, spaces and punctuation left out ("SSH Call Home", "ssh-callhome"...).
+_ADDON_NAME = "sshcallhome"
+# How many add-ons with that name are asked for their options: a user has one, a fork or a
+# local copy makes two or three; more than this is no install we know, and each costs a call.
+MAX_ADDONS_INSPECTED = 4
+
+
+class AddonUnavailable(Exception):
+    """The Supervisor could not do what was asked of the add-on (already logged)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallHomeAddon:
+    """An installed SSH Call Home add-on and what its options say."""
+
+    slug: str
+    name: str
+    running: bool
+    # The config flow's server fields, as the add-on's options fill them in.
+    server: dict[str, Any]
+    private_key: str = field(repr=False)
+
+    def holds_port_of(self, data: Mapping[str, Any]) -> bool:
+        """Whether the add-on, running, holds the remote port that an entry's `data` asks for."""
+        return (
+            self.running
+            and self.server[CONF_REMOTE_PORT] == data[CONF_REMOTE_PORT]
+            and self.server[CONF_HOST].lower() == str(data[CONF_HOST]).lower()
+        )
+
+
+def _named_like_ours(name: str) -> bool:
+    return _ADDON_NAME in re.sub(r"[^a-z0-9]", "", name.casefold())
+
+
+def _port(value: object, default: int) -> int:
+    """A port from the add-on's options; anything else is the form's default, to correct."""
+    if isinstance(value, int) and not isinstance(value, bool) and value in VALID_PORTS:
+        return value
+    return default
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _from_options(slug: str, name: str, running: bool, options: Mapping[str, Any]) -> CallHomeAddon:
+    return CallHomeAddon(
+        slug=slug,
+        name=name,
+        running=running,
+        server={
+            CONF_HOST: _text(options[ADDON_OPTIONS[CONF_HOST]]),
+            CONF_PORT: _port(options[ADDON_OPTIONS[CONF_PORT]], DEFAULT_SSH_PORT),
+            CONF_USERNAME: _text(options[ADDON_OPTIONS[CONF_USERNAME]]),
+            CONF_REMOTE_PORT: _port(options[ADDON_OPTIONS[CONF_REMOTE_PORT]], DEFAULT_REMOTE_PORT),
+        },
+        private_key=options[ADDON_KEY_OPTION] if isinstance(options[ADDON_KEY_OPTION], str) else "",
+    )
+
+
+def _is_ours(options: Mapping[str, Any]) -> bool:
+    """Whether an add-on's options are the SSH Call Home add-on's."""
+    return {*ADDON_OPTIONS.values(), ADDON_KEY_OPTION} <= options.keys()
+
+
+def _manager(hass: HomeAssistant, slug: str, name: str = "SSH Call Home") -> AddonManager:
+    return AddonManager(hass, _LOGGER, name, slug)
+
+
+@callback
+def async_offer_addon_import(hass: HomeAssistant) -> None:
+    """Once Home Assistant has started, a discovered flow for the add-on, if one is installed.
+
+    Started by the integration itself: the add-on sends no Supervisor discovery message. The
+    flow shows under Discovered until imported or ignored; it ends by itself when an entry
+    already holds the add-on's tunnel.
+    """
+    if not is_hassio(hass):
+        return
+
+    async def async_discover(hass: HomeAssistant) -> None:
+        if (addon := await async_find_addon(hass)) is not None:
+            discovery_flow.async_create_flow(
+                hass,
+                DOMAIN,
+                context={"source": SOURCE_INTEGRATION_DISCOVERY},
+                data={ADDON_SLUG: addon.slug},
+            )
+
+    async_at_started(hass, async_discover)
+
+
+async def async_find_addon(hass: HomeAssistant) -> CallHomeAddon | None:
+    """The installed SSH Call Home add-on, whatever its repository; None without one.
+
+    None too without a Supervisor, and when the Supervisor fails to answer: nothing the user
+    asked for failed, so that is logged at debug level only.
+    """
+    if not is_hassio(hass):
+        return None
+    try:
+        return await _async_inspect_addons(hass)
+    except (SupervisorError, AddonError) as error:
+        _LOGGER.debug("Could not look for the SSH Call Home add-on: %s", describe(error))
+        return None
+
+
+async def _async_inspect_addons(hass: HomeAssistant) -> CallHomeAddon | None:
+    installed = await get_supervisor_client(hass).addons.list()
+    named = [addon for addon in installed if _named_like_ours(addon.name)]
+    for addon in named[:MAX_ADDONS_INSPECTED]:
+        info = await _manager(hass, addon.slug, addon.name).async_get_addon_info()
+        if _is_ours(info.options):
+            running = info.state is AddonState.RUNNING
+            return _from_options(addon.slug, addon.name, running, info.options)
+    return None
+
+
+async def async_retire_addon(hass: HomeAssistant, slug: str) -> None:
+    """Turn the add-on's start at boot off, then stop it; its options and itself stay.
+
+    Boot first: should stopping fail, the add-on at least does not take the port again at the
+    next boot. Raises AddonUnavailable, after logging why once.
+    """
+    try:
+        await get_supervisor_client(hass).addons.set_addon_options(
+            slug, AddonsOptions(boot=AddonBoot.MANUAL)
+        )
+        await _manager(hass, slug).async_stop_addon()
+    except (SupervisorError, AddonError) as error:
+        _LOGGER.error(  # noqa: TRY400 - one line, no traceback, like every failure
+            "Could not stop the add-on %s: %s", slug, describe(error)
+        )
+        raise AddonUnavailable from None
