@@ -261,6 +261,7 @@ class ChannelGate:
 
     def _refuse(self, visitor: str, why: str) -> NoReturn:
         self.stats.connections_refused += 1
+        self.visitors.refused_for_capacity(visitor)
         if self._refusals.starts():
             _LOGGER.warning(
                 "Refusing tunnelled connections: %s. Further refusals are counted, and "
