@@ -4,7 +4,8 @@ The bound on response headers (aiohttp_client_internals.py) steps aside once the
 ended. A hostile public URL (or heartbeat endpoint) answers with a chunked body whose last
 chunk is followed by trailer lines without end: aiohttp 3.13.3's parser keeps each of them, as
 it kept header lines (it does not enforce `max_headers`), and the check reads the body until
-the message ends, which the trailer never lets happen. Only the check's timeout ends it.
+the message ends, which the trailer never lets happen. Only the check's timeout ended it, after
++280 MiB in 0.96 s; the whole response is now bounded (aiohttp_client_internals.py).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import time
 from functools import partial
 from pathlib import Path
 
-import pytest
-
 from homeassistant.core import HomeAssistant
 
 from custom_components.ssh_callhome.engine.probe import ProbeSpec
-from custom_components.ssh_callhome.engine.public_url import PublicUrlCheck, check_public_url
+from custom_components.ssh_callhome.engine.public_url import (
+    PublicUrlCheck,
+    PublicUrlResult,
+    check_public_url,
+)
 from custom_components.ssh_callhome.http_client import async_bounded_session
 from harness.engine import CHECK_ANSWER
 from harness.header_flood import header_flood
@@ -44,7 +47,6 @@ def resident_bytes() -> int:
         return int(statm.read().split()[1]) * 4096
 
 
-@pytest.mark.xfail(strict=True, reason="finding: response trailers are not bounded")
 async def test_a_trailer_flood_is_bounded_as_a_header_flood(
     socket_enabled: None, hass: HomeAssistant
 ) -> None:
@@ -65,3 +67,4 @@ async def test_a_trailer_flood_is_bounded_as_a_header_flood(
     growth = peak - start
     print(f"trailer flood: {task.result()} after {seconds:.2f} s, memory +{growth / MiB:.0f} MiB")
     assert growth < MEMORY_MARGIN
+    assert task.result() is PublicUrlResult.WRONG_ANSWER  # beyond the bound: not ours

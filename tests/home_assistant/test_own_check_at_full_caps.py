@@ -1,12 +1,14 @@
 """The tunnel's own check with every place of the caps taken: real OpenSSH, Home Assistant's
 real HTTP server. The check keeps a place of its own; when a visitor from its address takes that
-place first, the refusal is the caps' verdict, not the path's: no self-healing reconnect."""
+place first, the refusal is the caps' verdict, not the path's: no self-healing reconnect. A
+visitor from another address refused meanwhile leaves a failed check the path's failure."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 from unittest.mock import patch
 
@@ -57,12 +59,16 @@ class CheckSpy:
         self._probe = probe
         self.results: list[ProbeResult] = []
         self.before_each: Callable[[], Awaitable[None]] | None = None
+        # An answer to expect instead of the real one: the check then fails on its way.
+        self.expected: bytes | None = None
 
     async def __call__(
         self, connection: asyncssh.SSHClientConnection, host: str, port: int, spec: ProbeSpec
     ) -> ProbeResult:
         if self.before_each is not None:
             await self.before_each()
+        if self.expected is not None:
+            spec = replace(spec, answer=self.expected)
         result = await self._probe(connection, host, port, spec)
         self.results.append(result)
         return result
@@ -166,3 +172,32 @@ async def test_a_check_refused_at_full_caps_is_no_verdict(
         assert tunnel.stats.active_connections == PLACES + 1
         for writer in impostors:
             writer.close()
+
+
+async def test_another_visitor_refused_during_a_failing_check_leaves_the_failure(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """Every place taken, a visitor from another address is refused just before each check,
+    and the check fails on its way (it expects another answer)."""
+    async with full_caps(hass, entry) as (spy, _held):
+        tunnel = tunnel_of(entry)
+        port = entry.data[CONF_REMOTE_PORT]
+        verdicts: list[ProbeResult | None] = []
+        tunnel.add_listener(lambda state: verdicts.append(state.reachability))
+
+        async def another_visitor_refused() -> None:
+            refused = tunnel.stats.connections_refused
+            assert await closed_at_once(port, "127.0.0.9")  # not the check's address
+            await wait_until(
+                lambda: tunnel.stats.connections_refused > refused, 5, "visitor refused"
+            )
+
+        spy.expected = b"another home"  # what this Home Assistant does not answer
+        spy.before_each = another_visitor_refused
+        results = await spy.results_of_next(2)
+        spy.before_each = spy.expected = None  # the check passes again: no self-healing
+        await wait_until(lambda: len(set(verdicts)) > 1, 5, "a verdict after the checks")
+        print(f"checks failing while another visitor was refused: {results}, {set(verdicts)}")
+        assert set(results) == {ProbeResult.WRONG_ANSWER}
+        assert ProbeResult.CAPS_FULL not in verdicts
+        assert ProbeResult.WRONG_ANSWER in verdicts

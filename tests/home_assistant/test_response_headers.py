@@ -23,8 +23,10 @@ import pytest
 from aiohttp import web
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from custom_components.ssh_callhome.engine.aiohttp_client_internals import (
+    MAX_RESPONSE_BYTES,
     MAX_RESPONSE_HEADER_BYTES,
     ResponseHeadersTooLarge,
 )
@@ -71,6 +73,7 @@ class RawServer:
 
     def __init__(self) -> None:
         self.answer = b""
+        self.connections = 0  # accepted so far
         self._server: asyncio.Server | None = None
 
     @property
@@ -80,6 +83,7 @@ class RawServer:
 
     async def start(self) -> None:
         async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
             # Until the client hangs up, as it does when the bound is reached.
             with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
                 while await reader.readuntil(b"\r\n\r\n"):
@@ -132,12 +136,46 @@ async def test_interim_responses_count_towards_the_bound(
         await fetch(hass, raw_server.url)
 
 
-async def test_a_body_beyond_the_bound_is_read_whole(
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_a_response_up_to_the_whole_bound_is_read_and_beyond_it_refused(
+    hass: HomeAssistant, raw_server: RawServer, chunked: bool
+) -> None:
+    """Headers, body and trailer count together: a body longer than the header bound is read."""
+    head = STATUS_LINE + b"Transfer-Encoding: chunked\r\n\r\n" if chunked else STATUS_LINE
+
+    def answer_of_size(size: int) -> tuple[bytes, bytes]:
+        """An answer of `size` bytes in all, and its body (the body's length has as many
+        digits as `size`: the sizes here are far from a power of the base)."""
+        if chunked:  # one chunk, the last chunk, a short trailer and its end
+            frame = (b"\r\n", b"\r\n0\r\nX-T: 1\r\n\r\n")
+            digits = len(f"{size:x}")
+            body = b"x" * (size - len(head) - digits - len(frame[0]) - len(frame[1]))
+            return head + f"{len(body):x}".encode() + frame[0] + body + frame[1], body
+        length = b"Content-Length: \r\n\r\n"
+        body = b"x" * (size - len(head) - len(length) - len(str(size)))
+        return head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body, body
+
+    raw_server.answer, body = answer_of_size(MAX_RESPONSE_BYTES)
+    assert len(raw_server.answer) == MAX_RESPONSE_BYTES
+    assert len(body) > MAX_RESPONSE_HEADER_BYTES
+    assert await fetch(hass, raw_server.url) == body
+    assert await fetch(hass, raw_server.url) == body  # the connection kept, bounded anew
+    raw_server.answer, _body = answer_of_size(MAX_RESPONSE_BYTES + 1)
+    with pytest.raises(ResponseHeadersTooLarge):
+        await fetch(hass, raw_server.url)
+
+
+async def test_a_connection_back_in_the_shared_pool_carries_no_bound(
     hass: HomeAssistant, raw_server: RawServer
 ) -> None:
-    body = b"x" * (4 * MAX_RESPONSE_HEADER_BYTES)
+    """Home Assistant's other sessions share the connector: the bound ends with the body."""
+    raw_server.answer = head_of_size(1024) + BODY
+    assert await fetch(hass, raw_server.url) == BODY
+    body = b"x" * (4 * MAX_RESPONSE_BYTES)
     raw_server.answer = STATUS_LINE + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
-    assert await fetch(hass, raw_server.url) == body
+    async with async_get_clientsession(hass).get(raw_server.url) as response:
+        assert await response.read() == body
+    assert raw_server.connections == 1  # the same connection, taken from the pool
 
 
 def resident_bytes() -> int:

@@ -23,7 +23,7 @@ import asyncssh
 
 from .channels import TrafficStats
 from .server_text import printable
-from .visitors import VisitorPolicy, VisitorRecord
+from .visitors import VisitorPolicy, VisitorRecord, visitor_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -72,25 +72,29 @@ class ConnectionLimits:
 class VisitorCounts:
     """How many connections each visitor holds, and all of them together.
 
-    A visitor is the originator address the SSH server reports. Addresses holding nothing are
-    forgotten, so the table is never larger than the connections open.
+    Asked by the originator address the SSH server reports, counted per visitor as refusals are
+    (visitor_of: the IPv4 address, the IPv6 /64): a subscriber picks addresses in its /64 at
+    will, so counting per address would let one of them take every place. Visitors holding
+    nothing are forgotten, so the table is never larger than the connections open.
     """
 
     def __init__(self) -> None:
         self._held: dict[str, int] = {}
         self.total = 0
 
-    def held_by(self, visitor: str) -> int:
-        """The connections `visitor` holds now."""
-        return self._held.get(visitor, 0)
+    def held_by(self, originator: str) -> int:
+        """The connections the visitor `originator` belongs to holds now."""
+        return self._held.get(visitor_of(originator), 0)
 
-    def add(self, visitor: str) -> None:
-        """One more connection of `visitor`."""
-        self._held[visitor] = self.held_by(visitor) + 1
+    def add(self, originator: str) -> None:
+        """One more connection of the visitor `originator` belongs to."""
+        visitor = visitor_of(originator)
+        self._held[visitor] = self._held.get(visitor, 0) + 1
         self.total += 1
 
-    def remove(self, visitor: str) -> None:
-        """One connection of `visitor` fewer."""
+    def remove(self, originator: str) -> None:
+        """One connection of the visitor `originator` belongs to fewer."""
+        visitor = visitor_of(originator)
         left = self._held[visitor] - 1
         if left:
             self._held[visitor] = left
@@ -215,7 +219,8 @@ class ChannelGate:
     def _within_caps(self, visitor: str) -> None:
         """Nothing if `visitor` may have one more place (maybe another's); else refused."""
         if self._counts.held_by(visitor) >= self.limits.per_visitor:
-            self._refuse(visitor, f"{visitor} holds {self.limits.per_visitor} (the cap)")
+            held_by = visitor_of(visitor)  # its /64 for an IPv6 address
+            self._refuse(visitor, f"{held_by} holds {self.limits.per_visitor} (the cap)")
         if self._counts.total >= self.limits.total:
             self._evict_for(visitor)
 
@@ -256,6 +261,7 @@ class ChannelGate:
 
     def _refuse(self, visitor: str, why: str) -> NoReturn:
         self.stats.connections_refused += 1
+        self.visitors.refused_for_capacity(visitor)
         if self._refusals.starts():
             _LOGGER.warning(
                 "Refusing tunnelled connections: %s. Further refusals are counted, and "

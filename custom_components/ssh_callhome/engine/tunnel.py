@@ -267,15 +267,15 @@ class Tunnel:
         if self.settings.limits.visitors.refusal(PROBE_ORIGINATOR) is not None:
             return ProbeResult.NOT_ALLOWED
         settings = self.settings
-        refused_before = self.stats.connections_refused
-        with self.visitors.own_check(PROBE_ORIGINATOR):
+        with self.visitors.own_check(PROBE_ORIGINATOR) as check:
             result = await probe_public_path(
                 connection, settings.probe_host, settings.remote_port, probe
             )
-        if result in CHECK_FAILURES and self.stats.connections_refused > refused_before:
-            # The caps refused a connection meanwhile: the place kept for the check may have
-            # gone to a visitor from its address, and the check been refused like a visitor.
-            # A reconnect would not help (it drops every visitor): no verdict.
+        if result in CHECK_FAILURES and check.refused_for_capacity:
+            # The caps refused a connection from the check's address meanwhile: its place may
+            # have gone to a visitor from there, and the check been refused like a visitor. A
+            # reconnect would not help (it drops every visitor): no verdict. Refusals of other
+            # visitors leave a failure the path's.
             return ProbeResult.CAPS_FULL
         return result
 

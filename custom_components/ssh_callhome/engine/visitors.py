@@ -138,6 +138,20 @@ class RefusalNotice:
 RefusalListener = Callable[[RefusalNotice], None]
 
 
+@dataclass(slots=True)
+class OwnCheck:
+    """The tunnel's own public-path check under way, as the gate sees it.
+
+    `taken`: a connection from `originator` got the place kept for the check.
+    `refused_for_capacity`: the caps refused a connection from `originator` meanwhile: maybe the
+    check itself, which a visitor from its address left without its place.
+    """
+
+    originator: str
+    taken: bool = False
+    refused_for_capacity: bool = False
+
+
 class Pending(Protocol):
     """A callback due later (asyncio's TimerHandle)."""
 
@@ -177,8 +191,8 @@ class VisitorRecord:
         self._not_announced = 0
         # Set when the overall bound held a visitor back: the interval ends with a summary.
         self._summary_due: Pending | None = None
-        # The tunnel's own public-path check, under way from this originator: not a visitor.
-        self._own_check_from: str | None = None
+        # The tunnel's own public-path check under way: not a visitor.
+        self._own_check: OwnCheck | None = None
 
     def add_listener(self, listener: RefusalListener) -> Callable[[], None]:
         """Call `listener` with each notice; returns the function that removes it."""
@@ -186,26 +200,38 @@ class VisitorRecord:
         return lambda: self._listeners.remove(listener)
 
     @contextmanager
-    def own_check(self, originator: str) -> Iterator[None]:
+    def own_check(self, originator: str) -> Iterator[OwnCheck]:
         """The tunnel's own check arrives from `originator` meanwhile: it is not a visitor.
 
         Which connection is the check cannot be told for sure: the first from `originator`
         while it runs is taken for it. It is kept out of the recent originators, which inform
-        a warning, and gets the place the caps keep for the check (limits.py).
+        a warning, and gets the place the caps keep for the check (limits.py). What the caps
+        did to connections from `originator` is recorded in what this yields.
         """
-        self._own_check_from = originator
+        check = OwnCheck(originator)
+        self._own_check = check
         try:
-            yield
+            yield check
         finally:
-            self._own_check_from = None
+            self._own_check = None
 
     def arrived(self, reported: str) -> bool:
         """A connection arrived, whatever becomes of it; whether it is taken for the own check."""
-        if reported == self._own_check_from:
-            self._own_check_from = None
+        check = self._own_check
+        if check is not None and not check.taken and reported == check.originator:
+            check.taken = True
             return True
         self.recent_originators.append(reported)
         return False
+
+    def refused_for_capacity(self, reported: str) -> None:
+        """The caps refused a connection from `reported`: noted if the own check comes from there.
+
+        Visitors from other addresses refused meanwhile say nothing of the check's own fate.
+        """
+        check = self._own_check
+        if check is not None and reported == check.originator:
+            check.refused_for_capacity = True
 
     def refused(self, reported: str, rule: str) -> None:
         """A visitor was refused: kept, and announced within the bounds."""
