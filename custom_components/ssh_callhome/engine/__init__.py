@@ -58,8 +58,8 @@ Private API, each reach checked before use, each with a fallback
     asyncssh_internals.py  every use of asyncssh's private API
     aiohttp_internals.py   every use of aiohttp's server-side private API: file responses
                         sized for the tunnel
-    aiohttp_client_internals.py  the one reach into aiohttp's client: response headers read
-                        up to a bound
+    aiohttp_client_internals.py  the one reach into aiohttp's client: a response (headers,
+                        body, trailers) read up to a bound
 """
 
 from __future__ import annotations
