@@ -67,6 +67,7 @@ from .aiohttp_client_internals import ResponseHeadersTooLarge, bounded_session_a
 from .aiohttp_internals import with_tunnel_file_responses
 from .backoff import BackoffPolicy
 from .bridge import ProtocolFactory, in_process_target
+from .channels import TrafficStats
 from .connection import check_tunnel, fetch_host_key
 from .const import VALID_PORTS
 from .extras import ExtraForward, InvalidExtraForward, parse_extra_forwards
@@ -133,6 +134,7 @@ __all__ = [
     "ServerSoftware",
     "SessionTarget",
     "Status",
+    "TrafficStats",
     "Tunnel",
     "TunnelSettings",
     "TunnelState",
