@@ -23,7 +23,7 @@ from homeassistant.helpers.entity import Entity
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.ssh_callhome.engine import ProbeResult, Reason, Status
-from harness.integration import DEVICE, REACHABLE, TUNNEL, load, state_of, tunnel_of
+from harness.integration import DEVICE, REACHABLE, TUNNEL, state_of, tunnel_of
 from harness.scripted_tunnel import ScriptedTunnel
 
 # Ticks of the counters' interval (10 s) in the script, and how far each moves the clock.
@@ -78,15 +78,14 @@ async def tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, ticks: int =
         await hass.async_block_till_done()
 
 
+@pytest.mark.usefixtures("scripted_engine")
 async def test_no_entity_writes_more_often_than_before(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
-    entry: MockConfigEntry,
+    init_integration: MockConfigEntry,
     writes: Counter[str],
 ) -> None:
-    with patch("custom_components.ssh_callhome.Tunnel", ScriptedTunnel):
-        await load(hass, entry)
-    tunnel = tunnel_of(entry)
+    tunnel = tunnel_of(init_integration)
     assert isinstance(tunnel, ScriptedTunnel)
 
     tunnel.change(status=Status.CONNECTING)

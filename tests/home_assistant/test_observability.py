@@ -10,7 +10,6 @@ from typing import Any
 import aiohttp
 import asyncssh
 import pytest
-from syrupy.assertion import SnapshotAssertion
 
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant
@@ -38,7 +37,6 @@ ACTIVE = f"sensor.{DEVICE}_active_connections"
 RECEIVED = f"sensor.{DEVICE}_data_received"
 SENT = f"sensor.{DEVICE}_data_sent"
 ROUND_TRIP = f"sensor.{DEVICE}_round_trip_time"
-COUNTERS = (ACTIVE, RECEIVED, SENT, ROUND_TRIP)
 
 
 @pytest.fixture
@@ -113,30 +111,6 @@ async def test_every_entity_and_event_through_refusal_drop_and_recovery(
         ("disconnected", "connected", None),
     ]
     assert {event.data["entry_id"] for event in events} == {entry.entry_id}
-
-
-async def test_registry_entries_and_states(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    entity_registry: er.EntityRegistry,
-    snapshot: SnapshotAssertion,
-) -> None:
-    await load(hass, entry)
-    await wait_until(lambda: state_of(hass, REACHABLE) == STATE_ON, 10, "probe answered")
-    volatile = {CONNECTED_SINCE, *COUNTERS}
-    entries = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
-    assert len(entries) == 11
-    for registry_entry in sorted(entries, key=lambda item: item.entity_id):
-        assert registry_entry == snapshot(name=f"{registry_entry.entity_id}-entry")
-        state = hass.states.get(registry_entry.entity_id)
-        if state is None:
-            assert registry_entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-            continue
-        shown = {
-            "state": "<changes>" if state.entity_id in volatile else state.state,
-            "attributes": dict(state.attributes),
-        }
-        assert shown == snapshot(name=f"{registry_entry.entity_id}-state")
 
 
 @pytest.fixture
