@@ -35,7 +35,7 @@ from harness.integration import load, state_of, tunnel_of
 from harness.network import wait_until
 
 ERROR = "tcp_target_is_home_assistant"
-STRINGS = Path(__file__).parents[1] / "custom_components" / "ssh_callhome" / "strings.json"
+STRINGS = Path(__file__).parents[2] / "custom_components" / "ssh_callhome" / "strings.json"
 # What Home Assistant sees for a visitor that reaches the server from 127.0.0.2 (addresses.py).
 STAND_IN = "64:ff9b:1::7f00:2"
 REFUSED_REMOTELY = {"message": "Login blocked: User cannot authenticate remotely"}
