@@ -38,3 +38,8 @@ def reachability(hass: HomeAssistant) -> tuple[str, str | None]:
     state = hass.states.get(REACHABLE)
     assert state is not None, REACHABLE
     return state.state, state.attributes.get("reason")
+
+
+async def read_counters_now(entry: MockConfigEntry) -> None:
+    """Have the traffic sensors read the engine now rather than at their next interval."""
+    await entry.runtime_data.coordinators.counters.async_refresh()

@@ -20,6 +20,7 @@ from harness.engine import PAGE, server_settings
 from harness.fault_server import FaultServer
 from harness.network import SilentServer, free_port, serve_http
 from harness.openssh import OpenSSHServer
+from harness.rude_server import INJECTION
 from harness.secrets import SecretRecorder, record_texts
 
 
@@ -104,6 +105,13 @@ async def fault_server(
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def rude_server(fault_server: FaultServer) -> FaultServer:
+    """A server that sends every client away with a reason that tries to forge log lines."""
+    fault_server.disconnect_reason = INJECTION
+    return fault_server
 
 
 @pytest.fixture

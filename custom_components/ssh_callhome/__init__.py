@@ -33,6 +33,7 @@ from .const import (
     MODE_HOME_ASSISTANT,
     MODE_TCP,
 )
+from .coordinator import EngineCoordinators
 from .engine import KeyProblem, Reason, Status, Tunnel, TunnelState, load_host_key
 from .events import SelfHealEvents, StateChangeEvents, VisitorRefusedEvents
 from .heartbeat import Heartbeat
@@ -83,10 +84,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: SshCallhomeConfigEntry) 
     if url := entry.options[CONF_HEARTBEAT_URL]:
         interval = timedelta(minutes=entry.options[CONF_HEARTBEAT_INTERVAL])
         heartbeat = Heartbeat(hass, tunnel, url, interval)
-    entry.runtime_data = SshCallhomeData(tunnel, heartbeat)
+    coordinators = EngineCoordinators.for_tunnel(hass, entry, tunnel)
+    entry.runtime_data = SshCallhomeData(tunnel, heartbeat, coordinators)
     _add_state_listeners(hass, entry, tunnel)
     if heartbeat is not None:
         _add_heartbeat(entry, heartbeat)
+    # The entities hear of a change after the events, repairs and heartbeat, as they always did.
+    coordinators.async_follow(entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Cancelled on unload and on shutdown; the engine closes its connection when cancelled.
     entry.async_create_background_task(hass, tunnel.run(), f"{DOMAIN} {entry.title}")

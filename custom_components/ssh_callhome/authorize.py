@@ -2,6 +2,12 @@
 
 Shown by the config flow when the server rejects the key, and by the options flow when new
 options ask for forwards that the line shown before does not name.
+
+It stays in the Home Assistant layer although it imports only two names from Home Assistant
+(`CONF_HOST`, `CONF_USERNAME`): it reads an entry's stored data and options by their field names
+(those two and the ones in const.py) and returns the flows' description placeholders. The engine
+knows nothing of an entry's layout; its part, the line and the server's settings from typed
+values, is engine/keys.py and engine/server_setup.py.
 """
 
 from __future__ import annotations

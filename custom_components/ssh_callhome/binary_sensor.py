@@ -14,7 +14,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .engine import ProbeResult, PublicUrlResult, Status, Tunnel, TunnelState
+from .engine import ProbeResult, PublicUrlResult, Status, TunnelSettings, TunnelState
 from .entity import SshCallhomeEntity
 from .runtime_data import SshCallhomeConfigEntry
 
@@ -29,7 +29,7 @@ class TunnelBinarySensorDescription(BinarySensorEntityDescription):
 
     device_class: BinarySensorDeviceClass = BinarySensorDeviceClass.CONNECTIVITY
     is_on_fn: Callable[[TunnelState], bool | None]
-    attributes_fn: Callable[[Tunnel], dict[str, str]] | None = None
+    attributes_fn: Callable[[TunnelSettings, TunnelState], dict[str, str]] | None = None
 
 
 # What the direct check found when it could not tell whether the way in works.
@@ -53,11 +53,10 @@ def is_reachable(state: TunnelState) -> bool | None:
     return all(verdicts) if verdicts else None
 
 
-def _reachable_reasons(tunnel: Tunnel) -> dict[str, str]:
+def _reachable_reasons(settings: TunnelSettings, state: TunnelState) -> dict[str, str]:
     """Why the Reachable sensor is what it is, as translated state attributes."""
-    state = tunnel.state
     reasons = {"reason": _reason(state, state.reachability)}
-    if tunnel.settings.public_url is not None and tunnel.settings.probe is not None:
+    if settings.public_url is not None and settings.probe is not None:
         reasons["public_url_reason"] = _reason(state, state.public_url_result)
     return reasons
 
@@ -107,7 +106,8 @@ async def async_setup_entry(
             for forward in entry.runtime_data.tunnel.settings.extra_forwards
         ),
     ]
-    entities = [TunnelBinarySensor(entry, description) for description in descriptions]
+    coordinator = entry.runtime_data.coordinators.state
+    entities = [TunnelBinarySensor(coordinator, description) for description in descriptions]
     _remove_dropped_forwards(hass, entry, {entity.unique_id for entity in entities})
     async_add_entities(entities)
 
@@ -131,10 +131,12 @@ class TunnelBinarySensor(SshCallhomeEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool | None:
         """On, off, or unknown."""
-        return self.entity_description.is_on_fn(self.tunnel.state)
+        return self.entity_description.is_on_fn(self.coordinator.data.state)
 
     @property
     def extra_state_attributes(self) -> dict[str, str] | None:
         """What the description says about the value, if anything."""
         attributes_fn = self.entity_description.attributes_fn
-        return attributes_fn(self.tunnel) if attributes_fn else None
+        if attributes_fn is None:
+            return None
+        return attributes_fn(self.coordinator.tunnel.settings, self.coordinator.data.state)

@@ -1,32 +1,31 @@
-"""The base of every ssh_callhome entity: one device per tunnel, state pushed by the engine."""
+"""The base of every ssh_callhome entity: one device per tunnel, readings from a coordinator."""
 
 from __future__ import annotations
 
-from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
-from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .engine import TunnelState
-from .runtime_data import SshCallhomeConfigEntry
+from .coordinator import EngineCoordinator
 
 
-class SshCallhomeEntity(Entity):
-    """Follows the engine's state; unavailable only while the engine is not running."""
+class SshCallhomeEntity(CoordinatorEntity[EngineCoordinator]):
+    """Follows the engine's readings; unavailable only while the engine is not running."""
 
     _attr_has_entity_name = True
-    # The engine pushes every change of state.
-    _attr_should_poll = False
 
-    def __init__(self, entry: SshCallhomeConfigEntry, description: EntityDescription) -> None:
+    def __init__(self, coordinator: EngineCoordinator, description: EntityDescription) -> None:
+        super().__init__(coordinator)
         self.entity_description = description
-        self.tunnel = entry.runtime_data.tunnel
-        self._attr_unique_id = f"{entry.entry_id}_{description.key}"
+        entry_id = coordinator.config_entry.entry_id
+        settings = coordinator.tunnel.settings
+        self._attr_unique_id = f"{entry_id}_{description.key}"
         # Where visitors reach Home Assistant through the tunnel, when the options say.
-        public_url = self.tunnel.settings.public_url
+        public_url = settings.public_url
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, entry.entry_id)},
-            name=self.tunnel.settings.account,
+            identifiers={(DOMAIN, entry_id)},
+            name=settings.account,
             entry_type=DeviceEntryType.SERVICE,
             configuration_url=public_url.url if public_url else None,
         )
@@ -34,13 +33,4 @@ class SshCallhomeEntity(Entity):
     @property
     def available(self) -> bool:
         """The state is known exactly as long as the engine runs."""
-        return self.tunnel.state.running
-
-    async def async_added_to_hass(self) -> None:
-        """Start following the engine."""
-        await super().async_added_to_hass()
-        self.async_on_remove(self.tunnel.add_listener(self._handle_state))
-
-    @callback
-    def _handle_state(self, _state: TunnelState) -> None:
-        self.async_write_ha_state()
+        return super().available and self.coordinator.data.state.running

@@ -10,16 +10,18 @@ from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntry
 
+from .coordinator import EngineCoordinators
 from .engine import Tunnel
 from .heartbeat import Heartbeat
 
 
 @dataclass(frozen=True, slots=True)
 class SshCallhomeData:
-    """One running entry: its tunnel, and its heartbeat if it has one."""
+    """One running entry: its tunnel, its heartbeat if it has one, what its entities follow."""
 
     tunnel: Tunnel
     heartbeat: Heartbeat | None
+    coordinators: EngineCoordinators
 
 
 type SshCallhomeConfigEntry = ConfigEntry[SshCallhomeData]

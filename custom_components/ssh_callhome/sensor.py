@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -17,30 +17,28 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .engine import Reason, Status, Tunnel
+from .coordinator import EngineReading
+from .engine import Reason, Status
 from .entity import SshCallhomeEntity
 from .runtime_data import SshCallhomeConfigEntry
 
 PARALLEL_UPDATES = 0
-# Traffic counters change with every packet: they are read on this schedule, not pushed.
-SCAN_INTERVAL = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, kw_only=True)
 class TunnelSensorDescription(SensorEntityDescription):
-    """A sensor reading one value off the engine."""
+    """A sensor showing one value of the engine's readings."""
 
-    value_fn: Callable[[Tunnel], StateType | datetime]
-    polled: bool = False
-    attributes_fn: Callable[[Tunnel], dict[str, bool]] | None = None
+    value_fn: Callable[[EngineReading], StateType | datetime]
+    attributes_fn: Callable[[EngineReading], dict[str, bool]] | None = None
 
 
-def _connected_since(tunnel: Tunnel) -> datetime | None:
-    state = tunnel.state
+def _connected_since(reading: EngineReading) -> datetime | None:
+    state = reading.state
     return state.since if state.status is Status.CONNECTED else None
 
 
-def _data_size(key: str, value_fn: Callable[[Tunnel], int]) -> TunnelSensorDescription:
+def _data_size(key: str, value_fn: Callable[[EngineReading], int]) -> TunnelSensorDescription:
     """A traffic counter: bytes, shown in MiB, only ever growing while the engine runs."""
     return TunnelSensorDescription(
         key=key,
@@ -50,22 +48,21 @@ def _data_size(key: str, value_fn: Callable[[Tunnel], int]) -> TunnelSensorDescr
         suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
         state_class=SensorStateClass.TOTAL_INCREASING,
         value_fn=value_fn,
-        polled=True,
     )
 
 
-def _refusals(key: str, value_fn: Callable[[Tunnel], int]) -> TunnelSensorDescription:
+def _refusals(key: str, value_fn: Callable[[EngineReading], int]) -> TunnelSensorDescription:
     """Connections refused since the engine started, for one cause."""
     return TunnelSensorDescription(
         key=key,
         translation_key=key,
         state_class=SensorStateClass.TOTAL_INCREASING,
         value_fn=value_fn,
-        polled=True,
     )
 
 
-SENSORS = (
+# What the engine pushes: these write once per change of its state.
+STATE_SENSORS = (
     TunnelSensorDescription(
         key="connected_since",
         translation_key="connected_since",
@@ -79,28 +76,30 @@ SENSORS = (
         device_class=SensorDeviceClass.ENUM,
         options=[reason.value for reason in Reason],
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda tunnel: tunnel.state.last_error,
+        value_fn=lambda reading: reading.state.last_error,
     ),
     TunnelSensorDescription(
         key="reconnects",
         translation_key="reconnects",
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda tunnel: tunnel.state.reconnects,
+        value_fn=lambda reading: reading.state.reconnects,
     ),
+)
+# Traffic counters, which change with every packet: read on an interval besides the pushes.
+COUNTER_SENSORS = (
     TunnelSensorDescription(
         key="active_connections",
         translation_key="active_connections",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda tunnel: tunnel.stats.active_connections,
-        polled=True,
+        value_fn=lambda reading: reading.stats.active_connections,
         # Every place taken: new visitors are refused until some leave (Connection limits).
-        attributes_fn=lambda tunnel: {"caps_full": tunnel.caps_full},
+        attributes_fn=lambda reading: {"caps_full": reading.caps_full},
     ),
-    _refusals("connections_refused", lambda tunnel: tunnel.stats.connections_refused),
-    _refusals("visitors_refused", lambda tunnel: tunnel.stats.visitors_refused),
-    _data_size("data_received", lambda tunnel: tunnel.stats.bytes_received),
-    _data_size("data_sent", lambda tunnel: tunnel.stats.bytes_sent),
+    _refusals("connections_refused", lambda reading: reading.stats.connections_refused),
+    _refusals("visitors_refused", lambda reading: reading.stats.visitors_refused),
+    _data_size("data_received", lambda reading: reading.stats.bytes_received),
+    _data_size("data_sent", lambda reading: reading.stats.bytes_sent),
     TunnelSensorDescription(
         key="round_trip_time",
         translation_key="round_trip_time",
@@ -110,8 +109,7 @@ SENSORS = (
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
-        value_fn=lambda tunnel: tunnel.stats.round_trip_ms,
-        polled=True,
+        value_fn=lambda reading: reading.stats.round_trip_ms,
     ),
 )
 
@@ -121,27 +119,28 @@ async def async_setup_entry(
     entry: SshCallhomeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors of one entry."""
-    async_add_entities(TunnelSensor(entry, description) for description in SENSORS)
+    """Add the sensors of one entry, each following the coordinator its kind of value needs."""
+    coordinators = entry.runtime_data.coordinators
+    async_add_entities(
+        [
+            *(TunnelSensor(coordinators.state, description) for description in STATE_SENSORS),
+            *(TunnelSensor(coordinators.counters, description) for description in COUNTER_SENSORS),
+        ]
+    )
 
 
 class TunnelSensor(SshCallhomeEntity, SensorEntity):
-    """One value of the engine."""
+    """One value of the engine's readings."""
 
     entity_description: TunnelSensorDescription
 
-    def __init__(self, entry: SshCallhomeConfigEntry, description: TunnelSensorDescription) -> None:
-        super().__init__(entry, description)
-        # Traffic counters are polled; the rest follows the engine's pushes.
-        self._attr_should_poll = description.polled
-
     @property
     def native_value(self) -> StateType | datetime:
-        """The value, read off the engine now."""
-        return self.entity_description.value_fn(self.tunnel)
+        """The value in the coordinator's latest reading."""
+        return self.entity_description.value_fn(self.coordinator.data)
 
     @property
     def extra_state_attributes(self) -> dict[str, bool] | None:
         """What the description adds to the value, if anything."""
         attributes_fn = self.entity_description.attributes_fn
-        return attributes_fn(self.tunnel) if attributes_fn else None
+        return attributes_fn(self.coordinator.data) if attributes_fn else None

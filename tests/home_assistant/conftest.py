@@ -8,17 +8,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import PropertyMock, patch
 
 import asyncssh
 import pytest
 from aiohttp import web
 
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ssh_callhome import PLATFORMS
 from custom_components.ssh_callhome import builder as builder_module
 from custom_components.ssh_callhome import config_flow as config_flow_module
 from custom_components.ssh_callhome.const import (
@@ -33,9 +34,10 @@ from custom_components.ssh_callhome.engine.keys import generate_private_key, loa
 from custom_components.ssh_callhome.flow_forms import unique_id
 from harness.engine import CHECK_ANSWER
 from harness.ha_http import start_home_assistant_http
-from harness.integration import ENTRY_ID
+from harness.integration import ENTRY_ID, load
 from harness.network import LOOPBACK, free_port, serve_http
 from harness.openssh import OpenSSHServer
+from harness.scripted_tunnel import ScriptedTunnel
 from harness.secrets import SecretRecorder
 from harness.tls import start_https
 
@@ -124,6 +126,40 @@ def entry(hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]) ->
     )
     config_entry.add_to_hass(hass)
     return config_entry
+
+
+@pytest.fixture
+def platforms() -> list[Platform]:
+    """The platforms `init_integration` loads: all of them, unless a test narrows them."""
+    return PLATFORMS
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, entry: MockConfigEntry, platforms: list[Platform]
+) -> AsyncIterator[MockConfigEntry]:
+    """The entry loaded with `platforms` only (until it unloads, which needs the same list)."""
+    with patch("custom_components.ssh_callhome.PLATFORMS", platforms):
+        await load(hass, entry)
+        yield entry
+
+
+@pytest.fixture
+def scripted_engine() -> Iterator[None]:
+    """Entries load a `ScriptedTunnel`, which connects nowhere: the test moves its state."""
+    with patch("custom_components.ssh_callhome.Tunnel", ScriptedTunnel):
+        yield
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Every entity enabled when it is registered, the ones disabled by default too."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,6 @@ with another aiohttp they are sent as aiohttp does by itself, with one warning."
 
 from __future__ import annotations
 
-import errno
-import io
 import logging
 import os
 from pathlib import Path
@@ -14,7 +12,6 @@ from typing import IO, Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -79,32 +76,16 @@ async def writes_per_download(
     return writes
 
 
-async def test_what_the_reach_relies_on_is_there(hass: HomeAssistant, ha_http_port: int) -> None:
+async def test_home_assistants_server_makes_aiohttps_request_handlers(
+    hass: HomeAssistant, ha_http_port: int
+) -> None:
+    """What the file responses' reach meets in Home Assistant (its own checks: tests/engine)."""
     assert hass.http.runner is not None
     server = hass.http.runner.server
     assert server is not None
     protocol = server()
     assert isinstance(protocol, aiohttp.web_protocol.RequestHandler)
     assert callable(protocol._request_handler)
-    assert web.FileResponse(os.devnull)._chunk_size == AIOHTTP_CHUNK
-    assert web.FileResponse._send_headers_immediately is True
-    aiohttp_internals._file_response_problem.cache_clear()
-    assert aiohttp_internals._file_response_problem() is None
-
-
-def test_a_copy_that_takes_other_parameters_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def other_copy(self: web.FileResponse, writer: object, fobj: object) -> None: ...
-
-    monkeypatch.setattr(web.FileResponse, "_sendfile_fallback", other_copy)
-    aiohttp_internals._file_response_problem.cache_clear()
-    try:
-        problem = aiohttp_internals._file_response_problem()
-    finally:
-        aiohttp_internals._file_response_problem.cache_clear()
-    assert problem == (
-        "_sendfile_fallback(self, writer, fobj) is not "
-        "_sendfile_fallback(self, writer, fobj, offset, count)"
-    )
 
 
 def chunk_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
@@ -186,27 +167,3 @@ async def test_with_another_aiohttp_files_go_as_aiohttp_sends_them_and_one_warni
         "(no aiohttp.web_protocol.RequestHandler)"
         for off in sorted([aiohttp_internals.FILE_RESPONSES, aiohttp_internals.REQUEST_BOUNDS])
     ]
-
-
-class _FailingReader(io.BufferedReader):
-    """A file that opens and stats as any other, and fails when read (a disk error)."""
-
-    def read(self, size: int | None = -1) -> bytes:
-        raise OSError(errno.EIO, "Input/output error")
-
-
-def test_a_file_that_fails_to_read_is_left_to_aiohttps_own_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "small.bin"
-    path.write_bytes(b"x" * SMALL_SIZE)
-    monkeypatch.setattr(Path, "open", lambda self, mode="r": _FailingReader(io.FileIO(self)))
-    response = web.FileResponse(path)
-    reader = aiohttp_internals._ReadWithOpening(response, TUNNEL_FILE_CHUNK)
-    # The opening still succeeds (no 404 for a read error); aiohttp's copy then reads again
-    # and fails the response as it would have.
-    _, file, stat, _ = response._make_response(make_mocked_request("GET", "/"), "")
-    assert file is not None
-    assert stat.st_size == SMALL_SIZE
-    assert reader._content is None
-    file.close()

@@ -14,14 +14,13 @@ from unittest.mock import patch
 import pytest
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_component import async_update_entity
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome import builder as builder_module
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from custom_components.ssh_callhome.engine.limits import ConnectionLimits
 from harness.ha_http import load_with_remote_view
-from harness.integration import tunnel_of
+from harness.integration import read_counters_now, tunnel_of
 from harness.network import LOOPBACK, closed_at_once, connect_from, wait_until
 
 REFUSED_SENSOR = "sensor.root_127_0_0_1_connections_refused"
@@ -49,7 +48,7 @@ async def test_caps_refuse_the_visitor_beyond_them_and_serve_the_others(
     writer.write(REQUEST)
     assert (await answer(reader, b"64:ff9b:1::7f00:3")).startswith(b"HTTP/1.1 200")
     writer.close()
-    await async_update_entity(hass, REFUSED_SENSOR)
+    await read_counters_now(entry)
     state = hass.states.get(REFUSED_SENSOR)
     assert state is not None
     assert state.state == "1"

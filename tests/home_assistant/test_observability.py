@@ -10,16 +10,23 @@ from typing import Any
 import aiohttp
 import asyncssh
 import pytest
-from syrupy.assertion import SnapshotAssertion
 
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.entity_component import async_update_entity
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, EVENT_STATE_CHANGED
-from harness.integration import DEVICE, ENTRY_ID, REACHABLE, TUNNEL, load, reachability, state_of
+from harness.integration import (
+    DEVICE,
+    ENTRY_ID,
+    REACHABLE,
+    TUNNEL,
+    load,
+    reachability,
+    read_counters_now,
+    state_of,
+)
 from harness.network import LOOPBACK, serve_http, wait_until
 from harness.openssh import OpenSSHServer
 
@@ -30,14 +37,6 @@ ACTIVE = f"sensor.{DEVICE}_active_connections"
 RECEIVED = f"sensor.{DEVICE}_data_received"
 SENT = f"sensor.{DEVICE}_data_sent"
 ROUND_TRIP = f"sensor.{DEVICE}_round_trip_time"
-POLLED = (ACTIVE, RECEIVED, SENT, ROUND_TRIP)
-
-
-async def refresh(hass: HomeAssistant) -> None:
-    """Read the polled traffic sensors now rather than at their next interval."""
-    for entity_id in POLLED:
-        if hass.states.get(entity_id):
-            await async_update_entity(hass, entity_id)
 
 
 @pytest.fixture
@@ -81,10 +80,10 @@ async def test_every_entity_and_event_through_refusal_drop_and_recovery(
     async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as reply:
         assert reply.status == 200
         await reply.read()
-        await refresh(hass)
+        await read_counters_now(entry)
         assert state_of(hass, ACTIVE) == "1"  # this very request, still open
     await asyncio.sleep(0.1)
-    await refresh(hass)
+    await read_counters_now(entry)
     assert state_of(hass, ACTIVE) == "0"
     assert float(state_of(hass, RECEIVED)) > 0
     assert float(state_of(hass, SENT)) > 0
@@ -95,7 +94,7 @@ async def test_every_entity_and_event_through_refusal_drop_and_recovery(
     assert state_of(hass, LAST_ERROR) == "connection_lost"
     assert state_of(hass, REACHABLE) == STATE_OFF
     assert state_of(hass, CONNECTED_SINCE) == STATE_UNKNOWN
-    await refresh(hass)
+    await read_counters_now(entry)
     assert state_of(hass, ROUND_TRIP) == STATE_UNKNOWN
 
     openssh.start()
@@ -112,30 +111,6 @@ async def test_every_entity_and_event_through_refusal_drop_and_recovery(
         ("disconnected", "connected", None),
     ]
     assert {event.data["entry_id"] for event in events} == {entry.entry_id}
-
-
-async def test_registry_entries_and_states(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    entity_registry: er.EntityRegistry,
-    snapshot: SnapshotAssertion,
-) -> None:
-    await load(hass, entry)
-    await wait_until(lambda: state_of(hass, REACHABLE) == STATE_ON, 10, "probe answered")
-    volatile = {CONNECTED_SINCE, *POLLED}
-    entries = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
-    assert len(entries) == 11
-    for registry_entry in sorted(entries, key=lambda item: item.entity_id):
-        assert registry_entry == snapshot(name=f"{registry_entry.entity_id}-entry")
-        state = hass.states.get(registry_entry.entity_id)
-        if state is None:
-            assert registry_entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-            continue
-        shown = {
-            "state": "<changes>" if state.entity_id in volatile else state.state,
-            "attributes": dict(state.attributes),
-        }
-        assert shown == snapshot(name=f"{registry_entry.entity_id}-state")
 
 
 @pytest.fixture

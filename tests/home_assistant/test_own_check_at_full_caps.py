@@ -16,7 +16,6 @@ import asyncssh
 
 from homeassistant.const import STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_component import async_update_entity
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -37,7 +36,7 @@ from custom_components.ssh_callhome.engine.probe import (
     probe_public_path,
 )
 from harness.ha_http import load_with_remote_view
-from harness.integration import DEVICE, reachability, tunnel_of
+from harness.integration import DEVICE, reachability, read_counters_now, tunnel_of
 from harness.network import closed_at_once, connect_from, wait_until
 
 ACTIVE = f"sensor.{DEVICE}_active_connections"
@@ -114,8 +113,8 @@ async def full_caps(
         assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def caps_full_attribute(hass: HomeAssistant) -> Any:
-    await async_update_entity(hass, ACTIVE)
+async def caps_full_attribute(hass: HomeAssistant, entry: MockConfigEntry) -> Any:
+    await read_counters_now(entry)
     state = hass.states.get(ACTIVE)
     assert state is not None
     return state.attributes["caps_full"]
@@ -126,7 +125,7 @@ async def test_the_check_keeps_its_place_when_every_place_is_taken(
 ) -> None:
     async with full_caps(hass, entry) as (spy, held):
         tunnel = tunnel_of(entry)
-        assert await caps_full_attribute(hass) is True
+        assert await caps_full_attribute(hass, entry) is True
         diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
         assert diagnostics["caps_full"] is True
         results = await spy.results_of_next(CHECKS_WATCHED)
@@ -137,7 +136,7 @@ async def test_the_check_keeps_its_place_when_every_place_is_taken(
         assert tunnel.stats.active_connections == PLACES  # nobody was dropped
         held.pop().close()
         await wait_until(lambda: tunnel.stats.active_connections < PLACES, 5, "a place free")
-        assert await caps_full_attribute(hass) is False
+        assert await caps_full_attribute(hass, entry) is False
 
 
 async def test_a_check_refused_at_full_caps_is_no_verdict(

@@ -20,7 +20,6 @@ from aiohttp import web
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers.entity_component import async_update_entity
 from homeassistant.helpers.http import HomeAssistantView
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
@@ -39,7 +38,7 @@ from custom_components.ssh_callhome.engine.probe import ProbeResult
 from custom_components.ssh_callhome.engine.state import Status
 from custom_components.ssh_callhome.engine.visitors import MAX_ANNOUNCED_PER_INTERVAL
 from harness.ha_http import load_with_remote_view
-from harness.integration import REACHABLE, load, tunnel_of
+from harness.integration import REACHABLE, load, read_counters_now, tunnel_of
 from harness.network import closed_at_once, connect_from, wait_until
 
 REFUSED_SENSOR = "sensor.root_127_0_0_1_refused_visitors"
@@ -93,7 +92,7 @@ async def test_refused_visitors_never_reach_home_assistant(
     assert (await request_from(port, "127.0.0.6")).endswith(b"\r\n\r\nin")
     assert view.calls == 1
 
-    await async_update_entity(hass, REFUSED_SENSOR)
+    await read_counters_now(entry)
     state = hass.states.get(REFUSED_SENSOR)
     assert state is not None
     assert (state.state, state.attributes["state_class"]) == ("3", "total_increasing")

@@ -34,8 +34,8 @@ Connecting
     ignore_packets.py   no empty SSH_MSG_IGNORE before every packet
 
 Forwarding and the gate
-    channels.py         what the carriers and the gate share: the session factory type and the
-                        traffic counters
+    channels.py         what the carriers and the gate share: the session and protocol factory
+                        types and the traffic counters
     forwarding.py       a forwarded channel carried over TCP to its target
     bridge.py           a forwarded channel handed in process to an asyncio protocol (Home
                         Assistant's HTTP server), with TLS when it serves HTTPS
@@ -67,7 +67,8 @@ from __future__ import annotations
 from .aiohttp_client_internals import ResponseHeadersTooLarge, bounded_session_arguments
 from .aiohttp_internals import with_tunnel_file_responses
 from .backoff import BackoffPolicy
-from .bridge import ProtocolFactory, in_process_target
+from .bridge import in_process_target
+from .channels import ProtocolFactory, TrafficStats
 from .connection import check_tunnel, fetch_host_key
 from .const import VALID_PORTS
 from .extras import ExtraForward, InvalidExtraForward, parse_extra_forwards
@@ -135,6 +136,7 @@ __all__ = [
     "ServerSoftware",
     "SessionTarget",
     "Status",
+    "TrafficStats",
     "Tunnel",
     "TunnelSettings",
     "TunnelState",

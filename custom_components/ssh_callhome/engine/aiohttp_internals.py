@@ -20,6 +20,7 @@ from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.streams import StreamReader
 
+from .channels import ProtocolFactory
 from .limits import ConnectionLimits
 from .private_api import attribute_problem, method_problem, report_off
 
@@ -29,7 +30,6 @@ type FileOpening = tuple[object, io.BufferedReader | None, os.stat_result, str |
 type OpenFile = Callable[[web.BaseRequest, str], FileOpening]
 type CopyFile = Callable[[AbstractStreamWriter, IO[Any], int, int], Awaitable[AbstractStreamWriter]]
 
-type ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 type RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 

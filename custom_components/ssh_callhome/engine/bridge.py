@@ -24,12 +24,11 @@ from typing import NoReturn, override
 import asyncssh
 
 from .aiohttp_internals import bound_requests
-from .channels import SessionFactory, TrafficStats
+from .channels import ProtocolFactory, SessionFactory, TrafficStats
 from .limits import Admission, ChannelGate
 
 _LOGGER = logging.getLogger(__name__)
 
-ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 # Where an HTTP request's header ends.
 _HEADER_END = b"\r\n\r\n"
 

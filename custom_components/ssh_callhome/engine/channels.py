@@ -1,17 +1,21 @@
-"""What the modules that carry forwarded channels share: the session factory type, the counters.
+"""What the modules that carry forwarded channels share: the factory types, the counters.
 
 A module of its own, so that the gate (limits.py), the carriers (forwarding.py, bridge.py) and
-the reaches into asyncssh (asyncssh_internals.py) import it without importing each other.
+the reaches into asyncssh and aiohttp (asyncssh_internals.py, aiohttp_internals.py) import it
+without importing each other.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncssh
 
 SessionFactory = Callable[[str, int], Awaitable[asyncssh.SSHTCPSession[bytes]]]
+# What a channel is handed to in process: a server such as aiohttp's, one protocol a connection.
+type ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 
 
 @dataclass(slots=True)

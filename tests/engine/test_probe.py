@@ -1,4 +1,7 @@
-"""The probe on its own, against a real OpenSSH server, and the view that answers it."""
+"""The probe on its own, against a real OpenSSH server.
+
+The view that answers it is tested in tests/home_assistant/test_probe_view.py.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,6 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from homeassistant.core import HomeAssistant
-from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
-
 from custom_components.ssh_callhome.engine.connection import open_connection
 from custom_components.ssh_callhome.engine.probe import (
     ProbeResult,
@@ -22,7 +21,6 @@ from custom_components.ssh_callhome.engine.probe import (
     served_certificate,
 )
 from custom_components.ssh_callhome.engine.settings import TunnelSettings
-from custom_components.ssh_callhome.probe_view import async_forget_probe, async_new_probe
 from harness.network import LOOPBACK, SilentServer, free_port, serve_http
 from harness.tls import der_of, self_signed, server_context
 
@@ -58,20 +56,6 @@ async def test_silence_is_unreachable(
 ) -> None:
     result = await probe_public_path(connection, LOOPBACK, silent_server.port, SPEC)
     assert result is ProbeResult.UNREACHABLE
-
-
-async def test_view_answers_only_live_probes(
-    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator
-) -> None:
-    assert await async_setup_component(hass, "ssh_callhome", {})
-    spec, token = await async_new_probe(hass, 300)
-    client = await hass_client_no_auth()
-    live = await client.get(spec.path)
-    assert live.status == 200
-    assert await live.read() == spec.answer
-    assert (await client.get("/api/ssh_callhome/probe/guess")).status == 404
-    async_forget_probe(hass, token)
-    assert (await client.get(spec.path)).status == 404
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""The channel transport's whole asyncio interface, on a real SSH channel to a real service."""
+"""The bridge without Home Assistant: the channel transport's whole asyncio interface, on a real SSH
+channel to a real service. Through Home Assistant's own server: tests/home_assistant/test_bridge.py.
+"""
 
 from __future__ import annotations
 
