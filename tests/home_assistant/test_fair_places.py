@@ -35,7 +35,7 @@ SERVED_WITHIN = 5.0
 MAX_ROUNDS = 1000
 # A refused flooder tries again this soon: as eager as a flood can be without a busy loop.
 RETRY_AFTER = 0.05
-EVICTING = "All tunnelled connections are taken: closing idle ones"
+EVICTING = "All tunnelled connections are taken: closing idle or stalled ones"
 
 
 async def hold_a_place(port: int, source: str, speak: bool, stop: asyncio.Event) -> None:
