@@ -128,7 +128,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         self._admission.release()
         transport = self._required()
         transport.closed = True
-        self._guarded(transport.get_protocol().connection_lost, exc)
+        self._guarded(transport.lose_connection, exc)
 
     def _bounded(self, protocol: asyncio.BaseProtocol) -> asyncio.BaseProtocol:
         """`protocol` with its requests bounded; its place can go to a newcomer while it waits.
@@ -151,8 +151,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         """
         _deliver(self._required().get_protocol(), data)
         if self._watch is not None and self._watch.holds_too_much():
-            _LOGGER.debug("Closing a tunnelled connection that sent too much ahead of its answers")
-            self._required().abort()
+            self._close_now("that sent too much ahead of its answers")
 
     def _may_give_place(self) -> bool:
         """Whether a newcomer may take its place: it waits for a request or its request stalled."""
@@ -166,15 +165,25 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         )
 
     def _head_too_large(self) -> None:
-        _LOGGER.debug("Closing a tunnelled connection whose request head is too large")
-        self._required().abort()
+        self._close_now("whose request head is too large")
 
     def _stalled(self) -> None:
-        _LOGGER.debug(
-            "Closing a tunnelled connection whose request moved no byte for %.0f s",
-            self._limits.stall_timeout,
-        )
-        self._required().abort()
+        self._close_now(f"whose request moved no byte for {self._limits.stall_timeout:.0f} s")
+
+    def _close_now(self, why: str) -> None:
+        """Close the channel and free its place at once.
+
+        Not when the SSH server has closed its side too: it waits until the visitor has read
+        what it was sent, which a visitor that stopped reading never does.
+        """
+        transport = self._required()
+        if transport.closed:  # evicted, or gone, meanwhile
+            return
+        _LOGGER.debug("Closing a tunnelled connection %s", why)
+        self._stop_deadline()
+        self._progress.stop()
+        self._admission.release()
+        transport.abort()
 
     def _stop_deadline(self) -> None:
         if self._deadline is not None:
@@ -182,8 +191,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
             self._deadline = None
 
     def _no_request_in_time(self) -> None:
-        _LOGGER.debug("Closing a tunnelled connection that sent no request in time")
-        self._required().abort()
+        self._close_now("that sent no request in time")
 
     def _required(self) -> ChannelTransport:
         assert self._transport is not None  # connection_made comes first
@@ -358,6 +366,7 @@ class ChannelTransport(transports._FlowControlMixin):
         self._moved = moved
         self._protocol: asyncio.BaseProtocol = _NoProtocolYet()
         self._reading = True
+        self._protocol_told = False
         self.closed = False
 
     @property
@@ -463,6 +472,15 @@ class ChannelTransport(transports._FlowControlMixin):
     def abort(self) -> None:
         self.closed = True
         self._channel.abort()
+        # As asyncio's own transports: the protocol learns of it now, and lets go of what it
+        # holds, not once the SSH server closed its side (see ChannelSession._close_now).
+        asyncio.get_running_loop().call_soon(self.lose_connection, None)
+
+    def lose_connection(self, exc: Exception | None) -> None:
+        """Tell the protocol that the connection is gone; once, however often called."""
+        if not self._protocol_told:
+            self._protocol_told = True
+            self._protocol.connection_lost(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:
         """What asyncio's SSL protocol calls on a failed handshake (a private transport API)."""
