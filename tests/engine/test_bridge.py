@@ -38,7 +38,10 @@ async def test_transport_interface_on_a_real_channel(
         collector = Collector()
         channel, _ = await connection.create_connection(lambda: collector, LOOPBACK, http_backend)
         stats = TrafficStats()
-        transport = ChannelTransport(channel, ("203.0.113.9", 4242), stats)
+        moved: list[None] = []
+        transport = ChannelTransport(
+            channel, ("203.0.113.9", 4242), stats, lambda: moved.append(None)
+        )
         assert transport.get_extra_info("peername") == ("203.0.113.9", 4242)
         assert transport.get_extra_info("socket") is None
         assert transport.can_write_eof()
@@ -50,10 +53,12 @@ async def test_transport_interface_on_a_real_channel(
         await asyncio.wait_for(collector.done.wait(), 10)
         assert collector.data.endswith(PAGE)
         assert stats.bytes_sent == len(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        assert len(moved) == 1  # the one write that carried bytes
         assert transport.is_closing()
         transport.write(b"ignored once closed")
         transport.write_eof()
         assert stats.bytes_sent == len(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        assert len(moved) == 1  # nothing written once closed
 
 
 class Exploding(asyncio.Protocol):

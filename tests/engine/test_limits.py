@@ -32,7 +32,7 @@ from harness.network import (
 )
 
 REFUSING = "Refusing tunnelled connections"
-EVICTING = "All tunnelled connections are taken: closing idle ones"
+EVICTING = "All tunnelled connections are taken: closing idle or stalled ones"
 
 
 def test_the_gate_holds_both_caps_and_frees_places() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -50,7 +49,7 @@ class Connection:
 
     handler: web.RequestHandler
     parser: RecordingParser
-    waits_for_request: Callable[[], bool]
+    watch: aiohttp_internals.RequestWatch
     parsed: list[None] = field(default_factory=list)
     too_large: list[None] = field(default_factory=list)
 
@@ -81,11 +80,11 @@ async def handler_for(server: web.Server, python_parser: bool = False) -> Connec
     handler._request_parser = parser  # type: ignore[assignment]
     parsed: list[None] = []
     too_large: list[None] = []
-    waits = aiohttp_internals.bound_requests(
+    watch = aiohttp_internals.bound_requests(
         handler, LIMITS, lambda: parsed.append(None), lambda: too_large.append(None)
     )
-    assert waits is not None
-    return Connection(handler, parser, waits, parsed, too_large)
+    assert watch is not None
+    return Connection(handler, parser, watch, parsed, too_large)
 
 
 @pytest.fixture
@@ -176,7 +175,7 @@ async def test_a_blank_line_is_no_request(server: web.Server) -> None:
     connection = await handler_for(server)
     connection.send(b"\r\n\r\n")
     assert connection.parsed == []
-    assert connection.waits_for_request()
+    assert connection.watch.waits_for_request()
     connection.send(b"\r\n" * REQUEST_HEAD_LINES)  # nor are many
     assert connection.too_large == [None]
 
@@ -222,9 +221,69 @@ async def test_with_another_aiohttp_nothing_is_bounded_and_one_warning_says_so(
 
 async def test_waiting_for_a_request_is_aiohttps_own_state(server: web.Server) -> None:
     connection = await handler_for(server)
-    assert connection.waits_for_request()  # nothing parsed yet
+    assert connection.watch.waits_for_request()  # nothing parsed yet
     connection.send(GET)
-    assert not connection.waits_for_request()  # parsed, about to be handled
+    assert not connection.watch.waits_for_request()  # parsed, about to be handled
     loop = asyncio.get_running_loop()
     connection.handler._waiter = loop.create_future()  # what aiohttp awaits between requests
-    assert connection.waits_for_request()
+    assert connection.watch.waits_for_request()
+
+
+CHUNKED_UPLOAD = b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n\n\n\n\r\n"
+LINES_UNCOUNTED_BEFORE = 4000  # about what fits in one piece after a body's end
+
+
+@pytest.mark.parametrize("python_parser", [False, True], ids=["C", "Python"])
+@pytest.mark.parametrize("complete", [False, True], ids=["partial head", "complete head"])
+async def test_a_head_after_a_chunked_body_in_the_same_piece_is_counted(
+    server: web.Server, python_parser: bool, complete: bool
+) -> None:
+    connection = await handler_for(server, python_parser)
+    connection.send(CHUNKED_UPLOAD)
+    piece = b"0\r\n\r\n" + REQUEST_LINE + b"X-A: b\r\n" * LINES_UNCOUNTED_BEFORE
+    connection.send(piece + (b"\r\n" if complete else b""))
+    connection.send(b"X-A: b\r\n" * 100 + b"\r\n")
+    assert connection.too_large == [None]
+    assert connection.requests == 1  # the upload only
+
+
+@pytest.mark.parametrize("python_parser", [False, True], ids=["C", "Python"])
+async def test_a_head_after_a_body_within_the_bounds_is_parsed_however_the_pieces_fall(
+    server: web.Server, python_parser: bool
+) -> None:
+    """The part of a piece after a body's end is counted as the head it is, no more."""
+    head = REQUEST_LINE + b"X-A: b\r\n" * (REQUEST_HEAD_LINES - 2) + b"\r\n"
+    body = b"\r\n" * 30_000  # a body of blank lines: none of them a head's
+    with_length = b"POST /up HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    chunked = b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked += b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    for upload in (with_length, chunked):
+        for split in (len(upload) - 1, len(upload), len(upload) + len(head) // 2):
+            connection = await handler_for(server, python_parser)
+            stream = upload + head + GET
+            connection.handler.data_received(stream[:split])
+            connection.handler.data_received(stream[split:])
+            assert (connection.requests, connection.too_large) == (3, []), split
+
+
+async def test_queued_requests_and_an_upgrades_tail_are_told(server: web.Server) -> None:
+    connection = await handler_for(server)
+    connection.send(GET * aiohttp_internals.MAX_QUEUED_REQUESTS)
+    assert not connection.watch.holds_too_much()
+    connection.send(GET)
+    assert connection.watch.holds_too_much()
+    upgrading = await handler_for(server)
+    upgrading.send(b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+    upgrading.send(b"x" * aiohttp_internals.MAX_UPGRADE_TAIL)
+    assert not upgrading.watch.holds_too_much()
+    upgrading.send(b"x")
+    assert upgrading.watch.holds_too_much()
+
+
+async def test_a_request_under_way_is_neither_a_wait_nor_a_websocket(server: web.Server) -> None:
+    connection = await handler_for(server)
+    assert not connection.watch.request_under_way()  # waiting for the first request
+    connection.send(GET)
+    assert connection.watch.request_under_way()
+    connection.handler._payload_parser = object()  # what a websocket sets for as long as it is open
+    assert not connection.watch.request_under_way()

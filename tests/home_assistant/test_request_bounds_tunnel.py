@@ -3,7 +3,9 @@
 A real OpenSSH server, Home Assistant's real HTTP server (or the Webhooks only application) and
 real clients from loopback addresses: a head that never ends closes its channel, on the first
 request and on a later one, over HTTP and HTTPS; a blank line does not stop the first-request
-timer; a kept-alive connection is closed after the idle bound, but nothing under way is.
+timer; a kept-alive connection is closed after the idle bound, but nothing under way is; a
+request on which no byte moves (a body that never comes, a response nobody reads) is closed
+after the stall bound, but a slow one that moves, or a quiet websocket, is not.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ssh_callhome import builder as builder_module
 from custom_components.ssh_callhome.const import CONF_EXPOSE, DOMAIN, EXPOSE_WEBHOOKS
 from custom_components.ssh_callhome.engine.limits import ConnectionLimits
-from harness.ha_http import load_with_remote_view, through, visitor
+from harness.ha_http import load_with_remote_view, serve_file, through, visitor
 from harness.integration import tunnel_of
 from harness.load_client import answered, send_endless_head
 from harness.network import LOOPBACK, connect_from, wait_until
@@ -48,14 +50,19 @@ RECEIVED_AT_MOST = 1 * MiB
 SHORT = 1.0  # the first-request and idle timeouts in these tests
 # Longer than SHORT: what must not be cut by it.
 UNDER_WAY = 3 * SHORT
+# The stall bound in these tests: longer than the gaps of what is under way (UNDER_WAY / 2 at
+# most), shorter than a quiet websocket (UNDER_WAY).
+STALL = 2.5 * SHORT
 # The timers fire within this of their time, on a loaded machine too.
 SLACK = 3.0
 
 
 @pytest.fixture
 def short_timeouts() -> Iterator[None]:
-    """Entries loaded meanwhile have a 1 s first-request timeout and idle bound."""
-    shorter = partial(ConnectionLimits, first_request_timeout=SHORT, idle_timeout=SHORT)
+    """Entries loaded meanwhile have a 1 s first-request timeout and idle bound, and STALL."""
+    shorter = partial(
+        ConnectionLimits, first_request_timeout=SHORT, idle_timeout=SHORT, stall_timeout=STALL
+    )
     with patch.object(builder_module, "ConnectionLimits", shorter):
         yield
 
@@ -189,7 +196,7 @@ async def slow_body() -> AsyncIterator[bytes]:
         yield b"slowly\n"
 
 
-async def test_what_is_under_way_is_not_cut_by_the_idle_bound(
+async def test_what_is_under_way_is_not_cut_by_the_idle_or_the_stall_bound(
     hass: HomeAssistant, entry: MockConfigEntry, short_timeouts: None
 ) -> None:
     hass.http.register_view(UnderWayView())
@@ -231,3 +238,31 @@ async def test_uploads_keep_alive_and_pipelining_work_within_the_bounds(
         assert head.startswith(b"HTTP/1.1 200")
         await reader.readuntil(b"7f00:2")  # the answer: the visitor's address as seen
     writer.close()
+
+
+# A body announced and never sent: Home Assistant's webhook handler waits for it without end.
+NEVER_ENDING = b"POST /api/webhook/unknown HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+# Larger than what sshd's window (2 MiB), the channel's buffers and loopback sockets hold.
+UNREAD_FILE_BYTES = 32 * MiB
+
+
+@pytest.mark.parametrize("stalled", ["body", "response"])
+async def test_a_request_on_which_no_byte_moves_is_closed_after_the_stall_bound(
+    hass: HomeAssistant, entry: MockConfigEntry, tmp_path: Path, short_timeouts: None, stalled: str
+) -> None:
+    unread = tmp_path / "unread.bin"
+    unread.write_bytes(os.urandom(UNREAD_FILE_BYTES))
+    serve_file(hass, "/local/unread.bin", unread)
+    assert await async_setup_component(hass, "webhook", {})
+    await load_with_remote_view(hass, entry)
+    stats = tunnel_of(entry).stats
+    _reader, writer = await connect_from(entry.data["remote_port"], VISITOR)
+    if stalled == "body":
+        writer.write(NEVER_ENDING)
+    else:  # and never reads a byte of the answer
+        writer.write(b"GET /local/unread.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    await wait_until(lambda: stats.active_connections == 1, 10, "the channel open")
+    waited = await wait_until(lambda: stats.active_connections == 0, STALL + SLACK, "closed")
+    print(f"stalled {stalled}: place freed after {waited:.2f} s (bound {STALL} s)")
+    assert waited >= STALL - 0.1  # no byte moved for STALL (the response's last a bit later)
+    writer.transport.abort()

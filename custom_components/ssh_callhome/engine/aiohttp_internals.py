@@ -12,7 +12,7 @@ import functools
 import io
 import numbers
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sized
 from typing import IO, Any, Protocol, cast
 
 import aiohttp
@@ -151,6 +151,14 @@ class _ReadWithOpening:
 
 
 REQUEST_BOUNDS = "The bounds on each request's head and on the wait between requests"
+# Requests parsed and waiting for their turn on one connection. Browsers do not pipeline; a
+# client that does sends a few ahead of the answers. aiohttp 3.13.3 queues every request a
+# visitor sends while it leaves the answers unread (+841 MiB of Home Assistant's for 48 MiB).
+MAX_QUEUED_REQUESTS = 16
+# What may wait after a request that asked for an upgrade, before the websocket takes it over:
+# a websocket client waits for the 101 answer before it sends. aiohttp 3.13.3 keeps all of it
+# in one bytes object, copied whole for each piece (+303 MiB for 48 MiB). Two SSH packets.
+MAX_UPGRADE_TAIL = 64 * 1024
 
 
 def bound_requests(
@@ -158,16 +166,15 @@ def bound_requests(
     limits: ConnectionLimits,
     request_parsed: Callable[[], None],
     head_too_large: Callable[[], None],
-) -> Callable[[], bool] | None:
+) -> RequestWatch | None:
     """Bound each request head `protocol` (aiohttp's, for one connection) reads, and its waits.
 
     aiohttp 3.13.3 bounds each header line but not their number, and keeps a connection that
     sends nothing for an hour. Here aiohttp's own parser tells where each request's head
     begins and ends: `request_parsed()` is called for every request it parsed, and
     `head_too_large()` once a head grows beyond the limits (nothing more is parsed after it).
-    Between requests aiohttp waits at most `limits.idle_timeout`. Returns what tells whether
-    the connection waits for a request (idle, or a head under way), or None with another
-    aiohttp, where neither is done.
+    Between requests aiohttp waits at most `limits.idle_timeout`. Returns what tells the
+    connection's state, or None with another aiohttp, where none of this is done.
     """
     problem = _request_handler_problem(protocol) or _request_bounds_problem(protocol)
     if problem is not None:
@@ -179,33 +186,65 @@ def bound_requests(
     handler._request_parser = _HeadBoundParser(  # type: ignore[assignment]
         cast(_Parser, handler._request_parser), limits, request_parsed, head_too_large
     )
-    return functools.partial(_waits_for_request, handler)
+    return RequestWatch(handler)
 
 
 def _request_bounds_problem(protocol: asyncio.BaseProtocol) -> str | None:
     """Why aiohttp's RequestHandler lacks what bound_requests relies on; None if it has all.
 
-    A numeric `_keepalive_timeout`, an int `_request_count`, a `_waiter` (None or a future)
-    and a `_request_parser` with feed_data(data) -> (messages, upgraded, tail): the C parser's
-    signature is `(self, data)`, the Python one's has more parameters with defaults.
+    A numeric `_keepalive_timeout`, an int `_request_count`, a `_waiter` (None or a future),
+    a `_payload_parser` (None until a websocket sets its own), the queue `_messages`, the bytes
+    `_message_tail`, and a `_request_parser` with feed_data(data) -> (messages, upgraded,
+    tail): the C parser's signature is `(self, data)`, the Python one's has more parameters
+    with defaults.
     """
     parser = getattr(protocol, "_request_parser", None)
     return (
         attribute_problem(protocol, "_keepalive_timeout", numbers.Real)
         or attribute_problem(protocol, "_request_count", int)
+        or attribute_problem(protocol, "_messages", Sized)
+        or attribute_problem(protocol, "_message_tail", bytes)
         or (None if hasattr(protocol, "_waiter") else "it has no _waiter")
+        or (None if hasattr(protocol, "_payload_parser") else "it has no _payload_parser")
         or (None if callable(getattr(parser, "feed_data", None)) else "its parser has no feed_data")
     )
 
 
-def _waits_for_request(handler: web.RequestHandler) -> bool:
-    """Whether aiohttp waits for a request on this connection: none yet, or the next one.
+class RequestWatch:
+    """What aiohttp's own state tells of one connection (as bound_requests found it)."""
 
-    `_waiter` is what aiohttp's request loop awaits between requests; it is None while a
-    request is handled, a response sent or a websocket open.
-    """
-    waiter = handler._waiter
-    return handler._request_count == 0 or (waiter is not None and not waiter.done())
+    __slots__ = ("_handler",)
+
+    def __init__(self, handler: web.RequestHandler) -> None:
+        self._handler = handler
+
+    def waits_for_request(self) -> bool:
+        """Whether aiohttp waits for a request on this connection: none yet, or the next one.
+
+        `_waiter` is what aiohttp's request loop awaits between requests; it is None while a
+        request is handled, a response sent or a websocket open.
+        """
+        waiter = self._handler._waiter
+        return self._handler._request_count == 0 or (waiter is not None and not waiter.done())
+
+    def request_under_way(self) -> bool:
+        """Whether a request or its response is under way: not waiting, not a websocket.
+
+        A websocket has a parser of its own (`_payload_parser`) for as long as it is open.
+        """
+        return not self.waits_for_request() and self._handler._payload_parser is None
+
+    def holds_too_much(self) -> bool:
+        """Whether aiohttp holds more of the visitor's input than a client sends ahead.
+
+        Neither what it queues (requests parsed, not yet handled) nor what waits after an
+        upgrade (kept without parsing) passes through the head bound.
+        """
+        handler = self._handler
+        return (
+            len(handler._messages) > MAX_QUEUED_REQUESTS
+            or len(handler._message_tail) > MAX_UPGRADE_TAIL
+        )
 
 
 type _Parsed = tuple[list[tuple[object, StreamReader]], bool, bytes]
@@ -223,10 +262,11 @@ class _HeadBoundParser:
 
     A head is what comes while no request body is under way, until the parser returns the
     request: counted in bytes and lines, and fed to the parser no further than one byte or
-    line beyond the limits, so that it never holds more. A body goes whole, uncounted (large
-    uploads are not heads): the start of a head that comes in the same piece as the end of the
-    previous body is not counted either (a piece is one SSH packet, 32 KiB at most). After an
-    upgrade (a websocket) aiohttp parses no more heads.
+    line beyond the limits, so that it never holds more. A body goes uncounted (large uploads
+    are not heads), and ends where its length says; a chunked one ends with a blank line, so
+    that what follows the last blank line of a piece is counted as the next head's if the
+    body ended in that piece. A request parsed with more header lines than the bound is too
+    large as well. After an upgrade (a websocket) aiohttp parses no more heads.
     """
 
     def __init__(
@@ -243,6 +283,8 @@ class _HeadBoundParser:
         self._head_too_large = head_too_large
         # The last request's payload, which tells when its body is complete.
         self._body: StreamReader | None = None
+        # What is left of that body when its length is known (None: chunked, or unknown).
+        self._body_left: int | None = None
         self._head_bytes = 0
         self._head_lines = 0
         self._over = False
@@ -252,26 +294,69 @@ class _HeadBoundParser:
         requests: list[tuple[object, StreamReader]] = []
         upgraded, tail = False, b""
         while data and not self._over and not upgraded:
-            piece, data = self._split(data)
+            in_body = self._body is not None and not self._body.is_eof()
+            piece, data = self._body_split(data) if in_body else self._head_split(data)
             parsed, upgraded, tail = self._parser.feed_data(piece)
+            if any(self._too_many_lines(message) for message, _ in parsed):
+                parsed = []  # never handled: the connection is closed
+                self._head_lines = self._max_lines + 1
             if parsed:
                 requests.extend(parsed)
-                self._body = parsed[-1][1]
-                self._head_bytes = self._head_lines = 0
+                self._started(parsed[-1], after_its_head=not in_body)
                 self._request_parsed()
-            elif self._head_bytes > self._max_bytes or self._head_lines > self._max_lines:
+            if in_body and self._body_left is None and (parsed or self._body_is_complete()):
+                # The body ended somewhere in this piece: a head may have begun after it.
+                self._count(piece[_last_blank_line_end(piece) :])
+            if self._head_bytes > self._max_bytes or self._head_lines > self._max_lines:
                 self._over = True
                 self._head_too_large()
         return requests, upgraded, tail + data if upgraded else tail
 
-    def _split(self, data: bytes) -> tuple[bytes, bytes]:
-        """The part of `data` to parse now (counted if it is a head's), and the rest.
+    def _started(self, request: tuple[object, StreamReader], after_its_head: bool) -> None:
+        """A request was parsed: its body comes next, and a new head is counted after it.
 
-        A head's part ends where it may end (a blank line), so that what follows a request's
-        head is counted as what it is; or one byte or line beyond the limits.
+        Its body's length is known only if its head ended the piece (a head's piece ends at
+        its blank line); one parsed within a body's piece may have had part of it already.
         """
-        if self._body is not None and not self._body.is_eof():
-            return data, b""
+        message, self._body = request
+        self._body_left = _content_length(message) if after_its_head else None
+        self._head_bytes = self._head_lines = 0
+
+    def _body_is_complete(self) -> bool:
+        return self._body is not None and self._body.is_eof()
+
+    def _too_many_lines(self, message: object) -> bool:
+        """Whether a request parsed has more header lines than the bound allows.
+
+        Its head came after a body's end in the same piece, uncounted.
+        """
+        # Besides the request line and the blank line.
+        return len(getattr(message, "headers", ())) > self._max_lines - 2
+
+    def _count(self, head: bytes) -> None:
+        self._head_bytes += len(head)
+        self._head_lines += head.count(b"\n")
+
+    def _body_split(self, data: bytes) -> tuple[bytes, bytes]:
+        """The part of `data` the body under way may fill, and the rest.
+
+        Up to its end with a known length; else up to the last blank line, where a chunked
+        body ends (two parts at most per piece, whatever the body holds).
+        """
+        if self._body_left:
+            end = min(self._body_left, len(data))
+            self._body_left -= end
+        else:  # chunked, or the parser wants more than the length said: take it as unknown
+            self._body_left = None
+            end = _last_blank_line_end(data) or len(data)
+        return data[:end], data[end:]
+
+    def _head_split(self, data: bytes) -> tuple[bytes, bytes]:
+        """The part of `data` to parse now (counted), and the rest.
+
+        It ends where the head may end (a blank line), so that what follows a request's head
+        is counted as what it is; or one byte or line beyond the limits.
+        """
         end = min(_blank_line_end(data), self._max_bytes - self._head_bytes + 1)
         lines = data.count(b"\n", 0, end)
         if self._head_lines + lines > self._max_lines:
@@ -284,6 +369,16 @@ class _HeadBoundParser:
     def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - whatever the parser has
         """The rest of the parser's API (set_upgraded, feed_eof) as the parser has it."""
         return getattr(self._parser, name)
+
+
+def _content_length(message: object) -> int | None:
+    """The length of a request's body as its head says; None if chunked or not told."""
+    if getattr(message, "chunked", True):
+        return None
+    try:
+        return int(getattr(message, "headers", {}).get(hdrs.CONTENT_LENGTH, ""))
+    except (AttributeError, ValueError):
+        return None
 
 
 def _blank_line_end(data: bytes) -> int:
@@ -306,3 +401,11 @@ def _line_end(data: bytes, count: int) -> int:
     for _ in range(count):
         end = data.index(b"\n", end + 1)
     return end + 1
+
+
+def _last_blank_line_end(data: bytes) -> int:
+    """Where the last blank line in `data` ends, begun in the previous piece too; 0 if none."""
+    ends = [found + 3 for found in [data.rfind(b"\n\r\n")] if found >= 0]
+    ends += [found + 2 for found in [data.rfind(b"\n\n")] if found >= 0]
+    ends += [1] if data.startswith(b"\n") else [2] if data.startswith(b"\r\n") else []
+    return max(ends, default=0)

@@ -7,9 +7,12 @@ channel is presented to it as an asyncio transport. Flow control is passed on bo
 channel), so nothing is buffered without bound. File downloads take aiohttp's own chunked copy.
 When Home Assistant serves HTTPS itself, TLS sits between the channel and the protocol as in
 asyncio's own TLS servers. Each channel takes a place at its tunnel's gate (limits.py), which
-may give it to a newcomer while the channel waits for a request. A channel is closed when aiohttp
-has parsed no request in time (aiohttp itself waits for one for an hour), when a request's head
-grows beyond its bound, or when it waits too long for the next request (aiohttp_internals.py).
+may give it to a newcomer while the channel waits for a request or its request has stalled. A
+channel is closed when aiohttp has parsed no request in time (aiohttp itself waits for one for
+an hour), when a request's head grows beyond its bound, when it waits too long for the next
+request, when aiohttp holds more of its input than a client sends ahead (pipelined requests, what
+follows an upgrade; aiohttp_internals.py), or when no byte moved either way for too long while
+a request is under way.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import NoReturn, override
 
 import asyncssh
 
-from .aiohttp_internals import bound_requests
+from .aiohttp_internals import RequestWatch, bound_requests
 from .channels import ProtocolFactory, SessionFactory, TrafficStats
 from .limits import Admission, ChannelGate
 
@@ -82,10 +85,12 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         self._admission = admission
         self._deadline: asyncio.TimerHandle | None = None
         self._transport: ChannelTransport | None = None
+        self._watch: RequestWatch | None = None
+        self._progress = _Progress()
 
     @override
     def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
-        transport = ChannelTransport(chan, self._peer, self._stats)
+        transport = ChannelTransport(chan, self._peer, self._stats, self._progress.moved)
         self._transport = transport
         self._deadline = asyncio.get_running_loop().call_later(
             self._limits.first_request_timeout, self._no_request_in_time
@@ -98,7 +103,8 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
     @override
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         self._stats.bytes_received += len(data)
-        self._guarded(_deliver, self._required().get_protocol(), data)
+        self._progress.moved()
+        self._guarded(self._deliver, data)
 
     @override
     def eof_received(self) -> bool:
@@ -111,32 +117,72 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
 
     @override
     def resume_writing(self) -> None:
+        self._progress.moved()  # the visitor's side took some of the response
         self._guarded(self._required().resume_protocol)
 
     @override
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_deadline()
+        self._progress.stop()
         self._admission.release()
         transport = self._required()
         transport.closed = True
-        self._guarded(transport.get_protocol().connection_lost, exc)
+        self._guarded(transport.lose_connection, exc)
 
     def _bounded(self, protocol: asyncio.BaseProtocol) -> asyncio.BaseProtocol:
         """`protocol` with its requests bounded; its place can go to a newcomer while it waits.
 
         With another aiohttp, only the first request's header is watched, byte by byte.
         """
-        waits_for_request = bound_requests(
-            protocol, self._limits, self._stop_deadline, self._head_too_large
-        )
-        if waits_for_request is None:
+        watch = bound_requests(protocol, self._limits, self._stop_deadline, self._head_too_large)
+        if watch is None:
             return _RequestHeaderWatch(protocol, self._stop_deadline)
-        self._admission.may_be_evicted(waits_for_request, self._required().abort)
+        self._watch = watch
+        self._progress.bound(self._limits.stall_timeout, watch.request_under_way, self._stalled)
+        self._admission.may_be_evicted(self._may_give_place, self._required().abort)
         return protocol
 
+    def _deliver(self, data: bytes) -> None:
+        """Pass `data` on; close the channel if aiohttp now holds more than a client sends ahead.
+
+        aiohttp takes all a visitor sends while its answer is under way: requests pipelined
+        behind it are parsed and queued, what follows an upgrade is kept unparsed.
+        """
+        _deliver(self._required().get_protocol(), data)
+        if self._watch is not None and self._watch.holds_too_much():
+            self._close_now("that sent too much ahead of its answers")
+
+    def _may_give_place(self) -> bool:
+        """Whether a newcomer may take its place: it waits for a request or its request stalled."""
+        watch = self._watch
+        return watch is not None and (
+            watch.waits_for_request()
+            or (
+                watch.request_under_way()
+                and self._progress.quiet_for() >= self._limits.stalled_after
+            )
+        )
+
     def _head_too_large(self) -> None:
-        _LOGGER.debug("Closing a tunnelled connection whose request head is too large")
-        self._required().abort()
+        self._close_now("whose request head is too large")
+
+    def _stalled(self) -> None:
+        self._close_now(f"whose request moved no byte for {self._limits.stall_timeout:.0f} s")
+
+    def _close_now(self, why: str) -> None:
+        """Close the channel and free its place at once.
+
+        Not when the SSH server has closed its side too: it waits until the visitor has read
+        what it was sent, which a visitor that stopped reading never does.
+        """
+        transport = self._required()
+        if transport.closed:  # evicted, or gone, meanwhile
+            return
+        _LOGGER.debug("Closing a tunnelled connection %s", why)
+        self._stop_deadline()
+        self._progress.stop()
+        self._admission.release()
+        transport.abort()
 
     def _stop_deadline(self) -> None:
         if self._deadline is not None:
@@ -144,8 +190,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
             self._deadline = None
 
     def _no_request_in_time(self) -> None:
-        _LOGGER.debug("Closing a tunnelled connection that sent no request in time")
-        self._required().abort()
+        self._close_now("that sent no request in time")
 
     def _required(self) -> ChannelTransport:
         assert self._transport is not None  # connection_made comes first
@@ -158,6 +203,53 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
             _LOGGER.warning("Dropping a tunnelled connection after an error: %r", error)
             if self._transport is not None:
                 self._transport.abort()
+
+
+class _Progress:
+    """When a byte last moved on a channel, either way; a timer for a request that stalls.
+
+    The timer is moved on lazily: it fires at most once per timeout while bytes move, instead
+    of being set again for every piece.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def moved(self) -> None:
+        """A byte moved (received from the visitor, or taken on its way to it)."""
+        self._last = self._loop.time()
+
+    def quiet_for(self) -> float:
+        """Seconds since a byte last moved."""
+        return self._loop.time() - self._last
+
+    def bound(
+        self, timeout: float, under_way: Callable[[], bool], stalled: Callable[[], None]
+    ) -> None:
+        """Call `stalled()` once no byte has moved for `timeout` while `under_way()`."""
+        self._timer = self._loop.call_at(
+            self._last + timeout, self._check, timeout, under_way, stalled
+        )
+
+    def stop(self) -> None:
+        """The channel is gone."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check(
+        self, timeout: float, under_way: Callable[[], bool], stalled: Callable[[], None]
+    ) -> None:
+        quiet = self.quiet_for()
+        if quiet >= timeout and under_way():
+            self._timer = None
+            stalled()
+            return
+        # Quiet but waiting, or a websocket: a request that begins moves a byte first.
+        delay = timeout - quiet if quiet < timeout else timeout
+        self._timer = self._loop.call_later(delay, self._check, timeout, under_way, stalled)
 
 
 def _tls_server(protocol: asyncio.BaseProtocol, context: ssl.SSLContext) -> sslproto.SSLProtocol:
@@ -262,6 +354,7 @@ class ChannelTransport(transports._FlowControlMixin):
         channel: asyncssh.SSHTCPChannel[bytes],
         peer: tuple[str, int],
         stats: TrafficStats,
+        moved: Callable[[], None],
     ) -> None:
         super().__init__(
             extra={"peername": peer, "sockname": ("127.0.0.1", 0), "socket": None},
@@ -269,8 +362,10 @@ class ChannelTransport(transports._FlowControlMixin):
         )
         self._channel = channel
         self._stats = stats
+        self._moved = moved
         self._protocol: asyncio.BaseProtocol = _NoProtocolYet()
         self._reading = True
+        self._protocol_told = False
         self.closed = False
 
     @property
@@ -340,6 +435,7 @@ class ChannelTransport(transports._FlowControlMixin):
         if self.is_closing() or not data:
             return
         self._stats.bytes_sent += len(data)
+        self._moved()  # while the window is full, aiohttp pauses and writes nothing
         self._channel.write(bytes(data))
 
     @override
@@ -375,6 +471,15 @@ class ChannelTransport(transports._FlowControlMixin):
     def abort(self) -> None:
         self.closed = True
         self._channel.abort()
+        # As asyncio's own transports: the protocol learns of it now, and lets go of what it
+        # holds, not once the SSH server closed its side (see ChannelSession._close_now).
+        asyncio.get_running_loop().call_soon(self.lose_connection, None)
+
+    def lose_connection(self, exc: Exception | None) -> None:
+        """Tell the protocol that the connection is gone; once, however often called."""
+        if not self._protocol_told:
+            self._protocol_told = True
+            self._protocol.connection_lost(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:
         """What asyncio's SSL protocol calls on a failed handshake (a private transport API)."""

@@ -6,7 +6,8 @@ refused with OPEN_ADMINISTRATIVELY_PROHIBITED before the caps are asked, so it t
 Beyond a cap the channel is refused with OPEN_RESOURCE_SHORTAGE. Either way the SSH server
 closes that visitor's connection before any byte reaches the target; the tunnel stays. When the
 total is full, a newcomer may instead take the place of another visitor's connection that waits
-for a request, so that a few addresses cannot lock everybody else out (ChannelGate.admit). Each
+for a request or whose request has stalled, so that a few addresses cannot lock everybody
+else out (ChannelGate.admit). Each
 open channel can make Home Assistant buffer at most one SSH window (listening.py), so the total
 cap times the window bounds what visitors can make it hold.
 """
@@ -38,6 +39,9 @@ DEFAULT_MAX_CONNECTIONS_PER_VISITOR = 20
 FIRST_REQUEST_TIMEOUT = 30.0
 # A TCP target that takes none of a visitor's bytes for this long has stopped reading: long
 # enough for a service that is busy for a while, short enough to free a stuck channel's place.
+# In process, a request under way on which no byte moved either way for this long has stalled
+# (a body that never comes, a response nobody reads): twice nginx's 60 s (client_body_timeout,
+# send_timeout, proxy_read_timeout), so that what works behind a default nginx works here.
 STALL_TIMEOUT = 120.0
 # Refusals closer together than this belong to one burst, which is logged once.
 QUIET_BEFORE_NEXT_WARNING = 60.0
@@ -53,6 +57,10 @@ REQUEST_HEAD_LINES = 130
 # (keepalive_timeout 75 s) and aiohttp's run_app's, instead of 3,630 s. Browsers open a new
 # connection when theirs was closed; a request, a response or a websocket under way is never cut.
 IDLE_BETWEEN_REQUESTS = 75.0
+# When every place is taken, a request under way with no byte moving for this long may give
+# its place to a newcomer, as an idle connection does: a browser's request moves bytes every
+# few seconds, and a fresh visitor is served about this soon after a flood of stalled requests.
+STALLED_AFTER = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +74,7 @@ class ConnectionLimits:
     request_head_bytes: int = REQUEST_HEAD_BYTES
     request_head_lines: int = REQUEST_HEAD_LINES
     idle_timeout: float = IDLE_BETWEEN_REQUESTS
+    stalled_after: float = STALLED_AFTER
     visitors: VisitorPolicy = field(default_factory=VisitorPolicy)
 
 
@@ -107,29 +116,28 @@ class Admission:
     """One admitted connection; released exactly once, however often release() is called.
 
     It may be evicted only once its channel has said how (may_be_evicted): an in-process HTTP
-    connection can tell when it waits for a request; a TCP forward cannot, and never is.
+    connection can tell when it waits for a request or its request has stalled; a TCP forward
+    cannot, and never is.
     """
 
-    __slots__ = ("_close", "_gate", "_released", "_waits_for_request", "visitor")
+    __slots__ = ("_close", "_gate", "_may_give_place", "_released", "visitor")
 
     def __init__(self, gate: ChannelGate, visitor: str) -> None:
         self._gate = gate
         self._released = False
-        self._waits_for_request: Callable[[], bool] = _never
+        self._may_give_place: Callable[[], bool] = _never
         self._close: Callable[[], None] = _nothing
         self.visitor = visitor
 
-    def may_be_evicted(
-        self, waits_for_request: Callable[[], bool], close: Callable[[], None]
-    ) -> None:
-        """It may give its place up while `waits_for_request()`; `close` then closes it."""
-        self._waits_for_request = waits_for_request
+    def may_be_evicted(self, may_give_place: Callable[[], bool], close: Callable[[], None]) -> None:
+        """It may give its place up while `may_give_place()`; `close` then closes it."""
+        self._may_give_place = may_give_place
         self._close = close
 
     @property
     def evictable(self) -> bool:
-        """Whether it could give its place up now."""
-        return not self._released and self._waits_for_request()
+        """Whether it could give its place up now (idle, or its request stalled)."""
+        return not self._released and self._may_give_place()
 
     def evict(self) -> None:
         """Close it and free its place at once, not when its channel has closed."""
@@ -194,8 +202,8 @@ class ChannelGate:
         The tunnel's own check has a place beyond the caps while it runs (visitors.py): with
         every place taken it would be refused like a visitor, and the tunnel reconnected. With
         the total full, a newcomer takes the place of the oldest connection waiting for a
-        request of the visitor holding the most places, if that visitor holds more than the
-        newcomer would; refused if there is none.
+        request (or with its request stalled) of the visitor holding the most places, if that
+        visitor holds more than the newcomer would; refused if there is none.
         """
         visitor = printable(visitor)  # the server chose it: logged, counted and told made safe
         own_check = self.visitors.arrived(visitor)
@@ -245,15 +253,15 @@ class ChannelGate:
         self.evictions += 1
         if self._evictions.starts():
             _LOGGER.warning(
-                "All tunnelled connections are taken: closing idle ones of the visitors that "
-                "hold the most (one of %s for %s). Further ones are counted, and logged again "
-                "once a minute has passed without any",
+                "All tunnelled connections are taken: closing idle or stalled ones of the "
+                "visitors that hold the most (one of %s for %s). Further ones are counted, and "
+                "logged again once a minute has passed without any",
                 evicted.visitor,
                 visitor,
             )
         else:
             _LOGGER.debug(
-                "Closed an idle connection of %s for %s",
+                "Closed an idle or stalled connection of %s for %s",
                 evicted.visitor,
                 visitor,
             )
