@@ -4,6 +4,8 @@ Two coordinators per entry, as core's wled has a push connection beside an inter
 state is pushed, never polled, so the entities that show it write once per change of it; the
 traffic counters change with every packet and are never pushed, so their entities also read them
 on an interval. One coordinator with the interval would make the first kind write on every tick.
+What only Home Assistant knows (the SSH Call Home add-on holding the remote port, found through
+the Supervisor) joins the readings through the same coordinators.
 """
 
 from __future__ import annotations
@@ -34,11 +36,14 @@ class EngineReading:
     # A copy: the engine's own counters move on after the reading.
     stats: TrafficStats
     caps_full: bool
+    # The name of the SSH Call Home add-on found holding the remote port, while the forward is
+    # refused for it: the Supervisor's knowledge, added here, never the engine's.
+    port_held_by_addon: str | None = None
 
     @classmethod
-    def of(cls, tunnel: Tunnel) -> EngineReading:
-        """Read the engine now."""
-        return cls(tunnel.state, replace(tunnel.stats), tunnel.caps_full)
+    def of(cls, tunnel: Tunnel, port_held_by_addon: str | None = None) -> EngineReading:
+        """Read the engine now, with what Home Assistant knows of the port's holder."""
+        return cls(tunnel.state, replace(tunnel.stats), tunnel.caps_full, port_held_by_addon)
 
 
 class EngineCoordinator(DataUpdateCoordinator[EngineReading]):
@@ -61,17 +66,28 @@ class EngineCoordinator(DataUpdateCoordinator[EngineReading]):
             update_interval=update_interval,
         )
         self.tunnel = tunnel
+        self._port_held_by_addon: str | None = None
         # The engine's state before it runs: the entities start from it, unavailable.
-        self.data = EngineReading.of(tunnel)
+        self.data = self._reading()
+
+    def _reading(self) -> EngineReading:
+        return EngineReading.of(self.tunnel, self._port_held_by_addon)
 
     @callback
     def async_engine_changed(self, _state: TunnelState) -> None:
         """The engine's listener: a new reading for every entity that follows this."""
-        self.async_set_updated_data(EngineReading.of(self.tunnel))
+        self.async_set_updated_data(self._reading())
+
+    @callback
+    def async_port_held_by_addon(self, addon_name: str | None) -> None:
+        """A new reading when the add-on is found holding the port, or no longer does."""
+        if addon_name != self._port_held_by_addon:
+            self._port_held_by_addon = addon_name
+            self.async_set_updated_data(self._reading())
 
     async def _async_update_data(self) -> EngineReading:
         """The interval's reading; reading the engine cannot fail."""
-        return EngineReading.of(self.tunnel)
+        return self._reading()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +114,9 @@ class EngineCoordinators:
         """Hear of every change of the engine's state until the entry unloads."""
         for coordinator in (self.state, self.counters):
             entry.async_on_unload(coordinator.tunnel.add_listener(coordinator.async_engine_changed))
+
+    @callback
+    def async_port_held_by_addon(self, addon_name: str | None) -> None:
+        """The add-on (by name) found holding the remote port; None once it no longer does."""
+        for coordinator in (self.state, self.counters):
+            coordinator.async_port_held_by_addon(addon_name)

@@ -196,7 +196,8 @@ class AddonHoldsPortIssue:
     """A repair naming the add-on when the forward is refused while it runs with that port.
 
     Looked for once each time the forward starts being refused (retries keep the reason);
-    removed once the tunnel is up. Registered only where a Supervisor runs.
+    removed once the tunnel is up. Registered only where a Supervisor runs. The entities show
+    the add-on too (through the coordinators), until the refusal ends or the fix stops it.
     """
 
     def __init__(self, hass: HomeAssistant, entry: SshCallhomeConfigEntry) -> None:
@@ -215,11 +216,14 @@ class AddonHoldsPortIssue:
         if state.status is Status.CONNECTED:
             self._refused = False
             self.async_remove()
+            _async_show_port_holder(self._entry, None)
             return
         refused = state.last_error is Reason.FORWARD_REFUSED
         newly_refused = refused and not self._refused
         # Set before the look starts: it may run to its end before the task call returns.
         self._refused = refused
+        if not refused:
+            _async_show_port_holder(self._entry, None)
         if newly_refused:
             self._entry.async_create_background_task(
                 self._hass, self._async_look_for_addon(), f"{DOMAIN} add-on holding the port"
@@ -241,11 +245,18 @@ class AddonHoldsPortIssue:
             translation_placeholders=_addon_placeholders(self._entry, addon.name),
             data={"entry_id": self._entry.entry_id, "slug": addon.slug, "name": addon.name},
         )
+        _async_show_port_holder(self._entry, addon.name)
 
     @callback
     def async_remove(self) -> None:
         """Remove the issue, if raised."""
         ir.async_delete_issue(self._hass, DOMAIN, self.issue_id)
+
+
+@callback
+def _async_show_port_holder(entry: SshCallhomeConfigEntry, addon_name: str | None) -> None:
+    """The entities show the add-on holding the port (None: no add-on does, or no longer)."""
+    entry.runtime_data.coordinators.async_port_held_by_addon(addon_name)
 
 
 def _addon_placeholders(entry: SshCallhomeConfigEntry, addon_name: str) -> dict[str, str]:
@@ -292,6 +303,8 @@ class AddonHoldsPortRepairFlow(RepairsFlow):
                 reason="addon_stop_failed", description_placeholders={"addon": self._name}
             )
         if entry.state is ConfigEntryState.LOADED:
+            # Stopped: should the forward be refused again, something else holds the port.
+            _async_show_port_holder(entry, None)
             # Without this the next try of the forward may be minutes away (its backoff).
             entry.runtime_data.tunnel.request_reconnect()
         return self.async_create_entry(data={})

@@ -30,12 +30,29 @@ class TunnelSensorDescription(SensorEntityDescription):
     """A sensor showing one value of the engine's readings."""
 
     value_fn: Callable[[EngineReading], StateType | datetime]
-    attributes_fn: Callable[[EngineReading], dict[str, bool]] | None = None
+    attributes_fn: Callable[[EngineReading], dict[str, str | bool] | None] | None = None
+
+
+# Last error's state while the SSH Call Home add-on holds the remote port: more precise than the
+# engine's `forward_refused`, which it stands for until the forward is taken.
+PORT_HELD_BY_ADDON = "port_held_by_addon"
 
 
 def _connected_since(reading: EngineReading) -> datetime | None:
     state = reading.state
     return state.since if state.status is Status.CONNECTED else None
+
+
+def _last_error(reading: EngineReading) -> str | None:
+    if reading.port_held_by_addon is not None:
+        return PORT_HELD_BY_ADDON
+    return reading.state.last_error
+
+
+def _port_holder(reading: EngineReading) -> dict[str, str | bool] | None:
+    """The add-on holding the port, by the name the Supervisor gives it, while it does."""
+    addon_name = reading.port_held_by_addon
+    return {"addon": addon_name} if addon_name is not None else None
 
 
 def _data_size(key: str, value_fn: Callable[[EngineReading], int]) -> TunnelSensorDescription:
@@ -74,9 +91,10 @@ STATE_SENSORS = (
         key="last_error",
         translation_key="last_error",
         device_class=SensorDeviceClass.ENUM,
-        options=[reason.value for reason in Reason],
+        options=[*(reason.value for reason in Reason), PORT_HELD_BY_ADDON],
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda reading: reading.state.last_error,
+        value_fn=_last_error,
+        attributes_fn=_port_holder,
     ),
     TunnelSensorDescription(
         key="reconnects",
@@ -140,7 +158,7 @@ class TunnelSensor(SshCallhomeEntity, SensorEntity):
         return self.entity_description.value_fn(self.coordinator.data)
 
     @property
-    def extra_state_attributes(self) -> dict[str, bool] | None:
+    def extra_state_attributes(self) -> dict[str, str | bool] | None:
         """What the description adds to the value, if anything."""
         attributes_fn = self.entity_description.attributes_fn
         return attributes_fn(self.coordinator.data) if attributes_fn else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from aiohasupervisor import SupervisorError
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME, STATE_ON
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -39,7 +40,7 @@ from custom_components.ssh_callhome.const import (
 from custom_components.ssh_callhome.engine.keys import fingerprint, load_host_key
 from custom_components.ssh_callhome.engine.state import Reason, Status, TunnelState
 from harness.flows import submit, suggested_values
-from harness.integration import load, state_of
+from harness.integration import DEVICE, load, state_of, tunnel_of
 from harness.network import wait_until
 from harness.openssh import OpenSSHServer
 from harness.supervisor import Addon, FakeSupervisor, supervisor_client_replaced, supervisor_install
@@ -55,6 +56,9 @@ TUNNEL_WAIT = 10.0
 REFUSALS_BEFORE_FIX = 4
 # The tunnel is up this soon after the fix only because the fix asks it to try at once.
 UP_AT_ONCE = 5.0
+LAST_ERROR = f"sensor.{DEVICE}_last_error"
+# Last error while the add-on holds the port: its state, and the add-on's name.
+HELD_BY_THE_ADDON = ("port_held_by_addon", NAME)
 
 
 @pytest.fixture
@@ -273,6 +277,26 @@ def addon_issue(hass: HomeAssistant, entry_id: str) -> ir.IssueEntry | None:
     return ir.async_get(hass).async_get_issue(DOMAIN, f"addon_holds_port_{entry_id}")
 
 
+def last_error(hass: HomeAssistant) -> tuple[str, str | None]:
+    """The Last error sensor: its state, and the add-on it names."""
+    state = hass.states.get(LAST_ERROR)
+    assert state is not None, LAST_ERROR
+    return state.state, state.attributes.get("addon")
+
+
+async def fix_the_addon_issue(hass_client: ClientSessionGenerator, entry_id: str) -> Any:
+    """The repair's fix as the frontend runs it: started, then confirmed; its last answer."""
+    http = await hass_client()
+    started = await http.post(
+        "/api/repairs/issues/fix",
+        json={"handler": DOMAIN, "issue_id": f"addon_holds_port_{entry_id}"},
+    )
+    form = await started.json()
+    assert form["step_id"] == "confirm"
+    assert form["description_placeholders"]["addon"] == NAME
+    return await (await http.post(f"/api/repairs/issues/fix/{form['flow_id']}", json={})).json()
+
+
 async def test_running_addon_gives_way_when_the_user_confirms(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
@@ -299,21 +323,18 @@ async def test_running_addon_gives_way_when_the_user_confirms(
     assert issue.translation_placeholders["addon"] == NAME
     # Nothing done to the add-on without the user's word.
     assert changes_to_addons(on_supervisor) == []
+    # The state says it too, through every retry of the forward.
+    assert last_error(hass) == HELD_BY_THE_ADDON
+    assert state_of(hass) == STATE_OFF
 
-    http = await hass_client()
-    started = await http.post(
-        "/api/repairs/issues/fix",
-        json={"handler": DOMAIN, "issue_id": f"addon_holds_port_{entry_id}"},
-    )
-    form = await started.json()
-    assert form["step_id"] == "confirm"
-    assert form["description_placeholders"]["addon"] == NAME
-    done = await (await http.post(f"/api/repairs/issues/fix/{form['flow_id']}", json={})).json()
+    done = await fix_the_addon_issue(hass_client, entry_id)
     assert done["type"] == "create_entry"
 
     waited = await wait_until(lambda: state_of(hass) == STATE_ON, UP_AT_ONCE, "tunnel up")
     print(f"tunnel up {waited:.2f} s after the add-on stopped")
     assert addon_issue(hass, entry_id) is None
+    # Why it was last down, with nothing holding the port any more.
+    assert last_error(hass) == ("forward_refused", None)
     # Boot set to manual, then stopped; its options untouched, nothing removed.
     assert changes_to_addons(on_supervisor) == [f"options {SLUG}", f"stop {SLUG}"]
     assert on_supervisor.changes == [(SLUG, {"boot": "manual"})]
@@ -332,17 +353,12 @@ async def test_stopping_fails_the_fix_says_so(
     assert await async_setup_component(hass, "repairs", {})
     await load(hass, entry)
     await wait_until(lambda: addon_issue(hass, entry.entry_id) is not None, TUNNEL_WAIT, "repair")
-    http = await hass_client()
-    started = await http.post(
-        "/api/repairs/issues/fix",
-        json={"handler": DOMAIN, "issue_id": f"addon_holds_port_{entry.entry_id}"},
-    )
-    form = await started.json()
     on_supervisor.error = SupervisorError("App is busy")
-    done = await (await http.post(f"/api/repairs/issues/fix/{form['flow_id']}", json={})).json()
+    done = await fix_the_addon_issue(hass_client, entry.entry_id)
     assert done["type"] == "abort"
     assert done["reason"] == "addon_stop_failed"
     assert addon_running.started
+    assert last_error(hass) == HELD_BY_THE_ADDON
     failures = [record for record in caplog.records if "Could not stop" in record.getMessage()]
     assert len(failures) == 1
     assert failures[0].exc_info is None
@@ -370,6 +386,7 @@ async def test_no_addon_repair_when_something_else_holds_the_port(
     await hass.async_block_till_done()
     assert any(call.startswith("info") for call in on_supervisor.calls)
     assert addon_issue(hass, entry.entry_id) is None
+    assert last_error(hass) == ("forward_refused", None)
 
 
 async def test_the_addon_repair_stands_in_for_the_general_one(
@@ -386,3 +403,67 @@ async def test_the_addon_repair_stands_in_for_the_general_one(
     registry = ir.async_get(hass)
     assert registry.async_get_issue(DOMAIN, f"forward_refused_{entry.entry_id}") is None
     assert addon_issue(hass, entry.entry_id) is not None
+
+
+async def test_the_state_stops_naming_the_addon_once_the_forward_is_taken(
+    hass: HomeAssistant, on_supervisor: FakeSupervisor, addon_running: Addon, entry: MockConfigEntry
+) -> None:
+    """The add-on stopped in the Supervisor's own page: the next try takes the forward."""
+    await load(hass, entry)
+    await wait_until(lambda: last_error(hass) == HELD_BY_THE_ADDON, TUNNEL_WAIT, "add-on shown")
+    assert addon_running.on_stop is not None
+    addon_running.started = False
+    await addon_running.on_stop()
+    tunnel_of(entry).request_reconnect()  # rather than wait for the backoff
+    await wait_until(lambda: state_of(hass) == STATE_ON, TUNNEL_WAIT, "tunnel up")
+    assert last_error(hass) == ("forward_refused", None)
+
+
+async def test_the_state_stops_naming_the_addon_when_the_reason_changes(
+    hass: HomeAssistant,
+    on_supervisor: FakeSupervisor,
+    addon_running: Addon,
+    entry: MockConfigEntry,
+    openssh: OpenSSHServer,
+) -> None:
+    await load(hass, entry)
+    await wait_until(lambda: last_error(hass) == HELD_BY_THE_ADDON, TUNNEL_WAIT, "add-on shown")
+    openssh.stop()
+    tunnel_of(entry).request_reconnect()
+    await wait_until(lambda: last_error(hass)[0] != HELD_BY_THE_ADDON[0], TUNNEL_WAIT, "reason")
+    assert last_error(hass) == ("refused", None)
+
+
+async def test_after_the_fix_another_holder_of_the_port_is_not_the_addon(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    on_supervisor: FakeSupervisor,
+    addon_running: Addon,
+    entry: MockConfigEntry,
+    openssh: OpenSSHServer,
+    client_key: asyncssh.SSHKey,
+) -> None:
+    """The add-on stops, and another session takes the port before the tunnel's next try."""
+    assert await async_setup_component(hass, "repairs", {})
+    await load(hass, entry)
+    await wait_until(lambda: last_error(hass) == HELD_BY_THE_ADDON, TUNNEL_WAIT, "add-on shown")
+    stop_the_addon = addon_running.on_stop
+    assert stop_the_addon is not None
+    async with AsyncExitStack() as other_holder:
+
+        async def stop_and_let_another_take_the_port() -> None:
+            await stop_the_addon()
+            await other_holder.enter_async_context(
+                openssh.holding_remote_port(client_key, entry.data[CONF_REMOTE_PORT])
+            )
+
+        addon_running.on_stop = stop_and_let_another_take_the_port
+        done = await fix_the_addon_issue(hass_client, entry.entry_id)
+        assert done["type"] == "create_entry"
+        tunnel = tunnel_of(entry)
+        refused_before = refusals(tunnel.history)
+        await wait_until(
+            lambda: refusals(tunnel.history) > refused_before, TUNNEL_WAIT, "refused again"
+        )
+        await hass.async_block_till_done()
+        assert last_error(hass) == ("forward_refused", None)
