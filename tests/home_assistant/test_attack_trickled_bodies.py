@@ -119,9 +119,11 @@ async def test_a_fresh_visitor_is_served_while_five_addresses_trickle_uploads(
         )
         await asyncio.sleep(3 * STALLED_AFTER)  # long past "stalled", had they stalled
         started = time.monotonic()
-        async with visitor(FRESH) as session:
-            async with session.get(through(entry, "/api/test_remote")) as reply:
-                assert await reply.text() == visitor_address(FRESH)
+        async with (
+            visitor(FRESH) as session,
+            session.get(through(entry, "/api/test_remote")) as reply,
+        ):
+            assert await reply.text() == visitor_address(FRESH)
         waited = time.monotonic() - started
     finally:
         refused = stats.connections_refused
