@@ -34,6 +34,16 @@ def throwaway_account() -> Iterator[str]:
             subprocess.run(["userdel", "--remove", name], capture_output=True, check=True)
 
 
+def create_account(name: str, shell: str) -> None:
+    """The account as its owner made it before the script: a home, `shell`, and no password
+    hash ('*', as a key-only login has; sshd without PAM refuses a locked '!')."""
+    subprocess.run(
+        ["useradd", "--create-home", "--password", "*", "--shell", shell, "--", name],
+        capture_output=True,
+        check=True,
+    )
+
+
 def run_script(script: str, **environment: str) -> subprocess.CompletedProcess[str]:
     """Feed the script to sh as a paste into a root shell does, with `environment` added."""
     return subprocess.run(

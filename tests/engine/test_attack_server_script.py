@@ -42,13 +42,6 @@ def login_account() -> Iterator[str]:
         yield name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="`id 1000` and `getent passwd 1000` resolve a number as a uid: an all-digit account "
-    "name passes _SAFE_ACCOUNT and the script, run as root, installs the key in the home of the "
-    "account with that uid (`0` is root's /root/.ssh/authorized_keys)",
-)
 def test_an_all_digit_account_name_never_reaches_the_account_with_that_uid(
     login_account: str, client_key: asyncssh.SSHKey, tmp_path: Path
 ) -> None:
@@ -62,14 +55,6 @@ def test_an_all_digit_account_name_never_reaches_the_account_with_that_uid(
     assert not victim_keys.exists(), f"the key went to {login_account}'s {victim_keys}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=asyncssh.ChannelOpenError,  # PTY request failed
-    reason="an existing account is 'left as it is', but the Match block written for it applies "
-    "PermitTTY no, PermitListen, PermitOpen and no agent/X11/Unix-socket forwarding to every "
-    "login of that account: an add-on user whose ssh_user was their own login (or root) loses "
-    "interactive SSH after the script's reload",
-)
 async def test_an_existing_login_account_keeps_its_own_interactive_logins(
     socket_enabled: None, login_account: str, client_key: asyncssh.SSHKey, tmp_path: Path
 ) -> None:

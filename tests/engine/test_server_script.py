@@ -27,7 +27,13 @@ from harness.dropbear import DropbearServer
 from harness.engine import loopback_settings
 from harness.engine import server_settings as tunnel_settings
 from harness.network import LOOPBACK, free_port
-from harness.server_script import NO_USERADD, DropInSSHServer, run_script, throwaway_account
+from harness.server_script import (
+    NO_USERADD,
+    DropInSSHServer,
+    create_account,
+    run_script,
+    throwaway_account,
+)
 
 _COMMENT = "ssh_callhome@test_home"
 # Values a user name or a comment could smuggle into a shell, one of each kind.
@@ -42,6 +48,7 @@ _HOSTILE = (
     "*",
     "-oProxyCommand=x",
     ".hidden",
+    "0",  # id and getent read digits alone as a uid: root's
 )
 
 
@@ -175,6 +182,75 @@ def test_without_the_drop_in_folder_the_script_prints_the_block(
     assert openssh_match_block(account, "", ports) + "\n" in result.stdout
     assert config.read_text() == "# Include /elsewhere/*.conf\nPort 22\n"
     assert not list(tmp_path.glob("*.conf"))
+
+
+@pytest.mark.parametrize(
+    ("shell", "block_written"), [("/bin/bash", False), ("/usr/sbin/nologin", True)]
+)
+def test_an_existing_account_gets_the_block_only_when_nobody_logs_in_to_it(
+    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey, shell: str, block_written: bool
+) -> None:
+    account = drop_in_sshd.user
+    create_account(account, shell)
+    ports = [free_port()]
+    script = script_for(client_key, ServerSoftware.OPENSSH, account, LOOPBACK, ports)
+    result = run_script(script, **drop_in_sshd.script_environment)
+    print(result.stdout, result.stderr)
+    assert result.returncode == 0, result.stderr
+    assert f"account {account}: exists, left as it is" in result.stdout
+    keys = Path(pwd.getpwnam(account).pw_dir) / ".ssh" / "authorized_keys"
+    assert keys.read_text() == f"{authorized_keys_line(client_key, LOOPBACK, ports, _COMMENT)}\n"
+    block = openssh_match_block(account, LOOPBACK, ports)
+    assert drop_in_sshd.drop_in.exists() is block_written
+    assert drop_in_sshd.reloads.exists() is block_written
+    warned = f"WARNING: account {account} has the login shell {shell}" in result.stdout
+    assert warned is not block_written
+    assert (f"\n{block}\n" in result.stdout) is not block_written
+
+
+def test_root_is_refused_and_nothing_changes(client_key: asyncssh.SSHKey, tmp_path: Path) -> None:
+    drop_ins = tmp_path / "sshd_config.d"
+    drop_ins.mkdir()
+    config = tmp_path / "sshd_config"
+    config.write_text(f"Include {drop_ins}/*.conf\n")
+    root_ssh = Path(pwd.getpwnam("root").pw_dir) / ".ssh"
+    before = sorted(root_ssh.iterdir()) if root_ssh.exists() else None
+    before_states = file_states(*(before or []))
+    reloads = tmp_path / "reloads"
+    script = script_for(client_key, ServerSoftware.OPENSSH, "root", "", [8123])
+    result = run_script(
+        script,
+        SSHD_CONFIG=str(config),
+        SSHD_CONFIG_DIR=str(drop_ins),
+        SSHD_RELOAD=f"echo reloaded >> {reloads}",
+    )
+    print(result.stdout, result.stderr)
+    assert result.returncode == 1
+    assert "account root is root (uid 0): the tunnel must not log in as root" in result.stderr
+    assert (sorted(root_ssh.iterdir()) if root_ssh.exists() else None) == before
+    assert file_states(*(before or [])) == before_states
+    assert not list(drop_ins.iterdir())
+    assert not reloads.exists()
+
+
+def test_a_name_getent_finds_under_another_name_is_refused_by_the_script(
+    account: str, client_key: asyncssh.SSHKey, tmp_path: Path
+) -> None:
+    """The script's own check, past the one that keeps digits alone out of its header."""
+    create_account(account, "/bin/bash")
+    victim = pwd.getpwnam(account)
+    script = script_for(client_key, ServerSoftware.OPENSSH, account, "", [8123])
+    by_uid = script.replace(f"ACCOUNT='{account}'", f"ACCOUNT='{victim.pw_uid}'", 1)
+    assert by_uid != script
+    config = tmp_path / "sshd_config"
+    config.write_text("Port 22\n")
+    result = run_script(by_uid, SSHD_CONFIG=str(config), SSHD_CONFIG_DIR=str(tmp_path))
+    print(result.stdout, result.stderr)
+    assert result.returncode == 1
+    assert f"the name {victim.pw_uid} finds the account {account}: nothing changed" in (
+        result.stderr
+    )
+    assert not (Path(victim.pw_dir) / ".ssh").exists()
 
 
 async def test_the_script_puts_the_line_in_place_for_dropbear(

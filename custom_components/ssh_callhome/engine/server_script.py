@@ -47,14 +47,28 @@ SSHD_RELOAD="${SSHD_RELOAD:-systemctl reload ssh || systemctl reload sshd}"
 
 _COMMON_BODY = r"""
 changes=0
+created=0
 say() { printf 'ssh_callhome: %s\n' "$*"; }
 fail() { printf 'ssh_callhome: %s\n' "$*" >&2; exit 1; }
 changed() { say "$*"; changes=$((changes + 1)); }
 
 [ "$(id -u)" = 0 ] || fail "run this as root (sudo -i first)"
 
+# The account's passwd entry in $entry, empty when there is none. getent (like id) reads a name
+# of digits alone as a uid: an entry under another name is another account, never touched.
+read_account() {
+    entry=$(getent passwd "$ACCOUNT") || entry=
+    [ -z "$entry" ] || [ "${entry%%:*}" = "$ACCOUNT" ] \
+        || fail "the name $ACCOUNT finds the account ${entry%%:*}: nothing changed"
+}
+
+account_field() { printf '%s\n' "$entry" | cut -d: -f"$1"; }
+
 ensure_account() {
-    if id "$ACCOUNT" >/dev/null 2>&1; then
+    read_account
+    if [ -n "$entry" ]; then
+        [ "$(account_field 3)" != 0 ] || fail "account $ACCOUNT is root (uid 0):" \
+            "the tunnel must not log in as root. Name an account of its own; nothing changed"
         say "account $ACCOUNT: exists, left as it is"
         return
     fi
@@ -65,6 +79,8 @@ ensure_account() {
     # keys for it without PAM too.
     useradd --create-home --password '*' --shell "$shell" -- "$ACCOUNT"
     changed "account $ACCOUNT: created, with no password and the shell $shell"
+    created=1
+    read_account
 }
 
 # Owner (the account) and mode of a file or folder under its home: sshd and Dropbear ignore
@@ -83,9 +99,9 @@ key_in_place() {
 }
 
 install_key() {
-    uid=$(id -u "$ACCOUNT")
-    gid=$(id -g "$ACCOUNT")
-    home=$(getent passwd "$ACCOUNT" | cut -d: -f6)
+    uid=$(account_field 3)
+    gid=$(account_field 4)
+    home=$(account_field 6)
     [ -n "$home" ] && [ -d "$home" ] || fail "account $ACCOUNT has no home folder"
     keys_dir="$home/.ssh"
     keys="$keys_dir/authorized_keys"
@@ -139,7 +155,25 @@ restore_drop_in() {
     fi
 }
 
+# The block holds every session of the account to the tunnel (no terminal, no other forward):
+# only for an account that nobody logs in to, one the script created or one without a shell.
+tunnel_only() {
+    [ "$created" = 1 ] && return 0
+    case "$(account_field 7)" in
+        */nologin | */false) return 0 ;;
+    esac
+    return 1
+}
+
 install_match_block() {
+    if ! tunnel_only; then
+        say "WARNING: account $ACCOUNT has the login shell $(account_field 7): this Match block"
+        say "would restrict every login of $ACCOUNT (no terminal, no other forward), so it is not"
+        say "written. Better give the tunnel an account of its own; to restrict $ACCOUNT anyway,"
+        say "append the block to $SSHD_CONFIG yourself, then reload sshd:"
+        printf '%s\n' "$MATCH_BLOCK"
+        return
+    fi
     if ! includes_drop_ins; then
         say "$SSHD_CONFIG does not include $SSHD_CONFIG_DIR/*.conf: not changed."
         say "Append this block at its end, then reload sshd:"
@@ -192,7 +226,7 @@ _SUMMARY = """
 
 _REFUSAL = """\
 printf '%s\\n' 'ssh_callhome: the account name cannot be written safely into this script' \\
-    '(letters, digits, . _ - @ only): follow the steps by hand.' >&2
+    '(letters, digits, . _ - @ only, not digits alone): follow the steps by hand.' >&2
 exit 1
 """
 
@@ -222,7 +256,13 @@ def _header(
     key: asyncssh.SSHKey, software: ServerSoftware, account: str, line: str, settings: str
 ) -> str:
     """The script's values, each assigned in single quotes."""
-    if len(account) > _MAX_ACCOUNT_LENGTH or not _SAFE_ACCOUNT.fullmatch(account):
+    if (
+        len(account) > _MAX_ACCOUNT_LENGTH
+        or not _SAFE_ACCOUNT.fullmatch(account)
+        # id and getent read digits alone as a uid: another account's (0 is root). useradd
+        # refuses such names too.
+        or account.isdigit()
+    ):
         raise UnsafeScriptValue("account")
     assignments = [
         f"ACCOUNT={shell_quote(account)}",
