@@ -119,6 +119,44 @@ def test_a_full_gate_refuses_a_newcomer_no_one_holds_more_places_than() -> None:
     assert (stats.active_connections, stats.connections_refused, gate.evictions) == (4, 2, 1)
 
 
+def test_a_closing_connection_gives_its_place_up_but_counts_against_its_visitor() -> None:
+    stats = TrafficStats()
+    gate = ChannelGate(ConnectionLimits(total=3, per_visitor=2), stats)
+    first, _second = gate.admit("192.0.2.1"), gate.admit("192.0.2.1")
+    first.give_place_up()  # closed on our side; the SSH server has not closed it yet
+    first.give_place_up()  # once only
+    assert stats.active_connections == 1
+    with pytest.raises(asyncssh.ChannelOpenError):
+        gate.admit("192.0.2.1")  # what the server holds for it counts against its cap
+    gate.admit("192.0.2.2")
+    gate.admit("192.0.2.3")  # the place it gave up
+    first.release()  # the SSH server closed it: its visitor may come again
+    assert stats.active_connections == 3
+    with pytest.raises(asyncssh.ChannelOpenError):
+        gate.admit("192.0.2.1")  # the total is full: none of them waits for a request
+    assert stats.connections_refused == 2
+
+
+def test_closing_connections_are_bounded_by_the_total() -> None:
+    stats = TrafficStats()
+    gate = ChannelGate(ConnectionLimits(total=2, per_visitor=2), stats)
+    closed: list[str] = []
+    closing = [gate.admit("192.0.2.1") for _ in range(2)]
+    for admission in closing:
+        admission.give_place_up()
+    kept = admit_waiting(gate, "192.0.2.2", True, closed)
+    admit_waiting(gate, "192.0.2.2", True, closed)
+    kept.give_place_up()  # no room among the closing ones: it keeps its place until released
+    assert stats.active_connections == 2
+    with pytest.raises(asyncssh.ChannelOpenError):
+        gate.admit("192.0.2.9")  # an evicted one would keep its place too: refused
+    closing[0].release()
+    gate.admit("192.0.2.9")  # room again: the oldest idle one of 192.0.2.2 (kept) gave it up
+    assert closed == ["192.0.2.2"]
+    kept.release()
+    assert stats.active_connections == 2  # the newcomer and the other one of 192.0.2.2
+
+
 def test_evictions_are_logged_once_per_burst(caplog: pytest.LogCaptureFixture) -> None:
     now = 1000.0
     gate = ChannelGate(ConnectionLimits(total=50, per_visitor=50), TrafficStats(), lambda: now)

@@ -30,6 +30,7 @@ from custom_components.ssh_callhome.addresses import visitor_address
 from custom_components.ssh_callhome.engine.limits import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_VISITOR,
+    MIN_BODY_RATE,
     ConnectionLimits,
 )
 from harness.ha_http import load_with_remote_view, through, visitor
@@ -50,6 +51,11 @@ TRICKLE_EVERY = STALLED_AFTER / 2
 SERVED_WITHIN = 5 * STALLED_AFTER
 # Bytes one trickling upload sends at most (bounded loop): longer than the test lasts.
 MAX_TRICKLED = 200
+# A slow upload that keeps the minimum rate: twice it, in pieces. The rate is measured over
+# STALLED_AFTER, two seconds for it here: the test shares its event loop with 100 uploads, and
+# a piece held up for a second must not make it look slow.
+PACED_STALLED_AFTER = 2.0
+PACED_PIECE = b"x" * int(2 * MIN_BODY_RATE * TRICKLE_EVERY)
 UPLOAD_HEAD = (
     b"POST /api/test_upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
     b"Content-Length: 1000000000\r\n\r\n"
@@ -75,27 +81,38 @@ def stalled_soon() -> Iterator[None]:
         yield
 
 
-async def trickle(port: int, source: str, stop: asyncio.Event) -> None:
-    """One upload whose body comes one byte at a time, quicker than a stall."""
+async def trickle(port: int, source: str, stop: asyncio.Event, piece: bytes = b"x") -> None:
+    """One upload whose body comes a `piece` at a time, quicker than a stall."""
     with contextlib.suppress(OSError):
         reader, writer = await connect_from(port, source)
         writer.write(UPLOAD_HEAD)
         for _ in range(MAX_TRICKLED):
             if stop.is_set() or reader.at_eof():
                 break
-            writer.write(b"x")
+            writer.write(piece)
             await writer.drain()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), TRICKLE_EVERY)
         writer.transport.abort()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=aiohttp.ClientError,  # the newcomer's connection is closed at once: refused
-    reason="a trickling body is neither stalled nor idle: never evictable, never closed by the "
-    "stall bound, and nothing bounds a request's duration or its body's rate",
-)
+async def fill_every_place(
+    entry: MockConfigEntry, stop: asyncio.Event, piece: bytes, stalled_after: float
+) -> list[asyncio.Task[None]]:
+    """Uploads from FLOODING, each at its cap, sending `piece` every TRICKLE_EVERY."""
+    stats = tunnel_of(entry).stats
+    uploads = [
+        asyncio.create_task(trickle(entry.data["remote_port"], source, stop, piece))
+        for source in FLOODING
+        for _ in range(DEFAULT_MAX_CONNECTIONS_PER_VISITOR)
+    ]
+    await wait_until(
+        lambda: stats.active_connections == DEFAULT_MAX_CONNECTIONS, 30, "every place held"
+    )
+    await asyncio.sleep(3 * stalled_after)  # long past "stalled", had they stalled
+    return uploads
+
+
 async def test_a_fresh_visitor_is_served_while_five_addresses_trickle_uploads(
     hass: HomeAssistant,
     entry: MockConfigEntry,
@@ -106,18 +123,10 @@ async def test_a_fresh_visitor_is_served_while_five_addresses_trickle_uploads(
     hass.http.register_view(UploadView())
     await load_with_remote_view(hass, entry)
     stats = tunnel_of(entry).stats
-    port = entry.data["remote_port"]
     stop = asyncio.Event()
-    uploads = [
-        asyncio.create_task(trickle(port, source, stop))
-        for source in FLOODING
-        for _ in range(DEFAULT_MAX_CONNECTIONS_PER_VISITOR)
-    ]
+    uploads: list[asyncio.Task[None]] = []
     try:
-        await wait_until(
-            lambda: stats.active_connections == DEFAULT_MAX_CONNECTIONS, 30, "every place held"
-        )
-        await asyncio.sleep(3 * STALLED_AFTER)  # long past "stalled", had they stalled
+        uploads = await fill_every_place(entry, stop, b"x", STALLED_AFTER)
         started = time.monotonic()
         async with (
             visitor(FRESH) as session,
@@ -131,3 +140,32 @@ async def test_a_fresh_visitor_is_served_while_five_addresses_trickle_uploads(
         await asyncio.gather(*uploads)
     print(f"fresh visitor served after {waited:.2f} s; refusals {refused}")
     assert waited <= SERVED_WITHIN
+
+
+async def test_slow_uploads_that_keep_the_minimum_rate_keep_their_places(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    keep_log_capture_small(caplog)
+    hass.http.register_view(UploadView())
+    paced = partial(ConnectionLimits, stalled_after=PACED_STALLED_AFTER)
+    with patch.object(builder_module, "ConnectionLimits", paced):
+        await load_with_remote_view(hass, entry)
+    gate_stats = tunnel_of(entry).stats
+    stop = asyncio.Event()
+    uploads: list[asyncio.Task[None]] = []
+    try:
+        uploads = await fill_every_place(entry, stop, PACED_PIECE, PACED_STALLED_AFTER)
+        with pytest.raises(aiohttp.ClientError):  # refused: no upload gave its place up
+            async with (
+                visitor(FRESH) as session,
+                session.get(through(entry, "/api/test_remote")) as reply,
+            ):
+                await reply.read()
+        held = gate_stats.active_connections
+    finally:
+        stop.set()
+        await asyncio.gather(*uploads)
+    print(f"paced uploads ({len(PACED_PIECE) / TRICKLE_EVERY:.0f} B/s each) held {held} places")
+    assert held == DEFAULT_MAX_CONNECTIONS

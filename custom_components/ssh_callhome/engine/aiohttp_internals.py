@@ -183,10 +183,11 @@ def bound_requests(
     handler = cast(web.RequestHandler, protocol)  # checked above
     # Read by aiohttp's request loop when it starts, as the connection is made.
     handler._keepalive_timeout = limits.idle_timeout
-    handler._request_parser = _HeadBoundParser(  # type: ignore[assignment]
+    parser = _HeadBoundParser(
         cast(_Parser, handler._request_parser), limits, request_parsed, head_too_large
     )
-    return RequestWatch(handler)
+    handler._request_parser = parser  # type: ignore[assignment]
+    return RequestWatch(handler, parser)
 
 
 def _request_bounds_problem(protocol: asyncio.BaseProtocol) -> str | None:
@@ -213,10 +214,11 @@ def _request_bounds_problem(protocol: asyncio.BaseProtocol) -> str | None:
 class RequestWatch:
     """What aiohttp's own state tells of one connection (as bound_requests found it)."""
 
-    __slots__ = ("_handler",)
+    __slots__ = ("_handler", "_parser")
 
-    def __init__(self, handler: web.RequestHandler) -> None:
+    def __init__(self, handler: web.RequestHandler, parser: _HeadBoundParser) -> None:
         self._handler = handler
+        self._parser = parser
 
     def waits_for_request(self) -> bool:
         """Whether aiohttp waits for a request on this connection: none yet, or the next one.
@@ -233,6 +235,10 @@ class RequestWatch:
         A websocket has a parser of its own (`_payload_parser`) for as long as it is open.
         """
         return not self.waits_for_request() and self._handler._payload_parser is None
+
+    def body_under_way(self) -> bool:
+        """Whether the last request parsed still has body to come from the visitor."""
+        return self._parser.body_under_way()
 
     def holds_too_much(self) -> bool:
         """Whether aiohttp holds more of the visitor's input than a client sends ahead.
@@ -294,7 +300,7 @@ class _HeadBoundParser:
         requests: list[tuple[object, StreamReader]] = []
         upgraded, tail = False, b""
         while data and not self._over and not upgraded:
-            in_body = self._body is not None and not self._body.is_eof()
+            in_body = self.body_under_way()
             piece, data = self._body_split(data) if in_body else self._head_split(data)
             parsed, upgraded, tail = self._parser.feed_data(piece)
             if any(self._too_many_lines(message) for message, _ in parsed):
@@ -321,6 +327,10 @@ class _HeadBoundParser:
         message, self._body = request
         self._body_left = _content_length(message) if after_its_head else None
         self._head_bytes = self._head_lines = 0
+
+    def body_under_way(self) -> bool:
+        """Whether the last request parsed has a body that has not ended yet."""
+        return self._body is not None and not self._body.is_eof()
 
     def _body_is_complete(self) -> bool:
         return self._body is not None and self._body.is_eof()

@@ -12,7 +12,8 @@ channel is closed when aiohttp has parsed no request in time (aiohttp itself wai
 an hour), when a request's head grows beyond its bound, when it waits too long for the next
 request, when aiohttp holds more of its input than a client sends ahead (pipelined requests, what
 follows an upgrade; aiohttp_internals.py), or when no byte moved either way for too long while
-a request is under way.
+a request is under way. A channel closed here gives its place up at once, and keeps counting
+against its visitor until the SSH server has closed it too.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         self._transport: ChannelTransport | None = None
         self._watch: RequestWatch | None = None
         self._progress = _Progress()
+        self._body_pace = _Pace(self._limits.stalled_after, self._limits.min_body_rate)
 
     @override
     def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
@@ -104,6 +106,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         self._stats.bytes_received += len(data)
         self._progress.moved()
+        self._body_pace.received(len(data))
         self._guarded(self._deliver, data)
 
     @override
@@ -134,7 +137,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
 
         With another aiohttp, only the first request's header is watched, byte by byte.
         """
-        watch = bound_requests(protocol, self._limits, self._stop_deadline, self._head_too_large)
+        watch = bound_requests(protocol, self._limits, self._request_parsed, self._head_too_large)
         if watch is None:
             return _RequestHeaderWatch(protocol, self._stop_deadline)
         self._watch = watch
@@ -152,14 +155,27 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         if self._watch is not None and self._watch.holds_too_much():
             self._close_now("that sent too much ahead of its answers")
 
+    def _request_parsed(self) -> None:
+        """A request's head was parsed: the first-request timer ends, its body's pace begins."""
+        self._stop_deadline()
+        self._body_pace.restart()
+
     def _may_give_place(self) -> bool:
-        """Whether a newcomer may take its place: it waits for a request or its request stalled."""
+        """Whether a newcomer may take its place: it waits for a request or its request stalled.
+
+        Stalled: no byte moved either way for `stalled_after`, or its body comes slower than
+        `min_body_rate` (a byte now and then keeps a request from going quiet).
+        """
         watch = self._watch
+        stalled_after = self._limits.stalled_after
         return watch is not None and (
             watch.waits_for_request()
             or (
                 watch.request_under_way()
-                and self._progress.quiet_for() >= self._limits.stalled_after
+                and (
+                    self._progress.quiet_for() >= stalled_after
+                    or (watch.body_under_way() and self._body_pace.slow_for() >= stalled_after)
+                )
             )
         )
 
@@ -170,10 +186,11 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         self._close_now(f"whose request moved no byte for {self._limits.stall_timeout:.0f} s")
 
     def _close_now(self, why: str) -> None:
-        """Close the channel and free its place at once.
+        """Close the channel and give its place up at once; aiohttp lets go of it at once.
 
-        Not when the SSH server has closed its side too: it waits until the visitor has read
-        what it was sent, which a visitor that stopped reading never does.
+        The SSH server closes its side only once the visitor has read what it holds for it,
+        which a visitor that stopped reading never does: until then the channel counts against
+        its visitor's cap (and among the closing channels, which are bounded), not in a place.
         """
         transport = self._required()
         if transport.closed:  # evicted, or gone, meanwhile
@@ -181,7 +198,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         _LOGGER.debug("Closing a tunnelled connection %s", why)
         self._stop_deadline()
         self._progress.stop()
-        self._admission.release()
+        self._admission.give_place_up()
         transport.abort()
 
     def _stop_deadline(self) -> None:
@@ -250,6 +267,41 @@ class _Progress:
         # Quiet but waiting, or a websocket: a request that begins moves a byte first.
         delay = timeout - quiet if quiet < timeout else timeout
         self._timer = self._loop.call_later(delay, self._check, timeout, under_way, stalled)
+
+
+class _Pace:
+    """Whether what a visitor sends keeps up with a minimum rate, measured over a window.
+
+    A window fills when `rate` x `window` bytes came within `window` seconds of its start: the
+    pace is kept then, and a new window begins. A window that runs out unfilled begins anew
+    with the next bytes, so a visitor slower than `rate` never keeps the pace.
+    """
+
+    def __init__(self, window: float, rate: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._window = window
+        self._enough = rate * window
+        self._kept = self._began = self._loop.time()
+        self._bytes = 0
+
+    def restart(self) -> None:
+        """A new request: its body has a window of its own to keep the pace."""
+        self._kept = self._began = self._loop.time()
+        self._bytes = 0
+
+    def received(self, size: int) -> None:
+        """`size` bytes came from the visitor."""
+        now = self._loop.time()
+        if now - self._began > self._window:
+            self._began, self._bytes = now, 0
+        self._bytes += size
+        if self._bytes >= self._enough:
+            self._kept = self._began = now
+            self._bytes = 0
+
+    def slow_for(self) -> float:
+        """Seconds since the pace was last kept (or the request began)."""
+        return self._loop.time() - self._kept
 
 
 def _tls_server(protocol: asyncio.BaseProtocol, context: ssl.SSLContext) -> sslproto.SSLProtocol:

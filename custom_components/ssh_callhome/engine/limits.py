@@ -9,7 +9,9 @@ total is full, a newcomer may instead take the place of another visitor's connec
 for a request or whose request has stalled, so that a few addresses cannot lock everybody
 else out (ChannelGate.admit). Each
 open channel can make Home Assistant buffer at most one SSH window (listening.py), so the total
-cap times the window bounds what visitors can make it hold.
+cap times the window bounds what visitors can make it hold. A channel closed on our side gives
+its place up at once but keeps counting against its visitor until the SSH server has closed it
+too, which waits for the visitor to read what the server holds for it.
 """
 
 from __future__ import annotations
@@ -61,6 +63,17 @@ IDLE_BETWEEN_REQUESTS = 75.0
 # its place to a newcomer, as an idle connection does: a browser's request moves bytes every
 # few seconds, and a fresh visitor is served about this soon after a flood of stalled requests.
 STALLED_AFTER = 10.0
+# A request body under way that brings fewer bytes a second than this (over STALLED_AFTER) counts
+# as stalled for that too: Apache's default for bodies (mod_reqtimeout MinRate=500). A mobile
+# upload on a poor link moves tens of KiB a second; a body trickled a byte at a time, which
+# never goes quiet, would otherwise hold its place for as long as the visitor likes.
+MIN_BODY_RATE = 500
+# Channels closed on our side that the SSH server has not closed yet (it first writes out what
+# it holds for the visitor, 2 MiB and more, which a visitor that reads nothing never lets it):
+# at most this many per place of the total. Their places serve others meanwhile (eviction and
+# the stall bound free a place at once), while the SSH server's memory stays bounded: at most
+# twice the total of channels there, and no visitor beyond its own cap.
+CLOSING_PER_PLACE = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,58 +88,81 @@ class ConnectionLimits:
     request_head_lines: int = REQUEST_HEAD_LINES
     idle_timeout: float = IDLE_BETWEEN_REQUESTS
     stalled_after: float = STALLED_AFTER
+    min_body_rate: int = MIN_BODY_RATE
     visitors: VisitorPolicy = field(default_factory=VisitorPolicy)
 
 
 class VisitorCounts:
-    """How many connections each visitor holds, and all of them together.
+    """How many places each visitor holds, how many connections it has closing, and in all.
 
     Asked by the originator address the SSH server reports, counted per visitor as refusals are
     (visitor_of: the IPv4 address, the IPv6 /64): a subscriber picks addresses in its /64 at
-    will, so counting per address would let one of them take every place. Visitors holding
-    nothing are forgotten, so the table is never larger than the connections open.
+    will, so counting per address would let one of them take every place. A place is an open
+    connection; a closing one was closed on our side and not yet by the SSH server. Visitors
+    holding nothing are forgotten, so the tables are never larger than the connections counted.
     """
 
     def __init__(self) -> None:
-        self._held: dict[str, int] = {}
+        self._places: dict[str, int] = {}
+        self._closing: dict[str, int] = {}
         self.total = 0
+        self.closing = 0
+
+    def places_of(self, originator: str) -> int:
+        """The places the visitor `originator` belongs to holds now."""
+        return self._places.get(visitor_of(originator), 0)
 
     def held_by(self, originator: str) -> int:
-        """The connections the visitor `originator` belongs to holds now."""
-        return self._held.get(visitor_of(originator), 0)
+        """The connections that visitor has at the SSH server: places and closing ones."""
+        visitor = visitor_of(originator)
+        return self._places.get(visitor, 0) + self._closing.get(visitor, 0)
 
     def add(self, originator: str) -> None:
-        """One more connection of the visitor `originator` belongs to."""
-        visitor = visitor_of(originator)
-        self._held[visitor] = self._held.get(visitor, 0) + 1
+        """One more place for the visitor `originator` belongs to."""
+        _count(self._places, visitor_of(originator), 1)
         self.total += 1
 
-    def remove(self, originator: str) -> None:
-        """One connection of the visitor `originator` belongs to fewer."""
-        visitor = visitor_of(originator)
-        left = self._held[visitor] - 1
-        if left:
-            self._held[visitor] = left
+    def close(self, originator: str) -> None:
+        """One of that visitor's places is closing: free for others, still its connection."""
+        self.remove(originator, closing=False)
+        _count(self._closing, visitor_of(originator), 1)
+        self.closing += 1
+
+    def remove(self, originator: str, closing: bool) -> None:
+        """One connection (`closing` or a place) of that visitor fewer."""
+        if closing:
+            _count(self._closing, visitor_of(originator), -1)
+            self.closing -= 1
         else:
-            del self._held[visitor]
-        self.total -= 1
+            _count(self._places, visitor_of(originator), -1)
+            self.total -= 1
+
+
+def _count(counts: dict[str, int], visitor: str, change: int) -> None:
+    """`visitor`'s count changed by `change`; a visitor counting nothing is forgotten."""
+    left = counts.get(visitor, 0) + change
+    if left:
+        counts[visitor] = left
+    else:
+        del counts[visitor]
 
 
 class Admission:
-    """One admitted connection; released exactly once, however often release() is called.
+    """One admitted connection: open (it holds a place), then maybe closing, then released.
 
-    It may be evicted only once its channel has said how (may_be_evicted): an in-process HTTP
-    connection can tell when it waits for a request or its request has stalled; a TCP forward
-    cannot, and never is.
+    Released exactly once, however often release() is called. It may be evicted only once its
+    channel has said how (may_be_evicted): an in-process HTTP connection can tell when it waits
+    for a request or its request has stalled; a TCP forward cannot, and never is.
     """
 
-    __slots__ = ("_close", "_gate", "_may_give_place", "_released", "visitor")
+    __slots__ = ("_close", "_gate", "_may_give_place", "_released", "closing", "visitor")
 
     def __init__(self, gate: ChannelGate, visitor: str) -> None:
         self._gate = gate
         self._released = False
         self._may_give_place: Callable[[], bool] = _never
         self._close: Callable[[], None] = _nothing
+        self.closing = False
         self.visitor = visitor
 
     def may_be_evicted(self, may_give_place: Callable[[], bool], close: Callable[[], None]) -> None:
@@ -137,15 +173,25 @@ class Admission:
     @property
     def evictable(self) -> bool:
         """Whether it could give its place up now (idle, or its request stalled)."""
-        return not self._released and self._may_give_place()
+        return not self._released and not self.closing and self._may_give_place()
 
     def evict(self) -> None:
-        """Close it and free its place at once, not when its channel has closed."""
-        self.release()
+        """Close it and give its place up at once, not when its channel has closed."""
+        self.give_place_up()
         self._close()
 
+    def give_place_up(self) -> None:
+        """Its channel is being closed on our side: the place goes to others at once.
+
+        It counts against its visitor until released (when the SSH server has closed the
+        channel too), and among the closing channels; when those are as many as allowed, it
+        keeps its place instead.
+        """
+        if not self._released and not self.closing:
+            self.closing = self._gate.closing(self)
+
     def release(self) -> None:
-        """The connection is gone: its place is free again."""
+        """The connection is gone: its place, or its share of the closing ones, is free."""
         if not self._released:
             self._released = True
             self._gate.released(self)
@@ -189,7 +235,7 @@ class ChannelGate:
         self.limits = limits
         self.stats = stats
         self._counts = VisitorCounts()
-        # Open admissions, oldest first (dicts keep insertion order).
+        # Admissions holding a place (not closing), oldest first (dicts keep insertion order).
         self._open: dict[Admission, None] = {}
         self._refusals = _Bursts(clock)
         self._evictions = _Bursts(clock)
@@ -225,31 +271,50 @@ class ChannelGate:
         return admission
 
     def _within_caps(self, visitor: str) -> None:
-        """Nothing if `visitor` may have one more place (maybe another's); else refused."""
+        """Nothing if `visitor` may have one more place (maybe another's); else refused.
+
+        Its closing connections count against its cap: each may hold what the SSH server
+        buffered for it.
+        """
         if self._counts.held_by(visitor) >= self.limits.per_visitor:
             held_by = visitor_of(visitor)  # its /64 for an IPv6 address
             self._refuse(visitor, f"{held_by} holds {self.limits.per_visitor} (the cap)")
         if self._counts.total >= self.limits.total:
             self._evict_for(visitor)
 
+    def closing(self, admission: Admission) -> bool:
+        """Called by Admission.give_place_up only: whether its place is freed now."""
+        if self._closing_full():
+            return False
+        del self._open[admission]
+        self._counts.close(admission.visitor)
+        self.stats.active_connections = self._counts.total
+        return True
+
+    def _closing_full(self) -> bool:
+        return self._counts.closing >= self.limits.total * CLOSING_PER_PLACE
+
     def released(self, admission: Admission) -> None:
         """Called by Admission.release only."""
-        del self._open[admission]
-        self._counts.remove(admission.visitor)
+        if not admission.closing:
+            del self._open[admission]
+        self._counts.remove(admission.visitor, admission.closing)
         self.stats.active_connections = self._counts.total
 
     def _evict_for(self, visitor: str) -> None:
         """Free a place for `visitor` in the full total, or refuse it."""
-        would_hold = self._counts.held_by(visitor) + 1
+        would_hold = self._counts.places_of(visitor) + 1
         candidates = [
             admission
             for admission in self._open
-            if self._counts.held_by(admission.visitor) > would_hold and admission.evictable
+            if self._counts.places_of(admission.visitor) > would_hold and admission.evictable
         ]
         if not candidates:
             self._refuse(visitor, f"{self._counts.total} connections open (the cap)")
+        if self._closing_full():  # the evicted one would keep its place
+            self._refuse(visitor, f"{self._counts.closing} connections closing (the cap)")
         # max() keeps the first of equals: the oldest of the visitor holding the most.
-        evicted = max(candidates, key=lambda admission: self._counts.held_by(admission.visitor))
+        evicted = max(candidates, key=lambda admission: self._counts.places_of(admission.visitor))
         self.evictions += 1
         if self._evictions.starts():
             _LOGGER.warning(
