@@ -86,7 +86,9 @@ async def test_addon_name_reaches_the_flow_title_and_form_made_safe(
     assert_safe_text("discovered flow title", flows[0]["context"]["title_placeholders"]["name"])
     form = await hass.config_entries.flow.async_configure(flows[0]["flow_id"])
     assert form["step_id"] == "import_addon"
-    assert_safe_text("import form text", form["description_placeholders"]["addon"])
+    placeholders = form["description_placeholders"]
+    assert placeholders is not None
+    assert_safe_text("import form text", placeholders["addon"])
 
 
 @pytest.mark.xfail(strict=True, reason="attack3: the add-on's name reaches repair and state as is")
@@ -131,7 +133,7 @@ async def test_addon_key_with_megabytes_after_it_is_not_stored_as_is(
     """asyncssh ignores what follows a key's END line; the entry stored all of it."""
     hostile.options["private_key"] += "\n" + "x" * KEY_PADDING
     menu = await hass.config_entries.flow.async_init(DOMAIN, context={"source": "user"})
-    form = await submit(hass, menu, {"next_step_id": "import_addon"})  # type: ignore[arg-type]
+    form = await submit(hass, menu, {"next_step_id": "import_addon"})
     result = await submit(hass, form, suggested_values(form))
     for _ in range(3):  # confirm the host key, then the restricted line: bounded steps
         if result["type"] is not FlowResultType.FORM:
@@ -144,4 +146,3 @@ async def test_addon_key_with_megabytes_after_it_is_not_stored_as_is(
         assert await hass.config_entries.async_unload(result["result"].entry_id)
     else:
         print(f"flow ended: {result['type']} {result.get('errors') or result.get('reason')}")
-
