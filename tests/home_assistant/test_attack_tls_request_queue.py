@@ -6,7 +6,9 @@ while aiohttp has paused reading (a body nobody reads yet), up to 256 KiB, and w
 resumes it hands all of it over at once, from its own callback: no check follows. A visitor
 that sends a body, then thousands of small requests behind it, and reads nothing, has them all
 parsed and queued. Over plain HTTP the same bytes come through the bridge piece by piece and the
-connection is closed. Real OpenSSH, Home Assistant's real HTTP(S) server.
+connection is closed. Held: a handshake that never completes (half a ClientHello, or one
+trickled a byte at a time) is closed by the first-request timer. Real OpenSSH, Home Assistant's
+real HTTP(S) server.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from aiohttp import web
@@ -24,8 +30,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import HomeAssistantView
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ssh_callhome import builder as builder_module
 from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from custom_components.ssh_callhome.engine.aiohttp_internals import MAX_QUEUED_REQUESTS
+from custom_components.ssh_callhome.engine.limits import ConnectionLimits
 from harness.ha_http import load_with_remote_view
 from harness.network import LOOPBACK
 
@@ -43,6 +51,13 @@ COUNT = 2000
 QUIET = 3.0
 # Reading the answers is bounded in bytes as well as in time.
 READ_AT_MOST = 16 * 1024 * 1024
+# The first-request timer in the handshake tests, and how late its closing may come on a loaded
+# machine.
+FIRST_REQUEST_TIMEOUT = 1.0
+CLOSE_SLACK = 3.0
+# A hello trickled a byte at a time, more slowly than the timer allows for the whole of it.
+TRICKLE_EVERY = 0.1
+TRICKLED_BYTES = 60
 # The webhook's answer and the one being written, beyond the queue's bound.
 IN_FLIGHT = 2
 
@@ -108,3 +123,49 @@ async def test_tls_closes_a_pipelined_flood_behind_a_body(
     answers = await answers_to_a_pipelined_flood(https_entry.data[CONF_REMOTE_PORT], context)
     print(f"HTTPS: {answers} answers to {COUNT + 1} requests")
     assert answers <= MAX_QUEUED_REQUESTS + IN_FLIGHT
+
+
+@pytest.fixture
+def short_first_request() -> Iterator[None]:
+    shorter = partial(ConnectionLimits, first_request_timeout=FIRST_REQUEST_TIMEOUT)
+    with patch.object(builder_module, "ConnectionLimits", shorter):
+        yield
+
+
+def client_hello(certificate: Path) -> bytes:
+    """A real ClientHello, as the first flight of a browser's handshake."""
+    client = ssl.create_default_context(cafile=str(certificate))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    with contextlib.suppress(ssl.SSLWantReadError):
+        client.wrap_bio(incoming, outgoing, server_hostname="x").do_handshake()
+    return outgoing.read()
+
+
+@pytest.mark.parametrize("sent", ["half a hello", "a hello trickled"])
+async def test_a_handshake_that_never_completes_is_closed_by_the_first_request_timer(
+    hass: HomeAssistant,
+    https_entry: MockConfigEntry,
+    https_certificate: Path,
+    short_first_request: None,
+    sent: str,
+) -> None:
+    """Held: the first-request timer runs from the channel's opening, whatever TLS does."""
+    await load_with_remote_view(hass, https_entry)
+    hello = client_hello(https_certificate)
+    reader, writer = await asyncio.open_connection(LOOPBACK, https_entry.data[CONF_REMOTE_PORT])
+    opened = time.monotonic()
+    if sent == "half a hello":
+        writer.write(hello[: len(hello) // 2])
+    else:  # one byte at a time, each well within any stall bound, never the whole hello
+        for byte in hello[:TRICKLED_BYTES]:
+            if reader.at_eof():
+                break
+            writer.write(bytes([byte]))
+            await asyncio.sleep(TRICKLE_EVERY)
+    try:
+        assert await asyncio.wait_for(reader.read(), FIRST_REQUEST_TIMEOUT + CLOSE_SLACK) == b""
+    finally:
+        writer.transport.abort()
+    waited = time.monotonic() - opened
+    print(f"{sent}: closed after {waited:.2f} s (first-request timer {FIRST_REQUEST_TIMEOUT} s)")
+    assert waited <= FIRST_REQUEST_TIMEOUT + CLOSE_SLACK
