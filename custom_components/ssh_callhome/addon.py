@@ -28,7 +28,7 @@ from homeassistant.helpers.hassio import is_hassio
 from homeassistant.helpers.start import async_at_started
 
 from .const import ADDON_SLUG, CONF_REMOTE_PORT, DEFAULT_REMOTE_PORT, DEFAULT_SSH_PORT, DOMAIN
-from .engine import VALID_PORTS, describe
+from .engine import VALID_PORTS, describe, printable
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,6 +45,13 @@ _ADDON_NAME = "sshcallhome"
 # How many add-ons with that name are asked for their options: a user has one, a fork or a
 # local copy makes two or three; more than this is no install we know, and each costs a call.
 MAX_ADDONS_INSPECTED = 4
+# The longest add-on name shown: its author chooses it, and it goes into a flow's title, a
+# repair's title and a sensor's attribute; real names ("SSH Call Home (fork)") are under 40.
+ADDON_NAME_LIMIT = 64
+# Removed from the name before it is shown: what markdown makes a link, an image, a heading,
+# emphasis, code, a table or HTML of, in the form and repair texts that render it. The colon
+# too, so that no "https://" in the name is turned into a link by itself.
+_MARKDOWN_CHARACTERS = re.compile(r"[\\`*_\[\]<>#|~:]")
 
 
 class AddonUnavailable(Exception):
@@ -73,6 +80,15 @@ class CallHomeAddon:
 
 def _named_like_ours(name: str) -> bool:
     return _ADDON_NAME in re.sub(r"[^a-z0-9]", "", name.casefold())
+
+
+def shown_name(name: str) -> str:
+    """The add-on's name made safe to show: one printable line, no markdown, capped.
+
+    A third party's add-on can carry any name; this is the only form of it that leaves here.
+    """
+    one_line = " ".join(_MARKDOWN_CHARACTERS.sub("", name).split())
+    return printable(one_line, ADDON_NAME_LIMIT)
 
 
 def _port(value: object, default: int) -> int:
@@ -152,10 +168,11 @@ async def _async_inspect_addons(hass: HomeAssistant) -> CallHomeAddon | None:
     installed = await get_supervisor_client(hass).addons.list()
     named = [addon for addon in installed if _named_like_ours(addon.name)]
     for addon in named[:MAX_ADDONS_INSPECTED]:
-        info = await _manager(hass, addon.slug, addon.name).async_get_addon_info()
+        name = shown_name(addon.name)
+        info = await _manager(hass, addon.slug, name).async_get_addon_info()
         if _is_ours(info.options):
             running = info.state is AddonState.RUNNING
-            return _from_options(addon.slug, addon.name, running, info.options)
+            return _from_options(addon.slug, name, running, info.options)
     return None
 
 

@@ -193,8 +193,9 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         """The add-on's key, loaded as a pasted one; the form has no key field to blame."""
         try:
             return await async_client_key(self.hass, data)
-        except FormError:
-            raise FormError("base", "addon_key_unusable") from None
+        except FormError as error:
+            unusable = "addon_key_too_long" if error.key == "key_too_long" else "addon_key_unusable"
+            raise FormError("base", unusable) from None
 
     async def _async_verify_addon_import(self) -> ConfigFlowResult:
         """Check for real; the add-on still holding the port is no error, a repair stops it."""

@@ -39,6 +39,11 @@ from .engine import VALID_PORTS, InvalidKey, Reason, WeakKey, WrongPassphrase, d
 
 _LOGGER = logging.getLogger(__name__)
 
+# The longest key text taken. An RSA-4096 key as OpenSSH writes it is about 3.4 KiB, an
+# RSA-16384 key (the largest anyone uses) about 12.7 KB; asyncssh ignores whatever follows the
+# END line, so without a bound megabytes of it would be stored in the entry as the key.
+MAX_KEY_TEXT = 16 * 1024
+
 
 def whole_number(low: int, high: int) -> vol.All:
     """A number box from `low` to `high`; the selector gives a float, the entry keeps an int."""
@@ -150,6 +155,8 @@ def unique_id(data: Mapping[str, Any]) -> str:
 
 async def async_client_key(hass: HomeAssistant, data: Mapping[str, Any]) -> asyncssh.SSHKey:
     """The pasted key, loaded in the executor; a key we cannot use is a field error."""
+    if len(data[CONF_PRIVATE_KEY]) > MAX_KEY_TEXT:
+        raise FormError(CONF_PRIVATE_KEY, "key_too_long")
     try:
         return await async_load_client_key(hass, data)
     except InvalidKey:

@@ -8,7 +8,7 @@ options as the Supervisor returns them. The tunnel runs against the real sshd.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from custom_components.ssh_callhome.const import (
 )
 from custom_components.ssh_callhome.engine.keys import fingerprint, load_host_key
 from custom_components.ssh_callhome.engine.state import Reason, Status, TunnelState
+from custom_components.ssh_callhome.flow_forms import MAX_KEY_TEXT
 from harness.flows import submit, suggested_values
 from harness.integration import DEVICE, load, state_of, tunnel_of
 from harness.network import wait_until
@@ -256,14 +257,27 @@ async def test_a_discovered_addon_gone_since_ends_the_flow(
     assert result["reason"] == "addon_not_found"
 
 
+@pytest.mark.parametrize(
+    ("key_text", "error"),
+    [
+        (lambda key: "not a key", "addon_key_unusable"),
+        # asyncssh would load it, ignoring what follows the END line: the cap refuses it.
+        (lambda key: key + "\n" + "x" * MAX_KEY_TEXT, "addon_key_too_long"),
+    ],
+    ids=["not_a_key", "padded_past_the_cap"],
+)
 async def test_an_unusable_key_in_the_addon_is_the_forms_error(
-    hass: HomeAssistant, on_supervisor: FakeSupervisor, addon: Addon
+    hass: HomeAssistant,
+    on_supervisor: FakeSupervisor,
+    addon: Addon,
+    key_text: Callable[[str], str],
+    error: str,
 ) -> None:
-    addon.options["private_key"] = "not a key"
+    addon.options["private_key"] = key_text(addon.options["private_key"])
     menu = await start(hass)
     form = await submit(hass, menu, {"next_step_id": "import_addon"})  # type: ignore[arg-type]
     result = await submit(hass, form, suggested_values(form))
-    assert result["errors"] == {"base": "addon_key_unusable"}
+    assert result["errors"] == {"base": error}
 
 
 def refusals(history: Iterable[TunnelState]) -> int:

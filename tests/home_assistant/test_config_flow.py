@@ -31,6 +31,7 @@ from custom_components.ssh_callhome.const import (
 )
 from custom_components.ssh_callhome.engine.connection import HostKeyChanged
 from custom_components.ssh_callhome.engine.keys import fingerprint, load_host_key
+from custom_components.ssh_callhome.flow_forms import MAX_KEY_TEXT
 from harness.dropbear import DropbearServer
 from harness.flows import submit
 from harness.network import LOOPBACK, SilentServer, free_port
@@ -120,6 +121,18 @@ async def test_bad_values_are_field_errors(
     result = await submit(hass, form, {**user_input, **changes})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {field: error}
+    await finish(hass, result, user_input)
+
+
+async def test_a_key_with_megabytes_after_it_is_refused_not_stored(
+    hass: HomeAssistant, user_input: dict[str, Any]
+) -> None:
+    """asyncssh ignores what follows the END line: the cap, not the key's import, refuses it."""
+    padded = user_input[CONF_PRIVATE_KEY] + "\n" + "x" * MAX_KEY_TEXT
+    form = await start(hass)
+    result = await submit(hass, form, {**user_input, CONF_PRIVATE_KEY: padded})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PRIVATE_KEY: "key_too_long"}
     await finish(hass, result, user_input)
 
 

@@ -98,6 +98,7 @@ from .public_url import (
 from .server_hello import ServerSoftware
 from .server_script import setup_script
 from .server_setup import server_settings
+from .server_text import printable
 from .session_target import SessionTarget
 from .settings import TunnelSettings
 from .state import PUBLIC_URL_FAILURE_PREFIX, Reason, Status, TunnelState, describe, reason_for
@@ -159,6 +160,7 @@ __all__ = [
     "parse_extra_forwards",
     "parse_networks",
     "parse_public_url",
+    "printable",
     "reason_for",
     "served_certificate",
     "server_settings",
