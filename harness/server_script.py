@@ -14,6 +14,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncssh
+
+from .network import LOOPBACK
 from .openssh import OpenSSHServer
 
 # The script creates an account, writes files and runs sshd -t: a few seconds at most here.
@@ -21,6 +24,8 @@ _SCRIPT_TIMEOUT = 60.0
 # A PATH without /usr/sbin: no useradd, so that a script meant to refuse a hostile name cannot
 # create an account under it even if it failed to (Debian's useradd accepts "it's").
 NO_USERADD = {"PATH": "/usr/bin:/bin"}
+# What a forward is to: nothing needs to listen there for the server to grant the listener.
+_TARGET_PORT = 9
 
 
 @contextlib.contextmanager
@@ -90,3 +95,14 @@ class DropInSSHServer(OpenSSHServer):
     def drop_in(self) -> Path:
         """The file the script writes the account's Match block to."""
         return self.drop_ins / f"ssh_callhome-{self.user}.conf"
+
+
+async def forward_granted(server: OpenSSHServer, key: asyncssh.SSHKey, port: int) -> bool:
+    """Whether the server, logged in to with `key`, grants a remote forward from `port`."""
+    async with server.connect(key) as connection:
+        try:
+            listener = await connection.forward_remote_port(LOOPBACK, port, LOOPBACK, _TARGET_PORT)
+        except asyncssh.ChannelListenError:
+            return False
+        listener.close()
+        return True

@@ -22,11 +22,14 @@ from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
 from custom_components.ssh_callhome.engine.server_script import setup_script
 from custom_components.ssh_callhome.engine.server_setup import server_settings
 from harness.network import LOOPBACK, free_port
-from harness.server_script import DropInSSHServer, run_script, throwaway_account
+from harness.server_script import (
+    DropInSSHServer,
+    forward_granted,
+    run_script,
+    throwaway_account,
+)
 
 _COMMENT = "ssh_callhome@attack"
-# What the forward is to: nothing needs to listen there for the server to grant the listener.
-_TARGET_PORT = 9
 
 
 def _script(key: asyncssh.SSHKey, account: str, port: int) -> str:
@@ -44,16 +47,6 @@ def shared_sshd(socket_enabled: None, tmp_path: Path) -> Iterator[DropInSSHServe
         server.stop()
 
 
-async def _forward_granted(server: DropInSSHServer, key: asyncssh.SSHKey, port: int) -> bool:
-    async with server.connect(key) as connection:
-        try:
-            listener = await connection.forward_remote_port(LOOPBACK, port, LOOPBACK, _TARGET_PORT)
-        except asyncssh.ChannelListenError:
-            return False
-        listener.close()
-        return True
-
-
 def _run(server: DropInSSHServer, script: str) -> None:
     result = run_script(script, **server.script_environment)
     print(result.stdout, result.stderr)
@@ -62,18 +55,17 @@ def _run(server: DropInSSHServer, script: str) -> None:
     server.start()
 
 
-@pytest.mark.xfail(strict=True, reason="attack3: the second script's drop-in drops the first port")
 async def test_a_second_tunnel_on_the_account_keeps_the_first_ones_forward(
     shared_sshd: DropInSSHServer,
 ) -> None:
     home, holiday = (asyncssh.generate_private_key("ssh-ed25519") for _ in range(2))
     home_port, holiday_port = free_port(), free_port()
     _run(shared_sshd, _script(home, shared_sshd.user, home_port))
-    assert await _forward_granted(shared_sshd, home, home_port)
+    assert await forward_granted(shared_sshd, home, home_port)
 
     _run(shared_sshd, _script(holiday, shared_sshd.user, holiday_port))
-    assert await _forward_granted(shared_sshd, holiday, holiday_port)
-    granted = await _forward_granted(shared_sshd, home, home_port)
+    assert await forward_granted(shared_sshd, holiday, holiday_port)
+    granted = await forward_granted(shared_sshd, home, home_port)
     print(f"drop-in now: {shared_sshd.drop_in.read_text()!r}")
     print(f"first tunnel's forward after the second script: {'granted' if granted else 'refused'}")
     assert granted

@@ -15,6 +15,7 @@ from custom_components.ssh_callhome.engine.connection import check_tunnel
 from custom_components.ssh_callhome.engine.keys import authorized_keys_line
 from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
 from custom_components.ssh_callhome.engine.server_script import (
+    DROP_IN_MARKER,
     UnsafeScriptValue,
     setup_script,
     shell_quote,
@@ -31,6 +32,7 @@ from harness.server_script import (
     NO_USERADD,
     DropInSSHServer,
     create_account,
+    forward_granted,
     run_script,
     throwaway_account,
 )
@@ -141,7 +143,61 @@ async def test_the_script_prepares_openssh_for_the_tunnel_and_nothing_else(
     assert drop_in_sshd.reloads.read_text() == "reloaded\n"
 
 
-@pytest.mark.parametrize("previous", ["an older block", None])
+async def test_two_tunnels_on_one_account_keep_both_forwards_and_a_run_again_changes_nothing(
+    drop_in_sshd: DropInSSHServer,
+) -> None:
+    account = drop_in_sshd.user
+    keys = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(2)]
+    ports = sorted((free_port(), free_port()), reverse=True)  # the later script's port first
+    scripts = [
+        script_for(key, ServerSoftware.OPENSSH, account, LOOPBACK, [port])
+        for key, port in zip(keys, ports, strict=True)
+    ]
+    for script in scripts:
+        result = run_script(script, **drop_in_sshd.script_environment)
+        print(result.stdout, result.stderr)
+        assert result.returncode == 0, result.stderr
+    drop_in = drop_in_sshd.drop_in.read_text()
+    print(drop_in)
+    low, high = sorted(ports)
+    assert f"    PermitListen {LOOPBACK}:{low} {LOOPBACK}:{high}\n" in drop_in
+    assert f"    PermitOpen 127.0.0.1:{low} 127.0.0.1:{high}\n" in drop_in
+
+    drop_in_sshd.stop()  # started again as the reload would: with the drop-in in force
+    drop_in_sshd.start()
+    for key, port in zip(keys, ports, strict=True):
+        assert await forward_granted(drop_in_sshd, key, port)
+
+    authorized_keys = Path(pwd.getpwnam(account).pw_dir) / ".ssh" / "authorized_keys"
+    before = file_states(authorized_keys, drop_in_sshd.drop_in)
+    for script in scripts:
+        again = run_script(script, **drop_in_sshd.script_environment)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.endswith("ssh_callhome: nothing to change\n")
+    assert file_states(authorized_keys, drop_in_sshd.drop_in) == before
+    assert drop_in_sshd.reloads.read_text() == "reloaded\n" * 2
+
+
+def test_a_drop_in_the_script_did_not_write_is_refused_and_nothing_changes(
+    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey
+) -> None:
+    account = drop_in_sshd.user
+    drop_in_sshd.drop_in.write_text(f"Match User {account}\n    PermitListen 2222\n")
+    before = file_states(drop_in_sshd.drop_in)
+    script = script_for(client_key, ServerSoftware.OPENSSH, account, LOOPBACK, [free_port()])
+    result = run_script(script, **drop_in_sshd.script_environment)
+    print(result.stdout, result.stderr)
+    assert result.returncode == 1
+    assert f"{drop_in_sshd.drop_in} was not written by this script: nothing changed" in (
+        result.stderr
+    )
+    assert file_states(drop_in_sshd.drop_in) == before
+    assert sorted(drop_in_sshd.drop_ins.iterdir()) == [drop_in_sshd.drop_in]
+    assert subprocess.run(["id", account], capture_output=True, check=False).returncode != 0
+    assert not drop_in_sshd.reloads.exists()
+
+
+@pytest.mark.parametrize("previous", [f"{DROP_IN_MARKER}\nan older block", None])
 def test_a_config_sshd_refuses_is_put_back_and_the_script_fails(
     account: str, client_key: asyncssh.SSHKey, tmp_path: Path, previous: str | None
 ) -> None:

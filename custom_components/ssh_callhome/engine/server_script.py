@@ -147,6 +147,38 @@ includes_drop_ins() {
         END { exit !found }' "$SSHD_CONFIG"
 }
 
+drop_in="$SSHD_CONFIG_DIR/$DROP_IN"
+
+# Checked before anything changes: a file of this name the script did not write is left to you.
+check_drop_in_is_ours() {
+    [ ! -e "$drop_in" ] || [ "$(head -n 1 "$drop_in")" = "$DROP_IN_MARKER" ] \
+        || fail "$drop_in was not written by this script: nothing changed. Move it away," \
+            "or merge this tunnel's block into it yourself"
+}
+
+# The values of the keyword $1 in the drop-in and in the new block, on one line: every tunnel on
+# the account keeps its ports (sshd takes a keyword's first value only, so one file holds them
+# all). Sorted by port, each once, so that a run again writes the very same text.
+merged_values() {
+    { [ ! -e "$drop_in" ] || cat "$drop_in"; printf '%s\n' "$MATCH_BLOCK"; } \
+        | KEYWORD="$1" awk '$1 == ENVIRON["KEYWORD"] { for (i = 2; i <= NF; i++) print $i }' \
+        | awk -F: '{ print $NF, $0 }' | LC_ALL=C sort -k1,1n -k2,2 -u | cut -d' ' -f2 \
+        | paste -s -d' ' -
+}
+
+# The new block, its PermitListen and PermitOpen naming the ports of the drop-in's block too.
+merged_block() {
+    printf '%s\n' "$MATCH_BLOCK" | PERMIT_LISTEN=$(merged_values PermitListen) \
+        PERMIT_OPEN=$(merged_values PermitOpen) awk '
+        $1 == "PermitListen" || $1 == "PermitOpen" {
+            match($0, /^ */)
+            values = $1 == "PermitListen" ? ENVIRON["PERMIT_LISTEN"] : ENVIRON["PERMIT_OPEN"]
+            print substr($0, 1, RLENGTH) $1 " " values
+            next
+        }
+        { print }'
+}
+
 restore_drop_in() {
     if [ -f "$drop_in.previous" ]; then
         mv -f "$drop_in.previous" "$drop_in"
@@ -180,9 +212,8 @@ install_match_block() {
         printf '%s\n' "$MATCH_BLOCK"
         return
     fi
-    drop_in="$SSHD_CONFIG_DIR/$DROP_IN"
-    text="# Written by ssh_callhome's server script, which replaces it when run again.
-$MATCH_BLOCK"
+    text="$DROP_IN_MARKER
+$(merged_block)"
     if [ -f "$drop_in" ] && [ "$(cat "$drop_in")" = "$text" ]; then
         say "$drop_in: holds this tunnel's Match block, unchanged"
         return
@@ -203,6 +234,7 @@ $MATCH_BLOCK"
     say "sshd reloaded"
 }
 
+check_drop_in_is_ours
 ensure_account
 install_key
 install_match_block
@@ -219,6 +251,12 @@ say "Dropbear's settings apply to the whole server: set them yourself in /etc/de
 say "then run systemctl restart dropbear:"
 printf '%s\n' "$DROPBEAR_FLAGS"
 """
+
+# The first line of every drop-in the script writes: a file of that name without it is somebody
+# else's, which the script leaves alone.
+DROP_IN_MARKER = (
+    "# Written by ssh_callhome's server script, which adds its ports to it when run again."
+)
 
 _SUMMARY = """
 [ "$changes" -gt 0 ] || say "nothing to change"
@@ -276,6 +314,7 @@ def _header(
         assignments += [
             f"MATCH_BLOCK={shell_quote(settings, lines=True)}",
             f"DROP_IN={shell_quote(f'ssh_callhome-{account}.conf')}",
+            f"DROP_IN_MARKER={shell_quote(DROP_IN_MARKER)}",
         ]
     return "\n".join(assignments)
 
