@@ -54,6 +54,27 @@ def test_the_gate_holds_both_caps_and_frees_places() -> None:
         gate.admit("192.0.2.1")  # the total is full again
 
 
+def test_extra_forwards_hold_half_the_total_and_leave_the_rest_to_the_main_forward() -> None:
+    stats = TrafficStats()
+    gate = ChannelGate(ConnectionLimits(total=4, per_visitor=4), stats)
+
+    def extra_refused(visitor: str) -> None:
+        with pytest.raises(asyncssh.ChannelOpenError) as refused:
+            gate.admit(visitor, extra_forward=True)
+        assert refused.value.code == asyncssh.OPEN_RESOURCE_SHORTAGE
+
+    first = gate.admit("192.0.2.1", extra_forward=True)
+    gate.admit("192.0.2.2", extra_forward=True)
+    extra_refused("192.0.2.3")  # two of four: their share is held
+    gate.admit("192.0.2.3")  # the main forward's places stay free
+    first.give_place_up()  # closing: its place is free for the extra forwards again
+    third = gate.admit("192.0.2.3", extra_forward=True)
+    extra_refused("192.0.2.4")
+    third.release()
+    gate.admit("192.0.2.4", extra_forward=True)
+    assert (stats.active_connections, stats.connections_refused) == (3, 2)
+
+
 def test_refusals_are_logged_once_per_burst(caplog: pytest.LogCaptureFixture) -> None:
     now = 1000.0
     gate = ChannelGate(ConnectionLimits(total=1, per_visitor=1), TrafficStats(), lambda: now)

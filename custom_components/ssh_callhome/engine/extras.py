@@ -56,10 +56,17 @@ class ExtraForward:
         return replace(self, in_process=target)
 
     def sessions(self, gate: ChannelGate) -> SessionFactory:
-        """What each of its connections is handed to."""
+        """What each of its connections is handed to.
+
+        Over TCP, its connections count among the extra forwards' share of the places
+        (limits.py); handed to Home Assistant's own server, they are the main forward's, which
+        fair places can close when idle.
+        """
         if self.in_process is not None:
             return self.in_process(gate)
-        return tcp_target(self.host, self.port, gate, proxy_header=self.proxy_v2)
+        return tcp_target(
+            self.host, self.port, gate, proxy_header=self.proxy_v2, extra_forward=True
+        )
 
 
 def parse_extra_forwards(text: str) -> tuple[ExtraForward, ...]:

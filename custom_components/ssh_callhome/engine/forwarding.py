@@ -19,9 +19,16 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def tcp_target(
-    host: str, port: int, gate: ChannelGate, *, proxy_header: bool = False
+    host: str,
+    port: int,
+    gate: ChannelGate,
+    *,
+    proxy_header: bool = False,
+    extra_forward: bool = False,
 ) -> SessionFactory:
     """Sessions that connect each channel to host:port; a refused target refuses the channel.
+
+    An `extra_forward`'s channels ask the gate for a place within the extra forwards' share.
 
     With `proxy_header`, the target gets a PROXY protocol v2 header (proxy_header.py) naming
     the visitor before any of the visitor's bytes.
@@ -35,7 +42,7 @@ def tcp_target(
     """
 
     async def open_session(orig_host: str, orig_port: int) -> asyncssh.SSHTCPSession[bytes]:
-        admission = gate.admit(orig_host)
+        admission = gate.admit(orig_host, extra_forward=extra_forward)
         loop = asyncio.get_running_loop()
         channel_side = _ChannelSide(gate.stats, admission, gate.limits, proxy_header)
         try:

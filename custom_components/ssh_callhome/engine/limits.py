@@ -7,7 +7,8 @@ Beyond a cap the channel is refused with OPEN_RESOURCE_SHORTAGE. Either way the 
 closes that visitor's connection before any byte reaches the target; the tunnel stays. When the
 total is full, a newcomer may instead take the place of another visitor's connection that waits
 for a request or whose request has stalled, so that a few addresses cannot lock everybody
-else out (ChannelGate.admit). Each
+else out (ChannelGate.admit). Extra forwards together hold at most half the total, so that
+Home Assistant's own forward always keeps places for fair places to share. Each
 open channel can make Home Assistant buffer at most one SSH window (listening.py), so the total
 cap times the window bounds what visitors can make it hold. A channel closed on our side gives
 its place up at once but keeps counting against its visitor until the SSH server has closed it
@@ -74,6 +75,13 @@ MIN_BODY_RATE = 500
 # the stall bound free a place at once), while the SSH server's memory stays bounded: at most
 # twice the total of channels there, and no visitor beyond its own cap.
 CLOSING_PER_PLACE = 1
+# The share of the total that extra forwards may hold together. Their connections are never
+# evicted (whether one is idle cannot be told) and after their first byte have no timer, so
+# without a share a few addresses holding silent ones took every place and Home Assistant's own
+# forward refused everybody for good. The rest stays for the main forward, where fair places
+# give an idle connection's place to a newcomer. Half: with the default total, 50 MQTT clients
+# or SSH sessions at once, and for Home Assistant 50, more than twice what one browser may hold.
+EXTRA_FORWARDS_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +98,11 @@ class ConnectionLimits:
     stalled_after: float = STALLED_AFTER
     min_body_rate: int = MIN_BODY_RATE
     visitors: VisitorPolicy = field(default_factory=VisitorPolicy)
+
+    @property
+    def extra_forwards_total(self) -> int:
+        """The places extra forwards may hold together (EXTRA_FORWARDS_SHARE of the total)."""
+        return int(self.total * EXTRA_FORWARDS_SHARE)
 
 
 class VisitorCounts:
@@ -155,10 +168,19 @@ class Admission:
     for a request or its request has stalled; a TCP forward cannot, and never is.
     """
 
-    __slots__ = ("_close", "_gate", "_may_give_place", "_released", "closing", "visitor")
+    __slots__ = (
+        "_close",
+        "_gate",
+        "_may_give_place",
+        "_released",
+        "closing",
+        "extra_forward",
+        "visitor",
+    )
 
-    def __init__(self, gate: ChannelGate, visitor: str) -> None:
+    def __init__(self, gate: ChannelGate, visitor: str, extra_forward: bool) -> None:
         self._gate = gate
+        self.extra_forward = extra_forward
         self._released = False
         self._may_give_place: Callable[[], bool] = _never
         self._close: Callable[[], None] = _nothing
@@ -242,8 +264,11 @@ class ChannelGate:
         self.evictions = 0
         self.visitors = VisitorRecord(clock)
 
-    def admit(self, visitor: str) -> Admission:
+    def admit(self, visitor: str, *, extra_forward: bool = False) -> Admission:
         """A place for one more connection of `visitor`, or ChannelOpenError (refused, full).
+
+        A connection of an `extra_forward` is refused too while the extra forwards hold their
+        share of the total (EXTRA_FORWARDS_SHARE).
 
         The tunnel's own check has a place beyond the caps while it runs (visitors.py): with
         every place taken it would be refused like a visitor, and the tunnel reconnected. With
@@ -261,11 +286,13 @@ class ChannelGate:
             raise asyncssh.ChannelOpenError(
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "visitor not allowed"
             )
+        if extra_forward:
+            self._within_extra_forwards_share(visitor)
         # One place beyond the total, for the check alone: taken, the check meets the caps too.
         if not own_check or self._counts.total > self.limits.total:
             self._within_caps(visitor)
         self._counts.add(visitor)
-        admission = Admission(self, visitor)
+        admission = Admission(self, visitor, extra_forward)
         self._open[admission] = None
         self.stats.active_connections = self._counts.total
         return admission
@@ -281,6 +308,13 @@ class ChannelGate:
             self._refuse(visitor, f"{held_by} holds {self.limits.per_visitor} (the cap)")
         if self._counts.total >= self.limits.total:
             self._evict_for(visitor)
+
+    def _within_extra_forwards_share(self, visitor: str) -> None:
+        """Nothing if the extra forwards may hold one more place; else `visitor` is refused."""
+        # Counted when asked: at most `total` places are open, and only extra forwards ask.
+        held = sum(admission.extra_forward for admission in self._open)
+        if held >= self.limits.extra_forwards_total:
+            self._refuse(visitor, f"extra forwards hold {held} (their share of the total)")
 
     def closing(self, admission: Admission) -> bool:
         """Called by Admission.give_place_up only: whether its place is freed now."""
