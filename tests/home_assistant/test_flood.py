@@ -292,11 +292,16 @@ async def test_flood_from_few_addresses_in_tcp_mode(
 # header lines without end and connecting again when closed.
 HEAD_FLOODERS = addresses(5, 10)
 HEAD_FLOOD_EACH = 10
-# What a head flood may add to Home Assistant's memory (README, Security): a head's bound
+# What a head flood may add to Home Assistant's memory (docs/visitor-control.md): a head's bound
 # (32 KiB, 130 lines) in aiohttp's parser and what a channel's window (256 KiB) holds, for each
-# of 100 connections; measured +5 MiB (+13 with a request answered first, caches warmed by it).
-# Without the bound it grew 283 MiB in its first half second.
-HEAD_FLOOD_GROWTH_BOUND = 32 * MiB
+# of 100 connections in a place and up to 100 more closed on our side that the SSH server has not
+# closed yet (limits.py bounds those by the total): 200 x 288 KiB, about 56 MiB. Measured +33 to
+# +39 MiB. Without the bound it grew 283 MiB in its first half second.
+HEAD_FLOOD_GROWTH_BOUND = 64 * MiB
+# What stays after it: Python's allocator keeps an arena until it is wholly free, so some of the
+# peak stays (measured +30 MiB after the first flood of a process); a second flood in the same
+# process left +5 more, so nothing accumulates. The gate's closing channels are all gone first.
+HEAD_FLOOD_LEFT_BEHIND_BOUND = 48 * MiB
 
 
 @pytest.mark.parametrize("request_first", [False, True], ids=["first", "later"])
@@ -334,6 +339,8 @@ async def test_a_head_flood_stays_within_its_memory_bound(
             client.kill()
             await client.wait()
     await wait_until(lambda: stats.active_connections == 0, 30, "every flood connection closed")
+    gate = tunnel_of(entry)._gate
+    await wait_until(lambda: gate._counts.closing == 0, 30, "every closing channel closed")
     after = settled_resident_bytes()
     flood_result = json.loads(output.splitlines()[-1])
     print(
@@ -343,4 +350,4 @@ async def test_a_head_flood_stays_within_its_memory_bound(
         f"after +{(after - start) / MiB:.0f}"
     )
     assert flood_result["closed"] >= HEAD_FLOOD_EACH * len(HEAD_FLOODERS)
-    assert after - start <= LEFT_BEHIND_BOUND
+    assert after - start <= HEAD_FLOOD_LEFT_BEHIND_BOUND
