@@ -30,9 +30,8 @@ async def test_a_head_after_a_body_in_the_same_piece_is_bounded() -> None:
     handler = web.Server(answer)()
     assert isinstance(handler, web.RequestHandler)
     too_large: list[None] = []
-    assert aiohttp_internals.bound_requests(
-        handler, ConnectionLimits(), lambda: None, lambda: too_large.append(None)
-    )
+    events = aiohttp_internals.RequestEvents(print, lambda: too_large.append(None), print, print)
+    assert aiohttp_internals.bound_requests(handler, ConnectionLimits(), events)
     handler.data_received(WITH_A_BODY)
     uncounted = b"x" + NEXT_REQUEST
     uncounted += LINE * ((PIECE - len(uncounted)) // len(LINE))

@@ -24,6 +24,7 @@ from custom_components.ssh_callhome.engine.limits import (
 )
 
 LIMITS = ConnectionLimits(idle_timeout=5.0)
+NO_EVENTS = aiohttp_internals.RequestEvents(print, print, print, print)
 REQUEST_LINE = b"POST /api/webhook/x HTTP/1.1\r\n"
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 PIECE = 32 * 1024  # at most what one SSH packet brings
@@ -52,6 +53,8 @@ class Connection:
     watch: aiohttp_internals.RequestWatch
     parsed: list[None] = field(default_factory=list)
     too_large: list[None] = field(default_factory=list)
+    too_much_ahead: list[None] = field(default_factory=list)
+    body: list[int] = field(default_factory=list)  # what each body piece brought its payload
 
     def send(self, data: bytes) -> None:
         for start in range(0, len(data), PIECE):
@@ -80,11 +83,17 @@ async def handler_for(server: web.Server, python_parser: bool = False) -> Connec
     handler._request_parser = parser  # type: ignore[assignment]
     parsed: list[None] = []
     too_large: list[None] = []
-    watch = aiohttp_internals.bound_requests(
-        handler, LIMITS, lambda: parsed.append(None), lambda: too_large.append(None)
+    too_much_ahead: list[None] = []
+    body: list[int] = []
+    events = aiohttp_internals.RequestEvents(
+        lambda: parsed.append(None),
+        lambda: too_large.append(None),
+        lambda: too_much_ahead.append(None),
+        body.append,
     )
+    watch = aiohttp_internals.bound_requests(handler, LIMITS, events)
     assert watch is not None
-    return Connection(handler, parser, watch, parsed, too_large)
+    return Connection(handler, parser, watch, parsed, too_large, too_much_ahead, body)
 
 
 @pytest.fixture
@@ -209,7 +218,7 @@ async def test_with_another_aiohttp_nothing_is_bounded_and_one_warning_says_so(
     handlers = [server(), server()]
     monkeypatch.delattr(web.RequestHandler, "_waiter")  # as in an aiohttp without it
     for handler in handlers:  # one warning, however many connections
-        assert aiohttp_internals.bound_requests(handler, LIMITS, print, print) is None
+        assert aiohttp_internals.bound_requests(handler, LIMITS, NO_EVENTS) is None
     monkeypatch.undo()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
@@ -266,18 +275,53 @@ async def test_a_head_after_a_body_within_the_bounds_is_parsed_however_the_piece
             assert (connection.requests, connection.too_large) == (3, []), split
 
 
-async def test_queued_requests_and_an_upgrades_tail_are_told(server: web.Server) -> None:
+async def test_queued_requests_are_bounded_as_they_are_parsed(server: web.Server) -> None:
+    """However the pieces come (TLS hands aiohttp what it held at once), none beyond the bound."""
     connection = await handler_for(server)
     connection.send(GET * aiohttp_internals.MAX_QUEUED_REQUESTS)
-    assert not connection.watch.holds_too_much()
-    connection.send(GET)
-    assert connection.watch.holds_too_much()
+    assert connection.too_much_ahead == []
+    connection.handler.data_received(GET * 2000)  # one piece, as TLS hands it over
+    assert connection.too_much_ahead == [None]
+    assert connection.requests == aiohttp_internals.MAX_QUEUED_REQUESTS
+
+
+@pytest.mark.parametrize("python_parser", [False, True], ids=["C", "Python"])
+async def test_errors_queued_in_place_of_requests_are_bounded_too(
+    server: web.Server, python_parser: bool
+) -> None:
+    """aiohttp queues an error answer for each piece its parser refuses (400)."""
+    connection = await handler_for(server, python_parser)
+    for _ in range(aiohttp_internals.MAX_QUEUED_REQUESTS * 2):
+        connection.handler.data_received(b"\x01\r\n\r\n")
+    print(f"{python_parser=}: {connection.requests} queued, told {connection.too_much_ahead}")
+    assert connection.too_much_ahead == [None]
+    assert connection.requests == aiohttp_internals.MAX_QUEUED_REQUESTS
+
+
+async def test_an_upgrades_tail_is_told(server: web.Server) -> None:
     upgrading = await handler_for(server)
     upgrading.send(b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
     upgrading.send(b"x" * aiohttp_internals.MAX_UPGRADE_TAIL)
     assert not upgrading.watch.holds_too_much()
     upgrading.send(b"x")
     assert upgrading.watch.holds_too_much()
+
+
+@pytest.mark.parametrize("python_parser", [False, True], ids=["C", "Python"])
+async def test_a_body_tells_what_reached_its_payload_not_a_chunks_extension(
+    server: web.Server, python_parser: bool
+) -> None:
+    connection = await handler_for(server, python_parser)
+    connection.send(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    connection.send(b"3;" + b"a" * 4000)  # an extension aiohttp skips: no body byte
+    connection.send(b"a" * 4000 + b"\r\nxyz\r\n")
+    print(f"chunked, {python_parser=}: body pieces brought {connection.body}")
+    assert connection.body == [0, 3]
+    with_length = await handler_for(server, python_parser)
+    with_length.send(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n")
+    with_length.send(b"ab")
+    with_length.send(b"cde")
+    assert with_length.body == [2, 3]
 
 
 async def test_a_request_under_way_is_neither_a_wait_nor_a_websocket(server: web.Server) -> None:

@@ -49,7 +49,6 @@ def short_stall() -> Iterator[None]:
         yield
 
 
-@pytest.mark.xfail(strict=True, reason="attack3: extension bytes count as a body's progress")
 async def test_an_endless_chunk_extension_is_closed_like_a_stalled_body(
     hass: HomeAssistant, entry: MockConfigEntry, short_stall: None
 ) -> None:

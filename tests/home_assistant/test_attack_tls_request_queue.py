@@ -112,7 +112,6 @@ def https_entry(
     return entry
 
 
-@pytest.mark.xfail(strict=True, reason="attack3: TLS hands aiohttp queued requests unchecked")
 async def test_tls_closes_a_pipelined_flood_behind_a_body(
     hass: HomeAssistant, https_entry: MockConfigEntry, https_certificate: Path
 ) -> None:

@@ -13,6 +13,7 @@ import io
 import numbers
 import os
 from collections.abc import Awaitable, Callable, Sized
+from dataclasses import dataclass
 from typing import IO, Any, Protocol, cast
 
 import aiohttp
@@ -161,20 +162,32 @@ MAX_QUEUED_REQUESTS = 16
 MAX_UPGRADE_TAIL = 64 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class RequestEvents:
+    """What a connection's bounded parser tells as it parses (see bound_requests)."""
+
+    # A request was parsed (its head is complete).
+    request_parsed: Callable[[], None]
+    # A head grew beyond the limits: nothing more is parsed.
+    head_too_large: Callable[[], None]
+    # One more request would be queued beyond MAX_QUEUED_REQUESTS: nothing more is parsed.
+    too_much_ahead: Callable[[], None]
+    # This many bytes of a request's body reached its payload (what its handler can read).
+    body_received: Callable[[int], None]
+
+
 def bound_requests(
-    protocol: asyncio.BaseProtocol,
-    limits: ConnectionLimits,
-    request_parsed: Callable[[], None],
-    head_too_large: Callable[[], None],
+    protocol: asyncio.BaseProtocol, limits: ConnectionLimits, events: RequestEvents
 ) -> RequestWatch | None:
     """Bound each request head `protocol` (aiohttp's, for one connection) reads, and its waits.
 
-    aiohttp 3.13.3 bounds each header line but not their number, and keeps a connection that
-    sends nothing for an hour. Here aiohttp's own parser tells where each request's head
-    begins and ends: `request_parsed()` is called for every request it parsed, and
-    `head_too_large()` once a head grows beyond the limits (nothing more is parsed after it).
-    Between requests aiohttp waits at most `limits.idle_timeout`. Returns what tells the
-    connection's state, or None with another aiohttp, where none of this is done.
+    aiohttp 3.13.3 bounds each header line but not their number, nor the requests it queues,
+    and keeps a connection that sends nothing for an hour. Here aiohttp's own parser tells
+    where each request's head begins and ends, and what of a body reached its payload; it is
+    the one place every byte passes, TLS included (asyncio's TLS protocol may hand aiohttp
+    256 KiB at once from aiohttp's own resume_reading). `events` hears of it. Between
+    requests aiohttp waits at most `limits.idle_timeout`. Returns what tells the connection's
+    state, or None with another aiohttp, where none of this is done.
     """
     problem = _request_handler_problem(protocol) or _request_bounds_problem(protocol)
     if problem is not None:
@@ -184,7 +197,7 @@ def bound_requests(
     # Read by aiohttp's request loop when it starts, as the connection is made.
     handler._keepalive_timeout = limits.idle_timeout
     parser = _HeadBoundParser(
-        cast(_Parser, handler._request_parser), limits, request_parsed, head_too_large
+        cast(_Parser, handler._request_parser), limits, events, handler._messages
     )
     handler._request_parser = parser  # type: ignore[assignment]
     return RequestWatch(handler, parser)
@@ -241,16 +254,12 @@ class RequestWatch:
         return self._parser.body_under_way()
 
     def holds_too_much(self) -> bool:
-        """Whether aiohttp holds more of the visitor's input than a client sends ahead.
+        """Whether more waits after an upgrade than a client sends ahead.
 
-        Neither what it queues (requests parsed, not yet handled) nor what waits after an
-        upgrade (kept without parsing) passes through the head bound.
+        aiohttp keeps it without parsing: it never passes the parser, where the requests
+        queued are bounded.
         """
-        handler = self._handler
-        return (
-            len(handler._messages) > MAX_QUEUED_REQUESTS
-            or len(handler._message_tail) > MAX_UPGRADE_TAIL
-        )
+        return len(self._handler._message_tail) > MAX_UPGRADE_TAIL
 
 
 type _Parsed = tuple[list[tuple[object, StreamReader]], bool, bytes]
@@ -272,21 +281,20 @@ class _HeadBoundParser:
     are not heads), and ends where its length says; a chunked one ends with a blank line, so
     that what follows the last blank line of a piece is counted as the next head's if the
     body ended in that piece. A request parsed with more header lines than the bound is too
-    large as well. After an upgrade (a websocket) aiohttp parses no more heads.
+    large as well. After an upgrade (a websocket) aiohttp parses no more heads. A request that
+    would make more than MAX_QUEUED_REQUESTS wait in `queue` (aiohttp's, which it fills with
+    what this returns) is not passed on. What a body piece brings to the body's payload is
+    told, so that bytes the parser skips (a chunk's extension) are not taken for a body's.
     """
 
     def __init__(
-        self,
-        parser: _Parser,
-        limits: ConnectionLimits,
-        request_parsed: Callable[[], None],
-        head_too_large: Callable[[], None],
+        self, parser: _Parser, limits: ConnectionLimits, events: RequestEvents, queue: Sized
     ) -> None:
         self._parser = parser
         self._max_bytes = limits.request_head_bytes
         self._max_lines = limits.request_head_lines
-        self._request_parsed = request_parsed
-        self._head_too_large = head_too_large
+        self._events = events
+        self._queue = queue
         # The last request's payload, which tells when its body is complete.
         self._body: StreamReader | None = None
         # What is left of that body when its length is known (None: chunked, or unknown).
@@ -302,21 +310,50 @@ class _HeadBoundParser:
         while data and not self._over and not upgraded:
             in_body = self.body_under_way()
             piece, data = self._body_split(data) if in_body else self._head_split(data)
-            parsed, upgraded, tail = self._parser.feed_data(piece)
+            body, body_before = self._body, _received(self._body)
+            parsed, upgraded, tail = self._parse(piece, ahead=len(requests))
+            if in_body:
+                self._events.body_received(_body_delivered(body, body_before, piece))
             if any(self._too_many_lines(message) for message, _ in parsed):
                 parsed = []  # never handled: the connection is closed
                 self._head_lines = self._max_lines + 1
+            if self._queue_full(len(requests) + len(parsed)):
+                self._stop(self._events.too_much_ahead)
+                break  # what was parsed is never handled: the connection is closed
             if parsed:
                 requests.extend(parsed)
                 self._started(parsed[-1], after_its_head=not in_body)
-                self._request_parsed()
+                self._events.request_parsed()
             if in_body and self._body_left is None and (parsed or self._body_is_complete()):
                 # The body ended somewhere in this piece: a head may have begun after it.
                 self._count(piece[_last_blank_line_end(piece) :])
             if self._head_bytes > self._max_bytes or self._head_lines > self._max_lines:
-                self._over = True
-                self._head_too_large()
+                self._stop(self._events.head_too_large)
         return requests, upgraded, tail + data if upgraded else tail
+
+    def _parse(self, piece: bytes, ahead: int) -> _Parsed:
+        """What aiohttp's parser returns for `piece`, with `ahead` requests parsed before it.
+
+        For a piece it cannot parse, aiohttp queues an error (answered 400) in the requests'
+        place: one per piece, which would fill its queue past the bound as well while an
+        answer is under way.
+        """
+        try:
+            return self._parser.feed_data(piece)
+        except Exception:
+            if not self._queue_full(ahead + 1):
+                raise
+            self._stop(self._events.too_much_ahead)
+            return [], False, b""
+
+    def _queue_full(self, more: int) -> bool:
+        """Whether `more` requests would queue more than MAX_QUEUED_REQUESTS in aiohttp's."""
+        return len(self._queue) + more > MAX_QUEUED_REQUESTS
+
+    def _stop(self, tell: Callable[[], None]) -> None:
+        """Parse nothing more on this connection, and `tell` why (it closes the connection)."""
+        self._over = True
+        tell()
 
     def _started(self, request: tuple[object, StreamReader], after_its_head: bool) -> None:
         """A request was parsed: its body comes next, and a new head is counted after it.
@@ -379,6 +416,22 @@ class _HeadBoundParser:
     def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - whatever the parser has
         """The rest of the parser's API (set_upgraded, feed_eof) as the parser has it."""
         return getattr(self._parser, name)
+
+
+def _received(body: StreamReader | None) -> int | None:
+    """What has reached a request's payload so far (its `total_bytes`); None if not told."""
+    received = getattr(body, "total_bytes", None)
+    return received if isinstance(received, int) else None
+
+
+def _body_delivered(body: StreamReader | None, before: int | None, piece: bytes) -> int:
+    """What of a body `piece` reached the payload `body`, which had `before` bytes.
+
+    A chunked body's framing (sizes, extensions, trailer) is not in it. With another aiohttp,
+    whose payload does not count, the whole piece, as the bytes on the channel were counted.
+    """
+    after = _received(body)
+    return len(piece) if after is None or before is None else after - before
 
 
 def _content_length(message: object) -> int | None:

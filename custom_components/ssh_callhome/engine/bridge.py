@@ -11,9 +11,10 @@ may give it to a newcomer while the channel waits for a request or its request h
 channel is closed when aiohttp has parsed no request in time (aiohttp itself waits for one for
 an hour), when a request's head grows beyond its bound, when it waits too long for the next
 request, when aiohttp holds more of its input than a client sends ahead (pipelined requests, what
-follows an upgrade; aiohttp_internals.py), or when no byte moved either way for too long while
-a request is under way. A channel closed here gives its place up at once, and keeps counting
-against its visitor until the SSH server has closed it too.
+follows an upgrade; aiohttp_internals.py), or when nothing moved for too long while a request is
+under way: no byte of its body reached aiohttp's payload, none of its answer went out. A channel
+closed here gives its place up at once, and keeps counting against its visitor until the SSH
+server has closed it too.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import NoReturn, override
 
 import asyncssh
 
-from .aiohttp_internals import RequestWatch, bound_requests
+from .aiohttp_internals import RequestEvents, RequestWatch, bound_requests
 from .channels import ProtocolFactory, SessionFactory, TrafficStats
 from .limits import Admission, ChannelGate
 
@@ -105,8 +106,8 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
     @override
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         self._stats.bytes_received += len(data)
-        self._progress.moved()
-        self._body_pace.received(len(data))
+        # Progress is what reaches a request's body (_body_received), not bytes on the channel:
+        # a chunk's extension, which aiohttp skips, moves bytes and brings the body nothing.
         self._guarded(self._deliver, data)
 
     @override
@@ -137,7 +138,10 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
 
         With another aiohttp, only the first request's header is watched, byte by byte.
         """
-        watch = bound_requests(protocol, self._limits, self._request_parsed, self._head_too_large)
+        events = RequestEvents(
+            self._request_parsed, self._head_too_large, self._too_much_ahead, self._body_received
+        )
+        watch = bound_requests(protocol, self._limits, events)
         if watch is None:
             return _RequestHeaderWatch(protocol, self._stop_deadline)
         self._watch = watch
@@ -146,19 +150,29 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         return protocol
 
     def _deliver(self, data: bytes) -> None:
-        """Pass `data` on; close the channel if aiohttp now holds more than a client sends ahead.
+        """Pass `data` on; close the channel if more now waits after an upgrade than is sent ahead.
 
-        aiohttp takes all a visitor sends while its answer is under way: requests pipelined
-        behind it are parsed and queued, what follows an upgrade is kept unparsed.
+        aiohttp keeps all a visitor sends after an upgrade request unparsed (requests pipelined
+        behind an answer under way are bounded as they are parsed: _too_much_ahead).
         """
         _deliver(self._required().get_protocol(), data)
         if self._watch is not None and self._watch.holds_too_much():
-            self._close_now("that sent too much ahead of its answers")
+            self._too_much_ahead()
+
+    def _too_much_ahead(self) -> None:
+        self._close_now("that sent too much ahead of its answers")
 
     def _request_parsed(self) -> None:
         """A request's head was parsed: the first-request timer ends, its body's pace begins."""
         self._stop_deadline()
+        self._progress.moved()
         self._body_pace.restart()
+
+    def _body_received(self, size: int) -> None:
+        """`size` bytes of a request's body reached its payload: the request moves."""
+        if size:
+            self._progress.moved()
+            self._body_pace.received(size)
 
     def _may_give_place(self) -> bool:
         """Whether a newcomer may take its place: it waits for a request or its request stalled.
@@ -223,7 +237,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
 
 
 class _Progress:
-    """When a byte last moved on a channel, either way; a timer for a request that stalls.
+    """When a request last moved (a head parsed, body bytes in, answer bytes out); a stall timer.
 
     The timer is moved on lazily: it fires at most once per timeout while bytes move, instead
     of being set again for every piece.
@@ -235,7 +249,7 @@ class _Progress:
         self._timer: asyncio.TimerHandle | None = None
 
     def moved(self) -> None:
-        """A byte moved (received from the visitor, or taken on its way to it)."""
+        """The request moved (its head or body came, or its answer was taken on its way)."""
         self._last = self._loop.time()
 
     def quiet_for(self) -> float:
@@ -290,7 +304,7 @@ class _Pace:
         self._bytes = 0
 
     def received(self, size: int) -> None:
-        """`size` bytes came from the visitor."""
+        """`size` bytes of the body came from the visitor."""
         now = self._loop.time()
         if now - self._began > self._window:
             self._began, self._bytes = now, 0
