@@ -42,8 +42,9 @@ DEFAULT_MAX_CONNECTIONS_PER_VISITOR = 20
 FIRST_REQUEST_TIMEOUT = 30.0
 # A TCP target that takes none of a visitor's bytes for this long has stopped reading: long
 # enough for a service that is busy for a while, short enough to free a stuck channel's place.
-# In process, a request under way on which no byte moved either way for this long has stalled
-# (a body that never comes, a response nobody reads): twice nginx's 60 s (client_body_timeout,
+# In process, a request under way that made no progress for this long has stalled (no body
+# byte reached it and no answer byte went out: a body that never comes, a chunk extension without
+# end, a response nobody reads): twice nginx's 60 s (client_body_timeout,
 # send_timeout, proxy_read_timeout), so that what works behind a default nginx works here.
 STALL_TIMEOUT = 120.0
 # Refusals closer together than this belong to one burst, which is logged once.
