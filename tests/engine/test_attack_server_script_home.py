@@ -171,3 +171,31 @@ def test_a_keys_folder_swapped_for_a_link_while_the_script_runs_leads_nowhere_el
         assert keys_dir.is_symlink(), "the swap did not happen: the test proves nothing"
         print("owners", _owners(victim_ssh), "account uid", entry.pw_uid)
         assert _owners(victim_ssh)[1] == 0, "the target's authorized_keys is the account's now"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="root reads the account's authorized_keys by path: a hard link to a file only root "
+    "may read is copied into the new authorized_keys, which the account owns",
+)
+def test_a_keys_file_hard_linked_to_a_secret_gives_the_account_nothing_to_read(
+    client_key: asyncssh.SSHKey, tmp_path: Path
+) -> None:
+    # Where fs.protected_hardlinks is 0 (older kernels, some containers) any account may link
+    # a file it cannot read; made here by root for the account, since this host protects them.
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$standin$hash:19000:0:99999:7:::\n")
+    secret.chmod(0o600)
+    with throwaway_account() as name:
+        create_account(name, _NO_LOGIN)
+        entry = pwd.getpwnam(name)
+        keys_dir = Path(entry.pw_dir) / ".ssh"
+        keys_dir.mkdir(mode=0o700)
+        os.chown(keys_dir, entry.pw_uid, entry.pw_gid)
+        (keys_dir / "authorized_keys").hardlink_to(secret)
+
+        _run(_script(client_key, name), tmp_path)
+
+        keys = keys_dir / "authorized_keys"
+        print("owner", keys.stat().st_uid, "account uid", entry.pw_uid, keys.read_text())
+        assert "standin" not in keys.read_text(), "the secret is in a file the account owns"
