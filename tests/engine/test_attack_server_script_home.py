@@ -127,36 +127,41 @@ def test_a_home_swapped_for_a_link_by_its_account_leads_nowhere_else(
     assert _ROOTS_OWN_LINE in (victim_ssh / "authorized_keys").read_text()
 
 
-# Stands in for the account's side of the race: a loop renaming its .ssh to a link and back wins
-# some runs; this places the swap in the window for sure, between the script's link check and
-# its first write into the folder (mktemp), so that the test never depends on timing.
-_SWAP_BEFORE_MKTEMP = """\
-#!/bin/sh
-mv "$SWAPPED" "$SWAPPED.moved" && ln -s "$SWAP_TARGET" "$SWAPPED"
-exec {mktemp} "$@"
-"""
+# Stand in for the account's side of the race: a loop renaming its .ssh to a link and back
+# wins some runs; these place the swap in a window for sure, so that the test never depends on
+# timing. Before mktemp: between the script's link check and its first write into an existing
+# .ssh. After mkdir: between root creating .ssh (in the account's home, where the account may
+# rename it) and its chown, which follows links.
+_SWAP = 'mv "$SWAPPED" "$SWAPPED.moved" && ln -s "$SWAP_TARGET" "$SWAPPED"'
+_SWAP_HOOKS = {
+    "mktemp": f'#!/bin/sh\n{_SWAP}\nexec {{real}} "$@"\n',
+    "mkdir": f'#!/bin/sh\n{{real}} "$@" || exit\n{_SWAP}\n',
+}
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="root writes in the account's .ssh by path after checking it once: the account "
-    "swaps .ssh for a link meanwhile and the new authorized_keys, its own, lands in the target",
+    reason="root writes in the account's .ssh by path after checking it once: swapped for a "
+    "link meanwhile, the target folder (after mkdir) or its authorized_keys (before mktemp) "
+    "becomes the account's",
 )
+@pytest.mark.parametrize("swapped_at", list(_SWAP_HOOKS))
 def test_a_keys_folder_swapped_for_a_link_while_the_script_runs_leads_nowhere_else(
-    client_key: asyncssh.SSHKey, tmp_path: Path
+    client_key: asyncssh.SSHKey, tmp_path: Path, swapped_at: str
 ) -> None:
     victim_ssh = _roots_ssh_folder(tmp_path / "victim")
     hook = tmp_path / "bin"
     hook.mkdir()
-    mktemp = hook / "mktemp"
-    mktemp.write_text(_SWAP_BEFORE_MKTEMP.format(mktemp=shutil.which("mktemp")))
-    mktemp.chmod(0o755)
+    command = hook / swapped_at
+    command.write_text(_SWAP_HOOKS[swapped_at].format(real=shutil.which(swapped_at)))
+    command.chmod(0o755)
     with throwaway_account() as name:
         create_account(name, _NO_LOGIN)
         entry = pwd.getpwnam(name)
         keys_dir = Path(entry.pw_dir) / ".ssh"
-        keys_dir.mkdir(mode=0o700)  # the account's own .ssh, made by the account
-        os.chown(keys_dir, entry.pw_uid, entry.pw_gid)
+        if swapped_at == "mktemp":
+            keys_dir.mkdir(mode=0o700)  # the account's own .ssh, made by the account
+            os.chown(keys_dir, entry.pw_uid, entry.pw_gid)
         config = tmp_path / "sshd_config"
         config.write_text("Port 22\n")
         result = run_script(
@@ -170,7 +175,7 @@ def test_a_keys_folder_swapped_for_a_link_while_the_script_runs_leads_nowhere_el
         print(result.returncode, result.stdout, result.stderr)
         assert keys_dir.is_symlink(), "the swap did not happen: the test proves nothing"
         print("owners", _owners(victim_ssh), "account uid", entry.pw_uid)
-        assert _owners(victim_ssh)[1] == 0, "the target's authorized_keys is the account's now"
+        assert _owners(victim_ssh) == [0, 0], "the target (or its authorized_keys) is the account's"
 
 
 @pytest.mark.xfail(
