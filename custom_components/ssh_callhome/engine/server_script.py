@@ -119,9 +119,11 @@ install_key() {
         say "$keys: holds this tunnel's key line, unchanged"
     else
         new=$(mktemp "$keys_dir/.authorized_keys.XXXXXX")
-        # Every other key stays; any older line for this key (other ports) goes.
+        # Every other key stays; any older line for this key (other ports) goes. As bytes:
+        # in a UTF-8 locale grep leaves out lines it reads as binary (a Latin-1 comment).
         if [ -f "$keys" ]; then
-            grep -vF -e "$KEY_BLOB" "$keys" >"$new" || [ $? = 1 ] || { rm -f "$new"; exit 1; }
+            LC_ALL=C grep -a -vF -e "$KEY_BLOB" "$keys" >"$new" || [ $? = 1 ] ||
+                { rm -f "$new"; exit 1; }
         fi
         printf '%s\n' "$KEY_LINE" >>"$new"
         chown "$uid:$gid" "$new"
