@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,16 @@ _SCRIPT_TIMEOUT = 60.0
 # A PATH without /usr/sbin: no useradd, so that a script meant to refuse a hostile name cannot
 # create an account under it even if it failed to (Debian's useradd accepts "it's").
 NO_USERADD = {"PATH": "/usr/bin:/bin"}
+# The folders a root shell's PATH holds on Debian and Alpine: a PATH of links to their commands
+# stands in for a server that lacks some of them.
+_SYSTEM_BIN_FOLDERS = (
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+)
 # What a forward is to: nothing needs to listen there for the server to grant the listener.
 _TARGET_PORT = 9
 
@@ -47,6 +58,29 @@ def create_account(name: str, shell: str) -> None:
         capture_output=True,
         check=True,
     )
+
+
+@contextlib.contextmanager
+def folder_for_accounts() -> Iterator[Path]:
+    """A temporary folder every account may reach, unlike pytest's tmp_path (root's alone): the
+    script runs commands as the account, from a PATH a test puts there."""
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder).chmod(0o755)
+        yield Path(folder)
+
+
+def path_without(commands: set[str], folder: Path) -> str:
+    """A PATH of one `folder`, readable by every account, that links to every command of the
+    system's PATH except `commands`: a server where those are not installed."""
+    folder.mkdir(mode=0o755)
+    for system_folder in map(Path, _SYSTEM_BIN_FOLDERS):
+        if not system_folder.is_dir() or system_folder.is_symlink():
+            continue  # merged /usr: /bin is a link to /usr/bin, already linked
+        for command in system_folder.iterdir():
+            link = folder / command.name
+            if command.name not in commands and not link.exists(follow_symlinks=False):
+                link.symlink_to(command)
+    return str(folder)
 
 
 def run_script(script: str, **environment: str) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,12 @@ from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
 from custom_components.ssh_callhome.engine.server_script import setup_script
 from custom_components.ssh_callhome.engine.server_setup import server_settings
 from harness.network import LOOPBACK
-from harness.server_script import create_account, run_script, throwaway_account
+from harness.server_script import (
+    create_account,
+    folder_for_accounts,
+    run_script,
+    throwaway_account,
+)
 
 _COMMENT = "ssh_callhome@attack"
 # An account nobody logs in to, as service accounts are: the script treats it as tunnel-only.
@@ -67,6 +72,13 @@ def _create_account(name: str, home: Path) -> None:
 
 
 @pytest.fixture
+def hook_folder() -> Iterator[Path]:
+    """Where the account can run the hook: the script writes in the home as the account."""
+    with folder_for_accounts() as folder:
+        yield folder
+
+
+@pytest.fixture
 def account() -> Iterator[str]:
     """A throwaway account; its home is removed by the test itself (it may be a stand-in for
     /root, which userdel --remove must not empty)."""
@@ -77,11 +89,6 @@ def account() -> Iterator[str]:
             subprocess.run(["userdel", name], capture_output=True, check=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the script takes a home owned by somebody else (RHEL's operator: /root) as the "
-    "account's and hands its .ssh and authorized_keys over to the account",
-)
 def test_a_home_the_account_does_not_own_is_left_alone(
     account: str, client_key: asyncssh.SSHKey, tmp_path: Path
 ) -> None:
@@ -98,11 +105,6 @@ def test_a_home_the_account_does_not_own_is_left_alone(
     assert _ROOTS_OWN_LINE in (ssh / "authorized_keys").read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="only .ssh and authorized_keys are checked for links: a home the account swapped "
-    "for a link (it owns the home's parent) sends root's chown to the link's target",
-)
 def test_a_home_swapped_for_a_link_by_its_account_leads_nowhere_else(
     account: str, client_key: asyncssh.SSHKey, tmp_path: Path
 ) -> None:
@@ -139,20 +141,12 @@ _SWAP_HOOKS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="root writes in the account's .ssh by path after checking it once: swapped for a "
-    "link meanwhile, the target folder (after mkdir) or its authorized_keys (before mktemp) "
-    "becomes the account's",
-)
 @pytest.mark.parametrize("swapped_at", list(_SWAP_HOOKS))
 def test_a_keys_folder_swapped_for_a_link_while_the_script_runs_leads_nowhere_else(
-    client_key: asyncssh.SSHKey, tmp_path: Path, swapped_at: str
+    client_key: asyncssh.SSHKey, tmp_path: Path, swapped_at: str, hook_folder: Path
 ) -> None:
     victim_ssh = _roots_ssh_folder(tmp_path / "victim")
-    hook = tmp_path / "bin"
-    hook.mkdir()
-    command = hook / swapped_at
+    command = hook_folder / swapped_at
     command.write_text(_SWAP_HOOKS[swapped_at].format(real=shutil.which(swapped_at)))
     command.chmod(0o755)
     with throwaway_account() as name:
@@ -168,7 +162,7 @@ def test_a_keys_folder_swapped_for_a_link_while_the_script_runs_leads_nowhere_el
             _script(client_key, name),
             SSHD_CONFIG=str(config),
             SSHD_CONFIG_DIR=str(tmp_path),
-            PATH=f"{hook}:{os.environ['PATH']}",
+            PATH=f"{hook_folder}:{os.environ['PATH']}",
             SWAPPED=str(keys_dir),
             SWAP_TARGET=str(victim_ssh),
         )
@@ -178,11 +172,6 @@ def test_a_keys_folder_swapped_for_a_link_while_the_script_runs_leads_nowhere_el
         assert _owners(victim_ssh) == [0, 0], "the target (or its authorized_keys) is the account's"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="root reads the account's authorized_keys by path: a hard link to a file only root "
-    "may read is copied into the new authorized_keys, which the account owns",
-)
 def test_a_keys_file_hard_linked_to_a_secret_gives_the_account_nothing_to_read(
     client_key: asyncssh.SSHKey, tmp_path: Path
 ) -> None:

@@ -83,55 +83,93 @@ ensure_account() {
     read_account
 }
 
-# Owner (the account) and mode of a file or folder under its home: sshd and Dropbear ignore
-# authorized_keys that anybody else may write.
-ensure_owner_and_mode() {
-    if [ "$(stat -c '%u:%g %a' "$1")" != "$uid:$gid $2" ]; then
-        chown -h "$uid:$gid" "$1"
-        chmod "$2" "$1"
-        changed "$1: owner $ACCOUNT and mode $2 set"
+# The home is the account's own, and the path its passwd entry names leads there and nowhere
+# else: a shared home (RHEL's operator lives in /root, Alpine's nobody in /) or one the account
+# swapped for a link is somebody else's folder, where the account gets no keys.
+check_home() {
+    [ -n "$home" ] && [ -d "$home" ] || fail "account $ACCOUNT has no home folder"
+    [ "$home" != / ] || fail "account $ACCOUNT has / for home: nothing changed." \
+        "Give the tunnel an account of its own"
+    [ "$(readlink -f -- "$home")" = "$home" ] || fail "the home $home of $ACCOUNT is, or" \
+        "passes through, a symbolic link: nothing changed, check it"
+    [ "$(stat -c %u -- "$home")" = "$uid" ] || fail "the home $home of $ACCOUNT belongs to" \
+        "another account: nothing changed. Give the tunnel an account of its own"
+}
+
+# Runs the exported sh code $ACCOUNT_CODE as the account, its values passed in the environment
+# (su passes no arguments on): in the account's home every link then leads only where the
+# account could write anyway, and root never reads a file on the account's say-so. setpriv and
+# runuser are util-linux's (Debian, Fedora); BusyBox (Alpine) has su.
+as_account() {
+    if command -v setpriv >/dev/null; then
+        setpriv --reuid="$uid" --regid="$gid" --init-groups -- sh -eu -c "$ACCOUNT_CODE"
+    elif command -v runuser >/dev/null; then
+        runuser -u "$ACCOUNT" -- sh -eu -c "$ACCOUNT_CODE"
+    elif command -v su >/dev/null; then
+        su -s /bin/sh "$ACCOUNT" -c 'sh -eu -c "$ACCOUNT_CODE"'
+    else
+        fail "no setpriv, runuser nor su here to write as $ACCOUNT: nothing changed." \
+            "Put the key line in $home/.ssh/authorized_keys yourself"
     fi
 }
 
+# Run as the account (as_account). Its lines start with `+` for a change, a space for a note.
+INSTALL_KEY_AS_ACCOUNT='
+cd /
+say() { printf " %s\n" "$*"; }
+changed() { printf "+%s\n" "$*"; }
+fail() { printf "ssh_callhome: %s\n" "$*" >&2; exit 1; }
+owned_with_mode() { [ "$(stat -c "%u %a" -- "$1")" = "$uid $2" ]; }
 key_in_place() {
-    [ -f "$keys" ] && grep -qxF -e "$KEY_LINE" "$keys" \
+    [ -f "$keys" ] && owned_with_mode "$keys" 600 && grep -qxF -e "$KEY_LINE" "$keys" \
         && [ "$(grep -cF -e "$KEY_BLOB" "$keys")" = 1 ]
 }
+for path in "$keys_dir" "$keys"; do
+    [ ! -L "$path" ] || fail "$path is a symbolic link: not touched, check it"
+done
+if [ ! -d "$keys_dir" ]; then
+    mkdir -m 700 -- "$keys_dir"
+    changed "$keys_dir: created"
+fi
+[ "$(stat -c %u -- "$keys_dir")" = "$uid" ] \
+    || fail "$keys_dir belongs to another account: not touched, check it"
+if ! owned_with_mode "$keys_dir" 700; then
+    chmod 700 -- "$keys_dir"
+    changed "$keys_dir: mode 700 set"
+fi
+if key_in_place; then
+    say "$keys: holds the key line of this tunnel, unchanged"
+    exit
+fi
+new=$(mktemp "$keys_dir/.authorized_keys.XXXXXX")
+# Every other key stays; any older line for this key (other ports) goes. As bytes:
+# in a UTF-8 locale grep leaves out lines it reads as binary (a Latin-1 comment).
+if [ -f "$keys" ] && [ ! -r "$keys" ]; then
+    say "WARNING: $ACCOUNT cannot read $keys, so neither could sshd: replaced"
+elif [ -f "$keys" ]; then
+    LC_ALL=C grep -a -vF -e "$KEY_BLOB" "$keys" >"$new" || [ $? = 1 ] || { rm -f "$new"; exit 1; }
+fi
+printf "%s\n" "$KEY_LINE" >>"$new"
+chmod 600 -- "$new"
+mv -f -- "$new" "$keys"
+changed "$keys: the key line of this tunnel installed, owner $ACCOUNT and mode 600"
+'
 
 install_key() {
     uid=$(account_field 3)
     gid=$(account_field 4)
     home=$(account_field 6)
-    [ -n "$home" ] && [ -d "$home" ] || fail "account $ACCOUNT has no home folder"
+    check_home
     keys_dir="$home/.ssh"
     keys="$keys_dir/authorized_keys"
-    # Root reads and writes in a folder the account owns: links there could point anywhere.
-    for path in "$keys_dir" "$keys"; do
-        [ ! -L "$path" ] || fail "$path is a symbolic link: not touched, check it"
-    done
-    if [ ! -d "$keys_dir" ]; then
-        mkdir -m 700 "$keys_dir"
-        chown "$uid:$gid" "$keys_dir"
-        changed "$keys_dir: created"
-    fi
-    ensure_owner_and_mode "$keys_dir" 700
-    if key_in_place; then
-        say "$keys: holds this tunnel's key line, unchanged"
-    else
-        new=$(mktemp "$keys_dir/.authorized_keys.XXXXXX")
-        # Every other key stays; any older line for this key (other ports) goes. As bytes:
-        # in a UTF-8 locale grep leaves out lines it reads as binary (a Latin-1 comment).
-        if [ -f "$keys" ]; then
-            LC_ALL=C grep -a -vF -e "$KEY_BLOB" "$keys" >"$new" || [ $? = 1 ] ||
-                { rm -f "$new"; exit 1; }
-        fi
-        printf '%s\n' "$KEY_LINE" >>"$new"
-        chown "$uid:$gid" "$new"
-        chmod 600 "$new"
-        mv -f "$new" "$keys"
-        changed "$keys: this tunnel's key line installed"
-    fi
-    ensure_owner_and_mode "$keys" 600
+    ACCOUNT_CODE=$INSTALL_KEY_AS_ACCOUNT
+    export ACCOUNT KEY_LINE KEY_BLOB uid keys_dir keys ACCOUNT_CODE
+    report=$(as_account) || {
+        [ -z "$report" ] || printf '%s\n' "$report" | sed 's/^./ssh_callhome: /'
+        fail "the key line is not installed"
+    }
+    printf '%s\n' "$report" | sed 's/^./ssh_callhome: /'
+    changes=$((changes + $(printf '%s\n' "$report" | grep -c '^+' || true)))
 }
 """
 
