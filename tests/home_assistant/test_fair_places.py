@@ -113,7 +113,9 @@ async def test_a_fresh_visitor_is_served_while_ten_addresses_hold_every_place(
             lambda: stats.active_connections == DEFAULT_MAX_CONNECTIONS, 30, "every place held"
         )
         if flood == "stalled":
-            await asyncio.sleep(STALLED_AFTER)  # the requests stalled
+            # The requests stalled: a place is counted when its channel opens, its head comes a
+            # moment later, and the quiet is measured from the head on.
+            await asyncio.sleep(2 * STALLED_AFTER)
         waits = [await served_after(through(entry, "/api/test_remote"), fresh) for fresh in FRESH]
     finally:
         stop.set()
