@@ -296,6 +296,14 @@ class AddonHoldsPortRepairFlow(RepairsFlow):
                 data_schema=vol.Schema({}),
                 description_placeholders=_addon_placeholders(entry, self._name),
             )
+        if not await self._async_addon_still_holds_port(entry):
+            # Raised a while ago: the add-on may since have moved, been removed or replaced.
+            ir.async_delete_issue(
+                self.hass, DOMAIN, entry_issue_id(ADDON_HOLDS_PORT, self._entry_id)
+            )
+            return self.async_abort(
+                reason="addon_changed", description_placeholders={"addon": self._name}
+            )
         try:
             await async_retire_addon(self.hass, self._slug)
         except AddonUnavailable:
@@ -308,6 +316,11 @@ class AddonHoldsPortRepairFlow(RepairsFlow):
             # Without this the next try of the forward may be minutes away (its backoff).
             entry.runtime_data.tunnel.request_reconnect()
         return self.async_create_entry(data={})
+
+    async def _async_addon_still_holds_port(self, entry: SshCallhomeConfigEntry) -> bool:
+        """Whether the add-on the repair named is still the one holding the entry's port now."""
+        addon = await async_find_addon(self.hass)
+        return addon is not None and addon.slug == self._slug and addon.holds_port_of(entry.data)
 
 
 class HostKeyChangedRepairFlow(RepairsFlow):
