@@ -163,6 +163,12 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         addon = await async_find_addon(self.hass)
         if addon is None or addon.slug != discovery_info[ADDON_SLUG]:
             return self.async_abort(reason="addon_not_found")
+        try:
+            # Its author's options: checked before any of them names the flow (and, ignored,
+            # an entry for good). An add-on whose server or user no form takes is not offered.
+            check_server_fields(addon.server)
+        except FormError:
+            return self.async_abort(reason="addon_options_invalid")
         await self.async_set_unique_id(unique_id(addon.server))
         self._abort_if_unique_id_configured()
         self._addon = addon
