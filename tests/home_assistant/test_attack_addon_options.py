@@ -90,6 +90,15 @@ async def test_hostile_addon_options_never_reach_the_discovered_flows_id(
     assert all(unique.isprintable() for unique in stored), "stored with control characters"
 
 
+@pytest.mark.parametrize("addon_user", [HOSTILE_USER, MARKDOWN_USER], ids=["huge", "markdown"])
+async def test_hostile_addon_options_never_fill_in_the_menus_import(
+    hass: HomeAssistant, on_supervisor: FakeSupervisor
+) -> None:
+    menu = await hass.config_entries.flow.async_init(DOMAIN, context={"source": "user"})
+    print(menu["type"], menu.get("menu_options"))
+    assert "import_addon" not in (menu.get("menu_options") or [])
+
+
 @pytest.mark.parametrize("addon_user", [MARKDOWN_USER])
 @pytest.mark.parametrize("addon_host", ["127.0.0.1"])
 async def test_addon_user_name_reaches_the_flows_text_without_markdown(
