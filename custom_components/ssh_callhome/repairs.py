@@ -24,7 +24,12 @@ from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
-from .addon import AddonUnavailable, async_find_addon, async_retire_addon
+from .addon import (
+    AddonUnavailable,
+    async_addon_still_holds_port,
+    async_find_addon,
+    async_retire_addon,
+)
 from .addresses import STAND_IN_NETWORK, visitor_address
 from .const import (
     CONF_HOST_KEY,
@@ -296,15 +301,15 @@ class AddonHoldsPortRepairFlow(RepairsFlow):
                 data_schema=vol.Schema({}),
                 description_placeholders=_addon_placeholders(entry, self._name),
             )
-        if not await self._async_addon_still_holds_port(entry):
-            # Raised a while ago: the add-on may since have moved, been removed or replaced.
-            ir.async_delete_issue(
-                self.hass, DOMAIN, entry_issue_id(ADDON_HOLDS_PORT, self._entry_id)
-            )
-            return self.async_abort(
-                reason="addon_changed", description_placeholders={"addon": self._name}
-            )
         try:
+            # Raised a while ago: the add-on may since have moved, been removed or replaced.
+            if not await async_addon_still_holds_port(self.hass, self._slug, entry.data):
+                ir.async_delete_issue(
+                    self.hass, DOMAIN, entry_issue_id(ADDON_HOLDS_PORT, self._entry_id)
+                )
+                return self.async_abort(
+                    reason="addon_changed", description_placeholders={"addon": self._name}
+                )
             await async_retire_addon(self.hass, self._slug)
         except AddonUnavailable:
             return self.async_abort(
@@ -316,11 +321,6 @@ class AddonHoldsPortRepairFlow(RepairsFlow):
             # Without this the next try of the forward may be minutes away (its backoff).
             entry.runtime_data.tunnel.request_reconnect()
         return self.async_create_entry(data={})
-
-    async def _async_addon_still_holds_port(self, entry: SshCallhomeConfigEntry) -> bool:
-        """Whether the add-on the repair named is still the one holding the entry's port now."""
-        addon = await async_find_addon(self.hass)
-        return addon is not None and addon.slug == self._slug and addon.holds_port_of(entry.data)
 
 
 class HostKeyChangedRepairFlow(RepairsFlow):
