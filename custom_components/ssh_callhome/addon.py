@@ -176,6 +176,24 @@ async def _async_inspect_addons(hass: HomeAssistant) -> CallHomeAddon | None:
     return None
 
 
+async def async_addon_still_holds_port(
+    hass: HomeAssistant, slug: str, data: Mapping[str, Any]
+) -> bool:
+    """Whether the add-on `slug`, asked about anew, runs holding the port an entry's `data` asks.
+
+    Raises AddonUnavailable, after logging why once, when the Supervisor does not answer: that
+    says nothing about the add-on, unlike its absence.
+    """
+    try:
+        addon = await _async_inspect_addons(hass)
+    except (SupervisorError, AddonError) as error:
+        _LOGGER.error(  # noqa: TRY400 - one line, no traceback, like every failure
+            "Could not look for the add-on %s again: %s", slug, describe(error)
+        )
+        raise AddonUnavailable from None
+    return addon is not None and addon.slug == slug and addon.holds_port_of(data)
+
+
 async def async_retire_addon(hass: HomeAssistant, slug: str) -> None:
     """Turn the add-on's start at boot off, then stop it; its options and itself stay.
 

@@ -70,6 +70,19 @@ FLOW_TIMEOUT = 15.0
 _KEY_FIELDS = (CONF_PRIVATE_KEY, CONF_PASSPHRASE)
 
 
+def _takes_addon_options(addon: CallHomeAddon) -> bool:
+    """Whether the form takes the add-on's server and user as they are.
+
+    Its author's options: checked before any of them names a flow (and, ignored, an entry for
+    good) or fills in a form. An add-on whose server or user no form takes is not offered.
+    """
+    try:
+        check_server_fields(addon.server)
+    except FormError:
+        return False
+    return True
+
+
 def _without_key(data: Mapping[str, Any]) -> dict[str, Any]:
     return {field: value for field, value in data.items() if field not in _KEY_FIELDS}
 
@@ -111,7 +124,8 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Paste an existing key, or have one generated; or import the add-on, if installed."""
-        self._addon = await async_find_addon(self.hass)
+        addon = await async_find_addon(self.hass)
+        self._addon = addon if addon is not None and _takes_addon_options(addon) else None
         menu_options = ["paste_key", "generate_key"]
         if self._addon is not None:
             menu_options.insert(0, "import_addon")
@@ -163,6 +177,8 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         addon = await async_find_addon(self.hass)
         if addon is None or addon.slug != discovery_info[ADDON_SLUG]:
             return self.async_abort(reason="addon_not_found")
+        if not _takes_addon_options(addon):
+            return self.async_abort(reason="addon_options_invalid")
         await self.async_set_unique_id(unique_id(addon.server))
         self._abort_if_unique_id_configured()
         self._addon = addon

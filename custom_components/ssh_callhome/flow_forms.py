@@ -9,6 +9,7 @@ step with a `FormError`.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,17 @@ _LOGGER = logging.getLogger(__name__)
 # RSA-16384 key (the largest anyone uses) about 12.7 KB; asyncssh ignores whatever follows the
 # END line, so without a bound megabytes of it would be stored in the entry as the key.
 MAX_KEY_TEXT = 16 * 1024
+# The longest user name taken: what LDAP directories allow (Linux itself stops at 32), the
+# server script's own bound. Unbounded, a name goes whole into the entry's unique id.
+MAX_USERNAME_LENGTH = 256
+# The longest host name DNS allows (RFC 1035); an address is far shorter.
+MAX_HOST_LENGTH = 253
+# The user names the server script takes (sh, useradd, `Match User` read them literally):
+# letters, digits, `.`, `_`, `-`, `@`, not starting with `-` or `.`. Nothing markdown reads as
+# a link or emphasis, so the flow's texts that name the account cannot be turned into a link.
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9._@-]*")
+# What no host name or address holds, and markdown makes a link, an image or HTML of.
+_MARKUP_IN_HOST = re.compile(r"[\[\]()<>`*\\]")
 
 
 def whole_number(low: int, high: int) -> vol.All:
@@ -140,10 +152,11 @@ def is_host_name(host: str) -> bool:
 
 def check_server_fields(data: Mapping[str, Any]) -> None:
     """Errors in the names themselves, before anything is sent anywhere (ports: the schema)."""
-    if not is_host_name(data[CONF_HOST]):
+    host: str = data[CONF_HOST]
+    if len(host) > MAX_HOST_LENGTH or not is_host_name(host) or _MARKUP_IN_HOST.search(host):
         raise FormError(CONF_HOST, "invalid_host")
     username: str = data[CONF_USERNAME]
-    if not username or not username.isprintable() or any(char.isspace() for char in username):
+    if len(username) > MAX_USERNAME_LENGTH or not _ACCOUNT_NAME.fullmatch(username):
         raise FormError(CONF_USERNAME, "invalid_username")
 
 

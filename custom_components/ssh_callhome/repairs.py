@@ -24,7 +24,12 @@ from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
-from .addon import AddonUnavailable, async_find_addon, async_retire_addon
+from .addon import (
+    AddonUnavailable,
+    async_addon_still_holds_port,
+    async_find_addon,
+    async_retire_addon,
+)
 from .addresses import STAND_IN_NETWORK, visitor_address
 from .const import (
     CONF_HOST_KEY,
@@ -297,6 +302,14 @@ class AddonHoldsPortRepairFlow(RepairsFlow):
                 description_placeholders=_addon_placeholders(entry, self._name),
             )
         try:
+            # Raised a while ago: the add-on may since have moved, been removed or replaced.
+            if not await async_addon_still_holds_port(self.hass, self._slug, entry.data):
+                ir.async_delete_issue(
+                    self.hass, DOMAIN, entry_issue_id(ADDON_HOLDS_PORT, self._entry_id)
+                )
+                return self.async_abort(
+                    reason="addon_changed", description_placeholders={"addon": self._name}
+                )
             await async_retire_addon(self.hass, self._slug)
         except AddonUnavailable:
             return self.async_abort(

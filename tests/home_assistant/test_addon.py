@@ -363,11 +363,17 @@ async def test_stopping_fails_the_fix_says_so(
     addon_running: Addon,
     entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert await async_setup_component(hass, "repairs", {})
     await load(hass, entry)
     await wait_until(lambda: addon_issue(hass, entry.entry_id) is not None, TUNNEL_WAIT, "repair")
-    on_supervisor.error = SupervisorError("App is busy")
+
+    # The Supervisor still names the add-on when the fix looks again; only the change fails.
+    async def busy(slug: str, options: object) -> None:
+        raise SupervisorError("App is busy")
+
+    monkeypatch.setattr(on_supervisor.addons, "set_addon_options", busy)
     done = await fix_the_addon_issue(hass_client, entry.entry_id)
     assert done["type"] == "abort"
     assert done["reason"] == "addon_stop_failed"
@@ -377,6 +383,26 @@ async def test_stopping_fails_the_fix_says_so(
     assert len(failures) == 1
     assert failures[0].exc_info is None
     assert "App is busy" in failures[0].getMessage()
+
+
+async def test_a_supervisor_that_does_not_answer_the_fixs_look_stops_nothing(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    on_supervisor: FakeSupervisor,
+    addon_running: Addon,
+    entry: MockConfigEntry,
+) -> None:
+    assert await async_setup_component(hass, "repairs", {})
+    await load(hass, entry)
+    await wait_until(lambda: addon_issue(hass, entry.entry_id) is not None, TUNNEL_WAIT, "repair")
+    on_supervisor.error = SupervisorError("Supervisor restarting")
+    done = await fix_the_addon_issue(hass_client, entry.entry_id)
+    print(done, on_supervisor.calls)
+    assert done["type"] == "abort"
+    assert done["reason"] == "addon_stop_failed"
+    assert addon_running.started
+    assert on_supervisor.changes == []
+    assert addon_issue(hass, entry.entry_id) is not None, "a repair still true was removed"
 
 
 @pytest.mark.parametrize("held_by", ["stopped add-on", "add-on on another port"])

@@ -53,11 +53,6 @@ def on_supervisor(hass: HomeAssistant, addon: Addon) -> Iterator[FakeSupervisor]
         yield supervisor
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the fix stops the slug it recorded without looking again: an add-on moved to "
-    "another port meanwhile is stopped and loses its start at boot for a port it does not hold",
-)
 async def test_the_fix_leaves_an_addon_alone_that_no_longer_holds_the_port(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
