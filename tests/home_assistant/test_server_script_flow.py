@@ -17,7 +17,7 @@ from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from harness.flows import submit
 from harness.network import LOOPBACK, free_port
 from harness.openssh import OpenSSHServer
-from harness.server_script import NO_USERADD, DropInSSHServer, run_script, throwaway_account
+from harness.server_script import DropInSSHServer, run_script, throwaway_account
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -69,9 +69,11 @@ async def test_the_shown_script_authorizes_the_generated_key(
     await hass.config_entries.async_unload(created["result"].entry_id)
 
 
-async def test_an_account_name_the_script_cannot_carry_gets_a_script_that_refuses(
+async def test_an_account_name_the_script_cannot_carry_is_refused_by_the_form(
     hass: HomeAssistant, openssh: OpenSSHServer
 ) -> None:
+    """The form takes only names the script can carry; the script's own refusal of the others
+    is tested in tests/engine/test_server_script.py."""
     hostile = "it's$(id)"
     server = {
         CONF_HOST: LOOPBACK,
@@ -79,8 +81,8 @@ async def test_an_account_name_the_script_cannot_carry_gets_a_script_that_refuse
         CONF_USERNAME: hostile,
         CONF_REMOTE_PORT: free_port(),
     }
-    script = ((await authorize_step(hass, server))["description_placeholders"] or {})["script"]
-    assert hostile not in script
-    refused = run_script(script, **NO_USERADD)
-    assert refused.returncode == 1
-    assert "cannot be written safely" in refused.stderr
+    menu = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    form = await submit(hass, menu, {"next_step_id": "generate_key"})
+    refused = await submit(hass, form, server)
+    assert refused["type"] is FlowResultType.FORM
+    assert refused["errors"] == {CONF_USERNAME: "invalid_username"}
