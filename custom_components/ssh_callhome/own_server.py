@@ -15,10 +15,11 @@ import asyncio
 import contextlib
 import logging
 import socket
-from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 from homeassistant.core import HomeAssistant
+
+from .engine import originator_address
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,19 +66,15 @@ async def _resolved(hass: HomeAssistant, host: str, port: int) -> list[_SocketAd
 
 def _is_own_address(hass: HomeAssistant, resolved: _SocketAddress) -> bool:
     family, sockaddr = resolved
-    address = _unmapped(ip_address(str(sockaddr[0]).partition("%")[0]))
+    # ::ffff:127.0.0.1 connects to 127.0.0.1: read as the visitor lists read an address.
+    address = originator_address(str(sockaddr[0]).partition("%")[0])
+    if address is None:  # getaddrinfo gives addresses only
+        return False
     if address.is_loopback or address.is_unspecified:
         return True
     if str(address) in (hass.http.server_host or ()):
         return True
     return _assigned_here(family, sockaddr)
-
-
-def _unmapped(address: IPv4Address | IPv6Address) -> IPv4Address | IPv6Address:
-    """::ffff:127.0.0.1 connects to 127.0.0.1."""
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 def _assigned_here(family: int, sockaddr: tuple[Any, ...]) -> bool:
