@@ -9,6 +9,7 @@ visitors use through the tunnel, a repair offers to set it.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime
 from functools import partial
 from ipaddress import IPv4Network, IPv6Address, IPv6Network
@@ -272,24 +273,18 @@ def _addon_placeholders(entry: SshCallhomeConfigEntry, addon_name: str) -> dict[
     }
 
 
-class AddonHoldsPortRepairFlow(RepairsFlow):
-    """Confirming stops the add-on and turns its start at boot off; the tunnel then comes up.
+class _EntryConfirmRepairFlow(RepairsFlow, ABC):
+    """A repair of one entry: a confirmation showing `_placeholders`, then `_async_confirmed`."""
 
-    Nothing happens to the add-on without this confirmation; its options stay, and it stays
-    installed.
-    """
-
-    def __init__(self, entry_id: str, slug: str, name: str) -> None:
+    def __init__(self, entry_id: str) -> None:
         self._entry_id = entry_id
-        self._slug = slug
-        self._name = name
 
     async def async_step_init(self, user_input: dict[str, str] | None = None) -> FlowResult:
         """Start with the confirmation."""
         return await self.async_step_confirm()
 
     async def async_step_confirm(self, user_input: dict[str, str] | None = None) -> FlowResult:
-        """Stop the add-on once the user agrees, and have the tunnel try again at once."""
+        """Show the confirmation; once the user agrees, fix."""
         entry: SshCallhomeConfigEntry | None = self.hass.config_entries.async_get_entry(
             self._entry_id
         )
@@ -299,8 +294,36 @@ class AddonHoldsPortRepairFlow(RepairsFlow):
             return self.async_show_form(
                 step_id="confirm",
                 data_schema=vol.Schema({}),
-                description_placeholders=_addon_placeholders(entry, self._name),
+                description_placeholders=self._placeholders(entry),
             )
+        return await self._async_confirmed(entry)
+
+    @abstractmethod
+    def _placeholders(self, entry: SshCallhomeConfigEntry) -> dict[str, str]:
+        """What the confirmation shows."""
+
+    @abstractmethod
+    async def _async_confirmed(self, entry: SshCallhomeConfigEntry) -> FlowResult:
+        """Fix, the user having agreed."""
+
+
+class AddonHoldsPortRepairFlow(_EntryConfirmRepairFlow):
+    """Confirming stops the add-on and turns its start at boot off; the tunnel then comes up.
+
+    Nothing happens to the add-on without this confirmation; its options stay, and it stays
+    installed.
+    """
+
+    def __init__(self, entry_id: str, slug: str, name: str) -> None:
+        super().__init__(entry_id)
+        self._slug = slug
+        self._name = name
+
+    def _placeholders(self, entry: SshCallhomeConfigEntry) -> dict[str, str]:
+        return _addon_placeholders(entry, self._name)
+
+    async def _async_confirmed(self, entry: SshCallhomeConfigEntry) -> FlowResult:
+        """Stop the add-on, and have the tunnel try again at once."""
         try:
             # Raised a while ago: the add-on may since have moved, been removed or replaced.
             if not await async_addon_still_holds_port(self.hass, self._slug, entry.data):
@@ -323,35 +346,23 @@ class AddonHoldsPortRepairFlow(RepairsFlow):
         return self.async_create_entry(data={})
 
 
-class HostKeyChangedRepairFlow(RepairsFlow):
+class HostKeyChangedRepairFlow(_EntryConfirmRepairFlow):
     """Shows both fingerprints; confirming pins the presented key and restarts the tunnel."""
 
     def __init__(self, entry_id: str, presented_host_key: str) -> None:
-        self._entry_id = entry_id
+        super().__init__(entry_id)
         self._presented = presented_host_key
 
-    async def async_step_init(self, user_input: dict[str, str] | None = None) -> FlowResult:
-        """Start with the confirmation."""
-        return await self.async_step_confirm()
+    def _placeholders(self, entry: SshCallhomeConfigEntry) -> dict[str, str]:
+        return _host_key_placeholders(entry, self._presented)
 
-    async def async_step_confirm(self, user_input: dict[str, str] | None = None) -> FlowResult:
-        """Trust the presented key once the user has compared the fingerprints."""
-        entry: SshCallhomeConfigEntry | None = self.hass.config_entries.async_get_entry(
-            self._entry_id
+    async def _async_confirmed(self, entry: SshCallhomeConfigEntry) -> FlowResult:
+        """Trust the presented key, the user having compared the fingerprints."""
+        self.hass.config_entries.async_update_entry(
+            entry, data={**entry.data, CONF_HOST_KEY: self._presented}
         )
-        if entry is None:
-            return self.async_abort(reason="entry_removed")
-        if user_input is not None:
-            self.hass.config_entries.async_update_entry(
-                entry, data={**entry.data, CONF_HOST_KEY: self._presented}
-            )
-            self.hass.config_entries.async_schedule_reload(entry.entry_id)
-            return self.async_create_entry(data={})
-        return self.async_show_form(
-            step_id="confirm",
-            data_schema=vol.Schema({}),
-            description_placeholders=_host_key_placeholders(entry, self._presented),
-        )
+        self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_create_entry(data={})
 
 
 EXTERNAL_URL_DIFFERS = "external_url_differs"
