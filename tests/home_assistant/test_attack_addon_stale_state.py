@@ -60,7 +60,7 @@ async def test_an_addon_stopped_since_the_form_opened_no_longer_excuses_a_refusa
     hass: HomeAssistant, on_supervisor: FakeSupervisor, addon: Addon
 ) -> None:
     menu = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    form = await submit(hass, menu, {"next_step_id": "import_addon"})  # type: ignore[arg-type]
+    form = await submit(hass, menu, {"next_step_id": "import_addon"})
     assert form["step_id"] == "import_addon"
     addon.started = False  # the user stops it, by hand, while the form is open
 
