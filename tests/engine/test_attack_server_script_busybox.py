@@ -78,3 +78,31 @@ def test_on_busybox_the_script_installs_the_key(
         assert result.returncode == 0
         keys = Path(pwd.getpwnam(name).pw_dir) / ".ssh" / "authorized_keys"
         assert _COMMENT in keys.read_text()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="without getent the script takes every account for missing, and asks the user to "
+    "create the account that exists",
+)
+def test_without_getent_the_script_says_what_is_missing(
+    client_key: asyncssh.SSHKey, tmp_path: Path, busybox_path: str
+) -> None:
+    # BusyBox alone (OpenWrt, Buildroot, an Alpine without musl-utils) has no getent.
+    Path(busybox_path, "getent").unlink()
+    config = tmp_path / "sshd_config"
+    config.write_text("Port 22\n")
+    with throwaway_account() as name:
+        create_account(name, "/sbin/nologin")
+        line = authorized_keys_line(client_key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
+        settings = server_settings(ServerSoftware.OPENSSH, name, LOOPBACK, [8123])
+        script = setup_script(ServerSoftware.OPENSSH, name, client_key, line, settings)
+
+        result = run_script(
+            script, PATH=busybox_path, SSHD_CONFIG=str(config), SSHD_CONFIG_DIR=str(tmp_path)
+        )
+
+        print(result.returncode, result.stdout, result.stderr)
+        assert result.returncode != 0
+        assert f"create the account {name}" not in result.stderr, "it exists"
+        assert "getent" in result.stderr.replace("getent: not found", "")
