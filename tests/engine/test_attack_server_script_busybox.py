@@ -1,0 +1,108 @@
+"""Attack on the server script on a BusyBox server (Alpine, a likely VPS): run by BusyBox's sh
+with a PATH of BusyBox's applets only, plus what Alpine's base has besides them (musl-utils'
+getent) and BusyBox's su, which Debian's build of BusyBox leaves out (util-linux's stands in).
+
+BusyBox has a `setpriv` applet (Alpine builds it: CONFIG_SETPRIV=y), but it knows only --nnp,
+--inh-caps and --ambient-caps: the script finds it first, calls it with --reuid, and stops
+there, never trying the su that would have worked. The script's comment says BusyBox has su.
+"""
+
+from __future__ import annotations
+
+import pwd
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from custom_components.ssh_callhome.engine.keys import authorized_keys_line
+from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
+from custom_components.ssh_callhome.engine.server_script import setup_script
+from custom_components.ssh_callhome.engine.server_setup import server_settings
+from harness.network import LOOPBACK
+from harness.server_script import (
+    create_account,
+    folder_for_accounts,
+    run_script,
+    throwaway_account,
+)
+
+_COMMENT = "ssh_callhome@busybox"
+# Alpine's base besides BusyBox's applets: getent (musl-utils); su is BusyBox's own there.
+_NOT_FROM_BUSYBOX = ("getent", "su")
+
+
+@pytest.fixture
+def busybox_path() -> Iterator[str]:
+    """A PATH of one folder, readable by every account: BusyBox's applets (sh among them, so
+    the script runs in BusyBox's sh) and Alpine's extras."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox is not installed (scripts/setup installs it)")
+    listing = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True)
+    with folder_for_accounts() as folder:
+        for applet in listing.stdout.split():
+            (folder / applet).symlink_to(busybox)
+        for command in _NOT_FROM_BUSYBOX:
+            found = shutil.which(command)
+            assert found is not None, f"{command} stands in for Alpine's"
+            (folder / command).unlink(missing_ok=True)
+            (folder / command).symlink_to(found)
+        yield str(folder)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BusyBox's setpriv applet has no --reuid: the script picks it over su and fails",
+)
+def test_on_busybox_the_script_installs_the_key(
+    client_key: asyncssh.SSHKey, tmp_path: Path, busybox_path: str
+) -> None:
+    config = tmp_path / "sshd_config"
+    config.write_text("Port 22\n")  # no Include: the script only prints the Match block
+    with throwaway_account() as name:
+        # BusyBox has adduser, not useradd: on Alpine the account is made first, by hand.
+        create_account(name, "/sbin/nologin")
+        line = authorized_keys_line(client_key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
+        settings = server_settings(ServerSoftware.OPENSSH, name, LOOPBACK, [8123])
+        script = setup_script(ServerSoftware.OPENSSH, name, client_key, line, settings)
+
+        result = run_script(
+            script, PATH=busybox_path, SSHD_CONFIG=str(config), SSHD_CONFIG_DIR=str(tmp_path)
+        )
+
+        print(result.returncode, result.stdout, result.stderr)
+        assert result.returncode == 0
+        keys = Path(pwd.getpwnam(name).pw_dir) / ".ssh" / "authorized_keys"
+        assert _COMMENT in keys.read_text()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="without getent the script takes every account for missing, and asks the user to "
+    "create the account that exists",
+)
+def test_without_getent_the_script_says_what_is_missing(
+    client_key: asyncssh.SSHKey, tmp_path: Path, busybox_path: str
+) -> None:
+    # BusyBox alone (OpenWrt, Buildroot, an Alpine without musl-utils) has no getent.
+    Path(busybox_path, "getent").unlink()
+    config = tmp_path / "sshd_config"
+    config.write_text("Port 22\n")
+    with throwaway_account() as name:
+        create_account(name, "/sbin/nologin")
+        line = authorized_keys_line(client_key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
+        settings = server_settings(ServerSoftware.OPENSSH, name, LOOPBACK, [8123])
+        script = setup_script(ServerSoftware.OPENSSH, name, client_key, line, settings)
+
+        result = run_script(
+            script, PATH=busybox_path, SSHD_CONFIG=str(config), SSHD_CONFIG_DIR=str(tmp_path)
+        )
+
+        print(result.returncode, result.stdout, result.stderr)
+        assert result.returncode != 0
+        assert f"create the account {name}" not in result.stderr, "it exists"
+        assert "getent" in result.stderr.replace("getent: not found", "")

