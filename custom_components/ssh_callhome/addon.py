@@ -138,7 +138,7 @@ def async_offer_addon_import(hass: HomeAssistant) -> None:
         return
 
     async def async_discover(hass: HomeAssistant) -> None:
-        if (addon := await async_find_addon(hass)) is not None:
+        if (addon := preferred_addon(await async_find_addons(hass))) is not None:
             discovery_flow.async_create_flow(
                 hass,
                 DOMAIN,
@@ -149,31 +149,48 @@ def async_offer_addon_import(hass: HomeAssistant) -> None:
     async_at_started(hass, async_discover)
 
 
-async def async_find_addon(hass: HomeAssistant) -> CallHomeAddon | None:
-    """The installed SSH Call Home add-on, whatever its repository; None without one.
+async def async_find_addons(hass: HomeAssistant) -> list[CallHomeAddon]:
+    """The installed SSH Call Home add-ons, whatever their repository; none without any.
 
     None too without a Supervisor, and when the Supervisor fails to answer: nothing the user
     asked for failed, so that is logged at debug level only.
     """
     if not is_hassio(hass):
-        return None
+        return []
     try:
         return await _async_inspect_addons(hass)
     except (SupervisorError, AddonError) as error:
         _LOGGER.debug("Could not look for the SSH Call Home add-on: %s", describe(error))
-        return None
+        return []
 
 
-async def _async_inspect_addons(hass: HomeAssistant) -> CallHomeAddon | None:
+def preferred_addon(addons: list[CallHomeAddon]) -> CallHomeAddon | None:
+    """The add-on to import: the first running one (a user's tunnel), else the first listed."""
+    return next((addon for addon in addons if addon.running), next(iter(addons), None))
+
+
+def addon_holding_port(
+    addons: list[CallHomeAddon], data: Mapping[str, Any]
+) -> CallHomeAddon | None:
+    """The add-on among `addons` that runs holding the port an entry's `data` asks for."""
+    return next((addon for addon in addons if addon.holds_port_of(data)), None)
+
+
+async def _async_inspect_addons(hass: HomeAssistant) -> list[CallHomeAddon]:
+    """Every add-on named like ours whose options are ours, in the Supervisor's order.
+
+    All of them, not the first: a stopped fork listed first must not hide the running original.
+    """
     installed = await get_supervisor_client(hass).addons.list()
     named = [addon for addon in installed if _named_like_ours(addon.name)]
+    found = []
     for addon in named[:MAX_ADDONS_INSPECTED]:
         name = shown_name(addon.name)
         info = await _manager(hass, addon.slug, name).async_get_addon_info()
         if _is_ours(info.options):
             running = info.state is AddonState.RUNNING
-            return _from_options(addon.slug, name, running, info.options)
-    return None
+            found.append(_from_options(addon.slug, name, running, info.options))
+    return found
 
 
 async def async_addon_still_holds_port(
@@ -185,13 +202,14 @@ async def async_addon_still_holds_port(
     says nothing about the add-on, unlike its absence.
     """
     try:
-        addon = await _async_inspect_addons(hass)
+        addons = await _async_inspect_addons(hass)
     except (SupervisorError, AddonError) as error:
         _LOGGER.error(  # noqa: TRY400 - one line, no traceback, like every failure
             "Could not look for the add-on %s again: %s", slug, describe(error)
         )
         raise AddonUnavailable from None
-    return addon is not None and addon.slug == slug and addon.holds_port_of(data)
+    holder = addon_holding_port(addons, data)
+    return holder is not None and holder.slug == slug
 
 
 async def async_retire_addon(hass: HomeAssistant, slug: str) -> None:

@@ -23,7 +23,7 @@ from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import callback
 from homeassistant.helpers.typing import DiscoveryInfoType
 
-from .addon import CallHomeAddon, async_find_addon
+from .addon import CallHomeAddon, addon_holding_port, async_find_addons, preferred_addon
 from .authorize import authorize_placeholders, server_software
 from .builder import async_engine_input
 from .const import (
@@ -124,7 +124,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Paste an existing key, or have one generated; or import the add-on, if installed."""
-        addon = await async_find_addon(self.hass)
+        addon = preferred_addon(await async_find_addons(self.hass))
         self._addon = addon if addon is not None and _takes_addon_options(addon) else None
         menu_options = ["paste_key", "generate_key"]
         if self._addon is not None:
@@ -174,8 +174,9 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self, discovery_info: DiscoveryInfoType
     ) -> ConfigFlowResult:
         """The add-on found when Home Assistant started, offered until imported or ignored."""
-        addon = await async_find_addon(self.hass)
-        if addon is None or addon.slug != discovery_info[ADDON_SLUG]:
+        addons = await async_find_addons(self.hass)
+        addon = next((a for a in addons if a.slug == discovery_info[ADDON_SLUG]), None)
+        if addon is None:
             return self.async_abort(reason="addon_not_found")
         if not _takes_addon_options(addon):
             return self.async_abort(reason="addon_options_invalid")
@@ -214,16 +215,19 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
             raise FormError("base", unusable) from None
 
     async def _async_verify_addon_import(self) -> ConfigFlowResult:
-        """Check for real; the add-on still holding the port is no error, a repair stops it."""
-        addon = self._required(self._addon)
+        """Check for real; an add-on still holding the port is no error, a repair stops it."""
         try:
             await self._async_check_tunnel()
         except KeyRejected as rejected:
             return self._show_authorize(rejected)
         except FormError as error:
-            if error.key != "forward_refused" or not addon.holds_port_of(self._data):
+            if error.key != "forward_refused" or not await self._async_addon_holds_port():
                 return self._show(self._required(self._server_form), error)
         return await self.async_step_addon_authorize()
+
+    async def _async_addon_holds_port(self) -> bool:
+        """Whether an add-on, asked now (it may have stopped since the form), holds the port."""
+        return addon_holding_port(await async_find_addons(self.hass), self._data) is not None
 
     async def async_step_addon_authorize(
         self, user_input: dict[str, Any] | None = None

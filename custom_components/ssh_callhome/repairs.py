@@ -27,8 +27,9 @@ from homeassistant.helpers.event import async_call_later
 
 from .addon import (
     AddonUnavailable,
+    addon_holding_port,
     async_addon_still_holds_port,
-    async_find_addon,
+    async_find_addons,
     async_retire_addon,
 )
 from .addresses import STAND_IN_NETWORK, visitor_address
@@ -236,9 +237,9 @@ class AddonHoldsPortIssue:
             )
 
     async def _async_look_for_addon(self) -> None:
-        addon = await async_find_addon(self._hass)
+        addon = addon_holding_port(await async_find_addons(self._hass), self._entry.data)
         # The forward may have been taken while the Supervisor answered.
-        if addon is None or not self._refused or not addon.holds_port_of(self._entry.data):
+        if addon is None or not self._refused:
             return
         ir.async_create_issue(
             self._hass,

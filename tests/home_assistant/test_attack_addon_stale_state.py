@@ -50,11 +50,6 @@ def on_supervisor(hass: HomeAssistant, addon: Addon) -> Iterator[FakeSupervisor]
         yield supervisor
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the import's check asks the add-on's state read when the menu opened: stopped "
-    "since, it still counts as the holder of the port something else holds",
-)
 @pytest.mark.usefixtures("port_thief")  # something else than the add-on holds the port
 async def test_an_addon_stopped_since_the_form_opened_no_longer_excuses_a_refusal(
     hass: HomeAssistant, on_supervisor: FakeSupervisor, addon: Addon

@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 
+from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT, DOMAIN
+from harness.flows import submit
 from harness.integration import load
 from harness.network import wait_until
 from harness.supervisor import Addon, FakeSupervisor, supervisor_install
@@ -53,11 +55,6 @@ def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[F
         yield supervisor
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="only the first add-on with the add-on's options is read: a stopped one listed "
-    "first hides the running one that holds the port, and no repair is raised",
-)
 @pytest.mark.usefixtures("port_thief")
 async def test_the_addon_holding_the_port_is_found_behind_a_stopped_one(
     hass: HomeAssistant, on_supervisor: FakeSupervisor, entry: MockConfigEntry
@@ -76,3 +73,11 @@ async def test_the_addon_holding_the_port_is_found_behind_a_stopped_one(
     assert issue is not None
     assert issue.data is not None
     assert issue.data["slug"] == ORIGINAL_SLUG
+
+
+async def test_the_running_addon_is_the_one_offered_for_import(
+    hass: HomeAssistant, on_supervisor: FakeSupervisor
+) -> None:
+    menu = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    form = await submit(hass, menu, {"next_step_id": "import_addon"})
+    assert form["description_placeholders"] == {"addon": "SSH Call Home"}
