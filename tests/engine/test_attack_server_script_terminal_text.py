@@ -6,6 +6,7 @@ through sssd) may edit its own loginShell (FreeIPA's self-service default), cont
 included, and useradd is not there to refuse them: an escape sequence then reaches root's
 terminal, which may act on it (OSC 52 sets the clipboard root pastes next, others rewrite what
 is on screen). Here a `getent` earlier on the PATH stands in for the directory's answer.
+The account's own step writes to root's terminal too: its stderr is that terminal.
 """
 
 from __future__ import annotations
