@@ -2,10 +2,12 @@
 must mean the key logs in.
 
 Hardening guides, and many VPS images, narrow sshd in its main section: `AllowUsers` (or
-`AllowGroups`) naming the admins only, or `AuthorizedKeysFile` moved out of the homes
-(`/etc/ssh/authorized_keys/%u`). The script checks the config with `sshd -t`, which is happy
-with both, installs the key in ~/.ssh and exits 0; sshd then never lets the account in. `sshd -T
--C user=ACCOUNT,...` would have said so. Run against the real sshd, restarted with the drop-in.
+`AllowGroups`) naming the admins only, `DisableForwarding yes`, or `AuthorizedKeysFile` moved
+out of the homes (`/etc/ssh/authorized_keys/%u`). The script checks the config with `sshd -t`,
+which is happy with each, installs the key in ~/.ssh and exits 0; sshd then never lets the
+account in, or never grants its forward. `sshd -T -C user=ACCOUNT,...` would have said so (and a
+`DisableForwarding no` in the Match block undoes the third). Run against the real sshd,
+restarted with the drop-in.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ _COMMENT = "ssh_callhome@hardened"
 _HARDENING = {
     # Only the admins (root here) may log in.
     "allow_users": "AllowUsers root\n",
+    # No forwarding for anybody (hardening guides' "DisableForwarding yes", OpenSSH 7.4+): the
+    # Match block's AllowTcpForwarding does not turn it back on.
+    "disable_forwarding": "DisableForwarding yes\n",
     # Keys live outside the homes: the harness's own file for everybody (no Match for the
     # account sends it back to ~/.ssh).
     "keys_elsewhere": "",
@@ -44,8 +49,8 @@ def account() -> Iterator[str]:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the script exits 0 on a server whose sshd_config keeps the account out "
-    "(AllowUsers, or AuthorizedKeysFile outside the home); sshd -t does not say so",
+    reason="the script exits 0 on a server whose sshd_config keeps the account or its forward "
+    "out (AllowUsers, DisableForwarding, AuthorizedKeysFile outside the home); sshd -t is happy",
 )
 @pytest.mark.parametrize("hardening", list(_HARDENING))
 async def test_a_key_the_script_installs_is_one_a_hardened_sshd_lets_in(
