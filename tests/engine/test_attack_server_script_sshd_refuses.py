@@ -6,7 +6,7 @@ Hardening guides, and many VPS images, narrow sshd in its main section: `AllowUs
 out of the homes (`/etc/ssh/authorized_keys/%u`). The script checks the config with `sshd -t`,
 which is happy with each, installs the key in ~/.ssh and exits 0; sshd then never lets the
 account in, or never grants its forward. `sshd -T -C user=ACCOUNT,...` would have said so (and a
-`DisableForwarding no` in the Match block undoes the third). Run against the real sshd,
+`DisableForwarding no` in the Match block undoes the second). Run against the real sshd,
 restarted with the drop-in.
 """
 
