@@ -126,6 +126,8 @@ def _paste_into_root_terminal(script_file: Path, environment: dict[str, str]) ->
     "root's shell (TIOCSTI), which root then runs",
 )
 @pytest.mark.parametrize("runner", _RUNNERS)
+# The forked child only execs the shell: no lock another thread holds is taken in it.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_the_account_cannot_type_into_roots_terminal(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, runner: str
 ) -> None:
