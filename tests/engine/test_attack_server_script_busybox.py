@@ -5,6 +5,7 @@ getent) and BusyBox's su, which Debian's build of BusyBox leaves out (util-linux
 BusyBox has a `setpriv` applet (Alpine builds it: CONFIG_SETPRIV=y), but it knows only --nnp,
 --inh-caps and --ambient-caps: the script finds it first, calls it with --reuid, and stops
 there, never trying the su that would have worked. The script's comment says BusyBox has su.
+Without getent (BusyBox alone has none) every account looks missing to the script.
 """
 
 from __future__ import annotations

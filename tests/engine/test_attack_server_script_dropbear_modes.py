@@ -4,6 +4,8 @@ Dropbear (like OpenSSH's StrictModes) ignores authorized_keys when the home, .ss
 writable by the group or by everybody. The script now writes as the account and checks .ssh and
 the file, but not the home: an account whose home is group-writable (made under umask 002, or
 by a distribution's HOME_MODE 0775) gets "installed", exit 0, and a key Dropbear never reads.
+Dropbear also refuses an account whose shell /etc/shells does not list: an existing account
+made for OpenSSH (nologin, which Debian's /etc/shells leaves out) gets "installed" all the same.
 """
 
 from __future__ import annotations
@@ -27,20 +29,27 @@ from harness.server_script import create_account, run_script, throwaway_account
 _COMMENT = "ssh_callhome@dropbear_modes"
 # A home its group may write to: what useradd makes under umask 002 with HOME_MODE unset.
 _GROUP_WRITABLE_HOME = 0o775
+# Each existing account Dropbear keeps out: its shell, and the mode of its home.
+_ACCOUNTS = {
+    "group_writable_home": ("/bin/sh", _GROUP_WRITABLE_HOME),
+    "nologin_shell": ("/usr/sbin/nologin", 0o755),
+}
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the script says the key is installed (exit 0) while the home is group-writable, "
-    "so Dropbear ignores the account's authorized_keys and the tunnel cannot log in",
+    reason="the script says the key is installed (exit 0) for an existing account Dropbear "
+    "keeps out (group-writable home, or a shell /etc/shells does not list)",
 )
+@pytest.mark.parametrize("account", list(_ACCOUNTS))
 async def test_a_key_the_script_installs_is_one_dropbear_reads(
-    dropbear: DropbearServer, client_key: asyncssh.SSHKey
+    dropbear: DropbearServer, client_key: asyncssh.SSHKey, account: str
 ) -> None:
     host_key = asyncssh.import_public_key(dropbear.host_public_key)
+    shell, home_mode = _ACCOUNTS[account]
     with throwaway_account() as name:
-        create_account(name, "/bin/sh")  # Dropbear wants a shell /etc/shells lists
-        Path(pwd.getpwnam(name).pw_dir).chmod(_GROUP_WRITABLE_HOME)
+        create_account(name, shell)
+        Path(pwd.getpwnam(name).pw_dir).chmod(home_mode)
         settings = loopback_settings(dropbear.port, name, client_key, host_key, free_port())
         ports = [settings.remote_port]
         line = authorized_keys_line(client_key, "", ports, _COMMENT, ServerSoftware.DROPBEAR)

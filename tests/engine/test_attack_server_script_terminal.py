@@ -17,7 +17,7 @@ import pty
 import select
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncssh
@@ -42,6 +42,8 @@ _RUNNERS = ("setpriv", "runuser")
 # A Python the account can run (the test's own virtualenv may sit in a folder it cannot read).
 _SYSTEM_PYTHON = Path("/usr/bin/python3")
 _LEGACY_TIOCSTI = Path("/proc/sys/dev/tty/legacy_tiocsti")
+# The root shell the user pastes into (dash on Debian).
+_ROOT_SHELL = "/bin/sh"
 # The script runs for a second or two; the shell then reads what was pushed at once.
 _SCRIPT_SECONDS = 20.0
 _READ_CHUNK = 4096
@@ -76,11 +78,11 @@ def accounts_folder() -> Iterator[Path]:
         yield folder
 
 
-def _read_until(terminal: int, pid: int, wanted: bytes) -> bytes:
-    """What the root shell prints until `wanted` appears or it exits (bounded in time)."""
+def _read_until(terminal: int, pid: int, done: Callable[[bytes], bool]) -> bytes:
+    """What the root shell prints until `done` says so of it, or the shell exits (bounded)."""
     output = b""
     deadline = time.monotonic() + _SCRIPT_SECONDS
-    while wanted not in output and time.monotonic() < deadline:
+    while not done(output) and time.monotonic() < deadline:
         readable, _, _ = select.select([terminal], [], [], 0.1)
         if readable:
             try:
@@ -92,21 +94,23 @@ def _read_until(terminal: int, pid: int, wanted: bytes) -> bytes:
     return output
 
 
+def _prompt_after_the_script(output: bytes) -> bool:
+    return _PROMPT.encode() in output.partition(_LAST_LINE)[2]
+
+
 def _paste_into_root_terminal(script_file: Path, environment: dict[str, str]) -> bytes:
     """An interactive root shell on a terminal of its own, where the user pastes the script
     (here: sources a file holding it), then types `exit` at the prompt that follows it."""
     environment = {**os.environ, **environment, "PS1": _PROMPT}
     pid, terminal = pty.fork()
     if pid == 0:  # the child: the root shell on the terminal's other side
-        os.execvpe("sh", ["sh", "-i"], environment)
+        os.execve(_ROOT_SHELL, [_ROOT_SHELL, "-i"], environment)
     try:
         os.write(terminal, f". {script_file}\n".encode())
-        output = _read_until(terminal, pid, _LAST_LINE)
-        output += _read_until(terminal, pid, _PROMPT.encode())
+        output = _read_until(terminal, pid, _prompt_after_the_script)
         # Whatever was pushed into the terminal meanwhile is read before this.
         os.write(terminal, b"exit\n")
-        output += _read_until(terminal, pid, b"\0")  # until the shell has exited
-        return output
+        return output + _read_until(terminal, pid, lambda _: False)  # until it has exited
     finally:
         os.close(terminal)
         with contextlib.suppress(ChildProcessError):
@@ -122,6 +126,8 @@ def _paste_into_root_terminal(script_file: Path, environment: dict[str, str]) ->
     "root's shell (TIOCSTI), which root then runs",
 )
 @pytest.mark.parametrize("runner", _RUNNERS)
+# The forked child only execs the shell: no lock another thread holds is taken in it.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_the_account_cannot_type_into_roots_terminal(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, runner: str
 ) -> None:

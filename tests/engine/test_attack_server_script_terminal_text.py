@@ -6,6 +6,7 @@ through sssd) may edit its own loginShell (FreeIPA's self-service default), cont
 included, and useradd is not there to refuse them: an escape sequence then reaches root's
 terminal, which may act on it (OSC 52 sets the clipboard root pastes next, others rewrite what
 is on screen). Here a `getent` earlier on the PATH stands in for the directory's answer.
+The account's own step writes to root's terminal too: its stderr is that terminal.
 """
 
 from __future__ import annotations
@@ -80,4 +81,42 @@ def test_an_accounts_own_passwd_fields_reach_roots_terminal_as_text(
 
         print(repr(result.stdout), repr(result.stderr))
         assert "has the login shell" in result.stdout, "the script did not get there"
+        assert not _CONTROLS & set(result.stdout + result.stderr)
+
+
+# Stands in for code the account runs in the script's process as the account (any process of
+# the account may ptrace it: same uid, no Yama): it writes to the stderr that process holds.
+_WRITE_TO_STDERR = """#!/bin/sh
+printf '{text}' >&2
+exec /usr/bin/mktemp "$@"
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the account's step writes to root's terminal raw: its stderr is the terminal",
+)
+def test_the_accounts_step_writes_nothing_raw_to_roots_terminal(
+    client_key: asyncssh.SSHKey, tmp_path: Path, directory_folder: Path
+) -> None:
+    config = tmp_path / "sshd_config"
+    config.write_text("Port 22\n")
+    mktemp = directory_folder / "mktemp"
+    mktemp.write_text(_WRITE_TO_STDERR.format(text=_CLIPBOARD.replace("\x1b", "\\033")))
+    mktemp.chmod(0o755)
+    with throwaway_account() as name:
+        create_account(name, "/usr/sbin/nologin")
+        line = authorized_keys_line(client_key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
+        settings = server_settings(ServerSoftware.OPENSSH, name, LOOPBACK, [8123])
+        script = setup_script(ServerSoftware.OPENSSH, name, client_key, line, settings)
+
+        result = run_script(
+            script,
+            PATH=f"{directory_folder}:/usr/sbin:/usr/bin:/sbin:/bin",
+            SSHD_CONFIG=str(config),
+            SSHD_CONFIG_DIR=str(tmp_path),
+        )
+
+        print(repr(result.stdout), repr(result.stderr))
+        assert "key line of this tunnel installed" in result.stdout, "it did not get there"
         assert not _CONTROLS & set(result.stdout + result.stderr)
