@@ -199,8 +199,14 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
             return self._show(form)
         try:
             data = await self._async_new_entry_data(user_input, raise_on_progress=False)
-            data[CONF_PRIVATE_KEY] = addon.private_key
-            self._client_key = await self._async_addon_key(data)
+            if data[CONF_USERNAME] == addon.server[CONF_USERNAME]:
+                data[CONF_PRIVATE_KEY] = addon.private_key
+                self._client_key = await self._async_addon_key(data)
+            else:
+                # The add-on's key keeps its unrestricted line on the add-on's account, which the
+                # script for another account never touches: that key must not become the tunnel's.
+                await self._async_generate_key()
+                data = {**data, **self._key_fields()}
             self._importing_addon = True
             return await self._async_meet_server(data, form)
         except FormError as error:
@@ -221,12 +227,17 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         except KeyRejected as rejected:
             return self._show_authorize(rejected)
         except FormError as error:
-            if error.key != "forward_refused" or not await self._async_addon_holds_port():
+            if not await self._async_refusal_is_the_addons(error):
                 return self._show(self._required(self._server_form), error)
         return await self.async_step_addon_authorize()
 
-    async def _async_addon_holds_port(self) -> bool:
-        """Whether an add-on, asked now (it may have stopped since the form), holds the port."""
+    async def _async_refusal_is_the_addons(self, error: FormError) -> bool:
+        """Whether `error` is a refused forward while importing, an add-on holding the port.
+
+        The add-on is asked now: it may have stopped since the form opened.
+        """
+        if error.key != "forward_refused" or not self._importing_addon:
+            return False
         return addon_holding_port(await async_find_addons(self.hass), self._data) is not None
 
     async def async_step_addon_authorize(
@@ -372,7 +383,8 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         try:
             await self._async_check_tunnel()
         except FormError as error:
-            return self._show_authorize(error)
+            if not await self._async_refusal_is_the_addons(error):
+                return self._show_authorize(error)
         return self._async_finish()
 
     # Dropbear gets a form of its own, for its own text; submitting it does the same.
