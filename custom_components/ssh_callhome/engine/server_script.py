@@ -48,8 +48,12 @@ SSHD_RELOAD="${SSHD_RELOAD:-systemctl reload ssh || systemctl reload sshd}"
 _COMMON_BODY = r"""
 changes=0
 created=0
-say() { printf 'ssh_callhome: %s\n' "$*"; }
-fail() { printf 'ssh_callhome: %s\n' "$*" >&2; exit 1; }
+# Text the script did not write itself (passwd fields, what the account's step or sshd print)
+# reaches root's terminal with every byte but printable ASCII and line breaks shown as `?`: no
+# escape sequence gets through. A range, not [:print:]: BusyBox's tr may be built without classes.
+safe() { LC_ALL=C tr -c ' -~\n' '?'; }
+say() { printf 'ssh_callhome: %s\n' "$*" | safe; }
+fail() { printf 'ssh_callhome: %s\n' "$*" | safe >&2; exit 1; }
 changed() { say "$*"; changes=$((changes + 1)); }
 
 [ "$(id -u)" = 0 ] || fail "run this as root (sudo -i first)"
@@ -165,10 +169,10 @@ install_key() {
     ACCOUNT_CODE=$INSTALL_KEY_AS_ACCOUNT
     export ACCOUNT KEY_LINE KEY_BLOB uid keys_dir keys ACCOUNT_CODE
     report=$(as_account) || {
-        [ -z "$report" ] || printf '%s\n' "$report" | sed 's/^./ssh_callhome: /'
+        [ -z "$report" ] || printf '%s\n' "$report" | sed 's/^./ssh_callhome: /' | safe
         fail "the key line is not installed"
     }
-    printf '%s\n' "$report" | sed 's/^./ssh_callhome: /'
+    printf '%s\n' "$report" | sed 's/^./ssh_callhome: /' | safe
     changes=$((changes + $(printf '%s\n' "$report" | grep -c '^+' || true)))
 }
 """
@@ -263,11 +267,13 @@ $(merged_block)"
     printf '%s\n' "$text" >"$drop_in.new"
     chmod 644 "$drop_in.new"
     mv -f "$drop_in.new" "$drop_in"
-    if ! "$SSHD" -t -f "$SSHD_CONFIG"; then
+    if ! checked=$("$SSHD" -t -f "$SSHD_CONFIG" 2>&1); then
+        [ -z "$checked" ] || printf '%s\n' "$checked" | safe >&2
         restore_drop_in
         fail "sshd -t refuses the configuration with the new block:" \
             "$drop_in is back as it was, sshd not reloaded"
     fi
+    [ -z "$checked" ] || printf '%s\n' "$checked" | safe
     rm -f "$drop_in.previous"
     changed "$drop_in: Match block for $ACCOUNT written, checked with sshd -t"
     eval "$SSHD_RELOAD" || fail "the reload failed: reload sshd yourself ($SSHD_RELOAD)"
