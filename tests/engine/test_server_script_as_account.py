@@ -4,6 +4,7 @@ it refuses, with nothing changed."""
 
 from __future__ import annotations
 
+import os
 import pwd
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,3 +89,21 @@ def test_without_a_runner_the_script_refuses_and_changes_nothing(
         assert returncode != 0
         assert "no setpriv, runuser nor su" in stderr
         assert not keys_dir.exists()
+
+
+def test_a_step_that_stops_half_way_does_not_say_nothing_changed(
+    client_key: asyncssh.SSHKey, tmp_path: Path, bin_folder: Path
+) -> None:
+    bin_folder.mkdir(mode=0o755)
+    failing = bin_folder / "mktemp"  # fails after the account's step has made its .ssh
+    failing.write_text("#!/bin/sh\nexit 1\n")
+    failing.chmod(0o755)
+    with throwaway_account() as name:
+        create_account(name, "/usr/sbin/nologin")
+
+        returncode, stderr = _run(client_key, name, tmp_path, f"{bin_folder}:{os.environ['PATH']}")
+
+        assert returncode != 0
+        assert "/.ssh: created" in stderr
+        assert "nothing changed" not in stderr
+        assert "the changes above stay" in stderr

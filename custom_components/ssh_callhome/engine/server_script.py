@@ -55,29 +55,63 @@ safe() { LC_ALL=C tr -c ' -~\n' '?'; }
 say() { printf 'ssh_callhome: %s\n' "$*" | safe; }
 fail() { printf 'ssh_callhome: %s\n' "$*" | safe >&2; exit 1; }
 changed() { say "$*"; changes=$((changes + 1)); }
+# A refusal for the reason $1, then what to do ($2...): it says whether anything changed first.
+refuse() {
+    reason=$1
+    shift
+    if [ "$changes" = 0 ]; then
+        fail "$reason: nothing changed.${*:+ $*}"
+    fi
+    fail "$reason: stopped, the changes above stay.${*:+ $*}"
+}
 
 [ "$(id -u)" = 0 ] || fail "run this as root (sudo -i first)"
 
+# as_user NAME UID GID VARIABLE=VALUE...: runs the sh code $STEP as that account through
+# $runner, with the values given added to the environment, its stdout and stderr on stdout. su
+# passes no arguments on, so $STEP goes in the environment for it.
+as_user() {
+    user=$1 user_uid=$2 user_gid=$3
+    shift 3
+    case $runner in
+        setpriv) env "$@" setpriv --reuid="$user_uid" --regid="$user_gid" \
+            --init-groups -- sh -eu -c "$STEP" ;;
+        runuser) env "$@" runuser -u "$user" -- sh -eu -c "$STEP" ;;
+        su) env "$@" STEP="$STEP" su -s /bin/sh "$user" -c 'exec sh -eu -c "$STEP"' ;;
+    esac 2>&1
+}
+
+# The first of setpriv, runuser (util-linux: Debian, Fedora) and su (BusyBox: Alpine) that does
+# run a command as another account (BusyBox's setpriv applet has no --reuid): tried as root, so
+# that it is found before the account is created.
+find_runner() {
+    STEP='id -u'
+    for runner in setpriv runuser su; do
+        if command -v "$runner" >/dev/null \
+            && [ "$(as_user root 0 0 PATH="$PATH" HOME=/)" = 0 ]; then
+            return
+        fi
+    done
+    refuse "no setpriv, runuser nor su here that runs a command as $ACCOUNT" \
+        "Put the key line in the account's ~/.ssh/authorized_keys yourself"
+}
+
 # The account's passwd entry in $entry, empty when there is none. getent (like id) reads a name
 # of digits alone as a uid: an entry under another name is another account, never touched.
+# Without getent (BusyBox alone) no account is known for sure: /etc/passwd is not all of them.
 read_account() {
+    command -v getent >/dev/null || refuse "no getent here to look the account $ACCOUNT up" \
+        "Install it (Alpine: apk add musl-utils), or follow the steps by hand"
     entry=$(getent passwd "$ACCOUNT") || entry=
     [ -z "$entry" ] || [ "${entry%%:*}" = "$ACCOUNT" ] \
-        || fail "the name $ACCOUNT finds the account ${entry%%:*}: nothing changed"
+        || refuse "the name $ACCOUNT finds the account ${entry%%:*}"
 }
 
 account_field() { printf '%s\n' "$entry" | cut -d: -f"$1"; }
 
-ensure_account() {
-    read_account
-    if [ -n "$entry" ]; then
-        [ "$(account_field 3)" != 0 ] || fail "account $ACCOUNT is root (uid 0):" \
-            "the tunnel must not log in as root. Name an account of its own; nothing changed"
-        say "account $ACCOUNT: exists, left as it is"
-        return
-    fi
+create_account() {
     command -v useradd >/dev/null \
-        || fail "no useradd here: create the account $ACCOUNT, then run this again"
+        || refuse "no useradd here" "Create the account $ACCOUNT, then run this again"
     shell=$(account_shell)
     # '*' is no password at all (nothing hashes to it), and unlike a locked '!' sshd accepts
     # keys for it without PAM too.
@@ -87,42 +121,44 @@ ensure_account() {
     read_account
 }
 
+ensure_account() {
+    read_account
+    if [ -z "$entry" ]; then
+        create_account
+    else
+        [ "$(account_field 3)" != 0 ] || refuse \
+            "account $ACCOUNT is root (uid 0): the tunnel must not log in as root" \
+            "Name an account of its own"
+        say "account $ACCOUNT: exists, left as it is"
+    fi
+    uid=$(account_field 3)
+    gid=$(account_field 4)
+    home=$(account_field 6)
+    check_home
+}
+
 # The home is the account's own, and the path its passwd entry names leads there and nowhere
 # else: a shared home (RHEL's operator lives in /root, Alpine's nobody in /) or one the account
 # swapped for a link is somebody else's folder, where the account gets no keys.
 check_home() {
-    [ -n "$home" ] && [ -d "$home" ] || fail "account $ACCOUNT has no home folder"
-    [ "$home" != / ] || fail "account $ACCOUNT has / for home: nothing changed." \
+    [ -n "$home" ] && [ -d "$home" ] || refuse "account $ACCOUNT has no home folder"
+    [ "$home" != / ] || refuse "account $ACCOUNT has / for home" \
         "Give the tunnel an account of its own"
-    [ "$(readlink -f -- "$home")" = "$home" ] || fail "the home $home of $ACCOUNT is, or" \
-        "passes through, a symbolic link: nothing changed, check it"
-    [ "$(stat -c %u -- "$home")" = "$uid" ] || fail "the home $home of $ACCOUNT belongs to" \
-        "another account: nothing changed. Give the tunnel an account of its own"
+    [ "$(readlink -f -- "$home")" = "$home" ] \
+        || refuse "the home $home of $ACCOUNT is, or passes through, a symbolic link" "Check it"
+    [ "$(stat -c %u -- "$home")" = "$uid" ] \
+        || refuse "the home $home of $ACCOUNT belongs to another account" \
+            "Give the tunnel an account of its own"
 }
 
-# Runs the exported sh code $ACCOUNT_CODE as the account, its values passed in the environment
-# (su passes no arguments on): in the account's home every link then leads only where the
-# account could write anyway, and root never reads a file on the account's say-so. setpriv and
-# runuser are util-linux's (Debian, Fedora); BusyBox (Alpine) has su.
-as_account() {
-    if command -v setpriv >/dev/null; then
-        setpriv --reuid="$uid" --regid="$gid" --init-groups -- sh -eu -c "$ACCOUNT_CODE"
-    elif command -v runuser >/dev/null; then
-        runuser -u "$ACCOUNT" -- sh -eu -c "$ACCOUNT_CODE"
-    elif command -v su >/dev/null; then
-        su -s /bin/sh "$ACCOUNT" -c 'sh -eu -c "$ACCOUNT_CODE"'
-    else
-        fail "no setpriv, runuser nor su here to write as $ACCOUNT: nothing changed." \
-            "Put the key line in $home/.ssh/authorized_keys yourself"
-    fi
-}
-
-# Run as the account (as_account). Its lines start with `+` for a change, a space for a note.
+# Run as the account (as_user). Its lines start with `+` for a change, a space for a note, `!`
+# for the reason it stopped.
 INSTALL_KEY_AS_ACCOUNT='
 cd /
 say() { printf " %s\n" "$*"; }
 changed() { printf "+%s\n" "$*"; }
-fail() { printf "ssh_callhome: %s\n" "$*" >&2; exit 1; }
+fail() { printf "!%s\n" "$*"; exit 1; }
+[ "$(id -u)" = "$uid" ] || fail "not running as $ACCOUNT: nothing touched"
 owned_with_mode() { [ "$(stat -c "%u %a" -- "$1")" = "$uid $2" ]; }
 key_in_place() {
     [ -f "$keys" ] && owned_with_mode "$keys" 600 && grep -qxF -e "$KEY_LINE" "$keys" \
@@ -159,21 +195,26 @@ mv -f -- "$new" "$keys"
 changed "$keys: the key line of this tunnel installed, owner $ACCOUNT and mode 600"
 '
 
+# What the account's step printed, each line as the script's own (any other tool's line whole).
+show_report() {
+    [ -z "$report" ] || printf '%s\n' "$report" | sed 's/^[+ !]\{0,1\}/ssh_callhome: /' | safe
+}
+
 install_key() {
-    uid=$(account_field 3)
-    gid=$(account_field 4)
-    home=$(account_field 6)
-    check_home
     keys_dir="$home/.ssh"
     keys="$keys_dir/authorized_keys"
-    ACCOUNT_CODE=$INSTALL_KEY_AS_ACCOUNT
-    export ACCOUNT KEY_LINE KEY_BLOB uid keys_dir keys ACCOUNT_CODE
-    report=$(as_account) || {
-        [ -z "$report" ] || printf '%s\n' "$report" | sed 's/^./ssh_callhome: /' | safe
-        fail "the key line is not installed"
-    }
-    printf '%s\n' "$report" | sed 's/^./ssh_callhome: /' | safe
+    STEP=$INSTALL_KEY_AS_ACCOUNT
+    status=0
+    report=$(as_user "$ACCOUNT" "$uid" "$gid" PATH="$PATH" HOME="$home" ACCOUNT="$ACCOUNT" \
+        KEY_LINE="$KEY_LINE" KEY_BLOB="$KEY_BLOB" uid="$uid" keys_dir="$keys_dir" keys="$keys") \
+        || status=$?
+    # A step that stops half way (.ssh made, the file not) has changed something all the same.
     changes=$((changes + $(printf '%s\n' "$report" | grep -c '^+' || true)))
+    if [ "$status" != 0 ]; then
+        show_report >&2
+        refuse "the key line is not installed"
+    fi
+    show_report
 }
 """
 
@@ -196,7 +237,7 @@ drop_in="$SSHD_CONFIG_DIR/$DROP_IN"
 # Checked before anything changes: a file of this name the script did not write is left to you.
 check_drop_in_is_ours() {
     [ ! -e "$drop_in" ] || [ "$(head -n 1 "$drop_in")" = "$DROP_IN_MARKER" ] \
-        || fail "$drop_in was not written by this script: nothing changed. Move it away," \
+        || refuse "$drop_in was not written by this script" "Move it away," \
             "or merge this tunnel's block into it yourself"
 }
 
@@ -281,6 +322,7 @@ $(merged_block)"
 }
 
 check_drop_in_is_ours
+find_runner
 ensure_account
 install_key
 install_match_block
@@ -291,6 +333,7 @@ _DROPBEAR_BODY = r"""
 # command="/bin/false" is what keeps this one from a shell.
 account_shell() { echo /bin/sh; }
 
+find_runner
 ensure_account
 install_key
 say "Dropbear's settings apply to the whole server: set them yourself in /etc/default/dropbear,"
