@@ -68,16 +68,17 @@ refuse() {
 [ "$(id -u)" = 0 ] || fail "run this as root (sudo -i first)"
 
 # as_user NAME UID GID VARIABLE=VALUE...: runs the sh code $STEP as that account through
-# $runner, with the values given added to the environment, its stdout and stderr on stdout. su
-# passes no arguments on, so $STEP goes in the environment for it.
+# $runner, with only the environment given (env -i: nothing root's shell exports reaches the
+# account's processes, which read each other's), its stdout and stderr on stdout. su passes no
+# arguments on, so $STEP goes in the environment for it.
 as_user() {
     user=$1 user_uid=$2 user_gid=$3
     shift 3
     case $runner in
-        setpriv) env "$@" setpriv --reuid="$user_uid" --regid="$user_gid" \
+        setpriv) env -i "$@" setpriv --reuid="$user_uid" --regid="$user_gid" \
             --init-groups -- sh -eu -c "$STEP" ;;
-        runuser) env "$@" runuser -u "$user" -- sh -eu -c "$STEP" ;;
-        su) env "$@" STEP="$STEP" su -s /bin/sh "$user" -c 'exec sh -eu -c "$STEP"' ;;
+        runuser) env -i "$@" runuser -u "$user" -- sh -eu -c "$STEP" ;;
+        su) env -i "$@" STEP="$STEP" su -s /bin/sh "$user" -c 'exec sh -eu -c "$STEP"' ;;
     esac 2>&1
 }
 
@@ -200,6 +201,7 @@ show_report() {
     [ -z "$report" ] || printf '%s\n' "$report" | sed 's/^[+ !]\{0,1\}/ssh_callhome: /' | safe
 }
 
+# The step gets root's PATH (the commands this script found) and its own values, nothing else.
 install_key() {
     keys_dir="$home/.ssh"
     keys="$keys_dir/authorized_keys"
