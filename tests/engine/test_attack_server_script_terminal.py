@@ -115,12 +115,6 @@ def _paste_into_root_terminal(script_file: Path, environment: dict[str, str]) ->
                 os.waitpid(pid, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the process the script runs as the account stays in root's session, with root's "
-    "terminal as its controlling terminal: the account's code there pushes a command into "
-    "root's shell (TIOCSTI), which root then runs",
-)
 @pytest.mark.parametrize("runner", _RUNNERS)
 def test_the_account_cannot_type_into_roots_terminal(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, runner: str

@@ -69,23 +69,39 @@ refuse() {
 
 # as_user NAME UID GID VARIABLE=VALUE...: runs the sh code $STEP as that account through
 # $runner, with only the environment given (env -i: nothing root's shell exports reaches the
-# account's processes, which read each other's), its stdout and stderr on stdout. su passes no
-# arguments on, so $STEP goes in the environment for it.
+# account's processes, which read each other's), stdin from /dev/null, its stdout and stderr on
+# stdout, and in a session of its own ($session): root's terminal is then not its controlling
+# terminal, so no process of the account (they may ptrace this one) can push keys into root's
+# shell (TIOCSTI). su passes no arguments on, so $STEP goes in the environment for it.
 as_user() {
     user=$1 user_uid=$2 user_gid=$3
     shift 3
     case $runner in
-        setpriv) env -i "$@" setpriv --reuid="$user_uid" --regid="$user_gid" \
+        setpriv) env -i "$@" $session setpriv --reuid="$user_uid" --regid="$user_gid" \
             --init-groups -- sh -eu -c "$STEP" ;;
-        runuser) env -i "$@" runuser -u "$user" -- sh -eu -c "$STEP" ;;
-        su) env -i "$@" STEP="$STEP" su -s /bin/sh "$user" -c 'exec sh -eu -c "$STEP"' ;;
-    esac 2>&1
+        runuser) env -i "$@" $session runuser -u "$user" -- sh -eu -c "$STEP" ;;
+        su) env -i "$@" STEP="$STEP" $session su -s /bin/sh "$user" -c 'exec sh -eu -c "$STEP"' ;;
+    esac </dev/null 2>&1
+}
+
+# util-linux's setsid -w waits for the child it forks when its caller leads a process group;
+# BusyBox's setsid has no -w, and forks (without waiting) only in that case. A command of this
+# non-interactive shell never leads its group, so either runs it in place, and waits.
+find_session() {
+    for session in 'setsid -w' setsid; do
+        if $session true </dev/null >/dev/null 2>&1; then
+            return
+        fi
+    done
+    refuse "no setsid here to write as $ACCOUNT away from this terminal" \
+        "Put the key line in the account's ~/.ssh/authorized_keys yourself"
 }
 
 # The first of setpriv, runuser (util-linux: Debian, Fedora) and su (BusyBox: Alpine) that does
 # run a command as another account (BusyBox's setpriv applet has no --reuid): tried as root, so
 # that it is found before the account is created.
 find_runner() {
+    find_session
     STEP='id -u'
     for runner in setpriv runuser su; do
         if command -v "$runner" >/dev/null \
