@@ -12,7 +12,6 @@ import pwd
 from pathlib import Path
 
 import asyncssh
-import pytest
 
 from custom_components.ssh_callhome.engine.connection import check_tunnel
 from custom_components.ssh_callhome.engine.keys import authorized_keys_line
@@ -29,11 +28,6 @@ _COMMENT = "ssh_callhome@dropbear_modes"
 _GROUP_WRITABLE_HOME = 0o775
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the script says the key is installed (exit 0) while the home is group-writable, "
-    "so Dropbear ignores the account's authorized_keys and the tunnel cannot log in",
-)
 async def test_a_key_the_script_installs_is_one_dropbear_reads(
     dropbear: DropbearServer, client_key: asyncssh.SSHKey
 ) -> None:

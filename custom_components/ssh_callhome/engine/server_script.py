@@ -152,6 +152,7 @@ ensure_account() {
     gid=$(account_field 4)
     home=$(account_field 6)
     check_home
+    check_home_mode
 }
 
 # The home is the account's own, and the path its passwd entry names leads there and nowhere
@@ -166,6 +167,19 @@ check_home() {
     [ "$(stat -c %u -- "$home")" = "$uid" ] \
         || refuse "the home $home of $ACCOUNT belongs to another account" \
             "Give the tunnel an account of its own"
+}
+
+# sshd (StrictModes) and Dropbear ignore the keys in a home its group or others may write to. A
+# home the script made just now is its own to fix; another is the user's.
+check_home_mode() {
+    [ $((0$(stat -c %a -- "$home") & 022)) != 0 ] || return 0
+    if [ "$created" = 1 ]; then
+        chmod go-w -- "$home"
+        changed "$home: no longer writable by its group and others, as sshd wants"
+        return
+    fi
+    refuse "the home $home of $ACCOUNT is writable by its group or by others: sshd and\
+ Dropbear ignore the keys in it" "Run chmod g-w,o-w $home, then run this again"
 }
 
 # Run as the account (as_user). Its lines start with `+` for a change, a space for a note, `!`
