@@ -126,12 +126,33 @@ read_account() {
 
 account_field() { printf '%s\n' "$entry" | cut -d: -f"$1"; }
 
+# The password field of the account's shadow entry, from getent (a directory too) or /etc/shadow.
+password_field() {
+    { getent shadow "$ACCOUNT" 2>/dev/null \
+        || NAME=$ACCOUNT awk -F: '$1 == ENVIRON["NAME"]' /etc/shadow 2>/dev/null || true; } \
+        | head -n 1 | cut -d: -f2
+}
+
+# A locked account (password field `!...`, as BusyBox's adduser -D leaves it, or *LK*) gets no
+# key in from sshd without PAM (locks_out_keys): checked before anything changes.
+check_not_locked() {
+    case "$(password_field)" in
+        '!'* | '*LK*') ;;
+        *) return ;;
+    esac
+    locks_out_keys || return 0
+    refuse "account $ACCOUNT is locked (its password field starts with ! or is *LK*), and\
+ sshd without PAM lets no key in to a locked account" "Unlock it without giving it a" \
+        "password: usermod -p '*' $ACCOUNT (BusyBox: echo '$ACCOUNT:*' | chpasswd -e)," \
+        "then run this again"
+}
+
 create_account() {
     command -v useradd >/dev/null \
         || refuse "no useradd here" "Create the account $ACCOUNT, then run this again"
     shell=$(account_shell)
-    # '*' is no password at all (nothing hashes to it), and unlike a locked '!' sshd accepts
-    # keys for it without PAM too.
+    # '*' is no password at all (nothing hashes to it), and unlike a locked '!' (useradd's own
+    # default) sshd without PAM and Dropbear accept keys for it.
     useradd --create-home --password '*' --shell "$shell" -- "$ACCOUNT"
     changed "account $ACCOUNT: created, with no password and the shell $shell"
     created=1
@@ -146,6 +167,7 @@ ensure_account() {
         [ "$(account_field 3)" != 0 ] || refuse \
             "account $ACCOUNT is root (uid 0): the tunnel must not log in as root" \
             "Name an account of its own"
+        check_not_locked
         say "account $ACCOUNT: exists, left as it is"
     fi
     uid=$(account_field 3)
@@ -273,6 +295,10 @@ check_drop_in_is_ours() {
             "or merge this tunnel's block into it yourself"
 }
 
+# sshd without PAM (Alpine's is built so; UsePAM no) lets no key in to a locked account: sshd -T
+# has no usepam line at all then. A configuration sshd -T cannot read counts as without.
+locks_out_keys() { ! "$SSHD" -T -f "$SSHD_CONFIG" 2>/dev/null | grep -qix 'usepam yes'; }
+
 # The values of the keyword $1 in the drop-in and in the new block, on one line: every tunnel on
 # the account keeps its ports (sshd takes a keyword's first value only, so one file holds them
 # all). Sorted by port, each once, so that a run again writes the very same text.
@@ -364,6 +390,8 @@ _DROPBEAR_BODY = r"""
 # Dropbear refuses accounts whose shell /etc/shells does not list: the key line's
 # command="/bin/false" is what keeps this one from a shell.
 account_shell() { echo /bin/sh; }
+# Dropbear looks at a locked password for password logins only.
+locks_out_keys() { false; }
 
 find_runner
 ensure_account
