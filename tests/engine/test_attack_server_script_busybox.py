@@ -55,10 +55,6 @@ def busybox_path() -> Iterator[str]:
         yield str(folder)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BusyBox's setpriv applet has no --reuid: the script picks it over su and fails",
-)
 def test_on_busybox_the_script_installs_the_key(
     client_key: asyncssh.SSHKey, tmp_path: Path, busybox_path: str
 ) -> None:
@@ -81,11 +77,6 @@ def test_on_busybox_the_script_installs_the_key(
         assert _COMMENT in keys.read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="without getent the script takes every account for missing, and asks the user to "
-    "create the account that exists",
-)
 def test_without_getent_the_script_says_what_is_missing(
     client_key: asyncssh.SSHKey, tmp_path: Path, busybox_path: str
 ) -> None:

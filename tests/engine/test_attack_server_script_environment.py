@@ -47,11 +47,6 @@ def accounts_folder() -> Iterator[Path]:
         yield folder
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the account's step runs with root's whole environment: anything root's shell "
-    "exports is readable by the account's processes",
-)
 @pytest.mark.parametrize("runner", _RUNNERS)
 def test_roots_environment_does_not_reach_the_account(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, runner: str

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -133,8 +134,9 @@ def test_a_home_swapped_for_a_link_by_its_account_leads_nowhere_else(
 # wins some runs; these place the swap in a window for sure, so that the test never depends on
 # timing. Before mktemp: between the script's link check and its first write into an existing
 # .ssh. After mkdir: between root creating .ssh (in the account's home, where the account may
-# rename it) and its chown, which follows links.
-_SWAP = 'mv "$SWAPPED" "$SWAPPED.moved" && ln -s "$SWAP_TARGET" "$SWAPPED"'
+# rename it) and its chown, which follows links. The paths are written into the hook: the
+# script hands the account's step none of root's environment.
+_SWAP = "mv {swapped} {swapped}.moved && ln -s {target} {swapped}"
 _SWAP_HOOKS = {
     "mktemp": f'#!/bin/sh\n{_SWAP}\nexec {{real}} "$@"\n',
     "mkdir": f'#!/bin/sh\n{{real}} "$@" || exit\n{_SWAP}\n',
@@ -147,12 +149,17 @@ def test_a_keys_folder_swapped_for_a_link_while_the_script_runs_leads_nowhere_el
 ) -> None:
     victim_ssh = _roots_ssh_folder(tmp_path / "victim")
     command = hook_folder / swapped_at
-    command.write_text(_SWAP_HOOKS[swapped_at].format(real=shutil.which(swapped_at)))
-    command.chmod(0o755)
     with throwaway_account() as name:
         create_account(name, _NO_LOGIN)
         entry = pwd.getpwnam(name)
         keys_dir = Path(entry.pw_dir) / ".ssh"
+        hook = _SWAP_HOOKS[swapped_at].format(
+            real=shutil.which(swapped_at),
+            swapped=shlex.quote(str(keys_dir)),
+            target=shlex.quote(str(victim_ssh)),
+        )
+        command.write_text(hook)
+        command.chmod(0o755)
         if swapped_at == "mktemp":
             keys_dir.mkdir(mode=0o700)  # the account's own .ssh, made by the account
             os.chown(keys_dir, entry.pw_uid, entry.pw_gid)
@@ -163,8 +170,6 @@ def test_a_keys_folder_swapped_for_a_link_while_the_script_runs_leads_nowhere_el
             SSHD_CONFIG=str(config),
             SSHD_CONFIG_DIR=str(tmp_path),
             PATH=f"{hook_folder}:{os.environ['PATH']}",
-            SWAPPED=str(keys_dir),
-            SWAP_TARGET=str(victim_ssh),
         )
         print(result.returncode, result.stdout, result.stderr)
         assert keys_dir.is_symlink(), "the swap did not happen: the test proves nothing"

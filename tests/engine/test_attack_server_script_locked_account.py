@@ -55,11 +55,6 @@ def drop_in_sshd(
     server.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the script installs the key for a locked account (password '!', as Alpine's "
-    "adduser -D leaves it) and exits 0, but sshd without PAM refuses every login to it",
-)
 async def test_a_key_the_script_installs_is_one_sshd_lets_in(
     drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey, locked_account: str
 ) -> None:

@@ -119,12 +119,6 @@ def _paste_into_root_terminal(script_file: Path, environment: dict[str, str]) ->
                 os.waitpid(pid, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the process the script runs as the account stays in root's session, with root's "
-    "terminal as its controlling terminal: the account's code there pushes a command into "
-    "root's shell (TIOCSTI), which root then runs",
-)
 @pytest.mark.parametrize("runner", _RUNNERS)
 # The forked child only execs the shell: no lock another thread holds is taken in it.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")

@@ -49,11 +49,6 @@ def directory_folder() -> Iterator[Path]:
         yield folder
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="passwd's fields (here the login shell a directory account chose) are printed in "
-    "root's terminal raw, escape sequences included",
-)
 def test_an_accounts_own_passwd_fields_reach_roots_terminal_as_text(
     client_key: asyncssh.SSHKey, tmp_path: Path, directory_folder: Path
 ) -> None:

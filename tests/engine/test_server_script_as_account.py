@@ -1,10 +1,13 @@
 """The server script writes in the account's home as the account, with whichever of setpriv,
 runuser (util-linux: Debian, Fedora) or su (BusyBox: Alpine) the server has; without any of them
-it refuses, with nothing changed."""
+it refuses, with nothing changed, as it does without setsid (the step runs in a session of its
+own)."""
 
 from __future__ import annotations
 
+import os
 import pwd
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +91,36 @@ def test_without_a_runner_the_script_refuses_and_changes_nothing(
         assert returncode != 0
         assert "no setpriv, runuser nor su" in stderr
         assert not keys_dir.exists()
+
+
+def test_without_setsid_the_script_refuses_before_it_creates_the_account(
+    client_key: asyncssh.SSHKey, tmp_path: Path, bin_folder: Path
+) -> None:
+    # The account's step runs in a session of its own, away from root's terminal: without a
+    # way to start one the script stops before its first change.
+    with throwaway_account() as name:
+        returncode, stderr = _run(client_key, name, tmp_path, path_without({"setsid"}, bin_folder))
+
+        assert returncode != 0
+        assert "no setsid here" in stderr
+        assert "nothing changed" in stderr
+        exists = subprocess.run(["id", name], capture_output=True, check=False).returncode == 0
+        assert not exists, "the account was created"
+
+
+def test_a_step_that_stops_half_way_does_not_say_nothing_changed(
+    client_key: asyncssh.SSHKey, tmp_path: Path, bin_folder: Path
+) -> None:
+    bin_folder.mkdir(mode=0o755)
+    failing = bin_folder / "mktemp"  # fails after the account's step has made its .ssh
+    failing.write_text("#!/bin/sh\nexit 1\n")
+    failing.chmod(0o755)
+    with throwaway_account() as name:
+        create_account(name, "/usr/sbin/nologin")
+
+        returncode, stderr = _run(client_key, name, tmp_path, f"{bin_folder}:{os.environ['PATH']}")
+
+        assert returncode != 0
+        assert "/.ssh: created" in stderr
+        assert "nothing changed" not in stderr
+        assert "the changes above stay" in stderr

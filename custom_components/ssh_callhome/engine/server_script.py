@@ -48,77 +48,170 @@ SSHD_RELOAD="${SSHD_RELOAD:-systemctl reload ssh || systemctl reload sshd}"
 _COMMON_BODY = r"""
 changes=0
 created=0
-say() { printf 'ssh_callhome: %s\n' "$*"; }
-fail() { printf 'ssh_callhome: %s\n' "$*" >&2; exit 1; }
+# Text the script did not write itself (passwd fields, what the account's step or sshd print)
+# reaches root's terminal with every byte but printable ASCII and line breaks shown as `?`: no
+# escape sequence gets through. A range, not [:print:]: BusyBox's tr may be built without classes.
+safe() { LC_ALL=C tr -c ' -~\n' '?'; }
+say() { printf 'ssh_callhome: %s\n' "$*" | safe; }
+fail() { printf 'ssh_callhome: %s\n' "$*" | safe >&2; exit 1; }
 changed() { say "$*"; changes=$((changes + 1)); }
+# A refusal for the reason $1, then what to do ($2...): it says whether anything changed first.
+refuse() {
+    reason=$1
+    shift
+    if [ "$changes" = 0 ]; then
+        fail "$reason: nothing changed.${*:+ $*}"
+    fi
+    fail "$reason: stopped, the changes above stay.${*:+ $*}"
+}
 
 [ "$(id -u)" = 0 ] || fail "run this as root (sudo -i first)"
 
+# as_user NAME UID GID VARIABLE=VALUE...: runs the sh code $STEP as that account through
+# $runner, with only the environment given (env -i: nothing root's shell exports reaches the
+# account's processes, which read each other's), stdin from /dev/null, its stdout and stderr on
+# stdout, and in a session of its own ($session): root's terminal is then not its controlling
+# terminal, so no process of the account (they may ptrace this one) can push keys into root's
+# shell (TIOCSTI). su passes no arguments on, so $STEP goes in the environment for it.
+as_user() {
+    user=$1 user_uid=$2 user_gid=$3
+    shift 3
+    case $runner in
+        setpriv) env -i "$@" $session setpriv --reuid="$user_uid" --regid="$user_gid" \
+            --init-groups -- sh -eu -c "$STEP" ;;
+        runuser) env -i "$@" $session runuser -u "$user" -- sh -eu -c "$STEP" ;;
+        su) env -i "$@" STEP="$STEP" $session su -s /bin/sh "$user" -c 'exec sh -eu -c "$STEP"' ;;
+    esac </dev/null 2>&1
+}
+
+# util-linux's setsid -w waits for the child it forks when its caller leads a process group;
+# BusyBox's setsid has no -w, and forks (without waiting) only in that case. A command of this
+# non-interactive shell never leads its group, so either runs it in place, and waits.
+find_session() {
+    for session in 'setsid -w' setsid; do
+        if $session true </dev/null >/dev/null 2>&1; then
+            return
+        fi
+    done
+    refuse "no setsid here to write as $ACCOUNT away from this terminal" \
+        "Put the key line in the account's ~/.ssh/authorized_keys yourself"
+}
+
+# The first of setpriv, runuser (util-linux: Debian, Fedora) and su (BusyBox: Alpine) that does
+# run a command as another account (BusyBox's setpriv applet has no --reuid): tried as root, so
+# that it is found before the account is created.
+find_runner() {
+    find_session
+    STEP='id -u'
+    for runner in setpriv runuser su; do
+        if command -v "$runner" >/dev/null \
+            && [ "$(as_user root 0 0 PATH="$PATH" HOME=/)" = 0 ]; then
+            return
+        fi
+    done
+    refuse "no setpriv, runuser nor su here that runs a command as $ACCOUNT" \
+        "Put the key line in the account's ~/.ssh/authorized_keys yourself"
+}
+
 # The account's passwd entry in $entry, empty when there is none. getent (like id) reads a name
 # of digits alone as a uid: an entry under another name is another account, never touched.
+# Without getent (BusyBox alone) no account is known for sure: /etc/passwd is not all of them.
 read_account() {
+    command -v getent >/dev/null || refuse "no getent here to look the account $ACCOUNT up" \
+        "Install it (Alpine: apk add musl-utils), or follow the steps by hand"
     entry=$(getent passwd "$ACCOUNT") || entry=
     [ -z "$entry" ] || [ "${entry%%:*}" = "$ACCOUNT" ] \
-        || fail "the name $ACCOUNT finds the account ${entry%%:*}: nothing changed"
+        || refuse "the name $ACCOUNT finds the account ${entry%%:*}"
 }
 
 account_field() { printf '%s\n' "$entry" | cut -d: -f"$1"; }
 
-ensure_account() {
-    read_account
-    if [ -n "$entry" ]; then
-        [ "$(account_field 3)" != 0 ] || fail "account $ACCOUNT is root (uid 0):" \
-            "the tunnel must not log in as root. Name an account of its own; nothing changed"
-        say "account $ACCOUNT: exists, left as it is"
-        return
-    fi
+# The password field of the account's shadow entry, from getent (a directory too) or /etc/shadow.
+password_field() {
+    { getent shadow "$ACCOUNT" 2>/dev/null \
+        || NAME=$ACCOUNT awk -F: '$1 == ENVIRON["NAME"]' /etc/shadow 2>/dev/null || true; } \
+        | head -n 1 | cut -d: -f2
+}
+
+# A locked account (password field `!...`, as BusyBox's adduser -D leaves it, or *LK*) gets no
+# key in from sshd without PAM (locks_out_keys): checked before anything changes.
+check_not_locked() {
+    case "$(password_field)" in
+        '!'* | '*LK*') ;;
+        *) return ;;
+    esac
+    locks_out_keys || return 0
+    refuse "account $ACCOUNT is locked (its password field starts with ! or is *LK*), and\
+ sshd without PAM lets no key in to a locked account" "Unlock it without giving it a" \
+        "password: usermod -p '*' $ACCOUNT (BusyBox: echo '$ACCOUNT:*' | chpasswd -e)," \
+        "then run this again"
+}
+
+create_account() {
     command -v useradd >/dev/null \
-        || fail "no useradd here: create the account $ACCOUNT, then run this again"
+        || refuse "no useradd here" "Create the account $ACCOUNT, then run this again"
     shell=$(account_shell)
-    # '*' is no password at all (nothing hashes to it), and unlike a locked '!' sshd accepts
-    # keys for it without PAM too.
+    # '*' is no password at all (nothing hashes to it), and unlike a locked '!' (useradd's own
+    # default) sshd without PAM and Dropbear accept keys for it.
     useradd --create-home --password '*' --shell "$shell" -- "$ACCOUNT"
     changed "account $ACCOUNT: created, with no password and the shell $shell"
     created=1
     read_account
 }
 
+ensure_account() {
+    read_account
+    if [ -z "$entry" ]; then
+        create_account
+    else
+        [ "$(account_field 3)" != 0 ] || refuse \
+            "account $ACCOUNT is root (uid 0): the tunnel must not log in as root" \
+            "Name an account of its own"
+        check_not_locked
+        say "account $ACCOUNT: exists, left as it is"
+    fi
+    uid=$(account_field 3)
+    gid=$(account_field 4)
+    home=$(account_field 6)
+    check_home
+    check_home_mode
+}
+
 # The home is the account's own, and the path its passwd entry names leads there and nowhere
 # else: a shared home (RHEL's operator lives in /root, Alpine's nobody in /) or one the account
 # swapped for a link is somebody else's folder, where the account gets no keys.
 check_home() {
-    [ -n "$home" ] && [ -d "$home" ] || fail "account $ACCOUNT has no home folder"
-    [ "$home" != / ] || fail "account $ACCOUNT has / for home: nothing changed." \
+    [ -n "$home" ] && [ -d "$home" ] || refuse "account $ACCOUNT has no home folder"
+    [ "$home" != / ] || refuse "account $ACCOUNT has / for home" \
         "Give the tunnel an account of its own"
-    [ "$(readlink -f -- "$home")" = "$home" ] || fail "the home $home of $ACCOUNT is, or" \
-        "passes through, a symbolic link: nothing changed, check it"
-    [ "$(stat -c %u -- "$home")" = "$uid" ] || fail "the home $home of $ACCOUNT belongs to" \
-        "another account: nothing changed. Give the tunnel an account of its own"
+    [ "$(readlink -f -- "$home")" = "$home" ] \
+        || refuse "the home $home of $ACCOUNT is, or passes through, a symbolic link" "Check it"
+    [ "$(stat -c %u -- "$home")" = "$uid" ] \
+        || refuse "the home $home of $ACCOUNT belongs to another account" \
+            "Give the tunnel an account of its own"
 }
 
-# Runs the exported sh code $ACCOUNT_CODE as the account, its values passed in the environment
-# (su passes no arguments on): in the account's home every link then leads only where the
-# account could write anyway, and root never reads a file on the account's say-so. setpriv and
-# runuser are util-linux's (Debian, Fedora); BusyBox (Alpine) has su.
-as_account() {
-    if command -v setpriv >/dev/null; then
-        setpriv --reuid="$uid" --regid="$gid" --init-groups -- sh -eu -c "$ACCOUNT_CODE"
-    elif command -v runuser >/dev/null; then
-        runuser -u "$ACCOUNT" -- sh -eu -c "$ACCOUNT_CODE"
-    elif command -v su >/dev/null; then
-        su -s /bin/sh "$ACCOUNT" -c 'sh -eu -c "$ACCOUNT_CODE"'
-    else
-        fail "no setpriv, runuser nor su here to write as $ACCOUNT: nothing changed." \
-            "Put the key line in $home/.ssh/authorized_keys yourself"
+# sshd (StrictModes) and Dropbear ignore the keys in a home its group or others may write to. A
+# home the script made just now is its own to fix; another is the user's.
+check_home_mode() {
+    [ $((0$(stat -c %a -- "$home") & 022)) != 0 ] || return 0
+    if [ "$created" = 1 ]; then
+        chmod go-w -- "$home"
+        changed "$home: no longer writable by its group and others, as sshd wants"
+        return
     fi
+    refuse "the home $home of $ACCOUNT is writable by its group or by others: sshd and\
+ Dropbear ignore the keys in it" "Run chmod g-w,o-w $home, then run this again"
 }
 
-# Run as the account (as_account). Its lines start with `+` for a change, a space for a note.
+# Run as the account (as_user). Its lines start with `+` for a change, a space for a note, `!`
+# for the reason it stopped.
 INSTALL_KEY_AS_ACCOUNT='
 cd /
 say() { printf " %s\n" "$*"; }
 changed() { printf "+%s\n" "$*"; }
-fail() { printf "ssh_callhome: %s\n" "$*" >&2; exit 1; }
+fail() { printf "!%s\n" "$*"; exit 1; }
+[ "$(id -u)" = "$uid" ] || fail "not running as $ACCOUNT: nothing touched"
 owned_with_mode() { [ "$(stat -c "%u %a" -- "$1")" = "$uid $2" ]; }
 key_in_place() {
     [ -f "$keys" ] && owned_with_mode "$keys" 600 && grep -qxF -e "$KEY_LINE" "$keys" \
@@ -155,21 +248,27 @@ mv -f -- "$new" "$keys"
 changed "$keys: the key line of this tunnel installed, owner $ACCOUNT and mode 600"
 '
 
+# What the account's step printed, each line as the script's own (any other tool's line whole).
+show_report() {
+    [ -z "$report" ] || printf '%s\n' "$report" | sed 's/^[+ !]\{0,1\}/ssh_callhome: /' | safe
+}
+
+# The step gets root's PATH (the commands this script found) and its own values, nothing else.
 install_key() {
-    uid=$(account_field 3)
-    gid=$(account_field 4)
-    home=$(account_field 6)
-    check_home
     keys_dir="$home/.ssh"
     keys="$keys_dir/authorized_keys"
-    ACCOUNT_CODE=$INSTALL_KEY_AS_ACCOUNT
-    export ACCOUNT KEY_LINE KEY_BLOB uid keys_dir keys ACCOUNT_CODE
-    report=$(as_account) || {
-        [ -z "$report" ] || printf '%s\n' "$report" | sed 's/^./ssh_callhome: /'
-        fail "the key line is not installed"
-    }
-    printf '%s\n' "$report" | sed 's/^./ssh_callhome: /'
+    STEP=$INSTALL_KEY_AS_ACCOUNT
+    status=0
+    report=$(as_user "$ACCOUNT" "$uid" "$gid" PATH="$PATH" HOME="$home" ACCOUNT="$ACCOUNT" \
+        KEY_LINE="$KEY_LINE" KEY_BLOB="$KEY_BLOB" uid="$uid" keys_dir="$keys_dir" keys="$keys") \
+        || status=$?
+    # A step that stops half way (.ssh made, the file not) has changed something all the same.
     changes=$((changes + $(printf '%s\n' "$report" | grep -c '^+' || true)))
+    if [ "$status" != 0 ]; then
+        show_report >&2
+        refuse "the key line is not installed"
+    fi
+    show_report
 }
 """
 
@@ -192,9 +291,13 @@ drop_in="$SSHD_CONFIG_DIR/$DROP_IN"
 # Checked before anything changes: a file of this name the script did not write is left to you.
 check_drop_in_is_ours() {
     [ ! -e "$drop_in" ] || [ "$(head -n 1 "$drop_in")" = "$DROP_IN_MARKER" ] \
-        || fail "$drop_in was not written by this script: nothing changed. Move it away," \
+        || refuse "$drop_in was not written by this script" "Move it away," \
             "or merge this tunnel's block into it yourself"
 }
+
+# sshd without PAM (Alpine's is built so; UsePAM no) lets no key in to a locked account: sshd -T
+# has no usepam line at all then. A configuration sshd -T cannot read counts as without.
+locks_out_keys() { ! "$SSHD" -T -f "$SSHD_CONFIG" 2>/dev/null | grep -qix 'usepam yes'; }
 
 # The values of the keyword $1 in the drop-in and in the new block, on one line: every tunnel on
 # the account keeps its ports (sshd takes a keyword's first value only, so one file holds them
@@ -263,11 +366,13 @@ $(merged_block)"
     printf '%s\n' "$text" >"$drop_in.new"
     chmod 644 "$drop_in.new"
     mv -f "$drop_in.new" "$drop_in"
-    if ! "$SSHD" -t -f "$SSHD_CONFIG"; then
+    if ! checked=$("$SSHD" -t -f "$SSHD_CONFIG" 2>&1); then
+        [ -z "$checked" ] || printf '%s\n' "$checked" | safe >&2
         restore_drop_in
         fail "sshd -t refuses the configuration with the new block:" \
             "$drop_in is back as it was, sshd not reloaded"
     fi
+    [ -z "$checked" ] || printf '%s\n' "$checked" | safe
     rm -f "$drop_in.previous"
     changed "$drop_in: Match block for $ACCOUNT written, checked with sshd -t"
     eval "$SSHD_RELOAD" || fail "the reload failed: reload sshd yourself ($SSHD_RELOAD)"
@@ -275,6 +380,7 @@ $(merged_block)"
 }
 
 check_drop_in_is_ours
+find_runner
 ensure_account
 install_key
 install_match_block
@@ -284,7 +390,10 @@ _DROPBEAR_BODY = r"""
 # Dropbear refuses accounts whose shell /etc/shells does not list: the key line's
 # command="/bin/false" is what keeps this one from a shell.
 account_shell() { echo /bin/sh; }
+# Dropbear looks at a locked password for password logins only.
+locks_out_keys() { false; }
 
+find_runner
 ensure_account
 install_key
 say "Dropbear's settings apply to the whole server: set them yourself in /etc/default/dropbear,"
