@@ -87,10 +87,6 @@ exec /usr/bin/mktemp "$@"
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the account's step writes to root's terminal raw: its stderr is the terminal",
-)
 def test_the_accounts_step_writes_nothing_raw_to_roots_terminal(
     client_key: asyncssh.SSHKey, tmp_path: Path, directory_folder: Path
 ) -> None:
