@@ -25,7 +25,6 @@ ONE_HOUSEHOLD = [f"2001:db8:aa:bb{index:02x}::1" for index in range(DEFAULT_MAX_
 FRESH = "192.0.2.50"
 
 
-@pytest.mark.xfail(strict=True, reason="attack3: a /56 is 256 visitors to the caps")
 def test_one_household_prefix_does_not_lock_newcomers_out() -> None:
     stats = TrafficStats()
     gate = ChannelGate(ConnectionLimits(), stats)

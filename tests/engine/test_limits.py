@@ -140,6 +140,26 @@ def test_a_full_gate_refuses_a_newcomer_no_one_holds_more_places_than() -> None:
     assert (stats.active_connections, stats.connections_refused, gate.evictions) == (4, 2, 1)
 
 
+def test_ipv6_visitors_are_weighed_by_their_48_for_newcomers_but_not_against_their_own() -> None:
+    stats = TrafficStats()
+    gate = ChannelGate(ConnectionLimits(total=5, per_visitor=5), stats)
+    closed: list[str] = []
+    household = ["2001:db8:aa:bb00::1", "2001:db8:aa:bb01::1", "2001:db8:aa:bb02::1"]
+    for address in household:  # three /64s of one /56, one place each
+        admit_waiting(gate, address, True, closed)
+    for address in ("2001:db8:cc::1", "2001:db8:cc:1::1"):  # two /64s of another /48
+        admit_waiting(gate, address, True, closed)
+    # A third /64 of the other /48: it would hold 3 there, as many as the household holds.
+    with pytest.raises(asyncssh.ChannelOpenError):
+        gate.admit("2001:db8:cc:2::1")
+    # Another /64 of the household: its /64s hold one place each, its /48 is its own.
+    with pytest.raises(asyncssh.ChannelOpenError):
+        gate.admit("2001:db8:aa:bb03::1")
+    gate.admit("192.0.2.9")  # the /48 holding the most gives its oldest idle place up
+    assert closed == [household[0]]
+    assert (stats.active_connections, stats.connections_refused, gate.evictions) == (5, 2, 1)
+
+
 def test_a_closing_connection_gives_its_place_up_but_counts_against_its_visitor() -> None:
     stats = TrafficStats()
     gate = ChannelGate(ConnectionLimits(total=3, per_visitor=2), stats)

@@ -27,7 +27,7 @@ import asyncssh
 
 from .channels import TrafficStats
 from .server_text import printable
-from .visitors import VisitorPolicy, VisitorRecord, visitor_of
+from .visitors import VisitorPolicy, VisitorRecord, visitor_network_of, visitor_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -112,12 +112,15 @@ class VisitorCounts:
     Asked by the originator address the SSH server reports, counted per visitor as refusals are
     (visitor_of: the IPv4 address, the IPv6 /64): a subscriber picks addresses in its /64 at
     will, so counting per address would let one of them take every place. A place is an open
-    connection; a closing one was closed on our side and not yet by the SSH server. Visitors
-    holding nothing are forgotten, so the tables are never larger than the connections counted.
+    connection; a closing one was closed on our side and not yet by the SSH server. Places are
+    also counted per visitor network (visitor_network_of: the IPv6 /48), which fair places
+    weigh. Visitors and networks holding nothing are forgotten, so the tables are never larger
+    than the connections counted.
     """
 
     def __init__(self) -> None:
         self._places: dict[str, int] = {}
+        self._network_places: dict[str, int] = {}
         self._closing: dict[str, int] = {}
         self.total = 0
         self.closing = 0
@@ -126,6 +129,10 @@ class VisitorCounts:
         """The places the visitor `originator` belongs to holds now."""
         return self._places.get(visitor_of(originator), 0)
 
+    def network_places_of(self, originator: str) -> int:
+        """The places the visitor network `originator` belongs to holds now."""
+        return self._network_places.get(visitor_network_of(originator), 0)
+
     def held_by(self, originator: str) -> int:
         """The connections that visitor has at the SSH server: places and closing ones."""
         visitor = visitor_of(originator)
@@ -133,7 +140,7 @@ class VisitorCounts:
 
     def add(self, originator: str) -> None:
         """One more place for the visitor `originator` belongs to."""
-        _count(self._places, visitor_of(originator), 1)
+        self._count_place(originator, 1)
         self.total += 1
 
     def close(self, originator: str) -> None:
@@ -148,8 +155,12 @@ class VisitorCounts:
             _count(self._closing, visitor_of(originator), -1)
             self.closing -= 1
         else:
-            _count(self._places, visitor_of(originator), -1)
+            self._count_place(originator, -1)
             self.total -= 1
+
+    def _count_place(self, originator: str, change: int) -> None:
+        _count(self._places, visitor_of(originator), change)
+        _count(self._network_places, visitor_network_of(originator), change)
 
 
 def _count(counts: dict[str, int], visitor: str, change: int) -> None:
@@ -338,18 +349,17 @@ class ChannelGate:
 
     def _evict_for(self, visitor: str) -> None:
         """Free a place for `visitor` in the full total, or refuse it."""
-        would_hold = self._counts.places_of(visitor) + 1
         candidates = [
             admission
             for admission in self._open
-            if self._counts.places_of(admission.visitor) > would_hold and admission.evictable
+            if admission.evictable and self._outweighs(admission.visitor, visitor)
         ]
         if not candidates:
             self._refuse(visitor, f"{self._counts.total} connections open (the cap)")
         if self._closing_full():  # the evicted one would keep its place
             self._refuse(visitor, f"{self._counts.closing} connections closing (the cap)")
-        # max() keeps the first of equals: the oldest of the visitor holding the most.
-        evicted = max(candidates, key=lambda admission: self._counts.places_of(admission.visitor))
+        # max() keeps the first of equals: the oldest of the network, then visitor, holding most.
+        evicted = max(candidates, key=lambda admission: self._weight(admission.visitor))
         self.evictions += 1
         if self._evictions.starts():
             _LOGGER.warning(
@@ -366,6 +376,23 @@ class ChannelGate:
                 visitor,
             )
         evicted.evict()
+
+    def _weight(self, originator: str) -> tuple[int, int]:
+        """What its network, then its visitor, hold: who gives a place up first."""
+        return self._counts.network_places_of(originator), self._counts.places_of(originator)
+
+    def _outweighs(self, holder: str, newcomer: str) -> bool:
+        """Whether `holder` holds more than `newcomer` would with one place more.
+
+        Visitors are compared, and, in different networks, their networks too: an IPv6
+        household's /64s each hold little, its /48 holds them all.
+        """
+        counts = self._counts
+        if counts.places_of(holder) > counts.places_of(newcomer) + 1:
+            return True
+        if visitor_network_of(holder) == visitor_network_of(newcomer):
+            return False
+        return counts.network_places_of(holder) > counts.network_places_of(newcomer) + 1
 
     def _refuse(self, visitor: str, why: str) -> NoReturn:
         self.stats.connections_refused += 1

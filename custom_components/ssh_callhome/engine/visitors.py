@@ -31,6 +31,11 @@ MAX_ANNOUNCED_PER_INTERVAL = 10
 # An IPv6 visitor is its /64: one subscriber's network (RFC 6177), where an attacker picks
 # addresses at will, so a per-address limit would be none.
 IPV6_VISITOR_PREFIX = 64
+# When places are given to newcomers, IPv6 visitors are weighed by their /48 as well: a home is
+# delegated a /56 and a business a /48 (RFC 6177), so one subscriber is up to 65,536 /64s, each
+# a visitor to the caps; counted by /48 they weigh as one. Only idle or stalled connections are
+# ever given up, so strangers sharing a provider's /48 lose nothing that moves.
+IPV6_NETWORK_PREFIX = 48
 # Refusals kept for diagnostics, and originators kept to tell whether the lists can apply.
 REFUSALS_KEPT = 20
 ORIGINATORS_KEPT = 20
@@ -104,13 +109,23 @@ class VisitorPolicy:
 
 def visitor_of(reported: str) -> str:
     """Who a refusal is counted against: the IPv4 address, or the IPv6 address's /64."""
+    return _within(reported, IPV6_VISITOR_PREFIX)
+
+
+def visitor_network_of(reported: str) -> str:
+    """The network a visitor is weighed by for fair places: the IPv4 address, the IPv6 /48."""
+    return _within(reported, IPV6_NETWORK_PREFIX)
+
+
+def _within(reported: str, ipv6_prefix: int) -> str:
+    """The IPv4 address itself, or the IPv6 address's network of `ipv6_prefix` bits."""
     address = originator_address(reported)
     if address is None:
         return NOT_AN_ADDRESS
     if isinstance(address, IPv4Address):
         return str(address)
-    host_bits = 128 - IPV6_VISITOR_PREFIX
-    return str(IPv6Network((int(address) >> host_bits << host_bits, IPV6_VISITOR_PREFIX)))
+    host_bits = 128 - ipv6_prefix
+    return str(IPv6Network((int(address) >> host_bits << host_bits, ipv6_prefix)))
 
 
 @dataclass(frozen=True, slots=True)
