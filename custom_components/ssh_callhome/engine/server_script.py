@@ -87,6 +87,9 @@ ensure_account() {
 # else: a shared home (RHEL's operator lives in /root, Alpine's nobody in /) or one the account
 # swapped for a link is somebody else's folder, where the account gets no keys.
 check_home() {
+    # passwd keeps the home as typed (`useradd --home-dir /home/x/`); readlink drops the
+    # trailing slashes, so they go before the comparison (a lone / stays).
+    home=$(printf '%s\n' "$home" | sed 's|\(.\)/*$|\1|')
     [ -n "$home" ] && [ -d "$home" ] || fail "account $ACCOUNT has no home folder"
     [ "$home" != / ] || fail "account $ACCOUNT has / for home: nothing changed." \
         "Give the tunnel an account of its own"
