@@ -228,6 +228,18 @@ restore_drop_in() {
     else
         rm -f "$drop_in"
     fi
+    [ "$folder_created" = 0 ] || rmdir -- "$SSHD_CONFIG_DIR"
+}
+
+# sshd takes an Include whose folder is missing (removed, or a config from another system) as a
+# glob that matches nothing: the folder it names is made as the distributions ship it.
+folder_created=0
+ensure_drop_in_folder() {
+    [ ! -d "$SSHD_CONFIG_DIR" ] || return 0
+    mkdir -m 755 -- "$SSHD_CONFIG_DIR" || fail "cannot create $SSHD_CONFIG_DIR, which" \
+        "$SSHD_CONFIG includes: create it, then run this again"
+    folder_created=1
+    changed "$SSHD_CONFIG_DIR: created, owner root and mode 755 ($SSHD_CONFIG includes it)"
 }
 
 # The block holds every session of the account to the tunnel (no terminal, no other forward):
@@ -261,6 +273,7 @@ $(merged_block)"
         say "$drop_in: holds this tunnel's Match block, unchanged"
         return
     fi
+    ensure_drop_in_folder
     rm -f "$drop_in.previous"
     [ ! -e "$drop_in" ] || cp -p "$drop_in" "$drop_in.previous"
     printf '%s\n' "$text" >"$drop_in.new"

@@ -1,0 +1,83 @@
+"""The server script's sshd side, run for real as root against a real sshd: the drop-in's
+folder, what sshd's effective settings for the account say, and the reload."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from custom_components.ssh_callhome.engine.connection import check_tunnel
+from custom_components.ssh_callhome.engine.keys import authorized_keys_line
+from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
+from custom_components.ssh_callhome.engine.server_script import setup_script
+from custom_components.ssh_callhome.engine.server_setup import server_settings
+from harness.engine import server_settings as tunnel_settings
+from harness.network import LOOPBACK, free_port
+from harness.server_script import DropInSSHServer, run_script, throwaway_account
+
+_COMMENT = "ssh_callhome@sshd_side"
+
+
+def _script(key: asyncssh.SSHKey, account: str, ports: list[int]) -> str:
+    """The OpenSSH script the flow shows for `account` and `ports`, loopback only."""
+    line = authorized_keys_line(key, LOOPBACK, ports, _COMMENT, ServerSoftware.OPENSSH)
+    block = server_settings(ServerSoftware.OPENSSH, account, LOOPBACK, ports)
+    return setup_script(ServerSoftware.OPENSSH, account, key, line, block)
+
+
+@pytest.fixture
+def drop_in_sshd(socket_enabled: None, tmp_path: Path) -> Iterator[DropInSSHServer]:
+    """A real sshd, started, whose config includes its drop-in folder, for a throwaway account."""
+    with throwaway_account() as account:
+        server = DropInSSHServer(tmp_path / "sshd", account)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+async def test_a_missing_folder_the_config_includes_is_created_for_the_block(
+    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey
+) -> None:
+    shutil.rmtree(drop_in_sshd.drop_ins)  # sshd, already running, took the Include as it was
+    settings = tunnel_settings(drop_in_sshd, client_key, free_port())
+    script = _script(client_key, drop_in_sshd.user, [settings.remote_port])
+
+    result = run_script(script, **drop_in_sshd.script_environment)
+
+    print(result.returncode, result.stdout, result.stderr)
+    assert result.returncode == 0, result.stderr
+    assert f"{drop_in_sshd.drop_ins}: created, owner root and mode 755" in result.stdout
+    folder = drop_in_sshd.drop_ins.stat()
+    assert (folder.st_uid, folder.st_gid, folder.st_mode & 0o7777) == (0, 0, 0o755)
+    assert drop_in_sshd.drop_in.exists()
+    drop_in_sshd.stop()  # started again as the reload would: with the drop-in in force
+    drop_in_sshd.start()
+    await check_tunnel(settings)
+
+
+def test_a_folder_the_script_created_goes_again_when_sshd_refuses_the_config(
+    client_key: asyncssh.SSHKey, tmp_path: Path
+) -> None:
+    folder = tmp_path / "sshd_config.d"
+    config = tmp_path / "sshd_config"
+    config.write_text(f"Include {folder}/*.conf\nNoSuchKeyword yes\n")
+    reloads = tmp_path / "reloads"
+    with throwaway_account() as account:
+        script = _script(client_key, account, [8123])
+        result = run_script(
+            script,
+            SSHD_CONFIG=str(config),
+            SSHD_CONFIG_DIR=str(folder),
+            SSHD_RELOAD=f"echo reloaded >> {reloads}",
+        )
+        print(result.returncode, result.stdout, result.stderr)
+    assert result.returncode == 1
+    assert "sshd -t refuses the configuration with the new block" in result.stderr
+    assert not folder.exists()
+    assert not reloads.exists()
