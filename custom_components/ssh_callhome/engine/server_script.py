@@ -301,7 +301,20 @@ _DROPBEAR_BODY = r"""
 # command="/bin/false" is what keeps this one from a shell.
 account_shell() { echo /bin/sh; }
 
+# An existing account may have a shell /etc/shells leaves out (Debian's lists no nologin). An
+# empty shell is /bin/sh; without /etc/shells the C library lists /bin/sh and /bin/csh.
+check_shell_listed() {
+    shell=$(account_field 7)
+    shell=${shell:-/bin/sh}
+    { cat /etc/shells 2>/dev/null || printf '/bin/sh\n/bin/csh\n'; } \
+        | LISTED="$shell" awk '$1 == ENVIRON["LISTED"] { found = 1 } END { exit !found }' \
+        || fail "Dropbear refuses $ACCOUNT: /etc/shells does not list its shell $shell." \
+            "The key line is not installed: add the shell there (echo $shell >>" \
+            "/etc/shells), then run this again"
+}
+
 ensure_account
+check_shell_listed
 install_key
 say "Dropbear's settings apply to the whole server: set them yourself in /etc/default/dropbear,"
 say "then run systemctl restart dropbear:"

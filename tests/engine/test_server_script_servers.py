@@ -1,8 +1,10 @@
-"""The server script's sshd side, run for real as root against a real sshd: the drop-in's
-folder, what sshd's effective settings for the account say, and the reload."""
+"""The server script's dealings with the SSH server itself, run for real as root: OpenSSH's
+drop-in folder, what sshd's effective settings for the account say and its reload, and the
+shells Dropbear accepts."""
 
 from __future__ import annotations
 
+import pwd
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,12 @@ from custom_components.ssh_callhome.engine.server_script import setup_script
 from custom_components.ssh_callhome.engine.server_setup import server_settings
 from harness.engine import server_settings as tunnel_settings
 from harness.network import LOOPBACK, free_port
-from harness.server_script import DropInSSHServer, run_script, throwaway_account
+from harness.server_script import (
+    DropInSSHServer,
+    create_account,
+    run_script,
+    throwaway_account,
+)
 
 _COMMENT = "ssh_callhome@sshd_side"
 
@@ -81,3 +88,26 @@ def test_a_folder_the_script_created_goes_again_when_sshd_refuses_the_config(
     assert "sshd -t refuses the configuration with the new block" in result.stderr
     assert not folder.exists()
     assert not reloads.exists()
+
+
+def test_an_account_whose_shell_etc_shells_leaves_out_gets_no_key_for_dropbear(
+    client_key: asyncssh.SSHKey,
+) -> None:
+    shell = "/usr/sbin/nologin"
+    listed = Path("/etc/shells").read_text().split()
+    assert shell not in listed, "this system lists nologin: the test proves nothing"
+    with throwaway_account() as account:
+        create_account(account, shell)
+        line = authorized_keys_line(client_key, "", [8123], _COMMENT, ServerSoftware.DROPBEAR)
+        flags = server_settings(ServerSoftware.DROPBEAR, account, "", [8123])
+        script = setup_script(ServerSoftware.DROPBEAR, account, client_key, line, flags)
+
+        result = run_script(script)
+
+        print(result.returncode, result.stdout, result.stderr)
+        assert not (Path(pwd.getpwnam(account).pw_dir) / ".ssh").exists()
+    assert result.returncode == 1
+    assert f"Dropbear refuses {account}: /etc/shells does not list its shell {shell}" in (
+        result.stderr
+    )
+    assert f"echo {shell} >> /etc/shells" in result.stderr
