@@ -90,6 +90,86 @@ def test_a_folder_the_script_created_goes_again_when_sshd_refuses_the_config(
     assert not reloads.exists()
 
 
+# What an earlier drop-in (read before the script's, as `00-` sorts first) sets to keep the
+# account, its key or its forward out; {account} is the account's name, and its group's.
+_KEEPING_OUT = {
+    "DenyUsers": "DenyUsers root {account}\n",
+    "DenyGroups": "DenyGroups {account}\n",
+    "AllowGroups": "AllowGroups root\n",
+    "PubkeyAuthentication": "Match User {account}\n    PubkeyAuthentication no\n",
+    "AllowTcpForwarding": "Match all\n    AllowTcpForwarding local\n",
+}
+# Settings that name the account, or its keys file, in ways the script must read as sshd does.
+_LETTING_IN = {
+    "AllowUsers pattern, host part": "AllowUsers root schscript*@127.0.0.1\n",
+    "AllowGroups, the account's own": "AllowGroups root {account}\n",
+    "DenyUsers, others": "DenyUsers root schscript\n",
+    "AuthorizedKeysFile tokens": "Match User {account}\n"
+    "    AuthorizedKeysFile /etc/nowhere/%u %h/.ssh/authorized_keys\n",
+}
+
+
+def _harden(server: DropInSSHServer, settings: str) -> Path:
+    """`settings` in a drop-in read before the script's; the file."""
+    hardening = server.drop_ins / "00-hardening.conf"
+    hardening.write_text(settings.format(account=server.user))
+    return hardening
+
+
+@pytest.mark.parametrize("keyword", list(_KEEPING_OUT))
+def test_settings_that_keep_the_tunnel_out_are_named_and_the_block_goes_again(
+    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey, keyword: str
+) -> None:
+    hardening = _harden(drop_in_sshd, _KEEPING_OUT[keyword])
+    script = _script(client_key, drop_in_sshd.user, [free_port()])
+
+    result = run_script(script, **drop_in_sshd.script_environment)
+
+    print(result.returncode, result.stdout, result.stderr)
+    assert result.returncode == 1
+    assert f"sshd's {keyword} " in result.stderr
+    assert f"{drop_in_sshd.drop_in} is back as it was, sshd not reloaded" in result.stderr
+    assert sorted(drop_in_sshd.drop_ins.iterdir()) == [hardening]
+    assert not drop_in_sshd.reloads.exists()
+
+
+@pytest.mark.parametrize("settings", list(_LETTING_IN))
+async def test_settings_that_let_the_tunnel_in_are_read_as_sshd_reads_them(
+    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey, settings: str
+) -> None:
+    _harden(drop_in_sshd, _LETTING_IN[settings])
+    tunnel = tunnel_settings(drop_in_sshd, client_key, free_port())
+    script = _script(client_key, drop_in_sshd.user, [tunnel.remote_port])
+
+    result = run_script(script, **drop_in_sshd.script_environment)
+
+    print(result.returncode, result.stdout, result.stderr)
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stdout
+    drop_in_sshd.stop()  # started again as the reload would: with the drop-in in force
+    drop_in_sshd.start()
+    await check_tunnel(tunnel)
+
+
+def test_a_run_again_names_what_keeps_the_tunnel_out_now_and_changes_nothing(
+    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey
+) -> None:
+    script = _script(client_key, drop_in_sshd.user, [free_port()])
+    first = run_script(script, **drop_in_sshd.script_environment)
+    assert first.returncode == 0, first.stderr
+    written = drop_in_sshd.drop_in.read_text()
+    _harden(drop_in_sshd, _KEEPING_OUT["DenyUsers"])
+
+    again = run_script(script, **drop_in_sshd.script_environment)
+
+    print(again.returncode, again.stdout, again.stderr)
+    assert again.returncode == 1
+    assert f"sshd's DenyUsers keeps {drop_in_sshd.user} out" in again.stderr
+    assert "Nothing changed in sshd" in again.stderr
+    assert drop_in_sshd.drop_in.read_text() == written
+    assert drop_in_sshd.reloads.read_text() == "reloaded\n"
+
+
 def test_an_account_whose_shell_etc_shells_leaves_out_gets_no_key_for_dropbear(
     client_key: asyncssh.SSHKey,
 ) -> None:

@@ -242,6 +242,102 @@ ensure_drop_in_folder() {
     changed "$SSHD_CONFIG_DIR: created, owner root and mode 755 ($SSHD_CONFIG includes it)"
 }
 
+# sshd's settings for the tunnel's login, as `sshd -T` gives them with every Match applied, in
+# $effective; empty when sshd gives none. 127.0.0.1 stands in for Home Assistant's address,
+# which is not known here.
+read_effective_settings() {
+    effective=$("$SSHD" -T -f "$SSHD_CONFIG" \
+        -C "user=$ACCOUNT,host=localhost,addr=127.0.0.1" 2>/dev/null) || effective=
+    [ -n "$effective" ] || say "WARNING: sshd -T gave no settings for $ACCOUNT: check yourself" \
+        "that sshd lets it log in with its key and forward its port"
+}
+
+# The values $effective gives the keyword $1, one a line.
+setting() {
+    printf '%s\n' "$effective" | KEYWORD="$1" awk '$1 == ENVIRON["KEYWORD"] {
+        sub(/^[^ ]+ /, ""); print }'
+}
+
+# Whether the name $1 matches one of the patterns $2 (one a line) as sshd matches names: * and
+# ? as sh does. A pattern's @host part is left out: Home Assistant's address is not known here.
+matches_one_of() (
+    set -f  # the patterns are split into words, never expanded as file names
+    for pattern in $2; do
+        case "$1" in ${pattern%@*}) exit 0 ;; esac
+    done
+    exit 1
+)
+
+# Whether one of the account's groups matches one of the patterns $1.
+in_group_of() (
+    set -f
+    for group in $(id -Gn "$ACCOUNT"); do
+        ! matches_one_of "$group" "$1" || exit 0
+    done
+    exit 1
+)
+
+# Whether one of AuthorizedKeysFile's paths is $keys, where the key line is: its tokens expanded
+# as sshd does (%% %h %u %U), a relative path taken from the home.
+reads_keys_file() {
+    setting authorizedkeysfile | HOME_DIR="$home" KEYS="$keys" USER_NAME="$ACCOUNT" \
+        USER_ID="$uid" awk '
+        function expanded(path,   out, i, c) {
+            out = ""
+            for (i = 1; i <= length(path); i++) {
+                c = substr(path, i, 1)
+                if (c == "%") {
+                    c = substr(path, ++i, 1)
+                    if (c == "h") c = ENVIRON["HOME_DIR"]
+                    else if (c == "u") c = ENVIRON["USER_NAME"]
+                    else if (c == "U") c = ENVIRON["USER_ID"]
+                }
+                out = out c
+            }
+            return out
+        }
+        {
+            for (f = 1; f <= NF; f++) {
+                path = expanded($f)
+                if (substr(path, 1, 1) != "/") path = ENVIRON["HOME_DIR"] "/" path
+                if (path == ENVIRON["KEYS"]) found = 1
+            }
+        }
+        END { exit !found }'
+}
+
+# What in $effective keeps the tunnel out, with what to change; nothing when nothing does. The
+# block does not undo an admin's AllowUsers, DisableForwarding or AuthorizedKeysFile: those
+# are the server's policy, for its admin to change.
+sshd_refusal() {
+    [ -n "$effective" ] || return 0
+    where="in $SSHD_CONFIG or a file it includes"
+    forwarding=$(setting allowtcpforwarding)
+    if matches_one_of "$ACCOUNT" "$(setting denyusers)"; then
+        echo "sshd's DenyUsers keeps $ACCOUNT out: take it out of DenyUsers $where"
+    elif [ -n "$(setting allowusers)" ] && ! matches_one_of "$ACCOUNT" "$(setting allowusers)"
+    then
+        echo "sshd's AllowUsers leaves $ACCOUNT out: add $ACCOUNT to AllowUsers $where"
+    elif in_group_of "$(setting denygroups)"; then
+        echo "sshd's DenyGroups names a group of $ACCOUNT: take it out of DenyGroups $where"
+    elif [ -n "$(setting allowgroups)" ] && ! in_group_of "$(setting allowgroups)"; then
+        echo "sshd's AllowGroups names no group of $ACCOUNT: add $ACCOUNT to one of them," \
+            "or one of its groups to AllowGroups $where"
+    elif [ "$(setting pubkeyauthentication)" = no ]; then
+        echo "sshd's PubkeyAuthentication no refuses every key of $ACCOUNT: set it to yes" \
+            "for $ACCOUNT $where"
+    elif [ "$(setting disableforwarding)" = yes ]; then
+        echo "sshd's DisableForwarding yes turns the tunnel's forward off: remove it $where," \
+            "or move it into a Match block that leaves $ACCOUNT out"
+    elif [ "$forwarding" = no ] || [ "$forwarding" = local ]; then
+        echo "sshd's AllowTcpForwarding $forwarding, from a Match block ahead of this one," \
+            "turns the tunnel's (remote) forward off: leave $ACCOUNT out of that block $where"
+    elif ! reads_keys_file; then
+        echo "sshd's AuthorizedKeysFile ($(setting authorizedkeysfile)) leaves out $keys," \
+            "where the key line is: add .ssh/authorized_keys to it for $ACCOUNT $where"
+    fi
+}
+
 # The block holds every session of the account to the tunnel (no terminal, no other forward):
 # only for an account that nobody logs in to, one the script created or one without a shell.
 tunnel_only() {
@@ -270,6 +366,9 @@ install_match_block() {
     text="$DROP_IN_MARKER
 $(merged_block)"
     if [ -f "$drop_in" ] && [ "$(cat "$drop_in")" = "$text" ]; then
+        read_effective_settings
+        refusal=$(sshd_refusal)
+        [ -z "$refusal" ] || fail "$refusal; then run this again. Nothing changed in sshd"
         say "$drop_in: holds this tunnel's Match block, unchanged"
         return
     fi
@@ -283,6 +382,12 @@ $(merged_block)"
         restore_drop_in
         fail "sshd -t refuses the configuration with the new block:" \
             "$drop_in is back as it was, sshd not reloaded"
+    fi
+    read_effective_settings
+    refusal=$(sshd_refusal)
+    if [ -n "$refusal" ]; then
+        restore_drop_in
+        fail "$refusal; then run this again. $drop_in is back as it was, sshd not reloaded"
     fi
     rm -f "$drop_in.previous"
     changed "$drop_in: Match block for $ACCOUNT written, checked with sshd -t"
