@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pwd
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,11 +23,18 @@ from harness.network import LOOPBACK, free_port
 from harness.server_script import (
     DropInSSHServer,
     create_account,
+    folder_for_accounts,
+    path_without,
     run_script,
     throwaway_account,
 )
 
 _COMMENT = "ssh_callhome@sshd_side"
+# What reloads sshd on Debian (systemd), Alpine (OpenRC) and SysV-style servers: none of them on
+# the server of these tests, as on a container that runs sshd alone.
+_SERVICE_MANAGERS = {"systemctl", "rc-service", "service"}
+# A signal is delivered within microseconds of kill(); a process it ends is gone well within this.
+_SIGNAL_BOUND = 2.0
 
 
 def _script(key: asyncssh.SSHKey, account: str, ports: list[int]) -> str:
@@ -168,6 +176,57 @@ def test_a_run_again_names_what_keeps_the_tunnel_out_now_and_changes_nothing(
     assert "Nothing changed in sshd" in again.stderr
     assert drop_in_sshd.drop_in.read_text() == written
     assert drop_in_sshd.reloads.read_text() == "reloaded\n"
+
+
+def _without_service_managers(server: DropInSSHServer, folder: Path) -> dict[str, str]:
+    """The script's environment for `server` on a server with no service manager: the script
+    reloads sshd as it finds fit."""
+    environment = server.script_environment
+    del environment["SSHD_RELOAD"]
+    return {**environment, "PATH": path_without(_SERVICE_MANAGERS, folder / "bin")}
+
+
+async def test_without_a_service_manager_sshd_is_reloaded_through_its_pidfile(
+    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey
+) -> None:
+    tunnel = tunnel_settings(drop_in_sshd, client_key, free_port())
+    script = _script(client_key, drop_in_sshd.user, [tunnel.remote_port])
+    logged_before = len(drop_in_sshd.log)
+    with folder_for_accounts() as folder:
+        result = run_script(script, **_without_service_managers(drop_in_sshd, folder))
+
+    print(result.returncode, result.stdout, result.stderr)
+    assert result.returncode == 0, result.stderr
+    assert "sshd reloaded" in result.stdout
+    drop_in_sshd.wait_until_listening(logged_before)  # sshd executes itself again on SIGHUP
+    assert "Received SIGHUP" in drop_in_sshd.log[logged_before:]
+    await check_tunnel(tunnel)  # the reloaded sshd has the block, never restarted by the test
+
+
+def test_with_nothing_to_reload_sshd_the_script_says_what_to_run_and_keeps_the_block(
+    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey
+) -> None:
+    script = _script(client_key, drop_in_sshd.user, [free_port()])
+    logged_before = len(drop_in_sshd.log)
+    pid_file = drop_in_sshd.directory / "sshd.pid"
+    with (
+        subprocess.Popen(["sleep", "60"]) as other,  # a stale PidFile's pid, reused
+        folder_for_accounts() as folder,
+    ):
+        pid_file.write_text(f"{other.pid}\n")
+        try:
+            result = run_script(script, **_without_service_managers(drop_in_sshd, folder))
+            with pytest.raises(subprocess.TimeoutExpired):
+                other.wait(timeout=_SIGNAL_BOUND)
+        finally:
+            other.kill()
+
+    print(result.returncode, result.stdout, result.stderr)
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: sshd not reloaded" in result.stdout
+    assert "run: kill -HUP $(pgrep -o -x sshd)" in result.stdout
+    assert drop_in_sshd.drop_in.exists()
+    assert "SIGHUP" not in drop_in_sshd.log[logged_before:]
 
 
 def test_an_account_whose_shell_etc_shells_leaves_out_gets_no_key_for_dropbear(

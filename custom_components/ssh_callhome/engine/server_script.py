@@ -42,7 +42,7 @@ _PATHS = """\
 SSHD_CONFIG="${SSHD_CONFIG:-/etc/ssh/sshd_config}"
 SSHD_CONFIG_DIR="${SSHD_CONFIG_DIR:-/etc/ssh/sshd_config.d}"
 SSHD="${SSHD:-$(command -v sshd || echo /usr/sbin/sshd)}"
-SSHD_RELOAD="${SSHD_RELOAD:-systemctl reload ssh || systemctl reload sshd}"
+SSHD_RELOAD="${SSHD_RELOAD:-}"
 """
 
 _COMMON_BODY = r"""
@@ -338,6 +338,43 @@ sshd_refusal() {
     fi
 }
 
+# sshd re-reads its configuration on SIGHUP. Its PidFile names its listener; a stale one may
+# name another process by now, which is never signalled.
+signal_sshd() {
+    pid=$(cat -- "$(setting pidfile)" 2>/dev/null) || return 1
+    case "$pid" in '' | *[!0-9]*) return 1 ;; esac
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sshd ] && kill -HUP "$pid"
+}
+
+# Through what the server has: systemd, OpenRC (Alpine), SysV's service, else the signal;
+# $SSHD_RELOAD instead when it is set.
+reload_sshd() {
+    if [ -n "$SSHD_RELOAD" ]; then
+        eval "$SSHD_RELOAD"
+        return
+    fi
+    { command -v systemctl && { systemctl reload ssh || systemctl reload sshd; }; } \
+        >/dev/null 2>&1 \
+        || { command -v rc-service && rc-service sshd reload; } >/dev/null 2>&1 \
+        || { command -v service && { service ssh reload || service sshd reload; }; } \
+            >/dev/null 2>&1 \
+        || signal_sshd
+}
+
+# The block is checked and in place whatever the reload does: only the reload is left to do.
+reload_or_say_how() {
+    if reload_sshd; then
+        say "sshd reloaded"
+    elif [ -n "$SSHD_RELOAD" ]; then
+        say "WARNING: sshd not reloaded ($SSHD_RELOAD failed): the checked block is in place;"
+        say "reload sshd yourself for it to apply"
+    else
+        say "WARNING: sshd not reloaded: no systemctl, rc-service nor service reloaded it, and"
+        say "its PidFile names no running sshd. The checked block is in place; for it to apply,"
+        say "run: kill -HUP \$(pgrep -o -x sshd)   (or restart sshd)"
+    fi
+}
+
 # The block holds every session of the account to the tunnel (no terminal, no other forward):
 # only for an account that nobody logs in to, one the script created or one without a shell.
 tunnel_only() {
@@ -391,8 +428,7 @@ $(merged_block)"
     fi
     rm -f "$drop_in.previous"
     changed "$drop_in: Match block for $ACCOUNT written, checked with sshd -t"
-    eval "$SSHD_RELOAD" || fail "the reload failed: reload sshd yourself ($SSHD_RELOAD)"
-    say "sshd reloaded"
+    reload_or_say_how
 }
 
 check_drop_in_is_ours
