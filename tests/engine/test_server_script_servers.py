@@ -229,12 +229,21 @@ def test_with_nothing_to_reload_sshd_the_script_says_what_to_run_and_keeps_the_b
     assert "SIGHUP" not in drop_in_sshd.log[logged_before:]
 
 
+# Shells Debian's /etc/shells does not list: nologin as Debian ships it, and one a directory
+# account chose (its passwd entry is the directory's), with the command it hopes root copies
+# from the script's advice.
+_UNLISTED_SHELLS = {
+    "nologin": "/usr/sbin/nologin",
+    "hostile": "/usr/sbin/nologin;touch /tmp/ssh_callhome_pwned",
+}
+
+
+@pytest.mark.parametrize("kind", list(_UNLISTED_SHELLS))
 def test_an_account_whose_shell_etc_shells_leaves_out_gets_no_key_for_dropbear(
-    client_key: asyncssh.SSHKey,
+    client_key: asyncssh.SSHKey, kind: str
 ) -> None:
-    shell = "/usr/sbin/nologin"
-    listed = Path("/etc/shells").read_text().split()
-    assert shell not in listed, "this system lists nologin: the test proves nothing"
+    shell = _UNLISTED_SHELLS[kind]
+    assert shell not in Path("/etc/shells").read_text().split(), "the test proves nothing"
     with throwaway_account() as account:
         create_account(account, shell)
         line = authorized_keys_line(client_key, "", [8123], _COMMENT, ServerSoftware.DROPBEAR)
@@ -246,7 +255,8 @@ def test_an_account_whose_shell_etc_shells_leaves_out_gets_no_key_for_dropbear(
         print(result.returncode, result.stdout, result.stderr)
         assert not (Path(pwd.getpwnam(account).pw_dir) / ".ssh").exists()
     assert result.returncode == 1
-    assert f"Dropbear refuses {account}: /etc/shells does not list its shell {shell}" in (
-        result.stderr
-    )
-    assert f"echo {shell} >> /etc/shells" in result.stderr
+    assert f"Dropbear refuses {account}: /etc/shells does not list its shell" in result.stderr
+    if kind == "nologin":
+        assert f"echo {shell} >> /etc/shells" in result.stderr
+    else:
+        assert shell not in result.stderr

@@ -447,11 +447,20 @@ account_shell() { echo /bin/sh; }
 check_shell_listed() {
     shell=$(account_field 7)
     shell=${shell:-/bin/sh}
-    { cat /etc/shells 2>/dev/null || printf '/bin/sh\n/bin/csh\n'; } \
-        | LISTED="$shell" awk '$1 == ENVIRON["LISTED"] { found = 1 } END { exit !found }' \
-        || fail "Dropbear refuses $ACCOUNT: /etc/shells does not list its shell $shell." \
-            "The key line is not installed: add the shell there (echo $shell >>" \
-            "/etc/shells), then run this again"
+    if { cat /etc/shells 2>/dev/null || printf '/bin/sh\n/bin/csh\n'; } \
+        | LISTED="$shell" awk '$1 == ENVIRON["LISTED"] { found = 1 } END { exit !found }'
+    then
+        return 0
+    fi
+    # A directory account may choose its shell: only a plain path is offered as a command.
+    case "$shell" in
+        *[!A-Za-z0-9/._+-]*) fail "Dropbear refuses $ACCOUNT: /etc/shells does not list its" \
+            "shell. The key line is not installed: give $ACCOUNT a shell listed there, then" \
+            "run this again" ;;
+    esac
+    fail "Dropbear refuses $ACCOUNT: /etc/shells does not list its shell $shell. The key" \
+        "line is not installed: add the shell there (echo $shell >> /etc/shells), then run" \
+        "this again"
 }
 
 ensure_account
