@@ -113,6 +113,13 @@ class OpenSSHServer(LoopbackSSHServer):
         # The log is kept across restarts: only what this start adds to it counts.
         logged_before = len(self.log)
         self._process = subprocess.Popen([SSHD, "-D", "-f", str(config), "-E", str(self.log_path)])
+        self.wait_until_listening(logged_before)
+
+    def wait_until_listening(self, logged_before: int) -> None:
+        """Wait until sshd, started or reloaded (SIGHUP: it executes itself again), says that it
+        listens in what its log gained after `logged_before` characters."""
+        if self._process is None:
+            raise RuntimeError("sshd is not running")
         deadline = time.monotonic() + _START_TIMEOUT
         while "Server listening" not in self.log[logged_before:]:
             if self._process.poll() is not None or time.monotonic() > deadline:

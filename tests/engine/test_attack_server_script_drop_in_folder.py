@@ -31,11 +31,6 @@ def account() -> Iterator[str]:
         yield name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with the included folder missing, the script dies on a shell error: the Match "
-    "block is neither written nor printed",
-)
 def test_an_included_folder_that_is_missing_still_gets_the_block_to_the_user(
     client_key: asyncssh.SSHKey, tmp_path: Path, account: str
 ) -> None:

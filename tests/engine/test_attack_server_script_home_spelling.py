@@ -40,10 +40,6 @@ def account_with_slash() -> Iterator[str]:
         yield name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a home spelled with a trailing slash in passwd is refused as a symbolic link",
-)
 def test_a_home_spelled_with_a_trailing_slash_is_the_accounts_own(
     client_key: asyncssh.SSHKey, tmp_path: Path, account_with_slash: str
 ) -> None:

@@ -47,11 +47,6 @@ def account() -> Iterator[str]:
         yield name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the script exits 0 on a server whose sshd_config keeps the account or its forward "
-    "out (AllowUsers, DisableForwarding, AuthorizedKeysFile outside the home); sshd -t is happy",
-)
 @pytest.mark.parametrize("hardening", list(_HARDENING))
 async def test_a_key_the_script_installs_is_one_a_hardened_sshd_lets_in(
     socket_enabled: None,

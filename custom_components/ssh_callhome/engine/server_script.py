@@ -42,7 +42,7 @@ _PATHS = """\
 SSHD_CONFIG="${SSHD_CONFIG:-/etc/ssh/sshd_config}"
 SSHD_CONFIG_DIR="${SSHD_CONFIG_DIR:-/etc/ssh/sshd_config.d}"
 SSHD="${SSHD:-$(command -v sshd || echo /usr/sbin/sshd)}"
-SSHD_RELOAD="${SSHD_RELOAD:-systemctl reload ssh || systemctl reload sshd}"
+SSHD_RELOAD="${SSHD_RELOAD:-}"
 """
 
 _COMMON_BODY = r"""
@@ -181,6 +181,9 @@ ensure_account() {
 # else: a shared home (RHEL's operator lives in /root, Alpine's nobody in /) or one the account
 # swapped for a link is somebody else's folder, where the account gets no keys.
 check_home() {
+    # passwd keeps the home as typed (`useradd --home-dir /home/x/`); readlink drops the
+    # trailing slashes, so they go before the comparison (a lone / stays).
+    home=$(printf '%s\n' "$home" | sed 's|\(.\)/*$|\1|')
     [ -n "$home" ] && [ -d "$home" ] || refuse "account $ACCOUNT has no home folder"
     [ "$home" != / ] || refuse "account $ACCOUNT has / for home" \
         "Give the tunnel an account of its own"
@@ -328,6 +331,151 @@ restore_drop_in() {
     else
         rm -f "$drop_in"
     fi
+    [ "$folder_created" = 0 ] || rmdir -- "$SSHD_CONFIG_DIR"
+}
+
+# sshd takes an Include whose folder is missing (removed, or a config from another system) as a
+# glob that matches nothing: the folder it names is made as the distributions ship it.
+folder_created=0
+ensure_drop_in_folder() {
+    [ ! -d "$SSHD_CONFIG_DIR" ] || return 0
+    mkdir -m 755 -- "$SSHD_CONFIG_DIR" || fail "cannot create $SSHD_CONFIG_DIR, which" \
+        "$SSHD_CONFIG includes: create it, then run this again"
+    folder_created=1
+    changed "$SSHD_CONFIG_DIR: created, owner root and mode 755 ($SSHD_CONFIG includes it)"
+}
+
+# sshd's settings for the tunnel's login, as `sshd -T` gives them with every Match applied, in
+# $effective; empty when sshd gives none. 127.0.0.1 stands in for Home Assistant's address,
+# which is not known here.
+read_effective_settings() {
+    effective=$("$SSHD" -T -f "$SSHD_CONFIG" \
+        -C "user=$ACCOUNT,host=localhost,addr=127.0.0.1" 2>/dev/null) || effective=
+    [ -n "$effective" ] || say "WARNING: sshd -T gave no settings for $ACCOUNT: check yourself" \
+        "that sshd lets it log in with its key and forward its port"
+}
+
+# The values $effective gives the keyword $1, one a line.
+setting() {
+    printf '%s\n' "$effective" | KEYWORD="$1" awk '$1 == ENVIRON["KEYWORD"] {
+        sub(/^[^ ]+ /, ""); print }'
+}
+
+# Whether the name $1 matches one of the patterns $2 (one a line) as sshd matches names: * and
+# ? as sh does. A pattern's @host part is left out: Home Assistant's address is not known here.
+matches_one_of() (
+    set -f  # the patterns are split into words, never expanded as file names
+    for pattern in $2; do
+        case "$1" in ${pattern%@*}) exit 0 ;; esac
+    done
+    exit 1
+)
+
+# Whether one of the account's groups matches one of the patterns $1.
+in_group_of() (
+    set -f
+    for group in $(id -Gn "$ACCOUNT"); do
+        ! matches_one_of "$group" "$1" || exit 0
+    done
+    exit 1
+)
+
+# Whether one of AuthorizedKeysFile's paths is $keys, where the key line is: its tokens expanded
+# as sshd does (%% %h %u %U), a relative path taken from the home.
+reads_keys_file() {
+    setting authorizedkeysfile | HOME_DIR="$home" KEYS="$keys" USER_NAME="$ACCOUNT" \
+        USER_ID="$uid" awk '
+        function expanded(path,   out, i, c) {
+            out = ""
+            for (i = 1; i <= length(path); i++) {
+                c = substr(path, i, 1)
+                if (c == "%") {
+                    c = substr(path, ++i, 1)
+                    if (c == "h") c = ENVIRON["HOME_DIR"]
+                    else if (c == "u") c = ENVIRON["USER_NAME"]
+                    else if (c == "U") c = ENVIRON["USER_ID"]
+                }
+                out = out c
+            }
+            return out
+        }
+        {
+            for (f = 1; f <= NF; f++) {
+                path = expanded($f)
+                if (substr(path, 1, 1) != "/") path = ENVIRON["HOME_DIR"] "/" path
+                if (path == ENVIRON["KEYS"]) found = 1
+            }
+        }
+        END { exit !found }'
+}
+
+# What in $effective keeps the tunnel out, with what to change; nothing when nothing does. The
+# block does not undo an admin's AllowUsers, DisableForwarding or AuthorizedKeysFile: those
+# are the server's policy, for its admin to change.
+sshd_refusal() {
+    [ -n "$effective" ] || return 0
+    where="in $SSHD_CONFIG or a file it includes"
+    forwarding=$(setting allowtcpforwarding)
+    if matches_one_of "$ACCOUNT" "$(setting denyusers)"; then
+        echo "sshd's DenyUsers keeps $ACCOUNT out: take it out of DenyUsers $where"
+    elif [ -n "$(setting allowusers)" ] && ! matches_one_of "$ACCOUNT" "$(setting allowusers)"
+    then
+        echo "sshd's AllowUsers leaves $ACCOUNT out: add $ACCOUNT to AllowUsers $where"
+    elif in_group_of "$(setting denygroups)"; then
+        echo "sshd's DenyGroups names a group of $ACCOUNT: take it out of DenyGroups $where"
+    elif [ -n "$(setting allowgroups)" ] && ! in_group_of "$(setting allowgroups)"; then
+        echo "sshd's AllowGroups names no group of $ACCOUNT: add $ACCOUNT to one of them," \
+            "or one of its groups to AllowGroups $where"
+    elif [ "$(setting pubkeyauthentication)" = no ]; then
+        echo "sshd's PubkeyAuthentication no refuses every key of $ACCOUNT: set it to yes" \
+            "for $ACCOUNT $where"
+    elif [ "$(setting disableforwarding)" = yes ]; then
+        echo "sshd's DisableForwarding yes turns the tunnel's forward off: remove it $where," \
+            "or move it into a Match block that leaves $ACCOUNT out"
+    elif [ "$forwarding" = no ] || [ "$forwarding" = local ]; then
+        echo "sshd's AllowTcpForwarding $forwarding, from a Match block ahead of this one," \
+            "turns the tunnel's (remote) forward off: leave $ACCOUNT out of that block $where"
+    elif ! reads_keys_file; then
+        echo "sshd's AuthorizedKeysFile ($(setting authorizedkeysfile)) leaves out $keys," \
+            "where the key line is: add .ssh/authorized_keys to it for $ACCOUNT $where"
+    fi
+}
+
+# sshd re-reads its configuration on SIGHUP. Its PidFile names its listener; a stale one may
+# name another process by now, which is never signalled.
+signal_sshd() {
+    pid=$(cat -- "$(setting pidfile)" 2>/dev/null) || return 1
+    case "$pid" in '' | *[!0-9]*) return 1 ;; esac
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sshd ] && kill -HUP "$pid"
+}
+
+# Through what the server has: systemd, OpenRC (Alpine), SysV's service, else the signal;
+# $SSHD_RELOAD instead when it is set.
+reload_sshd() {
+    if [ -n "$SSHD_RELOAD" ]; then
+        eval "$SSHD_RELOAD"
+        return
+    fi
+    { command -v systemctl && { systemctl reload ssh || systemctl reload sshd; }; } \
+        >/dev/null 2>&1 \
+        || { command -v rc-service && rc-service sshd reload; } >/dev/null 2>&1 \
+        || { command -v service && { service ssh reload || service sshd reload; }; } \
+            >/dev/null 2>&1 \
+        || signal_sshd
+}
+
+# The block is checked and in place whatever the reload does: only the reload is left to do.
+reload_or_say_how() {
+    if reload_sshd; then
+        say "sshd reloaded"
+    elif [ -n "$SSHD_RELOAD" ]; then
+        say "WARNING: sshd not reloaded ($SSHD_RELOAD failed): the checked block is in place;"
+        say "reload sshd yourself for it to apply"
+    else
+        say "WARNING: sshd not reloaded: no systemctl, rc-service nor service reloaded it, and"
+        say "its PidFile names no running sshd. The checked block is in place; for it to apply,"
+        say "run: kill -HUP \$(pgrep -o -x sshd)   (or restart sshd)"
+    fi
 }
 
 # The block holds every session of the account to the tunnel (no terminal, no other forward):
@@ -358,9 +506,13 @@ install_match_block() {
     text="$DROP_IN_MARKER
 $(merged_block)"
     if [ -f "$drop_in" ] && [ "$(cat "$drop_in")" = "$text" ]; then
+        read_effective_settings
+        refusal=$(sshd_refusal)
+        [ -z "$refusal" ] || fail "$refusal; then run this again. Nothing changed in sshd"
         say "$drop_in: holds this tunnel's Match block, unchanged"
         return
     fi
+    ensure_drop_in_folder
     rm -f "$drop_in.previous"
     [ ! -e "$drop_in" ] || cp -p "$drop_in" "$drop_in.previous"
     printf '%s\n' "$text" >"$drop_in.new"
@@ -373,10 +525,15 @@ $(merged_block)"
             "$drop_in is back as it was, sshd not reloaded"
     fi
     [ -z "$checked" ] || printf '%s\n' "$checked" | safe
+    read_effective_settings
+    refusal=$(sshd_refusal)
+    if [ -n "$refusal" ]; then
+        restore_drop_in
+        fail "$refusal; then run this again. $drop_in is back as it was, sshd not reloaded"
+    fi
     rm -f "$drop_in.previous"
     changed "$drop_in: Match block for $ACCOUNT written, checked with sshd -t"
-    eval "$SSHD_RELOAD" || fail "the reload failed: reload sshd yourself ($SSHD_RELOAD)"
-    say "sshd reloaded"
+    reload_or_say_how
 }
 
 check_drop_in_is_ours
@@ -393,8 +550,30 @@ account_shell() { echo /bin/sh; }
 # Dropbear looks at a locked password for password logins only.
 locks_out_keys() { false; }
 
+# An existing account may have a shell /etc/shells leaves out (Debian's lists no nologin). An
+# empty shell is /bin/sh; without /etc/shells the C library lists /bin/sh and /bin/csh.
+check_shell_listed() {
+    shell=$(account_field 7)
+    shell=${shell:-/bin/sh}
+    if { cat /etc/shells 2>/dev/null || printf '/bin/sh\n/bin/csh\n'; } \
+        | LISTED="$shell" awk '$1 == ENVIRON["LISTED"] { found = 1 } END { exit !found }'
+    then
+        return 0
+    fi
+    # A directory account may choose its shell: only a plain path is offered as a command.
+    case "$shell" in
+        *[!A-Za-z0-9/._+-]*) refuse "Dropbear refuses $ACCOUNT: /etc/shells does not list its" \
+            "shell. The key line is not installed" \
+            "Give $ACCOUNT a shell listed there, then run this again" ;;
+    esac
+    refuse "Dropbear refuses $ACCOUNT: /etc/shells does not list its shell $shell. The key" \
+        "line is not installed" \
+        "Add the shell there (echo $shell >> /etc/shells), then run this again"
+}
+
 find_runner
 ensure_account
+check_shell_listed
 install_key
 say "Dropbear's settings apply to the whole server: set them yourself in /etc/default/dropbear,"
 say "then run systemctl restart dropbear:"
