@@ -562,13 +562,12 @@ check_shell_listed() {
     fi
     # A directory account may choose its shell: only a plain path is offered as a command.
     case "$shell" in
-        *[!A-Za-z0-9/._+-]*) refuse "Dropbear refuses $ACCOUNT: /etc/shells does not list its" \
-            "shell. The key line is not installed" \
+        *[!A-Za-z0-9/._+-]*) refuse "Dropbear refuses $ACCOUNT: /etc/shells does not list\
+ its shell, so the key line is not installed" \
             "Give $ACCOUNT a shell listed there, then run this again" ;;
     esac
-    refuse "Dropbear refuses $ACCOUNT: /etc/shells does not list its shell $shell. The key" \
-        "line is not installed" \
-        "Add the shell there (echo $shell >> /etc/shells), then run this again"
+    refuse "Dropbear refuses $ACCOUNT: /etc/shells does not list its shell $shell, so the key\
+ line is not installed" "Add the shell there (echo $shell >> /etc/shells), then run this again"
 }
 
 find_runner
