@@ -9,8 +9,9 @@ BENCH_QUICK=1 leaves out the two slow figures (first request, dead link), BENCH_
 another checkout's integration beside this one (rig.py).
 
 With --profile it measures nothing else: py-spy samples Home Assistant during downloads,
-kept-alive requests and 50 clients' requests, in process over HTTP and HTTPS and through
-`ssh -N -R` over HTTPS, and prints the main thread's top functions for each.
+uploads, kept-alive requests and 50 clients' requests (BENCH_PROFILE_LOADS picks some of
+down,up,kept,clients), in process over HTTP and HTTPS and through `ssh -N -R` over HTTPS, and
+prints the main thread's top functions for each.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ TRANSFER_MIB = int(os.environ.get("BENCH_MIB", "256"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BENCH_SCHEMES = tuple(os.environ.get("BENCH_SCHEMES", ",".join(SCHEMES)).split(","))
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+# With --profile, the loads profiled: down, up, kept (kept-alive requests), clients.
+PROFILE_LOADS = os.environ.get("BENCH_PROFILE_LOADS", "down,up,kept,clients").split(",")
 BASELINE = os.environ.get("BENCH_BASELINE")
 LATENCY_REQUESTS = 2000
 FIRST_BYTE_REQUESTS = 20
@@ -97,6 +100,11 @@ def profile_route(route: Route) -> None:
         speeds = [await figures.download(f"{base}/local/big.bin", size) for _ in range(5)]
         return "MB/s " + ", ".join(f"{speed:.0f}" for speed in speeds)
 
+    async def uploads() -> str:
+        url = f"{base}/api/bench_probe/sink"
+        speeds = [await figures.upload(url, size) for _ in range(5)]
+        return "MB/s " + ", ".join(f"{speed:.0f}" for speed in speeds)
+
     async def kept_alive() -> str:
         kept = await figures.latencies(small, LATENCY_REQUESTS, keep_alive=True)
         return f"p50 {kept.p50:.2f} ms"
@@ -105,11 +113,14 @@ def profile_route(route: Route) -> None:
         return f"{await figures.requests_per_second(small, CLIENTS, REQUESTS_EACH):.0f} req/s"
 
     loads = {
-        f"5 downloads of {TRANSFER_MIB} MiB": downloads,
-        f"{LATENCY_REQUESTS} requests on one kept-alive connection": kept_alive,
-        f"{CLIENTS} clients x {REQUESTS_EACH} requests": clients,
+        ("down", f"5 downloads of {TRANSFER_MIB} MiB"): downloads,
+        ("up", f"5 uploads of {TRANSFER_MIB} MiB"): uploads,
+        ("kept", f"{LATENCY_REQUESTS} requests on one kept-alive connection"): kept_alive,
+        ("clients", f"{CLIENTS} clients x {REQUESTS_EACH} requests"): clients,
     }
-    for name, load in loads.items():
+    for (short, name), load in loads.items():
+        if short not in PROFILE_LOADS:
+            continue
         with PySpy(route.site.ha.pid, PY_SPY) as spy:
             result = asyncio.run(load())
         print(f"\n== {route.name}, {name}: {result}")
@@ -118,8 +129,11 @@ def profile_route(route: Route) -> None:
 
 
 def run_round(rig: Rig) -> Round:
-    """Every figure of every route once."""
-    result = {route.name: asyncio.run(traffic_figures(rig, route)) for route in rig.routes.values()}
+    """Every figure of every route once; each route begins with its Home Assistant quiet."""
+    result = {}
+    for route in rig.routes.values():
+        asyncio.run(figures.until_quiet(route.site.ha.pid))
+        result[route.name] = asyncio.run(traffic_figures(rig, route))
     if QUICK:
         return result
     for route in rig.tunnels():
@@ -149,8 +163,6 @@ async def traffic_figures(rig: Rig, route: Route) -> dict[str, float]:
         result["ssh CPU s/GiB"] = cpu.spent["ssh"] * GiB / size
     result["up MB/s"] = await figures.upload(f"{route.base}/api/bench_probe/sink", size)
     small = f"{route.base}/local/small.json"
-    large = f"{route.base}/local/big.bin"
-    result["first byte ms"] = await figures.first_byte_ms(small, large, FIRST_BYTE_REQUESTS)
     kept = await figures.latencies(small, LATENCY_REQUESTS, keep_alive=True)
     new = await figures.latencies(small, LATENCY_REQUESTS, keep_alive=False)
     result |= {
@@ -161,6 +173,9 @@ async def traffic_figures(rig: Rig, route: Route) -> dict[str, float]:
         "new-conn > 30 ms": new.slow,
     }
     result["50x100 req/s"] = await figures.requests_per_second(small, CLIENTS, REQUESTS_EACH)
+    # Last: the downloads it cuts short end while the next figure would be measured.
+    large = f"{route.base}/local/big.bin"
+    result["first byte ms"] = await figures.first_byte_ms(small, large, FIRST_BYTE_REQUESTS)
     return result
 
 

@@ -51,6 +51,26 @@ class CpuMeter:
         }
 
 
+# Quiet: a process that used less than this share of a core over QUIET_WINDOW seconds.
+QUIET_SHARE = 0.1
+QUIET_WINDOW = 0.5
+# Downloads cut short over HTTPS leave Home Assistant busy for seconds: asyncio's own sendfile
+# copies the rest of the file into a TLS connection that is shutting down (and logs a warning
+# for each piece). 256 MiB took about 25 s here; the bound leaves room for a slow machine.
+QUIET_LIMIT = 120.0
+
+
+async def until_quiet(pid: int) -> float:
+    """Wait until the process is quiet; the seconds that took (at most QUIET_LIMIT)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < QUIET_LIMIT:
+        before = _cpu_seconds(pid)
+        await asyncio.sleep(QUIET_WINDOW)
+        if _cpu_seconds(pid) - before < QUIET_SHARE * QUIET_WINDOW:
+            break
+    return time.perf_counter() - start
+
+
 async def download(url: str, size: int) -> float:
     """MB/s of one GET of `size` bytes."""
     async with aiohttp.ClientSession(connector=_connector()) as session:
