@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -243,3 +244,33 @@ async def test_a_file_over_https_arrives_whole_headers_first(
             async with session.get(f"https://{LOOPBACK}:{tls_tunnel}/api/test_file") as reply:
                 assert reply.status == 200
                 assert await reply.read() == content
+
+
+def first_record(port: int, context: ssl.SSLContext, request: bytes) -> bytes:
+    """What one TLS read gets first after `request`: the contents of one record, no more."""
+    with (
+        socket.create_connection((LOOPBACK, port), timeout=10) as raw,
+        context.wrap_socket(raw) as browser,
+    ):
+        browser.sendall(request)
+        return browser.recv(1024 * 1024)
+
+
+async def test_a_small_file_over_https_is_one_record_headers_and_body(
+    hass: HomeAssistant, tls_tunnel: int, https_certificate: Path, tmp_path: Path
+) -> None:
+    """aiohttp copies files itself behind the tunnel's TLS, the tunnel's way.
+
+    asyncio's own sendfile would send the headers first, in a record of their own, and the body
+    after an executor round trip; the tunnel's way sends the headers with the file's first
+    chunk, read with the opening (aiohttp_internals.with_tunnel_file_responses).
+    """
+    content = os.urandom(1024)
+    (tmp_path / "small.bin").write_bytes(content)
+    serve_file(hass, "/api/test_small_file", tmp_path / "small.bin")
+    request = b"GET /api/test_small_file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    record = await asyncio.to_thread(
+        first_record, tls_tunnel, trusting(https_certificate), request
+    )
+    assert record.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert record.endswith(b"\r\n\r\n" + content)

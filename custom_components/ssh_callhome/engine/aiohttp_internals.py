@@ -38,7 +38,8 @@ def with_tunnel_file_responses(server: ProtocolFactory, chunk_size: int) -> Prot
     """Protocols from aiohttp's `server` that send files as suits a tunnelled connection.
 
     aiohttp copies a file itself where the transport has no sendfile, as a tunnelled one has
-    not: one executor round trip per chunk, 256 KiB unless the response says otherwise; these
+    not (nor, behind the tunnel's TLS, its TLS transport: asyncio_internals.py): one executor
+    round trip per chunk, 256 KiB unless the response says otherwise; these
     copy `chunk_size` bytes at a time. A file no larger than that is read whole in the
     executor job that opens it, which saves the round trip of reading it: a small file's
     request waits for one job instead of two. And aiohttp sends a file's headers at once,
@@ -64,7 +65,7 @@ def _adapt_file_responses(protocol: asyncio.BaseProtocol, chunk_size: int) -> No
 
     async def handle_for_the_tunnel(request: web.BaseRequest) -> web.StreamResponse:
         response = await handle(request)
-        if isinstance(response, web.FileResponse):
+        if isinstance(response, web.FileResponse) and _copied_by_aiohttp(request.transport):
             response._chunk_size = max(response._chunk_size, chunk_size)
             response._send_headers_immediately = False  # sent with the first chunk, or at EOF
             if request.method == hdrs.METH_GET and hdrs.RANGE not in request.headers:
@@ -73,6 +74,20 @@ def _adapt_file_responses(protocol: asyncio.BaseProtocol, chunk_size: int) -> No
 
     # aiohttp looks the handler up on the connection's protocol for each request.
     protocol._request_handler = handle_for_the_tunnel  # type: ignore[attr-defined]
+
+
+def _copied_by_aiohttp(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether aiohttp copies a file itself on `transport`: loop.sendfile() finds it has none.
+
+    Where asyncio's own sendfile copies it (TLS where asyncio_internals could not give its
+    transport the tunnel's way), the file goes past aiohttp's writer: headers held back for a
+    first chunk would go after the file.
+    """
+    try:
+        getattr(transport, "_sendfile_compatible", None)
+    except NotImplementedError:
+        return True
+    return False
 
 
 def _request_handler_problem(protocol: asyncio.BaseProtocol) -> str | None:
