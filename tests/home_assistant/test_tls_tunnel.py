@@ -269,8 +269,6 @@ async def test_a_small_file_over_https_is_one_record_headers_and_body(
     (tmp_path / "small.bin").write_bytes(content)
     serve_file(hass, "/api/test_small_file", tmp_path / "small.bin")
     request = b"GET /api/test_small_file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    record = await asyncio.to_thread(
-        first_record, tls_tunnel, trusting(https_certificate), request
-    )
+    record = await asyncio.to_thread(first_record, tls_tunnel, trusting(https_certificate), request)
     assert record.startswith(b"HTTP/1.1 200 OK\r\n")
     assert record.endswith(b"\r\n\r\n" + content)
