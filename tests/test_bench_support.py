@@ -10,8 +10,8 @@ import pytest
 
 from scripts.benchmark.bench_probe import LoopLag
 from scripts.benchmark.profile import top_functions, top_inclusive
-from scripts.benchmark.report import print_report
-from scripts.benchmark.rig import DIRECT, IN_PROCESS, SSH
+from scripts.benchmark.report import Round, print_report
+from scripts.benchmark.rig import BASELINE, DIRECT, IN_PROCESS, SSH, route_name
 
 
 async def test_loop_lag_sees_a_blocked_loop() -> None:
@@ -36,6 +36,7 @@ def figures(down: float, cpu: float, lag: float) -> dict[str, float]:
         "up MB/s": down,
         "50x100 req/s": down,
         "keep-alive p50 ms": 1.0,
+        "first byte ms": 1.0,
         "new-conn p50 ms": 1.0,
         "new-conn > 30 ms": 0,
         "loop lag p99 ms": lag,
@@ -44,22 +45,45 @@ def figures(down: float, cpu: float, lag: float) -> dict[str, float]:
     }
 
 
+def a_round(ssh: dict[str, float], mine: dict[str, float], direct: dict[str, float]) -> Round:
+    """The same figures over both schemes."""
+    return {
+        route_name(scheme, kind): values
+        for scheme in ("http", "https")
+        for kind, values in ((SSH, ssh), (IN_PROCESS, mine), (DIRECT, direct))
+    }
+
+
 def test_report_takes_medians_and_says_what_is_missed(capsys: pytest.CaptureFixture[str]) -> None:
     rounds = [
-        {SSH: figures(800, 0.1, 1), IN_PROCESS: figures(400, 2.0, 1), DIRECT: figures(500, 0, 0)},
-        {SSH: figures(900, 0.1, 1), IN_PROCESS: figures(1000, 2.0, 1), DIRECT: figures(500, 0, 0)},
-        {SSH: figures(1000, 0.1, 1), IN_PROCESS: figures(450, 2.0, 30), DIRECT: figures(500, 0, 0)},
+        a_round(figures(800, 0.1, 1), figures(400, 2.0, 1), figures(500, 0, 0)),
+        a_round(figures(900, 0.1, 1), figures(1000, 2.0, 1), figures(500, 0, 0)),
+        a_round(figures(1000, 0.1, 1), figures(450, 2.0, 30), figures(500, 0, 0)),
     ]
     print_report(rounds)
     out = capsys.readouterr().out
     down = next(line for line in out.splitlines() if line.startswith("down MB/s"))
     assert "450 [400-1e+03] (0.50x)" in down  # medians 450 and 900
-    assert "MISSED  down MB/s >= 0.8x ssh -N -R: 0.50x (38 % below the bound)" in out
-    assert "MISSED  HA CPU s/GiB <= 1.5x ssh -N -R: 2.00x (33 % above the bound)" in out
-    # Requests/s against Home Assistant's own, with no tunnel: 450 of 500.
-    assert "met     50x100 req/s >= 0.8x no tunnel: 0.90x" in out
-    assert "met     loop lag p99 ms <= 20: 1" in out
-    assert "met     new-conn > 30 ms <= 0: 0" in out
+    assert "MISSED  http down MB/s >= 0.8x ssh -N -R: 0.50x (38 % below the bound)" in out
+    assert "MISSED  https down MB/s >= 1x ssh -N -R: 0.50x (50 % below the bound)" in out
+    assert "MISSED  http HA CPU s/GiB <= 1.5x ssh -N -R: 2.00x (33 % above the bound)" in out
+    # Over HTTP requests/s against Home Assistant's own, with no tunnel: 450 of 500.
+    assert "met     http 50x100 req/s >= 0.8x no tunnel: 0.90x" in out
+    # Over HTTPS against ssh -N -R's: 450 of 900.
+    assert "MISSED  https 50x100 req/s >= 1x ssh -N -R: 0.50x" in out
+    assert "met     https keep-alive p50 ms <= 1x ssh -N -R: 1.00x" in out
+    assert "met     http first byte ms <= 1.5x ssh -N -R: 1.00x" in out
+    assert "met     https loop lag p99 ms <= 20: 1" in out
+    assert "met     http new-conn > 30 ms <= 0: 0" in out
+
+
+def test_a_baseline_is_judged_beside(capsys: pytest.CaptureFixture[str]) -> None:
+    rounds = [a_round(figures(800, 0.1, 1), figures(800, 0.1, 1), figures(500, 0, 0))]
+    rounds[0][route_name("https", BASELINE)] = figures(400, 0.1, 1)
+    print_report(rounds)
+    out = capsys.readouterr().out
+    assert "met     https down MB/s >= 1x ssh -N -R: 1.00x" in out
+    assert "(baseline: MISSED  https down MB/s >= 1x ssh -N -R: 0.50x" in out
 
 
 def test_a_reference_that_measured_nothing_is_no_division(
@@ -67,9 +91,9 @@ def test_a_reference_that_measured_nothing_is_no_division(
 ) -> None:
     # BENCH_MIB=1: ssh's CPU per GiB can round to zero.
     ssh = {**figures(800, 0.1, 1), "ssh CPU s/GiB": 0.0}
-    print_report([{SSH: ssh, IN_PROCESS: figures(400, 2.0, 1), DIRECT: figures(500, 0, 0)}])
+    print_report([a_round(ssh, figures(400, 2.0, 1), figures(500, 0, 0))])
     assert (
-        "n/a     HA CPU s/GiB <= 1.5x ssh -N -R: the reference measured 0"
+        "n/a     http HA CPU s/GiB <= 1.5x ssh -N -R: the reference measured 0"
         in capsys.readouterr().out
     )
 

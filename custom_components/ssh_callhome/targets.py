@@ -31,13 +31,12 @@ TUNNEL_FILE_CHUNK = 1024 * 1024
 def _http_protocol_factory(hass: HomeAssistant) -> ProtocolFactory | None:
     """Aiohttp's server (a protocol factory) once Home Assistant's HTTP server has started.
 
-    Files go the tunnel's way (aiohttp_internals) only over plain HTTP, where aiohttp copies
-    them itself. Behind TLS asyncio's own sendfile copies them, writing to the transport past
-    aiohttp: headers held back for a first chunk would go after the file.
+    Files go the tunnel's way (aiohttp_internals), over plain HTTP and over Home Assistant's own
+    HTTPS alike: wherever aiohttp copies them itself.
     """
     server = hass.http.runner.server if hass.http.runner is not None else None
-    if server is None or _http_ssl_context(hass) is not None:
-        return server
+    if server is None:
+        return None
     return with_tunnel_file_responses(server, TUNNEL_FILE_CHUNK)
 
 

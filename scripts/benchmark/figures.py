@@ -13,6 +13,17 @@ from harness.processes import stat_fields
 
 MiB = 1024 * 1024
 SLOW_MS = 30.0
+# The concurrent clients' own loopback addresses begin here (127.0.1.1, 127.0.1.2, ...): each
+# is a visitor of its own to the integration's caps, as the clients of a household are.
+CLIENT_ADDRESS_BASE = "127.0.1."
+# And those of the connections closed after a large file's first bytes: until the SSH server
+# has closed such a channel too, it counts against its visitor's cap.
+FIRST_BYTE_ADDRESS_BASE = "127.0.2."
+
+
+def _connector(**options: object) -> aiohttp.TCPConnector:
+    """A connector that takes Home Assistant's throwaway self-signed certificate (ssl=False)."""
+    return aiohttp.TCPConnector(ssl=False, **options)  # type: ignore[arg-type]
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -40,9 +51,29 @@ class CpuMeter:
         }
 
 
+# Quiet: a process that used less than this share of a core over QUIET_WINDOW seconds.
+QUIET_SHARE = 0.1
+QUIET_WINDOW = 0.5
+# Downloads cut short over HTTPS leave Home Assistant busy for seconds: asyncio's own sendfile
+# copies the rest of the file into a TLS connection that is shutting down (and logs a warning
+# for each piece). 256 MiB took about 25 s here; the bound leaves room for a slow machine.
+QUIET_LIMIT = 120.0
+
+
+async def until_quiet(pid: int) -> float:
+    """Wait until the process is quiet; the seconds that took (at most QUIET_LIMIT)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < QUIET_LIMIT:
+        before = _cpu_seconds(pid)
+        await asyncio.sleep(QUIET_WINDOW)
+        if _cpu_seconds(pid) - before < QUIET_SHARE * QUIET_WINDOW:
+            break
+    return time.perf_counter() - start
+
+
 async def download(url: str, size: int) -> float:
     """MB/s of one GET of `size` bytes."""
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(connector=_connector()) as session:
         start = time.perf_counter()
         async with session.get(url) as reply:
             received = 0
@@ -62,7 +93,7 @@ async def upload(url: str, size: int) -> float:
         for _ in range(size // MiB):
             yield block
 
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(connector=_connector()) as session:
         start = time.perf_counter()
         async with session.post(url, data=body()) as reply:
             counted = (await reply.json())["bytes"]
@@ -96,8 +127,8 @@ class Latencies:
 
 async def latencies(url: str, count: int, keep_alive: bool) -> Latencies:
     """`count` small GETs one after the other, on one connection or each on a new one."""
-    connector = aiohttp.TCPConnector(force_close=not keep_alive, limit=1)
     times = []
+    connector = _connector(force_close=not keep_alive, limit=1)
     async with aiohttp.ClientSession(connector=connector) as session:
         for _ in range(count):
             start = time.perf_counter()
@@ -107,22 +138,53 @@ async def latencies(url: str, count: int, keep_alive: bool) -> Latencies:
     return Latencies(times)
 
 
-async def requests_per_second(url: str, clients: int, each: int) -> float:
-    """`clients` keep-alive clients, each making `each` small GETs in turn; all requests/s."""
-    connector = aiohttp.TCPConnector(limit=clients)
+async def first_byte_ms(small: str, large: str, count: int) -> float:
+    """Median ms from asking for `large` to its body's first bytes, on a warm connection.
 
-    async def client(session: aiohttp.ClientSession) -> None:
-        for _ in range(each):
-            async with session.get(url) as reply:
+    Each time a new connection, warmed with a request for `small` (so that neither a new
+    connection's set-up nor a TLS handshake counts), then closed after those first bytes; each
+    from a loopback address of its own.
+    """
+    times = []
+    for number in range(count):
+        source = (f"{FIRST_BYTE_ADDRESS_BASE}{number + 1}", 0)
+        async with aiohttp.ClientSession(
+            connector=_connector(limit=1, local_addr=source)
+        ) as session:
+            async with session.get(small) as reply:
                 await reply.read()
-                reply.raise_for_status()
+            start = time.perf_counter()
+            async with session.get(large) as reply:
+                await reply.content.readany()
+                times.append((time.perf_counter() - start) * 1000)
+                reply.close()
+    return statistics.median(times)
 
-    async with aiohttp.ClientSession(connector=connector) as session:
+
+async def requests_per_second(url: str, clients: int, each: int) -> float:
+    """`clients` keep-alive clients each making `each` small GETs in turn; all requests/s.
+
+    Each client comes from a loopback address of its own.
+    """
+
+    async def client(number: int) -> None:
+        source = (f"{CLIENT_ADDRESS_BASE}{number + 1}", 0)
+        connector = _connector(limit=1, local_addr=source)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await started.wait()
+            for _ in range(each):
+                async with session.get(url) as reply:
+                    await reply.read()
+                    reply.raise_for_status()
+
+    started = asyncio.Event()
+    async with asyncio.TaskGroup() as group:
+        for number in range(clients):
+            group.create_task(client(number))
+        await asyncio.sleep(0)  # every client has its session before the clock starts
         start = time.perf_counter()
-        async with asyncio.TaskGroup() as group:
-            for _ in range(clients):
-                group.create_task(client(session))
-        took = time.perf_counter() - start
+        started.set()
+    took = time.perf_counter() - start
     return clients * each / took
 
 
@@ -132,7 +194,7 @@ async def seconds_until_served(url: str, restart: Callable[[], Awaitable[None]])
     start = time.perf_counter()
     await restart()
     timeout = aiohttp.ClientTimeout(total=1)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(connector=_connector(), timeout=timeout) as session:
         while time.perf_counter() - start < deadline:
             try:
                 async with session.get(url) as reply:

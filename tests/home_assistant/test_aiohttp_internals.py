@@ -1,6 +1,7 @@
 """aiohttp's private API, as the integration reaches into it: files through the tunnel are copied
-in larger chunks, their headers sent with the first chunk, a small one read as it is opened, and
-with another aiohttp they are sent as aiohttp does by itself, with one warning."""
+in larger chunks, their headers sent with the first chunk, a small one read as it is opened (a
+large one's first piece), and with another aiohttp they are sent as aiohttp does by itself, with
+one warning."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.engine import aiohttp_internals, private_api
+from custom_components.ssh_callhome.engine.aiohttp_internals import FIRST_PIECE
 from custom_components.ssh_callhome.engine.bridge import ChannelTransport
 from custom_components.ssh_callhome.targets import TUNNEL_FILE_CHUNK
 from harness.ha_http import load_with_remote_view, serve_file, through, visitor
@@ -138,8 +140,10 @@ async def test_files_through_the_tunnel_go_in_larger_chunks_headers_with_the_fir
 ) -> None:
     writes = await writes_per_download(hass, entry, tmp_path, monkeypatch)
     for first, *rest in writes[BIG_SIZE]:
-        assert TUNNEL_FILE_CHUNK < first <= TUNNEL_FILE_CHUNK + HEADERS_AT_MOST
-        assert rest == [TUNNEL_FILE_CHUNK, TUNNEL_FILE_CHUNK, REST]
+        # The first piece, read with the opening, goes out with the headers at once.
+        assert FIRST_PIECE < first <= FIRST_PIECE + HEADERS_AT_MOST
+        last = TUNNEL_FILE_CHUNK - FIRST_PIECE + REST
+        assert rest == [TUNNEL_FILE_CHUNK, TUNNEL_FILE_CHUNK, last]
     for small in writes[SMALL_SIZE]:
         assert len(small) == 1  # headers and body in one write: one SSH packet
         assert SMALL_SIZE < small[0] <= SMALL_SIZE + HEADERS_AT_MOST

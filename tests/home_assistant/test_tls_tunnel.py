@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from custom_components.ssh_callhome.const import (
     CONF_REMOTE_PORT,
     DOMAIN,
 )
+from custom_components.ssh_callhome.engine import asyncio_internals, private_api
 from custom_components.ssh_callhome.engine.bridge import ChannelSession
 from custom_components.ssh_callhome.engine.channels import TrafficStats
 from custom_components.ssh_callhome.engine.connection import open_connection
@@ -243,3 +246,70 @@ async def test_a_file_over_https_arrives_whole_headers_first(
             async with session.get(f"https://{LOOPBACK}:{tls_tunnel}/api/test_file") as reply:
                 assert reply.status == 200
                 assert await reply.read() == content
+
+
+def first_record(port: int, context: ssl.SSLContext, request: bytes) -> bytes:
+    """What one TLS read gets first after `request`: the contents of one record, no more."""
+    with (
+        socket.create_connection((LOOPBACK, port), timeout=10) as raw,
+        context.wrap_socket(raw) as browser,
+    ):
+        browser.sendall(request)
+        return browser.recv(1024 * 1024)
+
+
+async def test_a_small_file_over_https_is_one_record_headers_and_body(
+    hass: HomeAssistant, tls_tunnel: int, https_certificate: Path, tmp_path: Path
+) -> None:
+    """aiohttp copies files itself behind the tunnel's TLS, the tunnel's way.
+
+    asyncio's own sendfile would send the headers first, in a record of their own, and the body
+    after an executor round trip; the tunnel's way sends the headers with the file's first
+    chunk, read with the opening (aiohttp_internals.with_tunnel_file_responses).
+    """
+    content = os.urandom(1024)
+    (tmp_path / "small.bin").write_bytes(content)
+    serve_file(hass, "/api/test_small_file", tmp_path / "small.bin")
+    request = b"GET /api/test_small_file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    record = await asyncio.to_thread(first_record, tls_tunnel, trusting(https_certificate), request)
+    assert record.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert record.endswith(b"\r\n\r\n" + content)
+
+
+async def test_with_another_asyncio_files_over_https_go_as_asyncio_sends_them(
+    hass: HomeAssistant,
+    tls_tunnel: int,
+    https_certificate: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Where asyncio's TLS protocol is not as the reach expects, asyncio's own transport serves.
+
+    asyncio's sendfile then copies files past aiohttp, so their responses are left as aiohttp
+    makes them: the headers at once, in a record of their own (held back for a first chunk, they
+    would go after the file). One warning says so.
+    """
+    monkeypatch.setattr(private_api, "_REPORTED_OFF", set())
+    monkeypatch.setattr(asyncio_internals, "_tls_transport_problem", lambda: "changed")
+    content = os.urandom(1024)
+    (tmp_path / "small.bin").write_bytes(content)
+    serve_file(hass, "/api/test_small_file", tmp_path / "small.bin")
+    request = b"GET /api/test_small_file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    context = trusting(https_certificate)
+    for _ in range(2):
+        record = await asyncio.to_thread(first_record, tls_tunnel, context, request)
+        assert record.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert record.endswith(b"\r\n\r\n")  # the headers alone
+    url = f"https://{LOOPBACK}:{tls_tunnel}/api/test_small_file"
+    connector = aiohttp.TCPConnector(ssl=context)
+    async with aiohttp.ClientSession(connector=connector) as session, session.get(url) as reply:
+        assert await reply.read() == content
+    warnings = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == private_api.__name__ and record.levelno == logging.WARNING
+    ]
+    assert warnings == [
+        f"{asyncio_internals.TLS_FILES} turned off: asyncio's sslproto is not as expected (changed)"
+    ]

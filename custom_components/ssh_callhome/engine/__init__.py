@@ -60,6 +60,8 @@ Private API, each reach checked before use, each with a fallback
                         sized for the tunnel
     aiohttp_client_internals.py  the one reach into aiohttp's client: a response (headers,
                         body, trailers) read up to a bound
+    asyncio_internals.py   the one reach into asyncio's TLS protocol: TLS in front of a
+                        channel, whose transport has aiohttp copy files itself
 """
 
 from __future__ import annotations

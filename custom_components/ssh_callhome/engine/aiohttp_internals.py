@@ -38,7 +38,8 @@ def with_tunnel_file_responses(server: ProtocolFactory, chunk_size: int) -> Prot
     """Protocols from aiohttp's `server` that send files as suits a tunnelled connection.
 
     aiohttp copies a file itself where the transport has no sendfile, as a tunnelled one has
-    not: one executor round trip per chunk, 256 KiB unless the response says otherwise; these
+    not (nor, behind the tunnel's TLS, its TLS transport: asyncio_internals.py): one executor
+    round trip per chunk, 256 KiB unless the response says otherwise; these
     copy `chunk_size` bytes at a time. A file no larger than that is read whole in the
     executor job that opens it, which saves the round trip of reading it: a small file's
     request waits for one job instead of two. And aiohttp sends a file's headers at once,
@@ -64,7 +65,7 @@ def _adapt_file_responses(protocol: asyncio.BaseProtocol, chunk_size: int) -> No
 
     async def handle_for_the_tunnel(request: web.BaseRequest) -> web.StreamResponse:
         response = await handle(request)
-        if isinstance(response, web.FileResponse):
+        if isinstance(response, web.FileResponse) and _copied_by_aiohttp(request.transport):
             response._chunk_size = max(response._chunk_size, chunk_size)
             response._send_headers_immediately = False  # sent with the first chunk, or at EOF
             if request.method == hdrs.METH_GET and hdrs.RANGE not in request.headers:
@@ -73,6 +74,20 @@ def _adapt_file_responses(protocol: asyncio.BaseProtocol, chunk_size: int) -> No
 
     # aiohttp looks the handler up on the connection's protocol for each request.
     protocol._request_handler = handle_for_the_tunnel  # type: ignore[attr-defined]
+
+
+def _copied_by_aiohttp(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether aiohttp copies a file itself on `transport`: loop.sendfile() finds it has none.
+
+    Where asyncio's own sendfile copies it (TLS where asyncio_internals could not give its
+    transport the tunnel's way), the file goes past aiohttp's writer: headers held back for a
+    first chunk would go after the file.
+    """
+    try:
+        getattr(transport, "_sendfile_compatible", None)
+    except NotImplementedError:
+        return True
+    return False
 
 
 def _request_handler_problem(protocol: asyncio.BaseProtocol) -> str | None:
@@ -107,13 +122,20 @@ def _file_response_problem() -> str | None:
     )
 
 
-class _ReadWithOpening:
-    """Reads a response's file whole in the executor job that opens it, when it is small.
+# What is read of a larger file in the executor job that opens it, and sent at once with the
+# headers: its first bytes go out after that one job, instead of after a whole chunk (1 MiB,
+# 0.5-1 ms to read and to seal into 32 SSH packets), while the next chunk is being read.
+# Two SSH packets.
+FIRST_PIECE = 64 * 1024
 
-    aiohttp opens the file in one executor job and reads each chunk in another; for a file
-    that fits in one chunk, the read joins the opening, and the copy sends what was read.
-    Anything else (a larger file, one that changed size meanwhile, a part of a file) is read
-    and sent as aiohttp does.
+
+class _ReadWithOpening:
+    """Reads the start of a response's file in the executor job that opens it.
+
+    aiohttp opens the file in one executor job and reads each chunk in another. A file that fits
+    in one chunk is read whole with the opening, and the copy sends what was read; of a larger
+    one, the first FIRST_PIECE bytes are, and aiohttp copies the rest. Anything else (a file
+    that changed size meanwhile, a part of a file) is read and sent as aiohttp does.
     """
 
     def __init__(self, response: web.FileResponse, at_most: int) -> None:
@@ -126,27 +148,33 @@ class _ReadWithOpening:
         response._sendfile_fallback = self._send_read  # type: ignore[method-assign]
 
     def _open_and_read(self, request: web.BaseRequest, accept_encoding: str) -> FileOpening:
-        """The file opened as aiohttp opens it (in the executor), and read if it fits."""
+        """The file opened as aiohttp opens it (in the executor), and its start read."""
         opening = self._open(request, accept_encoding)
         _, file, stat, _ = opening
-        if file is not None and stat.st_size <= self._at_most:
+        if file is not None:
+            wanted = stat.st_size if stat.st_size <= self._at_most else FIRST_PIECE
             try:
-                content = file.read(stat.st_size)
+                content = file.read(wanted)
             except OSError:
                 # Not the opening's error: aiohttp's own copy reads again and fails as it would.
                 return opening
             # Shorter: the file was cut meanwhile; aiohttp's own copy says so as it does.
-            self._content = content if len(content) == stat.st_size else None
+            self._content = content if len(content) == wanted else None
         return opening
 
     async def _send_read(
         self, writer: AbstractStreamWriter, fobj: IO[Any], offset: int, count: int
     ) -> AbstractStreamWriter:
-        """The content read with the opening if it is what is asked for, else aiohttp's copy."""
+        """What was read with the opening, if it begins what is asked for; aiohttp copies the rest.
+
+        aiohttp's copy seeks to where it begins, wherever the read left the file.
+        """
         content, self._content = self._content, None
-        if content is None or offset != 0 or count != len(content):
+        if content is None or offset != 0 or len(content) > count:
             return await self._copy(writer, fobj, offset, count)
         await writer.write(content)
+        if len(content) < count:
+            return await self._copy(writer, fobj, len(content), count - len(content))
         await writer.drain()
         return writer
 

@@ -1,19 +1,19 @@
 """Forwarded SSH channels handed to an asyncio protocol in this process.
 
-That protocol is Home Assistant's own HTTP server, which so sees the visitor's address instead
-of a loopback connection (or, exposing webhooks only, a small application beside it). The
-channel is presented to it as an asyncio transport. Flow control is passed on both ways
-(asyncssh's window to the protocol's pause_writing, the protocol's pause_reading to the
-channel), so nothing is buffered without bound. File downloads take aiohttp's own chunked copy.
-When Home Assistant serves HTTPS itself, TLS sits between the channel and the protocol as in
-asyncio's own TLS servers. Each channel takes a place at its tunnel's gate (limits.py), which
-may give it to a newcomer while the channel waits for a request or its request has stalled. A
-channel is closed when aiohttp has parsed no request in time (aiohttp itself waits for one for
-an hour), when a request's head grows beyond its bound, when it waits too long for the next
-request, when aiohttp holds more of its input than a client sends ahead (pipelined requests, what
-follows an upgrade; aiohttp_internals.py), or when nothing moved for too long while a request is
-under way: no byte of its body reached aiohttp's payload, none of its answer went out. A channel
-closed here gives its place up at once, and keeps counting against its visitor until the SSH
+That protocol is Home Assistant's own HTTP server, which so sees the visitor's address instead of a
+loopback connection (or, exposing webhooks only, a small application beside it). The channel is
+presented to it as an asyncio transport. Flow control is passed on both ways (asyncssh's window to
+the protocol's pause_writing, the protocol's pause_reading to the channel), so nothing is buffered
+without bound. File downloads take aiohttp's own chunked copy. When Home Assistant serves HTTPS
+itself, TLS sits between the channel and the protocol as in asyncio's own TLS servers
+(asyncio_internals.py), and files take aiohttp's copy there too. Each channel takes a place at its
+tunnel's gate (limits.py), which may give it to a newcomer while the channel waits for a request or
+its request has stalled. A channel is closed when aiohttp has parsed no request in time (aiohttp
+itself waits for one for an hour), when a request's head grows beyond its bound, when it waits too
+long for the next request, when aiohttp holds more of its input than a client sends ahead (pipelined
+requests, what follows an upgrade; aiohttp_internals.py), or when nothing moved for too long while a
+request is under way: no byte of its body reached aiohttp's payload, none of its answer went out. A
+channel closed here gives its place up at once, and keeps counting against its visitor until the SSH
 server has closed it too.
 """
 
@@ -22,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from asyncio import sslproto, transports
+from asyncio import transports
 from collections.abc import Callable, Iterable
 from typing import NoReturn, override
 
 import asyncssh
 
 from .aiohttp_internals import RequestEvents, RequestWatch, bound_requests
+from .asyncio_internals import tls_server
 from .channels import ProtocolFactory, SessionFactory, TrafficStats
 from .limits import Admission, ChannelGate
 
@@ -100,7 +101,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         )
         protocol = self._bounded(self._protocol_factory())
         if self._tls is not None:
-            protocol = _tls_server(protocol, self._tls)
+            protocol = tls_server(protocol, self._tls)
         self._guarded(transport.attach, protocol)
 
     @override
@@ -318,28 +319,6 @@ class _Pace:
         return self._loop.time() - self._kept
 
 
-def _tls_server(protocol: asyncio.BaseProtocol, context: ssl.SSLContext) -> sslproto.SSLProtocol:
-    """`protocol` behind TLS with the server's own context, as asyncio's TLS servers set it up.
-
-    Not loop.start_tls: that upgrades a connection whose protocol is connected already. It
-    begins a turn of the loop after the channel opened, when the visitor's ClientHello may have
-    come and gone, and hands the protocol its transport a turn after the handshake, when the
-    first request may have been delivered already. Here the handshake begins as the channel
-    opens, and the protocol learns its transport before it gets any data. A failed handshake
-    aborts the channel (through _force_close). SSLProtocol is not documented API: the tests
-    of HTTPS through the tunnel hold it to all of this.
-    """
-    loop = asyncio.get_running_loop()
-    handshake: asyncio.Future[None] = loop.create_future()
-    handshake.add_done_callback(_log_failed_handshake)
-    return sslproto.SSLProtocol(loop, protocol, context, handshake, server_side=True)
-
-
-def _log_failed_handshake(handshake: asyncio.Future[None]) -> None:
-    if not handshake.cancelled() and (error := handshake.exception()) is not None:
-        _LOGGER.debug("TLS handshake through the tunnel failed: %s", error)
-
-
 class _NoProtocolYet(asyncio.Protocol):
     """The transport's protocol until attach(), which connection_made calls at once."""
 
@@ -441,7 +420,8 @@ class ChannelTransport(transports._FlowControlMixin):
         asyncio's own copy for transports without sendfile moves 16 KiB per executor round
         trip (about 60 MB/s here). NotImplementedError is how aiohttp learns that a loop has
         no sendfile (as on uvloop): its FileResponse then copies in chunks itself (1 MiB on
-        the tunnel, see targets.py), several times faster, with the same flow control.
+        the tunnel, see targets.py), several times faster, with the same flow control. The TLS
+        transport in front of this one says the same (asyncio_internals.py).
         """
         raise NotImplementedError
 
