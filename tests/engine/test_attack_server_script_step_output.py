@@ -7,7 +7,7 @@ every line of it as one of its own, `ssh_callhome: ` in front. So the account ca
 - write lines that read as the script's own advice, which root follows (the script does tell
   root to run commands: `chmod g-w,o-w HOME`, `usermod -p '*' ACCOUNT`);
 - write without end: root's shell holds it all, then prints it all;
-- leave a process holding the pipe: the script waits for it, however long it lives.
+- stop the step, or leave a process holding the pipe: the script waits, however long.
 Here a stand-in `mktemp` on the PATH, run by the step, does what the injected code would do.
 """
 
@@ -63,6 +63,11 @@ _HOLD = f"""#!/bin/sh
 sleep {_HOLDER_SECONDS} >&2 </dev/null &
 echo $! > "$HOME/holder.pid"
 exec /usr/bin/mktemp "$@"
+"""
+# The step itself never ending (the account's code stops it where it is), its pid left too.
+_STALL = f"""#!/bin/sh
+echo $$ > "$HOME/holder.pid"
+exec sleep {_HOLDER_SECONDS}
 """
 # The script runs for a second or two; this is how long it may wait for the account at most.
 _SCRIPT_BOUND = 20.0
@@ -150,13 +155,15 @@ def _kill_holder(home: Path) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the script reads the step's output until every process holding it ends: a "
-    "process the account leaves behind keeps root's paste waiting for as long as it lives",
+    reason="the script waits for the step, and reads its output until every process holding "
+    "it ends: a step that never ends, or a process the account leaves behind, keeps root's "
+    "paste waiting for as long as the account likes",
 )
-def test_a_process_the_account_leaves_behind_does_not_hold_the_script(
-    client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, account: str
+@pytest.mark.parametrize("code", [_HOLD, _STALL], ids=["left_behind", "never_ends"])
+def test_the_account_cannot_hold_the_script(
+    client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, account: str, code: str
 ) -> None:
-    path = _stand_in_mktemp(accounts_folder, _HOLD)
+    path = _stand_in_mktemp(accounts_folder, code)
     home = Path(pwd.getpwnam(account).pw_dir)
     started = time.monotonic()
     try:
@@ -174,5 +181,4 @@ def test_a_process_the_account_leaves_behind_does_not_hold_the_script(
     finally:
         print(f"after {time.monotonic() - started:.1f} s")
         _kill_holder(home)
-    print(result.stdout, result.stderr)
-    assert "key line of this tunnel installed" in result.stdout
+    print(result.returncode, result.stdout, result.stderr)
