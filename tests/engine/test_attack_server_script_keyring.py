@@ -4,9 +4,10 @@
 keyring: the kernel hands it down across fork, exec and every change of uid, and setpriv, runuser
 and su (its PAM's pam_keyinit keeps a keyring that is not the default one) all leave it in place.
 A process possesses the keys of its session keyring, so the step, running as the account, reads
-every key root's session holds: Kerberos tickets of a KEYRING ccache (FreeIPA, SSSD), eCryptfs
-and CIFS passphrases, `keyctl add user ... @s` secrets; after `sudo -i` that is the keyring of
-the admin's own login. Any process of the account may ptrace the step (same uid, no Yama here).
+every key root's session holds: Kerberos tickets of a `KEYRING:session` ccache, the CIFS
+credentials `cifscreds` stores, `keyctl add user ... @s` secrets. An SSH login gets a session
+keyring of its own (pam_keyinit in Debian's sshd PAM configuration), and `sudo -i` keeps the
+admin's. Any process of the account may ptrace the step (same uid, no Yama here).
 Here root's shell gets a session keyring of its own with one secret, and a stand-in command on
 the PATH, run by the step, reads it as the injected code would.
 """
