@@ -144,13 +144,16 @@ def test_what_the_account_writes_reaches_root_bounded(
 
 
 def _kill_holder(home: Path) -> None:
-    """Ends the account's process that held the output, by the pid it left (it is ours)."""
+    """Ends the account's process that held the output, by the pid it left, if that pid is
+    still the account's (gone, its number may be another process's by now)."""
     deadline = time.monotonic() + _PID_WAIT
     pid_file = home / "holder.pid"
     while not pid_file.exists() and time.monotonic() < deadline:
         time.sleep(_PID_POLL)
     with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        pid = int(pid_file.read_text())
+        if Path(f"/proc/{pid}").stat().st_uid == home.stat().st_uid:
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.xfail(
