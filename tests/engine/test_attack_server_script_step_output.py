@@ -69,8 +69,9 @@ _STALL = f"""#!/bin/sh
 echo $$ > "$HOME/holder.pid"
 exec sleep {_HOLDER_SECONDS}
 """
-# The script runs for a second or two; this is how long it may wait for the account at most.
-_SCRIPT_BOUND = 20.0
+# The script runs for a second or two; this is how long it may wait for the account at most
+# (a bound the script puts on the step must stay under it).
+_SCRIPT_BOUND = 45.0
 _PID_WAIT = 5.0
 _PID_POLL = 0.1
 
@@ -162,6 +163,7 @@ def _kill_holder(home: Path) -> None:
     "it ends: a step that never ends, or a process the account leaves behind, keeps root's "
     "paste waiting for as long as the account likes",
 )
+@pytest.mark.slow  # waits out its bound while the flaw lasts
 @pytest.mark.parametrize("code", [_HOLD, _STALL], ids=["left_behind", "never_ends"])
 def test_the_account_cannot_hold_the_script(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, account: str, code: str
