@@ -1,8 +1,9 @@
 """Attack on the server script's privilege drop through root's kernel keyring.
 
 `env -i` keeps root's environment variables from the account's step, but not the session
-keyring: the kernel hands it down across fork, exec and every change of uid, and setpriv, runuser
-and su (its PAM's pam_keyinit keeps a keyring that is not the default one) all leave it in place.
+keyring: the kernel hands it down across fork, exec and every change of uid. setpriv and su
+leave it in place, and so does runuser: its PAM's pam_keyinit (without `force`) replaces only a
+user's default session keyring, which root's is not once a login made it one of its own.
 A process possesses the keys of its session keyring, so the step, running as the account, reads
 every key root's session holds: Kerberos tickets of a `KEYRING:session` ccache, the CIFS
 credentials `cifscreds` stores, `keyctl add user ... @s` secrets. An SSH login gets a session
