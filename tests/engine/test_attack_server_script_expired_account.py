@@ -1,0 +1,82 @@
+"""Attack on the server script's promise to OpenSSH: "installed" must mean the key logs in.
+
+The script now refuses an existing account that is locked (`!`) when sshd runs without PAM. The
+other usual way to shut an account, an expiry date in the past (`usermod --expiredate 1`,
+`chage -E 0`), shuts it to keys as well, with PAM (pam_unix's account check) and without it
+(sshd's own: "User ... account has expired"). The script installs the key, says so, exits 0;
+the tunnel never logs in. The real sshd here runs with UsePAM no, as Alpine's does.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from custom_components.ssh_callhome.engine.connection import check_tunnel
+from custom_components.ssh_callhome.engine.keys import authorized_keys_line
+from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
+from custom_components.ssh_callhome.engine.server_script import setup_script
+from custom_components.ssh_callhome.engine.server_setup import server_settings
+from harness.engine import server_settings as tunnel_settings
+from harness.network import LOOPBACK, free_port
+from harness.server_script import DropInSSHServer, run_script, throwaway_account
+
+_COMMENT = "ssh_callhome@expired"
+# The day after the epoch: what `usermod --expiredate 1` sets, the account closed for good.
+_EXPIRED_ON = "1970-01-02"
+
+
+@pytest.fixture
+def expired_account() -> Iterator[str]:
+    """An account made for tunnels (no password, nologin), then closed by its expiry date."""
+    with throwaway_account() as name:
+        subprocess.run(
+            [
+                *("useradd", "--create-home", "--password", "*", "--expiredate", _EXPIRED_ON),
+                *("--shell", "/usr/sbin/nologin", "--", name),
+            ],
+            capture_output=True,
+            check=True,
+        )
+        yield name
+
+
+@pytest.fixture
+def drop_in_sshd(
+    socket_enabled: None, tmp_path: Path, expired_account: str
+) -> Iterator[DropInSSHServer]:
+    server = DropInSSHServer(tmp_path / "sshd", expired_account)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the script says the key is installed (exit 0) for an existing account whose "
+    "expiry date has passed, which sshd lets no key in to",
+)
+async def test_a_key_the_script_installs_is_one_sshd_lets_in(
+    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey, expired_account: str
+) -> None:
+    settings = tunnel_settings(drop_in_sshd, client_key, free_port())
+    ports = [settings.remote_port]
+    line = authorized_keys_line(client_key, LOOPBACK, ports, _COMMENT, ServerSoftware.OPENSSH)
+    block = server_settings(ServerSoftware.OPENSSH, expired_account, LOOPBACK, ports)
+    script = setup_script(ServerSoftware.OPENSSH, expired_account, client_key, line, block)
+
+    result = run_script(script, **drop_in_sshd.script_environment)
+
+    print(result.returncode, result.stdout, result.stderr)
+    if result.returncode != 0:  # a refusal is fine; a success must be one
+        return
+    drop_in_sshd.stop()  # started again as the reload would: with the drop-in in force
+    drop_in_sshd.start()
+    try:
+        await check_tunnel(settings)
+    finally:
+        print(drop_in_sshd.log_path.read_text())

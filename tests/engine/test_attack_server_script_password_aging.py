@@ -1,0 +1,131 @@
+"""Attack on the server script's promise to OpenSSH: "installed" must mean the tunnel works.
+
+Debian's and Ubuntu's sshd runs with UsePAM yes, and pam_unix's account check holds password
+aging against every login, keys included: once the account's password must be changed (its
+last change is day 0, or older than its maximum age) sshd lets the key in but refuses every
+forward ("password change required"), whatever the account's password is, `*` included.
+- An existing account whose password must be changed (`passwd -e`, `chage -d 0`: a first
+  login's policy) gets "installed", exit 0, and a tunnel that never gets its port.
+- An account the script creates takes the maximum age of /etc/login.defs (`PASS_MAX_DAYS`,
+  90 or 365 on servers hardened after CIS): the tunnel works, and stops for good that many
+  days later. Here a stand-in useradd passes `-K PASS_MAX_DAYS=90` as such a login.defs would,
+  and the last change is then moved back 100 days, as time would.
+The real sshd here runs with UsePAM yes and Debian's PAM configuration for sshd.
+"""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+import harness.openssh
+from custom_components.ssh_callhome.engine.connection import check_tunnel
+from custom_components.ssh_callhome.engine.keys import authorized_keys_line
+from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
+from custom_components.ssh_callhome.engine.server_script import setup_script
+from custom_components.ssh_callhome.engine.server_setup import server_settings
+from harness.engine import server_settings as tunnel_settings
+from harness.network import LOOPBACK, free_port
+from harness.server_script import (
+    DropInSSHServer,
+    create_account,
+    folder_for_accounts,
+    run_script,
+    throwaway_account,
+)
+
+_COMMENT = "ssh_callhome@password_aging"
+_SSHD_PAM = Path("/etc/pam.d/sshd")
+_SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+# A hardened login.defs's maximum password age, and a day past it.
+_MAX_DAYS = 90
+_DAYS_LATER = 100
+_USERADD_HARDENED = f"""#!/bin/sh
+exec /usr/sbin/useradd -K PASS_MAX_DAYS={_MAX_DAYS} "$@"
+"""
+
+
+@pytest.fixture
+def pam_sshd_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness's sshd with PAM, as Debian's and Ubuntu's sshd runs."""
+    if not _SSHD_PAM.exists():
+        pytest.skip(f"{_SSHD_PAM} is needed for sshd with PAM")
+    config = harness.openssh._CONFIG.replace("UsePAM no", "UsePAM yes")
+    monkeypatch.setattr(harness.openssh, "_CONFIG", config)
+
+
+@pytest.fixture
+def accounts_folder() -> Iterator[Path]:
+    with folder_for_accounts() as folder:
+        yield folder
+
+
+def _must_change_password(name: str) -> None:
+    subprocess.run(["chage", "-d", "0", name], capture_output=True, check=True)
+
+
+def _days_pass(name: str) -> None:
+    changed = datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=_DAYS_LATER)
+    subprocess.run(["chage", "-d", changed.isoformat(), name], capture_output=True, check=True)
+
+
+# Each case: whether the account exists before the script, and what happens to it before the
+# tunnel connects (before the script for an existing account, after it for a created one).
+_CASES: dict[str, tuple[bool, Callable[[str], None]]] = {
+    "existing_must_change_password": (True, _must_change_password),
+    "created_then_days_pass": (False, _days_pass),
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the script leaves password aging as it is: an account whose password must be "
+    "changed, or one it creates under a login.defs maximum age once that has passed, lets "
+    "the key in and refuses the tunnel's forward (sshd with PAM)",
+)
+@pytest.mark.usefixtures("pam_sshd_config", "socket_enabled")
+@pytest.mark.parametrize("case", list(_CASES))
+async def test_the_tunnel_gets_its_port_whatever_the_password_age(
+    client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, case: str
+) -> None:
+    exists, aging = _CASES[case]
+    useradd = accounts_folder / "useradd"
+    useradd.write_text(_USERADD_HARDENED)
+    useradd.chmod(0o755)
+    with throwaway_account() as name:
+        if exists:
+            create_account(name, "/usr/sbin/nologin")
+            aging(name)
+        server = DropInSSHServer(tmp_path / "sshd", name)
+        server.start()
+        try:
+            settings = tunnel_settings(server, client_key, free_port())
+            ports = [settings.remote_port]
+            line = authorized_keys_line(
+                client_key, LOOPBACK, ports, _COMMENT, ServerSoftware.OPENSSH
+            )
+            block = server_settings(ServerSoftware.OPENSSH, name, LOOPBACK, ports)
+            script = setup_script(ServerSoftware.OPENSSH, name, client_key, line, block)
+
+            result = run_script(
+                script, **server.script_environment, PATH=f"{accounts_folder}:{_SYSTEM_PATH}"
+            )
+
+            print(result.returncode, result.stdout, result.stderr)
+            if result.returncode != 0:  # a refusal is fine; a success must be one
+                return
+            if not exists:
+                aging(name)
+            server.stop()  # started again as the reload would: with the drop-in in force
+            server.start()
+            try:
+                await check_tunnel(settings)
+            finally:
+                print(server.log_path.read_text())
+        finally:
+            server.stop()

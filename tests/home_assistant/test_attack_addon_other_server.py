@@ -1,0 +1,84 @@
+"""Attack: the add-on imported onto another server, under an account of the same name.
+
+Naming another account than the add-on's `ssh_user` makes a new key, because the add-on's key
+keeps its unrestricted line where the add-on logged in, which the script for the tunnel's
+account never touches. The flow compares the account's name only: a user who moves to a new
+server while importing (another host or SSH port, and `root` or their own login there too)
+keeps the add-on's key. Its unrestricted line stays on the old server, and the entry holds it
+after the add-on is removed. Here the add-on's server and the new one are two real sshds on
+loopback; the new one does not know the add-on's key yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import pytest
+
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT, DOMAIN
+from harness.flows import submit, suggested_values
+from harness.openssh import OpenSSHServer
+from harness.supervisor import Addon, FakeSupervisor, supervisor_install
+
+pytestmark = pytest.mark.usefixtures("ha_http_port")
+
+SLUG = "a0d7b954_ssh_callhome"
+
+
+@pytest.fixture
+def new_server(socket_enabled: None, tmp_path: Path) -> Iterator[OpenSSHServer]:
+    """The server the user moves to: no key of the add-on's in it yet."""
+    server = OpenSSHServer(tmp_path / "new_sshd", [])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[FakeSupervisor]:
+    """The add-on, stopped, logging in to the old server (the `openssh` fixture's)."""
+    options = {
+        "ssh_host": user_input[CONF_HOST],
+        "ssh_port": user_input[CONF_PORT],
+        "ssh_user": user_input[CONF_USERNAME],
+        "remote_port": user_input[CONF_REMOTE_PORT],
+        "private_key": user_input[CONF_PRIVATE_KEY],
+    }
+    supervisor = FakeSupervisor(installed=[Addon(SLUG, "SSH Call Home", options, started=False)])
+    with supervisor_install(hass, supervisor):
+        yield supervisor
+
+
+def _key_blob(text: str) -> str:
+    """The key itself (base64) of an authorized_keys line or a public key."""
+    return next(word for word in text.split() if word.startswith("AAAA"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the import keeps the add-on's key for another server when the account's name is "
+    "the same: its unrestricted line stays on the add-on's server",
+)
+@pytest.mark.usefixtures("on_supervisor")
+async def test_an_import_onto_another_server_gets_a_key_of_its_own(
+    hass: HomeAssistant, new_server: OpenSSHServer, client_key: asyncssh.SSHKey
+) -> None:
+    menu = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    form = await submit(hass, menu, {"next_step_id": "import_addon"})
+    confirm = await submit(hass, form, {**suggested_values(form), CONF_PORT: new_server.port})
+    assert confirm["step_id"] == "confirm"
+    authorize = await submit(hass, confirm, {})
+    assert authorize["step_id"] in ("authorize", "authorize_dropbear"), authorize
+    placeholders = authorize["description_placeholders"]
+    assert placeholders is not None
+
+    shown = _key_blob(placeholders["line"])
+    addons_key = _key_blob(client_key.export_public_key().decode())
+    assert shown != addons_key, "the add-on's key is the one to authorize on the new server"
