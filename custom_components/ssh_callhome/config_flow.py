@@ -106,7 +106,8 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self._client_key: asyncssh.SSHKey | None = None
         self._host_key: asyncssh.SSHKey | None = None
         self._confirmed_host_key: str | None = None
-        self._key_generated = False
+        # The key made for this flow, once: the one in use whenever `_client_key` is it.
+        self._generated_key: asyncssh.SSHKey | None = None
         self._generated_text = ""
         # The form a failed check returns to, set where the server was first contacted.
         self._server_form: StepForm | None = None
@@ -154,8 +155,9 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
             return self._show(form)
         try:
             data = await self._async_new_entry_data(user_input)
-            await self._async_generate_key()
-            return await self._async_meet_server({**data, **self._key_fields()}, form)
+            return await self._async_meet_server(
+                {**data, **await self._async_use_generated_key()}, form
+            )
         except FormError as error:
             return self._show(form, error)
 
@@ -205,8 +207,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 # The add-on's key keeps its unrestricted line on the add-on's account, which the
                 # script for another account never touches: that key must not become the tunnel's.
-                await self._async_generate_key()
-                data = {**data, **self._key_fields()}
+                data = {**data, **await self._async_use_generated_key()}
             self._importing_addon = True
             return await self._async_meet_server(data, form)
         except FormError as error:
@@ -299,8 +300,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """A new key, shown for authorized_keys."""
-        await self._async_generate_key()
-        self._data = {**self._data, **self._key_fields()}
+        self._data = {**self._data, **await self._async_use_generated_key()}
         return await self.async_step_authorize()
 
     # Reconfiguring -----------------------------------------------------------------------------
@@ -367,7 +367,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self._async_after_confirm()
 
     async def _async_after_confirm(self) -> ConfigFlowResult:
-        if self._key_generated:
+        if self._using_generated_key():
             # A key made a moment ago cannot be on the server yet.
             return await self.async_step_authorize()
         if self._importing_addon:
@@ -436,16 +436,23 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     # Helpers -----------------------------------------------------------------------------------
 
-    async def _async_generate_key(self) -> None:
-        """Make the key once per flow: retries must not replace a key already on the server."""
-        if not self._key_generated:
-            text = await self.hass.async_add_executor_job(generate_private_key)
-            self._client_key = asyncssh.import_private_key(text)
-            self._generated_text = text
-            self._key_generated = True
+    async def _async_use_generated_key(self) -> dict[str, Any]:
+        """Put the generated key in use and return its fields, for the data the flow stores.
 
-    def _key_fields(self) -> dict[str, Any]:
+        Made once per flow: retries must not replace a key already on the server. The key in use
+        and the text stored change together, here, so that a form resubmitted with another
+        account (the add-on's key, then a generated one again) never checks one and stores the
+        other.
+        """
+        if self._generated_key is None:
+            text = await self.hass.async_add_executor_job(generate_private_key)
+            self._generated_key = asyncssh.import_private_key(text)
+            self._generated_text = text
+        self._client_key = self._generated_key
         return {CONF_PRIVATE_KEY: self._generated_text}
+
+    def _using_generated_key(self) -> bool:
+        return self._generated_key is not None and self._client_key is self._generated_key
 
     def _entry_options(self) -> Mapping[str, Any]:
         """The options the tunnel runs with: the entry's, or for a new entry the defaults."""
