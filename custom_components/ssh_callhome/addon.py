@@ -69,6 +69,20 @@ class CallHomeAddon:
     server: dict[str, Any]
     private_key: str = field(repr=False)
 
+    def logs_in_as(self, data: Mapping[str, Any]) -> bool:
+        """Whether an entry's `data` names the account the add-on logs in to, on its server.
+
+        Only there is the add-on's key's unrestricted line, which the tunnel's line replaces.
+        """
+        return self._on_server_of(data) and self.server[CONF_USERNAME] == str(data[CONF_USERNAME])
+
+    def _on_server_of(self, data: Mapping[str, Any]) -> bool:
+        """Whether `data` names the add-on's server: its host (any case) and SSH port."""
+        return (
+            self.server[CONF_HOST].lower() == str(data[CONF_HOST]).lower()
+            and int(self.server[CONF_PORT]) == data[CONF_PORT]
+        )
+
     def holds_port_of(self, data: Mapping[str, Any]) -> bool:
         """Whether the add-on, running, holds the remote port that an entry's `data` asks for."""
         return (

@@ -201,12 +201,13 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
             return self._show(form)
         try:
             data = await self._async_new_entry_data(user_input, raise_on_progress=False)
-            if data[CONF_USERNAME] == addon.server[CONF_USERNAME]:
+            if addon.logs_in_as(data):
                 data[CONF_PRIVATE_KEY] = addon.private_key
                 self._client_key = await self._async_addon_key(data)
             else:
-                # The add-on's key keeps its unrestricted line on the add-on's account, which the
-                # script for another account never touches: that key must not become the tunnel's.
+                # The add-on's key keeps its unrestricted line on the add-on's account and server,
+                # which the script for another account or server never touches: that key must not
+                # become the tunnel's.
                 data = {**data, **await self._async_use_generated_key()}
             self._importing_addon = True
             return await self._async_meet_server(data, form)
