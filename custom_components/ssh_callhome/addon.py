@@ -79,7 +79,7 @@ class CallHomeAddon:
     def _on_server_of(self, data: Mapping[str, Any]) -> bool:
         """Whether `data` names the add-on's server: its host (any case) and SSH port."""
         return (
-            self.server[CONF_HOST].lower() == str(data[CONF_HOST]).lower()
+            str(self.server[CONF_HOST]).lower() == str(data[CONF_HOST]).lower()
             and int(self.server[CONF_PORT]) == data[CONF_PORT]
         )
 
