@@ -29,6 +29,7 @@ from homeassistant.helpers.start import async_at_started
 
 from .const import ADDON_SLUG, CONF_REMOTE_PORT, DEFAULT_REMOTE_PORT, DEFAULT_SSH_PORT, DOMAIN
 from .engine import VALID_PORTS, describe, printable
+from .flow_forms import FormError, check_server_fields
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -176,6 +177,19 @@ async def async_find_addons(hass: HomeAssistant) -> list[CallHomeAddon]:
     except (SupervisorError, AddonError) as error:
         _LOGGER.debug("Could not look for the SSH Call Home add-on: %s", describe(error))
         return []
+
+
+def takes_addon_options(addon: CallHomeAddon) -> bool:
+    """Whether the form takes the add-on's server and user as they are.
+
+    Its author's options: checked before any of them names a flow (and, ignored, an entry for
+    good) or fills in a form. An add-on whose server or user no form takes is not offered.
+    """
+    try:
+        check_server_fields(addon.server)
+    except FormError:
+        return False
+    return True
 
 
 def preferred_addon(addons: list[CallHomeAddon]) -> CallHomeAddon | None:

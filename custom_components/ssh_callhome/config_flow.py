@@ -21,9 +21,16 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers.typing import DiscoveryInfoType
 
-from .addon import CallHomeAddon, addon_holding_port, async_find_addons, preferred_addon
+from .addon import (
+    CallHomeAddon,
+    addon_holding_port,
+    async_find_addons,
+    preferred_addon,
+    takes_addon_options,
+)
 from .authorize import authorize_placeholders, server_software
 from .builder import async_engine_input
 from .const import (
@@ -70,19 +77,6 @@ FLOW_TIMEOUT = 15.0
 _KEY_FIELDS = (CONF_PRIVATE_KEY, CONF_PASSPHRASE)
 
 
-def _takes_addon_options(addon: CallHomeAddon) -> bool:
-    """Whether the form takes the add-on's server and user as they are.
-
-    Its author's options: checked before any of them names a flow (and, ignored, an entry for
-    good) or fills in a form. An add-on whose server or user no form takes is not offered.
-    """
-    try:
-        check_server_fields(addon.server)
-    except FormError:
-        return False
-    return True
-
-
 def _without_key(data: Mapping[str, Any]) -> dict[str, Any]:
     return {field: value for field, value in data.items() if field not in _KEY_FIELDS}
 
@@ -126,7 +120,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Paste an existing key, or have one generated; or import the add-on, if installed."""
         addon = preferred_addon(await async_find_addons(self.hass))
-        self._addon = addon if addon is not None and _takes_addon_options(addon) else None
+        self._addon = addon if addon is not None and takes_addon_options(addon) else None
         menu_options = ["paste_key", "generate_key"]
         if self._addon is not None:
             menu_options.insert(0, "import_addon")
@@ -176,12 +170,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self, discovery_info: DiscoveryInfoType
     ) -> ConfigFlowResult:
         """The add-on found when Home Assistant started, offered until imported or ignored."""
-        addons = await async_find_addons(self.hass)
-        addon = next((a for a in addons if a.slug == discovery_info[ADDON_SLUG]), None)
-        if addon is None:
-            return self.async_abort(reason="addon_not_found")
-        if not _takes_addon_options(addon):
-            return self.async_abort(reason="addon_options_invalid")
+        addon = await self._async_addon_as_it_is(discovery_info[ADDON_SLUG])
         await self.async_set_unique_id(unique_id(addon.server))
         self._abort_if_unique_id_configured()
         self._addon = addon
@@ -195,6 +184,9 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         addon = self._addon
         if addon is None:
             return self.async_abort(reason="addon_not_found")
+        if user_input is not None:
+            # The form may have waited for days (under Discovered): the add-on as it is now.
+            addon = self._addon = await self._async_addon_as_it_is(addon.slug)
         placeholders = {"addon": addon.name}
         form = StepForm("import_addon", GENERATE_SCHEMA, user_input or addon.server, placeholders)
         if user_input is None:
@@ -213,6 +205,18 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
             return await self._async_meet_server(data, form)
         except FormError as error:
             return self._show(form, error)
+
+    async def _async_addon_as_it_is(self, slug: str) -> CallHomeAddon:
+        """The add-on `slug` as the Supervisor has it now; the flow ends when it is gone.
+
+        Gone means removed, no longer answering, or with options that no form takes.
+        """
+        addon = next((a for a in await async_find_addons(self.hass) if a.slug == slug), None)
+        if addon is None:
+            raise AbortFlow("addon_not_found")
+        if not takes_addon_options(addon):
+            raise AbortFlow("addon_options_invalid")
+        return addon
 
     async def _async_addon_key(self, data: Mapping[str, Any]) -> asyncssh.SSHKey:
         """The add-on's key, loaded as a pasted one; the form has no key field to blame."""
