@@ -77,6 +77,16 @@ class CallHomeAddon:
         """
         return self._on_server_of(data) and self.server[CONF_USERNAME] == str(data[CONF_USERNAME])
 
+    def tunnels_like(self, data: Mapping[str, Any]) -> bool:
+        """Whether an entry's `data` asks for the add-on's remote port on its server.
+
+        Whatever the account: an import under an account of the tunnel's own holds it too.
+        """
+        return (
+            self._on_server_of(data)
+            and int(self.server[CONF_REMOTE_PORT]) == data[CONF_REMOTE_PORT]
+        )
+
     def _on_server_of(self, data: Mapping[str, Any]) -> bool:
         """Whether `data` names the add-on's server: its host (any case) and SSH port."""
         return (

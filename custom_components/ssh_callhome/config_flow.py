@@ -173,6 +173,10 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         addon = await self._async_addon_as_it_is(discovery_info[ADDON_SLUG])
         await self.async_set_unique_id(unique_id(addon.server))
         self._abort_if_unique_id_configured()
+        entries = self._async_current_entries(include_ignore=False)
+        if any(addon.tunnels_like(entry.data) for entry in entries):
+            # Imported already, perhaps under an account of the tunnel's own.
+            return self.async_abort(reason="already_configured")
         self._addon = addon
         self.context["title_placeholders"] = {"name": addon.name}
         return await self.async_step_import_addon()
