@@ -203,8 +203,13 @@ def takes_addon_options(addon: CallHomeAddon) -> bool:
 
 
 def preferred_addon(addons: list[CallHomeAddon]) -> CallHomeAddon | None:
-    """The add-on to import: the first running one (a user's tunnel), else the first listed."""
-    return next((addon for addon in addons if addon.running), next(iter(addons), None))
+    """The add-on to import: the first running one (a user's tunnel), else the first listed.
+
+    Only among those whose options the form takes: a fork never configured, listed first, must
+    not hide the user's own add-on.
+    """
+    offered = [addon for addon in addons if takes_addon_options(addon)]
+    return next((addon for addon in offered if addon.running), next(iter(offered), None))
 
 
 def addon_holding_port(

@@ -119,8 +119,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Paste an existing key, or have one generated; or import the add-on, if installed."""
-        addon = preferred_addon(await async_find_addons(self.hass))
-        self._addon = addon if addon is not None and takes_addon_options(addon) else None
+        self._addon = preferred_addon(await async_find_addons(self.hass))
         menu_options = ["paste_key", "generate_key"]
         if self._addon is not None:
             menu_options.insert(0, "import_addon")
