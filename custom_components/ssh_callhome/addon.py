@@ -29,6 +29,7 @@ from homeassistant.helpers.start import async_at_started
 
 from .const import ADDON_SLUG, CONF_REMOTE_PORT, DEFAULT_REMOTE_PORT, DEFAULT_SSH_PORT, DOMAIN
 from .engine import VALID_PORTS, describe, printable
+from .flow_forms import FormError, check_server_fields
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,6 +69,30 @@ class CallHomeAddon:
     # The config flow's server fields, as the add-on's options fill them in.
     server: dict[str, Any]
     private_key: str = field(repr=False)
+
+    def logs_in_as(self, data: Mapping[str, Any]) -> bool:
+        """Whether an entry's `data` names the account the add-on logs in to, on its server.
+
+        Only there is the add-on's key's unrestricted line, which the tunnel's line replaces.
+        """
+        return self._on_server_of(data) and self.server[CONF_USERNAME] == str(data[CONF_USERNAME])
+
+    def tunnels_like(self, data: Mapping[str, Any]) -> bool:
+        """Whether an entry's `data` asks for the add-on's remote port on its server.
+
+        Whatever the account: an import under an account of the tunnel's own holds it too.
+        """
+        return (
+            self._on_server_of(data)
+            and int(self.server[CONF_REMOTE_PORT]) == data[CONF_REMOTE_PORT]
+        )
+
+    def _on_server_of(self, data: Mapping[str, Any]) -> bool:
+        """Whether `data` names the add-on's server: its host (any case) and SSH port."""
+        return (
+            str(self.server[CONF_HOST]).lower() == str(data[CONF_HOST]).lower()
+            and int(self.server[CONF_PORT]) == data[CONF_PORT]
+        )
 
     def holds_port_of(self, data: Mapping[str, Any]) -> bool:
         """Whether the add-on, running, holds the remote port that an entry's `data` asks for."""
@@ -164,9 +189,27 @@ async def async_find_addons(hass: HomeAssistant) -> list[CallHomeAddon]:
         return []
 
 
+def takes_addon_options(addon: CallHomeAddon) -> bool:
+    """Whether the form takes the add-on's server and user as they are.
+
+    Its author's options: checked before any of them names a flow (and, ignored, an entry for
+    good) or fills in a form. An add-on whose server or user no form takes is not offered.
+    """
+    try:
+        check_server_fields(addon.server)
+    except FormError:
+        return False
+    return True
+
+
 def preferred_addon(addons: list[CallHomeAddon]) -> CallHomeAddon | None:
-    """The add-on to import: the first running one (a user's tunnel), else the first listed."""
-    return next((addon for addon in addons if addon.running), next(iter(addons), None))
+    """The add-on to import: the first running one (a user's tunnel), else the first listed.
+
+    Only among those whose options the form takes: a fork never configured, listed first, must
+    not hide the user's own add-on.
+    """
+    offered = [addon for addon in addons if takes_addon_options(addon)]
+    return next((addon for addon in offered if addon.running), next(iter(offered), None))
 
 
 def addon_holding_port(

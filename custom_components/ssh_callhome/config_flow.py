@@ -21,9 +21,16 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers.typing import DiscoveryInfoType
 
-from .addon import CallHomeAddon, addon_holding_port, async_find_addons, preferred_addon
+from .addon import (
+    CallHomeAddon,
+    addon_holding_port,
+    async_find_addons,
+    preferred_addon,
+    takes_addon_options,
+)
 from .authorize import authorize_placeholders, server_software
 from .builder import async_engine_input
 from .const import (
@@ -70,19 +77,6 @@ FLOW_TIMEOUT = 15.0
 _KEY_FIELDS = (CONF_PRIVATE_KEY, CONF_PASSPHRASE)
 
 
-def _takes_addon_options(addon: CallHomeAddon) -> bool:
-    """Whether the form takes the add-on's server and user as they are.
-
-    Its author's options: checked before any of them names a flow (and, ignored, an entry for
-    good) or fills in a form. An add-on whose server or user no form takes is not offered.
-    """
-    try:
-        check_server_fields(addon.server)
-    except FormError:
-        return False
-    return True
-
-
 def _without_key(data: Mapping[str, Any]) -> dict[str, Any]:
     return {field: value for field, value in data.items() if field not in _KEY_FIELDS}
 
@@ -106,7 +100,8 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self._client_key: asyncssh.SSHKey | None = None
         self._host_key: asyncssh.SSHKey | None = None
         self._confirmed_host_key: str | None = None
-        self._key_generated = False
+        # The key made for this flow, once: the one in use whenever `_client_key` is it.
+        self._generated_key: asyncssh.SSHKey | None = None
         self._generated_text = ""
         # The form a failed check returns to, set where the server was first contacted.
         self._server_form: StepForm | None = None
@@ -124,8 +119,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Paste an existing key, or have one generated; or import the add-on, if installed."""
-        addon = preferred_addon(await async_find_addons(self.hass))
-        self._addon = addon if addon is not None and _takes_addon_options(addon) else None
+        self._addon = preferred_addon(await async_find_addons(self.hass))
         menu_options = ["paste_key", "generate_key"]
         if self._addon is not None:
             menu_options.insert(0, "import_addon")
@@ -154,8 +148,9 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
             return self._show(form)
         try:
             data = await self._async_new_entry_data(user_input)
-            await self._async_generate_key()
-            return await self._async_meet_server({**data, **self._key_fields()}, form)
+            return await self._async_meet_server(
+                {**data, **await self._async_use_generated_key()}, form
+            )
         except FormError as error:
             return self._show(form, error)
 
@@ -174,14 +169,13 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self, discovery_info: DiscoveryInfoType
     ) -> ConfigFlowResult:
         """The add-on found when Home Assistant started, offered until imported or ignored."""
-        addons = await async_find_addons(self.hass)
-        addon = next((a for a in addons if a.slug == discovery_info[ADDON_SLUG]), None)
-        if addon is None:
-            return self.async_abort(reason="addon_not_found")
-        if not _takes_addon_options(addon):
-            return self.async_abort(reason="addon_options_invalid")
+        addon = await self._async_addon_as_it_is(discovery_info[ADDON_SLUG])
         await self.async_set_unique_id(unique_id(addon.server))
         self._abort_if_unique_id_configured()
+        entries = self._async_current_entries(include_ignore=False)
+        if any(addon.tunnels_like(entry.data) for entry in entries):
+            # Imported already, perhaps under an account of the tunnel's own.
+            return self.async_abort(reason="already_configured")
         self._addon = addon
         self.context["title_placeholders"] = {"name": addon.name}
         return await self.async_step_import_addon()
@@ -193,24 +187,39 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         addon = self._addon
         if addon is None:
             return self.async_abort(reason="addon_not_found")
+        if user_input is not None:
+            # The form may have waited for days (under Discovered): the add-on as it is now.
+            addon = self._addon = await self._async_addon_as_it_is(addon.slug)
         placeholders = {"addon": addon.name}
         form = StepForm("import_addon", GENERATE_SCHEMA, user_input or addon.server, placeholders)
         if user_input is None:
             return self._show(form)
         try:
             data = await self._async_new_entry_data(user_input, raise_on_progress=False)
-            if data[CONF_USERNAME] == addon.server[CONF_USERNAME]:
+            if addon.logs_in_as(data):
                 data[CONF_PRIVATE_KEY] = addon.private_key
                 self._client_key = await self._async_addon_key(data)
             else:
-                # The add-on's key keeps its unrestricted line on the add-on's account, which the
-                # script for another account never touches: that key must not become the tunnel's.
-                await self._async_generate_key()
-                data = {**data, **self._key_fields()}
+                # The add-on's key keeps its unrestricted line on the add-on's account and server,
+                # which the script for another account or server never touches: that key must not
+                # become the tunnel's.
+                data = {**data, **await self._async_use_generated_key()}
             self._importing_addon = True
             return await self._async_meet_server(data, form)
         except FormError as error:
             return self._show(form, error)
+
+    async def _async_addon_as_it_is(self, slug: str) -> CallHomeAddon:
+        """The add-on `slug` as the Supervisor has it now; the flow ends when it is gone.
+
+        Gone means removed, no longer answering, or with options that no form takes.
+        """
+        addon = next((a for a in await async_find_addons(self.hass) if a.slug == slug), None)
+        if addon is None:
+            raise AbortFlow("addon_not_found")
+        if not takes_addon_options(addon):
+            raise AbortFlow("addon_options_invalid")
+        return addon
 
     async def _async_addon_key(self, data: Mapping[str, Any]) -> asyncssh.SSHKey:
         """The add-on's key, loaded as a pasted one; the form has no key field to blame."""
@@ -299,8 +308,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """A new key, shown for authorized_keys."""
-        await self._async_generate_key()
-        self._data = {**self._data, **self._key_fields()}
+        self._data = {**self._data, **await self._async_use_generated_key()}
         return await self.async_step_authorize()
 
     # Reconfiguring -----------------------------------------------------------------------------
@@ -367,7 +375,7 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self._async_after_confirm()
 
     async def _async_after_confirm(self) -> ConfigFlowResult:
-        if self._key_generated:
+        if self._using_generated_key():
             # A key made a moment ago cannot be on the server yet.
             return await self.async_step_authorize()
         if self._importing_addon:
@@ -436,16 +444,23 @@ class SshCallhomeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     # Helpers -----------------------------------------------------------------------------------
 
-    async def _async_generate_key(self) -> None:
-        """Make the key once per flow: retries must not replace a key already on the server."""
-        if not self._key_generated:
-            text = await self.hass.async_add_executor_job(generate_private_key)
-            self._client_key = asyncssh.import_private_key(text)
-            self._generated_text = text
-            self._key_generated = True
+    async def _async_use_generated_key(self) -> dict[str, Any]:
+        """Put the generated key in use and return its fields, for the data the flow stores.
 
-    def _key_fields(self) -> dict[str, Any]:
+        Made once per flow: retries must not replace a key already on the server. The key in use
+        and the text stored change together, here, so that a form resubmitted with another
+        account (the add-on's key, then a generated one again) never checks one and stores the
+        other.
+        """
+        if self._generated_key is None:
+            text = await self.hass.async_add_executor_job(generate_private_key)
+            self._generated_key = asyncssh.import_private_key(text)
+            self._generated_text = text
+        self._client_key = self._generated_key
         return {CONF_PRIVATE_KEY: self._generated_text}
+
+    def _using_generated_key(self) -> bool:
+        return self._generated_key is not None and self._client_key is self._generated_key
 
     def _entry_options(self) -> Mapping[str, Any]:
         """The options the tunnel runs with: the entry's, or for a new entry the defaults."""

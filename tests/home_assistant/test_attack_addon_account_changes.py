@@ -66,11 +66,6 @@ def _key_blob(text: str) -> str:
     return next(word for word in text.split() if word.startswith("AAAA"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after the account went to another, back to the add-on's and to another again, the "
-    "flow shows and checks the add-on's key but stores the generated one",
-)
 @pytest.mark.usefixtures("on_supervisor")
 async def test_the_key_the_import_shows_is_the_key_it_stores(
     hass: HomeAssistant,

@@ -67,11 +67,6 @@ def _remove(supervisor: FakeSupervisor, _addon: Addon) -> None:
     supervisor.installed = []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the discovered flow keeps the add-on as read when Home Assistant started: a key "
-    "replaced or an add-on removed since is imported all the same",
-)
 @pytest.mark.parametrize("change", [_give_a_new_key, _remove], ids=["new_key", "removed"])
 async def test_the_discovered_flow_imports_the_addon_as_it_is_now(
     hass: HomeAssistant,

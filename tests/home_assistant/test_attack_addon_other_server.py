@@ -61,11 +61,6 @@ def _key_blob(text: str) -> str:
     return next(word for word in text.split() if word.startswith("AAAA"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the import keeps the add-on's key for another server when the account's name is "
-    "the same: its unrestricted line stays on the add-on's server",
-)
 @pytest.mark.usefixtures("on_supervisor")
 async def test_an_import_onto_another_server_gets_a_key_of_its_own(
     hass: HomeAssistant, new_server: OpenSSHServer, client_key: asyncssh.SSHKey

@@ -59,11 +59,6 @@ def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[F
         yield supervisor
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="imported under an account of the tunnel's own, the add-on is offered again as "
-    "discovered at every start: the flow's unique id holds the add-on's account",
-)
 @pytest.mark.usefixtures("on_supervisor")
 async def test_no_discovery_once_the_addon_is_imported_under_another_account(
     hass: HomeAssistant, entry: MockConfigEntry

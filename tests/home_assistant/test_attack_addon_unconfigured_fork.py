@@ -54,11 +54,6 @@ def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[F
         yield supervisor
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the add-on offered is chosen before its options are checked: a fork never "
-    "configured, listed first, hides the user's own add-on from the menu",
-)
 @pytest.mark.usefixtures("on_supervisor")
 async def test_the_configured_addon_is_offered_in_the_menu(hass: HomeAssistant) -> None:
     menu = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
@@ -66,11 +61,6 @@ async def test_the_configured_addon_is_offered_in_the_menu(hass: HomeAssistant) 
     assert "import_addon" in menu["menu_options"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the add-on discovered is chosen before its options are checked: a fork never "
-    "configured, listed first, hides the user's own add-on from Discovered",
-)
 @pytest.mark.usefixtures("on_supervisor")
 async def test_the_configured_addon_is_discovered(hass: HomeAssistant) -> None:
     assert await async_setup_component(hass, DOMAIN, {})
