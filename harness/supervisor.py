@@ -23,7 +23,10 @@ from aiohasupervisor.models import (
     StoreAddonComplete,
 )
 
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
+
+from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT
 
 # Where the integration and Home Assistant's AddonManager look the client up.
 _CLIENT_LOOKUPS = (
@@ -233,3 +236,14 @@ def supervisor_install(hass: HomeAssistant, supervisor: FakeSupervisor) -> Itera
             yield
     finally:
         hass.config.components.remove("hassio")
+
+
+def addon_options(user_input: dict[str, Any]) -> dict[str, Any]:
+    """The add-on's options for the server, account, ports and key of a flow's `user_input`."""
+    return {
+        "ssh_host": user_input[CONF_HOST],
+        "ssh_port": user_input[CONF_PORT],
+        "ssh_user": user_input[CONF_USERNAME],
+        "remote_port": user_input[CONF_REMOTE_PORT],
+        "private_key": user_input[CONF_PRIVATE_KEY],
+    }

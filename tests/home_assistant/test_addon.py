@@ -18,7 +18,7 @@ import pytest
 from aiohasupervisor import SupervisorError
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME, STATE_OFF, STATE_ON
+from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -44,7 +44,13 @@ from harness.flows import submit, suggested_values
 from harness.integration import DEVICE, load, state_of, tunnel_of
 from harness.network import wait_until
 from harness.openssh import OpenSSHServer
-from harness.supervisor import Addon, FakeSupervisor, supervisor_client_replaced, supervisor_install
+from harness.supervisor import (
+    Addon,
+    FakeSupervisor,
+    addon_options,
+    supervisor_client_replaced,
+    supervisor_install,
+)
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -65,13 +71,7 @@ HELD_BY_THE_ADDON = ("port_held_by_addon", NAME)
 @pytest.fixture
 def addon(user_input: dict[str, Any]) -> Addon:
     """The add-on, stopped, with the options its users set: the same server, port and key."""
-    options = {
-        "ssh_host": user_input[CONF_HOST],
-        "ssh_port": user_input[CONF_PORT],
-        "ssh_user": user_input[CONF_USERNAME],
-        "remote_port": user_input[CONF_REMOTE_PORT],
-        "private_key": user_input[CONF_PRIVATE_KEY],
-    }
+    options = addon_options(user_input)
     return Addon(SLUG, NAME, options)
 
 

@@ -20,16 +20,16 @@ import asyncssh
 import pytest
 
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.const import CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
-from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT, DOMAIN
+from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, DOMAIN
 from harness.flows import submit, suggested_values
 from harness.network import free_port
 from harness.openssh import OpenSSHServer
 from harness.server_script import run_script, throwaway_account
-from harness.supervisor import Addon, FakeSupervisor, supervisor_install
+from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -49,13 +49,7 @@ def new_account(openssh: OpenSSHServer) -> Iterator[str]:
 @pytest.fixture
 def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[FakeSupervisor]:
     """The add-on, stopped, logging in as the server's login account (root here)."""
-    options = {
-        "ssh_host": user_input[CONF_HOST],
-        "ssh_port": user_input[CONF_PORT],
-        "ssh_user": user_input[CONF_USERNAME],
-        "remote_port": user_input[CONF_REMOTE_PORT],
-        "private_key": user_input[CONF_PRIVATE_KEY],
-    }
+    options = addon_options(user_input)
     supervisor = FakeSupervisor(installed=[Addon(SLUG, "SSH Call Home", options, started=False)])
     with supervisor_install(hass, supervisor):
         yield supervisor

@@ -18,18 +18,16 @@ import asyncssh
 import pytest
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
 from custom_components.ssh_callhome.const import (
     ADDON_SLUG,
     CONF_PRIVATE_KEY,
-    CONF_REMOTE_PORT,
     DOMAIN,
 )
 from harness.flows import submit, suggested_values
-from harness.supervisor import Addon, FakeSupervisor, supervisor_install
+from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -41,13 +39,7 @@ STEPS_AFTER_THE_FORM = len(PASSED_AS_SHOWN)
 
 @pytest.fixture
 def addon(user_input: dict[str, Any]) -> Addon:
-    options = {
-        "ssh_host": user_input[CONF_HOST],
-        "ssh_port": user_input[CONF_PORT],
-        "ssh_user": user_input[CONF_USERNAME],
-        "remote_port": user_input[CONF_REMOTE_PORT],
-        "private_key": user_input[CONF_PRIVATE_KEY],
-    }
+    options = addon_options(user_input)
     return Addon(SLUG, "SSH Call Home", options, started=False)
 
 

@@ -20,15 +20,15 @@ import asyncssh
 import pytest
 
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
-from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT, DOMAIN
+from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, DOMAIN
 from harness.flows import submit, suggested_values
 from harness.openssh import OpenSSHServer
 from harness.server_script import run_script, throwaway_account
-from harness.supervisor import Addon, FakeSupervisor, supervisor_install
+from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -60,13 +60,7 @@ def on_supervisor(
     running = request.param == "running"
     if running:  # after the server's restart for the new account, which would end the session
         request.getfixturevalue("port_thief")
-    options = {
-        "ssh_host": user_input[CONF_HOST],
-        "ssh_port": user_input[CONF_PORT],
-        "ssh_user": user_input[CONF_USERNAME],
-        "remote_port": user_input[CONF_REMOTE_PORT],
-        "private_key": user_input[CONF_PRIVATE_KEY],
-    }
+    options = addon_options(user_input)
     supervisor = FakeSupervisor(installed=[Addon(SLUG, "SSH Call Home", options, started=running)])
     with supervisor_install(hass, supervisor):
         yield supervisor

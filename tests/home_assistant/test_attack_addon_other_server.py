@@ -19,13 +19,13 @@ import asyncssh
 import pytest
 
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.const import CONF_PORT
 from homeassistant.core import HomeAssistant
 
-from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT, DOMAIN
+from custom_components.ssh_callhome.const import DOMAIN
 from harness.flows import submit, suggested_values
 from harness.openssh import OpenSSHServer
-from harness.supervisor import Addon, FakeSupervisor, supervisor_install
+from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -44,13 +44,7 @@ def new_server(socket_enabled: None, tmp_path: Path) -> Iterator[OpenSSHServer]:
 @pytest.fixture
 def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[FakeSupervisor]:
     """The add-on, stopped, logging in to the old server (the `openssh` fixture's)."""
-    options = {
-        "ssh_host": user_input[CONF_HOST],
-        "ssh_port": user_input[CONF_PORT],
-        "ssh_user": user_input[CONF_USERNAME],
-        "remote_port": user_input[CONF_REMOTE_PORT],
-        "private_key": user_input[CONF_PRIVATE_KEY],
-    }
+    options = addon_options(user_input)
     supervisor = FakeSupervisor(installed=[Addon(SLUG, "SSH Call Home", options, started=False)])
     with supervisor_install(hass, supervisor):
         yield supervisor

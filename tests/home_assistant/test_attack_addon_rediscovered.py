@@ -17,19 +17,17 @@ from typing import Any
 import pytest
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
+from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome.const import (
     CONF_HOST_KEY,
-    CONF_PRIVATE_KEY,
-    CONF_REMOTE_PORT,
     DOMAIN,
 )
 from harness.integration import load
 from harness.openssh import OpenSSHServer
-from harness.supervisor import Addon, FakeSupervisor, supervisor_install
+from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -47,13 +45,7 @@ def entry_data(openssh: OpenSSHServer, user_input: dict[str, Any]) -> dict[str, 
 @pytest.fixture
 def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[FakeSupervisor]:
     """The add-on, left installed and stopped after the import, as the import leaves it."""
-    options = {
-        "ssh_host": user_input[CONF_HOST],
-        "ssh_port": user_input[CONF_PORT],
-        "ssh_user": user_input[CONF_USERNAME],
-        "remote_port": user_input[CONF_REMOTE_PORT],
-        "private_key": user_input[CONF_PRIVATE_KEY],
-    }
+    options = addon_options(user_input)
     supervisor = FakeSupervisor(installed=[Addon(SLUG, "SSH Call Home", options, started=False)])
     with supervisor_install(hass, supervisor):
         yield supervisor

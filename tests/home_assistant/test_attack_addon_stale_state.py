@@ -17,13 +17,12 @@ from typing import Any
 import pytest
 
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
-from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT, DOMAIN
+from custom_components.ssh_callhome.const import DOMAIN
 from harness.flows import submit, suggested_values
-from harness.supervisor import Addon, FakeSupervisor, supervisor_install
+from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -33,13 +32,7 @@ SLUG = "a0d7b954_ssh_callhome"
 @pytest.fixture
 def addon(user_input: dict[str, Any]) -> Addon:
     """The add-on running with the entry's server and port, as the menu opens."""
-    options = {
-        "ssh_host": user_input[CONF_HOST],
-        "ssh_port": user_input[CONF_PORT],
-        "ssh_user": user_input[CONF_USERNAME],
-        "remote_port": user_input[CONF_REMOTE_PORT],
-        "private_key": user_input[CONF_PRIVATE_KEY],
-    }
+    options = addon_options(user_input)
     return Addon(SLUG, "SSH Call Home", options, started=True)
 
 

@@ -15,16 +15,15 @@ from typing import Any
 import pytest
 
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT, DOMAIN
+from custom_components.ssh_callhome.const import DOMAIN
 from harness.flows import submit
 from harness.integration import load
 from harness.network import wait_until
-from harness.supervisor import Addon, FakeSupervisor, supervisor_install
+from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -35,21 +34,11 @@ ORIGINAL_SLUG = "a0d7b954_ssh_callhome"
 TUNNEL_WAIT = 10.0
 
 
-def _options(user_input: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "ssh_host": user_input[CONF_HOST],
-        "ssh_port": user_input[CONF_PORT],
-        "ssh_user": user_input[CONF_USERNAME],
-        "remote_port": user_input[CONF_REMOTE_PORT],
-        "private_key": user_input[CONF_PRIVATE_KEY],
-    }
-
-
 @pytest.fixture
 def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[FakeSupervisor]:
-    fork = Addon(FORK_SLUG, "SSH Call Home (fork)", _options(user_input), started=False)
+    fork = Addon(FORK_SLUG, "SSH Call Home (fork)", addon_options(user_input), started=False)
     # The original runs, holding the entry's port (its SSH session is the port thief).
-    original = Addon(ORIGINAL_SLUG, "SSH Call Home", _options(user_input), started=True)
+    original = Addon(ORIGINAL_SLUG, "SSH Call Home", addon_options(user_input), started=True)
     supervisor = FakeSupervisor(installed=[fork, original])
     with supervisor_install(hass, supervisor):
         yield supervisor

@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
-from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT, DOMAIN
-from harness.supervisor import Addon, FakeSupervisor, supervisor_install
+from custom_components.ssh_callhome.const import DOMAIN
+from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -40,13 +39,7 @@ UNCONFIGURED = {
 
 @pytest.fixture
 def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[FakeSupervisor]:
-    configured = {
-        "ssh_host": user_input[CONF_HOST],
-        "ssh_port": user_input[CONF_PORT],
-        "ssh_user": user_input[CONF_USERNAME],
-        "remote_port": user_input[CONF_REMOTE_PORT],
-        "private_key": user_input[CONF_PRIVATE_KEY],
-    }
+    configured = addon_options(user_input)
     fork = Addon(FORK_SLUG, "SSH Call Home (fork)", dict(UNCONFIGURED), started=False)
     original = Addon(ORIGINAL_SLUG, "SSH Call Home", configured, started=False)
     supervisor = FakeSupervisor(installed=[fork, original])

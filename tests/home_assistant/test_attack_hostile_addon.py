@@ -14,18 +14,17 @@ from typing import Any
 import asyncssh
 import pytest
 
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 
-from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT, DOMAIN
+from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, DOMAIN
 from custom_components.ssh_callhome.engine.server_text import SERVER_TEXT_LIMIT
 from harness.flows import submit, suggested_values
 from harness.integration import DEVICE, load
 from harness.network import wait_until
-from harness.supervisor import Addon, FakeSupervisor, supervisor_install
+from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -43,16 +42,6 @@ TUNNEL_WAIT = 10.0
 LARGEST_PLAUSIBLE_KEY = 16 * 1024
 # What the hostile add-on appends after its key's END line: asyncssh ignores it.
 KEY_PADDING = 4 * 1024 * 1024
-
-
-def addon_options(user_input: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "ssh_host": user_input[CONF_HOST],
-        "ssh_port": user_input[CONF_PORT],
-        "ssh_user": user_input[CONF_USERNAME],
-        "remote_port": user_input[CONF_REMOTE_PORT],
-        "private_key": user_input[CONF_PRIVATE_KEY],
-    }
 
 
 @pytest.fixture
