@@ -140,3 +140,8 @@ async def forward_granted(server: OpenSSHServer, key: asyncssh.SSHKey, port: int
             return False
         listener.close()
         return True
+
+
+def key_blob(text: str) -> str:
+    """The key itself (base64) of an authorized_keys line or a public key."""
+    return next(word for word in text.split() if word.startswith("AAAA"))

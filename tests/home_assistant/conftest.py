@@ -39,6 +39,7 @@ from harness.network import LOOPBACK, free_port, serve_http
 from harness.openssh import OpenSSHServer
 from harness.scripted_tunnel import ScriptedTunnel
 from harness.secrets import SecretRecorder
+from harness.server_script import throwaway_account
 from harness.tls import start_https
 
 
@@ -175,3 +176,13 @@ def no_secret_leaks(no_secret_leaks: SecretRecorder) -> Iterator[SecretRecorder]
         ),
     ):
         yield recorder
+
+
+@pytest.fixture
+def new_account(openssh: OpenSSHServer) -> Iterator[str]:
+    """A throwaway account reading its own ~/.ssh/authorized_keys, as on any server."""
+    with throwaway_account() as name:
+        openssh.extra_config = f"Match User {name}\n    AuthorizedKeysFile .ssh/authorized_keys\n"
+        openssh.stop()
+        openssh.start()
+        yield name

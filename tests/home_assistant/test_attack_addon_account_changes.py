@@ -27,23 +27,12 @@ from homeassistant.data_entry_flow import FlowResultType
 from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, DOMAIN
 from harness.flows import submit, suggested_values
 from harness.network import free_port
-from harness.openssh import OpenSSHServer
-from harness.server_script import run_script, throwaway_account
+from harness.server_script import key_blob, run_script
 from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
 SLUG = "a0d7b954_ssh_callhome"
-
-
-@pytest.fixture
-def new_account(openssh: OpenSSHServer) -> Iterator[str]:
-    """A throwaway account reading its own ~/.ssh/authorized_keys, as on any server."""
-    with throwaway_account() as name:
-        openssh.extra_config = f"Match User {name}\n    AuthorizedKeysFile .ssh/authorized_keys\n"
-        openssh.stop()
-        openssh.start()
-        yield name
 
 
 @pytest.fixture
@@ -53,11 +42,6 @@ def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[F
     supervisor = FakeSupervisor(installed=[Addon(SLUG, "SSH Call Home", options, started=False)])
     with supervisor_install(hass, supervisor):
         yield supervisor
-
-
-def _key_blob(text: str) -> str:
-    """The key itself (base64) of an authorized_keys line or a public key."""
-    return next(word for word in text.split() if word.startswith("AAAA"))
 
 
 @pytest.mark.usefixtures("on_supervisor")
@@ -91,9 +75,9 @@ async def test_the_key_the_import_shows_is_the_key_it_stores(
     entry_key = asyncssh.import_private_key(created["data"][CONF_PRIVATE_KEY])
     assert await hass.config_entries.async_unload(created["result"].entry_id)
 
-    stored = _key_blob(entry_key.export_public_key().decode())
-    shown = _key_blob(placeholders["line"])
-    addons_key = _key_blob(client_key.export_public_key().decode())
+    stored = key_blob(entry_key.export_public_key().decode())
+    shown = key_blob(placeholders["line"])
+    addons_key = key_blob(client_key.export_public_key().decode())
     print(f"shown {shown}, stored {stored}, the add-on's {addons_key}")
     assert shown != addons_key, "the add-on's key was shown for the new account"
     assert stored == shown, "the entry holds a key the server was never given"

@@ -27,22 +27,12 @@ from homeassistant.data_entry_flow import FlowResultType
 from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, DOMAIN
 from harness.flows import submit, suggested_values
 from harness.openssh import OpenSSHServer
-from harness.server_script import run_script, throwaway_account
+from harness.server_script import run_script
 from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
 SLUG = "a0d7b954_ssh_callhome"
-
-
-@pytest.fixture
-def new_account(openssh: OpenSSHServer) -> Iterator[str]:
-    """A throwaway account reading its own ~/.ssh/authorized_keys, as on any server."""
-    with throwaway_account() as name:
-        openssh.extra_config = f"Match User {name}\n    AuthorizedKeysFile .ssh/authorized_keys\n"
-        openssh.stop()
-        openssh.start()
-        yield name
 
 
 @pytest.fixture(params=["stopped", "running"])

@@ -25,6 +25,7 @@ from homeassistant.core import HomeAssistant
 from custom_components.ssh_callhome.const import DOMAIN
 from harness.flows import submit, suggested_values
 from harness.openssh import OpenSSHServer
+from harness.server_script import key_blob
 from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
@@ -50,11 +51,6 @@ def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[F
         yield supervisor
 
 
-def _key_blob(text: str) -> str:
-    """The key itself (base64) of an authorized_keys line or a public key."""
-    return next(word for word in text.split() if word.startswith("AAAA"))
-
-
 @pytest.mark.usefixtures("on_supervisor")
 async def test_an_import_onto_another_server_gets_a_key_of_its_own(
     hass: HomeAssistant, new_server: OpenSSHServer, client_key: asyncssh.SSHKey
@@ -68,6 +64,6 @@ async def test_an_import_onto_another_server_gets_a_key_of_its_own(
     placeholders = authorize["description_placeholders"]
     assert placeholders is not None
 
-    shown = _key_blob(placeholders["line"])
-    addons_key = _key_blob(client_key.export_public_key().decode())
+    shown = key_blob(placeholders["line"])
+    addons_key = key_blob(client_key.export_public_key().decode())
     assert shown != addons_key, "the add-on's key is the one to authorize on the new server"
