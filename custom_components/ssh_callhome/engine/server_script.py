@@ -46,6 +46,10 @@ SSHD_RELOAD="${SSHD_RELOAD:-}"
 """
 
 _COMMON_BODY = r"""
+# Every file and folder starts as root's (or the account's) alone, whatever umask the pasted-into
+# shell has (000 in some): what must be readable by others is made so by an explicit chmod once
+# its content is complete, never in between.
+umask 077
 changes=0
 created=0
 # Text the script did not write itself (passwd fields, what the account's step or sshd print)
