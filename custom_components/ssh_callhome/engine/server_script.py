@@ -237,14 +237,19 @@ if ! owned_with_mode "$keys_dir" 700; then
     chmod 700 -- "$keys_dir"
     changed "$keys_dir: mode 700 set"
 fi
-if key_in_place; then
+# An account the script created holds this key alone: whatever useradd put there (keys from
+# /etc/skel, or those of a deleted account whose home it took over) was never chosen.
+holds_this_key_alone() { [ "$created" != 1 ] || [ "$(cat -- "$keys")" = "$KEY_LINE" ]; }
+if key_in_place && holds_this_key_alone; then
     say "$keys: holds the key line of this tunnel, unchanged"
     exit
 fi
 new=$(mktemp "$keys_dir/.authorized_keys.XXXXXX")
 # Every other key stays; any older line for this key (other ports) goes. As bytes:
 # in a UTF-8 locale grep leaves out lines it reads as binary (a Latin-1 comment).
-if [ -f "$keys" ] && [ ! -r "$keys" ]; then
+if [ -f "$keys" ] && [ "$created" = 1 ]; then
+    say "$keys: the keys useradd left there (from /etc/skel or an old home) dropped"
+elif [ -f "$keys" ] && [ ! -r "$keys" ]; then
     say "WARNING: $ACCOUNT cannot read $keys, so neither could sshd: replaced"
 elif [ -f "$keys" ]; then
     LC_ALL=C grep -a -vF -e "$KEY_BLOB" "$keys" >"$new" || [ $? = 1 ] || { rm -f "$new"; exit 1; }
@@ -267,7 +272,8 @@ install_key() {
     STEP=$INSTALL_KEY_AS_ACCOUNT
     status=0
     report=$(as_user "$ACCOUNT" "$uid" "$gid" PATH="$PATH" HOME="$home" ACCOUNT="$ACCOUNT" \
-        KEY_LINE="$KEY_LINE" KEY_BLOB="$KEY_BLOB" uid="$uid" keys_dir="$keys_dir" keys="$keys") \
+        KEY_LINE="$KEY_LINE" KEY_BLOB="$KEY_BLOB" uid="$uid" created="$created" \
+        keys_dir="$keys_dir" keys="$keys") \
         || status=$?
     # A step that stops half way (.ssh made, the file not) has changed something all the same.
     changes=$((changes + $(printf '%s\n' "$report" | grep -c '^+' || true)))
