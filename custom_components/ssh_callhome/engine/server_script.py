@@ -130,11 +130,45 @@ read_account() {
 
 account_field() { printf '%s\n' "$entry" | cut -d: -f"$1"; }
 
-# The password field of the account's shadow entry, from getent (a directory too) or /etc/shadow.
-password_field() {
+# The account's shadow entry, from getent (a directory too) or /etc/shadow; empty without one.
+shadow_entry() {
     { getent shadow "$ACCOUNT" 2>/dev/null \
         || NAME=$ACCOUNT awk -F: '$1 == ENVIRON["NAME"]' /etc/shadow 2>/dev/null || true; } \
-        | head -n 1 | cut -d: -f2
+        | head -n 1
+}
+
+password_field() { shadow_entry | cut -d: -f2; }
+
+# Why the shadow entry's aging keeps the tunnel out, as pam_unix and sshd reckon it in days since
+# 1970 (an empty field or -1 is no limit): `expired` (past its expiry date: sshd refuses with or
+# without PAM), and with PAM (its account check holds keys to aging too) `inactive` (password
+# unchanged past its maximum age and the grace days after) or `must_change` (last change on day 0,
+# or past the maximum age: sshd lets the key in and refuses every forward). Nothing otherwise.
+aging_refusal() {
+    uses_pam && pam=1 || pam=0
+    shadow_entry | TODAY=$(($(date +%s) / 86400)) PAM=$pam awk -F: '
+        function limit(value) { return value != "" && value != -1 }
+        {
+            today = ENVIRON["TODAY"]; last = $3; max = $5; inactive = $7; expire = $8
+            if (limit(expire) && today > expire + 0) print "expired"
+            else if (ENVIRON["PAM"] != 1) exit
+            else if (last == "0") print "must_change"
+            else if (limit(last) && limit(max) && limit(inactive) \
+                && today - last > max + inactive) print "inactive"
+            else if (limit(last) && limit(max) && today - last > max) print "must_change"
+            exit
+        }'
+}
+
+check_not_aged() {
+    case "$(aging_refusal)" in
+        expired) refuse "account $ACCOUNT has expired (chage -l $ACCOUNT says when), and sshd\
+ lets no key in to it" "If the tunnel may have it: chage -E -1 $ACCOUNT, then run this again" ;;
+        inactive | must_change) refuse "the password of account $ACCOUNT must be changed (its\
+ age, or a first-login rule), and sshd with PAM then refuses the tunnel's forward" \
+            "If the tunnel may have it: chage -d $(date +%F) -M -1 -I -1 $ACCOUNT (no password" \
+            "aging), then run this again" ;;
+    esac
 }
 
 # A locked account (password field `!...`, as BusyBox's adduser -D leaves it, or *LK*) gets no
@@ -158,7 +192,15 @@ create_account() {
     # '*' is no password at all (nothing hashes to it), and unlike a locked '!' (useradd's own
     # default) sshd without PAM and Dropbear accept keys for it.
     useradd --create-home --password '*' --shell "$shell" -- "$ACCOUNT"
-    changed "account $ACCOUNT: created, with no password and the shell $shell"
+    # A maximum password age from login.defs (hardened servers: 90 days) would shut the
+    # tunnel out that many days later (sshd with PAM): the account gets no password aging.
+    # BusyBox has no chage, nor useradd: where useradd is, shadow's chage is too.
+    aging=
+    if command -v chage >/dev/null; then
+        chage -M -1 -I -1 -E -1 -- "$ACCOUNT"
+        aging=", no password aging"
+    fi
+    changed "account $ACCOUNT: created, with no password$aging and the shell $shell"
     created=1
     read_account
 }
@@ -172,6 +214,7 @@ ensure_account() {
             "account $ACCOUNT is root (uid 0): the tunnel must not log in as root" \
             "Name an account of its own"
         check_not_locked
+        check_not_aged
         say "account $ACCOUNT: exists, left as it is"
     fi
     uid=$(account_field 3)
@@ -310,7 +353,8 @@ check_drop_in_is_ours() {
 
 # sshd without PAM (Alpine's is built so; UsePAM no) lets no key in to a locked account: sshd -T
 # has no usepam line at all then. A configuration sshd -T cannot read counts as without.
-locks_out_keys() { ! "$SSHD" -T -f "$SSHD_CONFIG" 2>/dev/null | grep -qix 'usepam yes'; }
+locks_out_keys() { ! uses_pam; }
+uses_pam() { "$SSHD" -T -f "$SSHD_CONFIG" 2>/dev/null | grep -qix 'usepam yes'; }
 
 # The values of the keyword $1 in the drop-in and in the new block, on one line: every tunnel on
 # the account keeps its ports (sshd takes a keyword's first value only, so one file holds them
@@ -559,6 +603,8 @@ _DROPBEAR_BODY = r"""
 account_shell() { echo /bin/sh; }
 # Dropbear looks at a locked password for password logins only.
 locks_out_keys() { false; }
+# Dropbear is built without PAM on the systems that ship it.
+uses_pam() { false; }
 
 # An existing account may have a shell /etc/shells leaves out (Debian's lists no nologin). An
 # empty shell is /bin/sh; without /etc/shells the C library lists /bin/sh and /bin/csh.
