@@ -76,7 +76,10 @@ refuse() {
 # account's processes, which read each other's), stdin from /dev/null, its stdout and stderr on
 # stdout, and in a session of its own ($session): root's terminal is then not its controlling
 # terminal, so no process of the account (they may ptrace this one) can push keys into root's
-# shell (TIOCSTI). su passes no arguments on, so $STEP goes in the environment for it.
+# shell (TIOCSTI). su passes no arguments on, so $STEP goes in the environment for it. Every
+# descriptor root's shell holds beyond the standard three (opened by hand, or handed down by
+# what started it) is closed for it: the account's processes could read or write through it
+# with root's access.
 as_user() {
     user=$1 user_uid=$2 user_gid=$3
     shift 3
@@ -85,7 +88,7 @@ as_user() {
             --init-groups -- sh -eu -c "$STEP" ;;
         runuser) env -i "$@" $session runuser -u "$user" -- sh -eu -c "$STEP" ;;
         su) env -i "$@" STEP="$STEP" $session su -s /bin/sh "$user" -c 'exec sh -eu -c "$STEP"' ;;
-    esac </dev/null 2>&1
+    esac </dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
 }
 
 # util-linux's setsid -w waits for the child it forks when its caller leads a process group;
