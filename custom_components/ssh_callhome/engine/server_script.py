@@ -201,9 +201,9 @@ create_account() {
     aging=
     if command -v chage >/dev/null; then
         chage -M -1 -I -1 -E -1 -- "$ACCOUNT"
-        aging=", no password aging"
+        aging=", and no password aging"
     fi
-    changed "account $ACCOUNT: created, with no password$aging and the shell $shell"
+    changed "account $ACCOUNT: created, with no password and the shell $shell$aging"
     created=1
     read_account
 }
