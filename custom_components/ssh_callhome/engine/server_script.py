@@ -291,6 +291,9 @@ if key_in_place && holds_this_key_alone; then
     exit
 fi
 new=$(mktemp "$keys_dir/.authorized_keys.XXXXXX")
+# Whatever stops the step (a failed move: an immutable file), the copy of the keys goes with it.
+drop_new() { rm -f -- "$new"; }
+trap drop_new EXIT
 # Every other key stays; any older line for this key (other ports) goes. As bytes:
 # in a UTF-8 locale grep leaves out lines it reads as binary (a Latin-1 comment).
 if [ -f "$keys" ] && [ "$created" = 1 ]; then
@@ -298,11 +301,12 @@ if [ -f "$keys" ] && [ "$created" = 1 ]; then
 elif [ -f "$keys" ] && [ ! -r "$keys" ]; then
     say "WARNING: $ACCOUNT cannot read $keys, so neither could sshd: replaced"
 elif [ -f "$keys" ]; then
-    LC_ALL=C grep -a -vF -e "$KEY_BLOB" "$keys" >"$new" || [ $? = 1 ] || { rm -f "$new"; exit 1; }
+    LC_ALL=C grep -a -vF -e "$KEY_BLOB" "$keys" >"$new" || [ $? = 1 ]
 fi
 printf "%s\n" "$KEY_LINE" >>"$new"
 chmod 600 -- "$new"
-mv -f -- "$new" "$keys"
+mv -f -- "$new" "$keys" || fail "$keys cannot be replaced (immutable, or on a read-only file\
+ system?): not changed"
 changed "$keys: the key line of this tunnel installed, owner $ACCOUNT and mode 600"
 '
 
