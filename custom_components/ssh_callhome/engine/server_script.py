@@ -27,6 +27,13 @@ _SAFE_ACCOUNT = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9._@-]*")
 # Longer than any account name a Unix system accepts (32 on Linux, 256 in LDAP directories).
 _MAX_ACCOUNT_LENGTH = 256
 
+# How long the account's step may run: it makes a folder and writes one small file, well under a
+# second even on a network home; past that a process of the account holds it (see find_timeout).
+_STEP_SECONDS = 20
+# How much of what the step prints root is shown: its own lines are a few hundred bytes; code of
+# the account's running in it may print without end.
+_STEP_OUTPUT_BYTES = 16 * 1024
+
 # The script runs in a shell of its own, fed by a here-document: pasted into a root shell, its
 # `set -e` and `exit` end that child, never the user's own session. The quoted delimiter turns
 # off every expansion in the text; no line of the script is the delimiter alone.
@@ -84,11 +91,22 @@ as_user() {
     user=$1 user_uid=$2 user_gid=$3
     shift 3
     case $runner in
-        setpriv) env -i "$@" $session setpriv --reuid="$user_uid" --regid="$user_gid" \
-            --init-groups -- sh -eu -c "$STEP" ;;
-        runuser) env -i "$@" $session runuser -u "$user" -- sh -eu -c "$STEP" ;;
-        su) env -i "$@" STEP="$STEP" $session su -s /bin/sh "$user" -c 'exec sh -eu -c "$STEP"' ;;
+        setpriv) $step_timeout env -i "$@" $session setpriv --reuid="$user_uid" \
+            --regid="$user_gid" --init-groups -- sh -eu -c "$STEP" ;;
+        runuser) $step_timeout env -i "$@" $session runuser -u "$user" -- sh -eu -c "$STEP" ;;
+        su) $step_timeout env -i "$@" STEP="$STEP" $session su -s /bin/sh "$user" \
+            -c 'exec sh -eu -c "$STEP"' ;;
     esac </dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+}
+
+# timeout (coreutils and BusyBox both have it) stops the step after $STEP_SECONDS: a process of
+# the account may stop the step (ptrace), and root's paste would wait for as long as it likes.
+# Without one that takes `timeout SECONDS COMMAND` (BusyBox before 1.30 wants -t), no bound.
+find_timeout() {
+    step_timeout=
+    if timeout 1 true </dev/null >/dev/null 2>&1; then
+        step_timeout="timeout $STEP_SECONDS"
+    fi
 }
 
 # util-linux's setsid -w waits for the child it forks when its caller leads a process group;
@@ -108,6 +126,7 @@ find_session() {
 # run a command as another account (BusyBox's setpriv applet has no --reuid): tried as root, so
 # that it is found before the account is created.
 find_runner() {
+    find_timeout
     find_session
     STEP='id -u'
     for runner in setpriv runuser su; do
@@ -310,28 +329,45 @@ mv -f -- "$new" "$keys" || fail "$keys cannot be replaced (immutable, or on a re
 changed "$keys: the key line of this tunnel installed, owner $ACCOUNT and mode 600"
 '
 
-# What the account's step printed, each line as the script's own (any other tool's line whole).
+# What the account's step printed (its first $STEP_OUTPUT_BYTES), every line marked as the
+# account's: a process of the account may run code of its own in the step (ptrace), so nothing
+# the step prints speaks in the script's name. Any other tool's line is shown whole.
 show_report() {
-    [ -z "$report" ] || printf '%s\n' "$report" | sed 's/^[+ !]\{0,1\}/ssh_callhome: /' | safe
+    [ -z "$report" ] || printf '%s\n' "$report" \
+        | sed "s/^[+ !]\{0,1\}/ssh_callhome: [as $ACCOUNT] /" | safe
+    [ "$output_size" -le "$STEP_OUTPUT_BYTES" ] \
+        || say "[as $ACCOUNT] ...: $((output_size - STEP_OUTPUT_BYTES)) more bytes not shown"
 }
 
 # The step gets root's PATH (the commands this script found) and its own values, nothing else.
+# What it prints goes to a file of root's (mode 600: umask 077), not to a pipe this shell reads
+# to its end: a process the account leaves behind holding it keeps nobody waiting. The file comes
+# from the system's own mktemp (command -p: the standard PATH), made as root.
 install_key() {
     keys_dir="$home/.ssh"
     keys="$keys_dir/authorized_keys"
     STEP=$INSTALL_KEY_AS_ACCOUNT
+    step_output=$(command -p mktemp)
+    trap 'rm -f -- "$step_output"' EXIT
     status=0
-    report=$(as_user "$ACCOUNT" "$uid" "$gid" PATH="$PATH" HOME="$home" ACCOUNT="$ACCOUNT" \
+    as_user "$ACCOUNT" "$uid" "$gid" PATH="$PATH" HOME="$home" ACCOUNT="$ACCOUNT" \
         KEY_LINE="$KEY_LINE" KEY_BLOB="$KEY_BLOB" uid="$uid" created="$created" \
-        keys_dir="$keys_dir" keys="$keys") \
-        || status=$?
+        keys_dir="$keys_dir" keys="$keys" >"$step_output" || status=$?
+    output_size=$(($(wc -c <"$step_output")))
+    report=$(head -c "$STEP_OUTPUT_BYTES" -- "$step_output")
     # A step that stops half way (.ssh made, the file not) has changed something all the same.
     changes=$((changes + $(printf '%s\n' "$report" | grep -c '^+' || true)))
-    if [ "$status" != 0 ]; then
-        show_report >&2
-        refuse "the key line is not installed"
-    fi
-    show_report
+    case $status in
+        0) show_report ;;
+        # timeout's own status (coreutils), or the step's when killed by its TERM (BusyBox).
+        124 | 143)
+            show_report >&2
+            refuse "the step as $ACCOUNT did not end within $STEP_SECONDS seconds (a process of\
+ $ACCOUNT may hold it) and was stopped: the key line may not be installed" "Check $keys" ;;
+        *)
+            show_report >&2
+            refuse "the key line is not installed" ;;
+    esac
 }
 """
 
@@ -697,6 +733,8 @@ def _header(
         f"KEY_LINE={shell_quote(line)}",
         # The key itself, without options or comment: it finds this key's older lines.
         f"KEY_BLOB={shell_quote(export_host_key(key).split()[1])}",
+        f"STEP_SECONDS={_STEP_SECONDS}",
+        f"STEP_OUTPUT_BYTES={_STEP_OUTPUT_BYTES}",
     ]
     if software is ServerSoftware.DROPBEAR:
         assignments.append(f"DROPBEAR_FLAGS={shell_quote(settings)}")
