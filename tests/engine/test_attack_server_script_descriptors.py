@@ -66,10 +66,6 @@ def accounts_folder() -> Iterator[Path]:
         yield folder
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the account's step inherits every descriptor root's shell holds open beyond 0-2",
-)
 @pytest.mark.parametrize("runner", _RUNNERS)
 def test_roots_open_files_do_not_reach_the_account(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, runner: str

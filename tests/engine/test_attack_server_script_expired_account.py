@@ -55,11 +55,6 @@ def drop_in_sshd(
     server.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the script says the key is installed (exit 0) for an existing account whose "
-    "expiry date has passed, which sshd lets no key in to",
-)
 async def test_a_key_the_script_installs_is_one_sshd_lets_in(
     drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey, expired_account: str
 ) -> None:

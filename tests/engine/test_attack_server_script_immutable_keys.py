@@ -49,11 +49,6 @@ def account_with_immutable_keys() -> Iterator[tuple[str, Path]]:
             subprocess.run(["chattr", "-i", keys], capture_output=True, check=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the step leaves its temporary copy of the keys in ~/.ssh when the move fails, and "
-    "the script says nothing changed",
-)
 def test_nothing_changed_means_nothing_changed(
     client_key: asyncssh.SSHKey, tmp_path: Path, account_with_immutable_keys: tuple[str, Path]
 ) -> None:

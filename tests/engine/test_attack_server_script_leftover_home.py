@@ -100,11 +100,6 @@ def _environment(tmp_path: Path, folder: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an account the script creates over a home left by a deleted account (same uid) "
-    "keeps the keys already in that home, and is called created",
-)
 def test_a_home_left_by_a_deleted_account_brings_no_keys_along(
     client_key: asyncssh.SSHKey,
     tmp_path: Path,
@@ -127,10 +122,6 @@ def test_a_home_left_by_a_deleted_account_brings_no_keys_along(
     assert "old-addon-key" not in keys, "a key the script did not put there logs in as the account"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an account the script creates keeps the keys useradd copied from /etc/skel",
-)
 def test_keys_from_the_skeleton_do_not_log_in_to_a_created_account(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path
 ) -> None:

@@ -82,12 +82,6 @@ _CASES: dict[str, tuple[bool, Callable[[str], None]]] = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the script leaves password aging as it is: an account whose password must be "
-    "changed, or one it creates under a login.defs maximum age once that has passed, lets "
-    "the key in and refuses the tunnel's forward (sshd with PAM)",
-)
 @pytest.mark.usefixtures("pam_sshd_config", "socket_enabled")
 @pytest.mark.parametrize("case", list(_CASES))
 async def test_the_tunnel_gets_its_port_whatever_the_password_age(

@@ -109,11 +109,6 @@ def _environment(tmp_path: Path, path: str) -> dict[str, str]:
     return {"PATH": path, "SSHD_CONFIG": str(config), "SSHD_CONFIG_DIR": str(tmp_path)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="every line the account's step prints reaches root as the script's own "
-    "(`ssh_callhome: ...`): the account can give root advice in the script's words",
-)
 def test_the_account_cannot_speak_in_the_scripts_name(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, account: str
 ) -> None:
@@ -127,10 +122,6 @@ def test_the_account_cannot_speak_in_the_scripts_name(
     assert f"ssh_callhome: {_FORGED}" not in lines
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the script keeps and prints all the account's step writes: no bound on its size",
-)
 def test_what_the_account_writes_reaches_root_bounded(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, account: str
 ) -> None:
@@ -157,12 +148,6 @@ def _kill_holder(home: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the script waits for the step, and reads its output until every process holding "
-    "it ends: a step that never ends, or a process the account leaves behind, keeps root's "
-    "paste waiting for as long as the account likes",
-)
 @pytest.mark.slow  # waits out its bound while the flaw lasts
 @pytest.mark.parametrize("code", [_HOLD, _STALL], ids=["left_behind", "never_ends"])
 def test_the_account_cannot_hold_the_script(

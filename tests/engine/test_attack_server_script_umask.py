@@ -56,11 +56,6 @@ def shared_folder() -> Iterator[Path]:
         yield folder
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the drop-in is written under root's umask and made 644 afterwards: with umask "
-    "000 any local user may write sshd configuration into it meanwhile",
-)
 @pytest.mark.usefixtures("socket_enabled")
 def test_no_local_user_writes_into_the_drop_in(
     client_key: asyncssh.SSHKey, shared_folder: Path

@@ -27,6 +27,13 @@ _SAFE_ACCOUNT = re.compile(r"[A-Za-z0-9_@][A-Za-z0-9._@-]*")
 # Longer than any account name a Unix system accepts (32 on Linux, 256 in LDAP directories).
 _MAX_ACCOUNT_LENGTH = 256
 
+# How long the account's step may run: it makes a folder and writes one small file, well under a
+# second even on a network home; past that a process of the account holds it (see find_timeout).
+_STEP_SECONDS = 20
+# How much of what the step prints root is shown: its own lines are a few hundred bytes; code of
+# the account's running in it may print without end.
+_STEP_OUTPUT_BYTES = 16 * 1024
+
 # The script runs in a shell of its own, fed by a here-document: pasted into a root shell, its
 # `set -e` and `exit` end that child, never the user's own session. The quoted delimiter turns
 # off every expansion in the text; no line of the script is the delimiter alone.
@@ -46,6 +53,10 @@ SSHD_RELOAD="${SSHD_RELOAD:-}"
 """
 
 _COMMON_BODY = r"""
+# Every file and folder starts as root's (or the account's) alone, whatever umask the pasted-into
+# shell has (000 in some): what must be readable by others is made so by an explicit chmod once
+# its content is complete, never in between.
+umask 077
 changes=0
 created=0
 # Text the script did not write itself (passwd fields, what the account's step or sshd print)
@@ -72,16 +83,30 @@ refuse() {
 # account's processes, which read each other's), stdin from /dev/null, its stdout and stderr on
 # stdout, and in a session of its own ($session): root's terminal is then not its controlling
 # terminal, so no process of the account (they may ptrace this one) can push keys into root's
-# shell (TIOCSTI). su passes no arguments on, so $STEP goes in the environment for it.
+# shell (TIOCSTI). su passes no arguments on, so $STEP goes in the environment for it. Every
+# descriptor root's shell holds beyond the standard three (opened by hand, or handed down by
+# what started it) is closed for it: the account's processes could read or write through it
+# with root's access.
 as_user() {
     user=$1 user_uid=$2 user_gid=$3
     shift 3
     case $runner in
-        setpriv) env -i "$@" $session setpriv --reuid="$user_uid" --regid="$user_gid" \
-            --init-groups -- sh -eu -c "$STEP" ;;
-        runuser) env -i "$@" $session runuser -u "$user" -- sh -eu -c "$STEP" ;;
-        su) env -i "$@" STEP="$STEP" $session su -s /bin/sh "$user" -c 'exec sh -eu -c "$STEP"' ;;
-    esac </dev/null 2>&1
+        setpriv) $step_timeout env -i "$@" $session setpriv --reuid="$user_uid" \
+            --regid="$user_gid" --init-groups -- sh -eu -c "$STEP" ;;
+        runuser) $step_timeout env -i "$@" $session runuser -u "$user" -- sh -eu -c "$STEP" ;;
+        su) $step_timeout env -i "$@" STEP="$STEP" $session su -s /bin/sh "$user" \
+            -c 'exec sh -eu -c "$STEP"' ;;
+    esac </dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+}
+
+# timeout (coreutils and BusyBox both have it) stops the step after $STEP_SECONDS: a process of
+# the account may stop the step (ptrace), and root's paste would wait for as long as it likes.
+# Without one that takes `timeout SECONDS COMMAND` (BusyBox before 1.30 wants -t), no bound.
+find_timeout() {
+    step_timeout=
+    if timeout 1 true </dev/null >/dev/null 2>&1; then
+        step_timeout="timeout $STEP_SECONDS"
+    fi
 }
 
 # util-linux's setsid -w waits for the child it forks when its caller leads a process group;
@@ -101,6 +126,7 @@ find_session() {
 # run a command as another account (BusyBox's setpriv applet has no --reuid): tried as root, so
 # that it is found before the account is created.
 find_runner() {
+    find_timeout
     find_session
     STEP='id -u'
     for runner in setpriv runuser su; do
@@ -126,11 +152,45 @@ read_account() {
 
 account_field() { printf '%s\n' "$entry" | cut -d: -f"$1"; }
 
-# The password field of the account's shadow entry, from getent (a directory too) or /etc/shadow.
-password_field() {
+# The account's shadow entry, from getent (a directory too) or /etc/shadow; empty without one.
+shadow_entry() {
     { getent shadow "$ACCOUNT" 2>/dev/null \
         || NAME=$ACCOUNT awk -F: '$1 == ENVIRON["NAME"]' /etc/shadow 2>/dev/null || true; } \
-        | head -n 1 | cut -d: -f2
+        | head -n 1
+}
+
+password_field() { shadow_entry | cut -d: -f2; }
+
+# Why the shadow entry's aging keeps the tunnel out, as pam_unix and sshd reckon it in days since
+# 1970 (an empty field or -1 is no limit): `expired` (past its expiry date: sshd refuses with or
+# without PAM), and with PAM (its account check holds keys to aging too) `inactive` (password
+# unchanged past its maximum age and the grace days after) or `must_change` (last change on day 0,
+# or past the maximum age: sshd lets the key in and refuses every forward). Nothing otherwise.
+aging_refusal() {
+    uses_pam && pam=1 || pam=0
+    shadow_entry | TODAY=$(($(date +%s) / 86400)) PAM=$pam awk -F: '
+        function limit(value) { return value != "" && value != -1 }
+        {
+            today = ENVIRON["TODAY"]; last = $3; max = $5; inactive = $7; expire = $8
+            if (limit(expire) && today > expire + 0) print "expired"
+            else if (ENVIRON["PAM"] != 1) exit
+            else if (last == "0") print "must_change"
+            else if (limit(last) && limit(max) && limit(inactive) \
+                && today - last > max + inactive) print "inactive"
+            else if (limit(last) && limit(max) && today - last > max) print "must_change"
+            exit
+        }'
+}
+
+check_not_aged() {
+    case "$(aging_refusal)" in
+        expired) refuse "account $ACCOUNT has expired (chage -l $ACCOUNT says when), and sshd\
+ lets no key in to it" "If the tunnel may have it: chage -E -1 $ACCOUNT, then run this again" ;;
+        inactive | must_change) refuse "the password of account $ACCOUNT must be changed (its\
+ age, or a first-login rule), and sshd with PAM then refuses the tunnel's forward" \
+            "If the tunnel may have it: chage -d $(date +%F) -M -1 -I -1 $ACCOUNT (no password" \
+            "aging), then run this again" ;;
+    esac
 }
 
 # A locked account (password field `!...`, as BusyBox's adduser -D leaves it, or *LK*) gets no
@@ -154,7 +214,15 @@ create_account() {
     # '*' is no password at all (nothing hashes to it), and unlike a locked '!' (useradd's own
     # default) sshd without PAM and Dropbear accept keys for it.
     useradd --create-home --password '*' --shell "$shell" -- "$ACCOUNT"
-    changed "account $ACCOUNT: created, with no password and the shell $shell"
+    # A maximum password age from login.defs (hardened servers: 90 days) would shut the
+    # tunnel out that many days later (sshd with PAM): the account gets no password aging.
+    # BusyBox has no chage, nor useradd: where useradd is, shadow's chage is too.
+    aging=
+    if command -v chage >/dev/null; then
+        chage -M -1 -I -1 -E -1 -- "$ACCOUNT"
+        aging=", and no password aging"
+    fi
+    changed "account $ACCOUNT: created, with no password and the shell $shell$aging"
     created=1
     read_account
 }
@@ -168,6 +236,7 @@ ensure_account() {
             "account $ACCOUNT is root (uid 0): the tunnel must not log in as root" \
             "Name an account of its own"
         check_not_locked
+        check_not_aged
         say "account $ACCOUNT: exists, left as it is"
     fi
     uid=$(account_field 3)
@@ -233,45 +302,72 @@ if ! owned_with_mode "$keys_dir" 700; then
     chmod 700 -- "$keys_dir"
     changed "$keys_dir: mode 700 set"
 fi
-if key_in_place; then
+# An account the script created holds this key alone: whatever useradd put there (keys from
+# /etc/skel, or those of a deleted account whose home it took over) was never chosen.
+holds_this_key_alone() { [ "$created" != 1 ] || [ "$(cat -- "$keys")" = "$KEY_LINE" ]; }
+if key_in_place && holds_this_key_alone; then
     say "$keys: holds the key line of this tunnel, unchanged"
     exit
 fi
 new=$(mktemp "$keys_dir/.authorized_keys.XXXXXX")
+# Whatever stops the step (a failed move: an immutable file), the copy of the keys goes with it.
+drop_new() { rm -f -- "$new"; }
+trap drop_new EXIT
 # Every other key stays; any older line for this key (other ports) goes. As bytes:
 # in a UTF-8 locale grep leaves out lines it reads as binary (a Latin-1 comment).
-if [ -f "$keys" ] && [ ! -r "$keys" ]; then
+if [ -f "$keys" ] && [ "$created" = 1 ]; then
+    say "$keys: the keys useradd left there (from /etc/skel or an old home) dropped"
+elif [ -f "$keys" ] && [ ! -r "$keys" ]; then
     say "WARNING: $ACCOUNT cannot read $keys, so neither could sshd: replaced"
 elif [ -f "$keys" ]; then
-    LC_ALL=C grep -a -vF -e "$KEY_BLOB" "$keys" >"$new" || [ $? = 1 ] || { rm -f "$new"; exit 1; }
+    LC_ALL=C grep -a -vF -e "$KEY_BLOB" "$keys" >"$new" || [ $? = 1 ]
 fi
 printf "%s\n" "$KEY_LINE" >>"$new"
 chmod 600 -- "$new"
-mv -f -- "$new" "$keys"
+mv -f -- "$new" "$keys" || fail "$keys cannot be replaced (immutable, or on a read-only file\
+ system?): not changed"
 changed "$keys: the key line of this tunnel installed, owner $ACCOUNT and mode 600"
 '
 
-# What the account's step printed, each line as the script's own (any other tool's line whole).
+# What the account's step printed (its first $STEP_OUTPUT_BYTES), every line marked as the
+# account's: a process of the account may run code of its own in the step (ptrace), so nothing
+# the step prints speaks in the script's name. Any other tool's line is shown whole.
 show_report() {
-    [ -z "$report" ] || printf '%s\n' "$report" | sed 's/^[+ !]\{0,1\}/ssh_callhome: /' | safe
+    [ -z "$report" ] || printf '%s\n' "$report" \
+        | sed "s/^[+ !]\{0,1\}/ssh_callhome: [as $ACCOUNT] /" | safe
+    [ "$output_size" -le "$STEP_OUTPUT_BYTES" ] \
+        || say "[as $ACCOUNT] ...: $((output_size - STEP_OUTPUT_BYTES)) more bytes not shown"
 }
 
 # The step gets root's PATH (the commands this script found) and its own values, nothing else.
+# What it prints goes to a file of root's (mode 600: umask 077), not to a pipe this shell reads
+# to its end: a process the account leaves behind holding it keeps nobody waiting. The file comes
+# from the system's own mktemp (command -p: the standard PATH), made as root.
 install_key() {
     keys_dir="$home/.ssh"
     keys="$keys_dir/authorized_keys"
     STEP=$INSTALL_KEY_AS_ACCOUNT
+    step_output=$(command -p mktemp)
+    trap 'rm -f -- "$step_output"' EXIT
     status=0
-    report=$(as_user "$ACCOUNT" "$uid" "$gid" PATH="$PATH" HOME="$home" ACCOUNT="$ACCOUNT" \
-        KEY_LINE="$KEY_LINE" KEY_BLOB="$KEY_BLOB" uid="$uid" keys_dir="$keys_dir" keys="$keys") \
-        || status=$?
+    as_user "$ACCOUNT" "$uid" "$gid" PATH="$PATH" HOME="$home" ACCOUNT="$ACCOUNT" \
+        KEY_LINE="$KEY_LINE" KEY_BLOB="$KEY_BLOB" uid="$uid" created="$created" \
+        keys_dir="$keys_dir" keys="$keys" >"$step_output" || status=$?
+    output_size=$(($(wc -c <"$step_output")))
+    report=$(head -c "$STEP_OUTPUT_BYTES" -- "$step_output")
     # A step that stops half way (.ssh made, the file not) has changed something all the same.
     changes=$((changes + $(printf '%s\n' "$report" | grep -c '^+' || true)))
-    if [ "$status" != 0 ]; then
-        show_report >&2
-        refuse "the key line is not installed"
-    fi
-    show_report
+    case $status in
+        0) show_report ;;
+        # timeout's own status (coreutils), or the step's when killed by its TERM (BusyBox).
+        124 | 143)
+            show_report >&2
+            refuse "the step as $ACCOUNT did not end within $STEP_SECONDS seconds (a process of\
+ $ACCOUNT may hold it) and was stopped: the key line may not be installed" "Check $keys" ;;
+        *)
+            show_report >&2
+            refuse "the key line is not installed" ;;
+    esac
 }
 """
 
@@ -300,7 +396,8 @@ check_drop_in_is_ours() {
 
 # sshd without PAM (Alpine's is built so; UsePAM no) lets no key in to a locked account: sshd -T
 # has no usepam line at all then. A configuration sshd -T cannot read counts as without.
-locks_out_keys() { ! "$SSHD" -T -f "$SSHD_CONFIG" 2>/dev/null | grep -qix 'usepam yes'; }
+locks_out_keys() { ! uses_pam; }
+uses_pam() { "$SSHD" -T -f "$SSHD_CONFIG" 2>/dev/null | grep -qix 'usepam yes'; }
 
 # The values of the keyword $1 in the drop-in and in the new block, on one line: every tunnel on
 # the account keeps its ports (sshd takes a keyword's first value only, so one file holds them
@@ -549,6 +646,8 @@ _DROPBEAR_BODY = r"""
 account_shell() { echo /bin/sh; }
 # Dropbear looks at a locked password for password logins only.
 locks_out_keys() { false; }
+# Dropbear is built without PAM on the systems that ship it.
+uses_pam() { false; }
 
 # An existing account may have a shell /etc/shells leaves out (Debian's lists no nologin). An
 # empty shell is /bin/sh; without /etc/shells the C library lists /bin/sh and /bin/csh.
@@ -634,6 +733,8 @@ def _header(
         f"KEY_LINE={shell_quote(line)}",
         # The key itself, without options or comment: it finds this key's older lines.
         f"KEY_BLOB={shell_quote(export_host_key(key).split()[1])}",
+        f"STEP_SECONDS={_STEP_SECONDS}",
+        f"STEP_OUTPUT_BYTES={_STEP_OUTPUT_BYTES}",
     ]
     if software is ServerSoftware.DROPBEAR:
         assignments.append(f"DROPBEAR_FLAGS={shell_quote(settings)}")
