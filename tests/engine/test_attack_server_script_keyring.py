@@ -36,6 +36,7 @@ from harness.server_script import (
     create_account,
     folder_for_accounts,
     path_without,
+    run_script,
     throwaway_account,
 )
 
@@ -101,10 +102,6 @@ def accounts_folder() -> Iterator[Path]:
         yield folder
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the account's step keeps root's session keyring: it reads every key root holds",
-)
 @pytest.mark.parametrize("runner", _RUNNERS)
 def test_roots_keyring_does_not_reach_the_account(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, runner: str
@@ -144,3 +141,21 @@ def test_roots_keyring_does_not_reach_the_account(
         print(seen)
         assert seen.startswith("read"), "the account's code did not run"
         assert _SECRET not in seen
+
+
+def test_without_keyctl_the_script_says_the_step_shares_the_keyring(
+    client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path
+) -> None:
+    config = tmp_path / "sshd_config"
+    config.write_text("Port 22\n")
+    with throwaway_account() as name:
+        create_account(name, "/usr/sbin/nologin")
+        result = run_script(
+            _script(client_key, name),
+            PATH=path_without({"keyctl"}, accounts_folder / "bin"),
+            SSHD_CONFIG=str(config),
+            SSHD_CONFIG_DIR=str(tmp_path),
+        )
+    print(result.returncode, result.stdout, result.stderr)
+    assert "key line of this tunnel installed" in result.stdout
+    assert "no keyctl (keyutils) here" in result.stdout

@@ -122,12 +122,25 @@ find_session() {
         "Put the key line in the account's ~/.ssh/authorized_keys yourself"
 }
 
+# The kernel hands a session keyring down across every change of uid, and a process possesses
+# the keys of its own: the account's step would read what root's session holds (Kerberos
+# tickets, cifscreds, `keyctl add ... @s`). keyutils' `keyctl new_session` gives this shell, and
+# so every step it starts, a new empty one instead; root's own shell keeps its keyring.
+leave_roots_keyring() {
+    if command -v keyctl >/dev/null && keyctl new_session >/dev/null 2>&1; then
+        return
+    fi
+    say "note: no keyctl (keyutils) here: the step run as $ACCOUNT shares this shell's kernel"
+    say "  session keyring; if it holds secrets, run this from a fresh login instead"
+}
+
 # The first of setpriv, runuser (util-linux: Debian, Fedora) and su (BusyBox: Alpine) that does
 # run a command as another account (BusyBox's setpriv applet has no --reuid): tried as root, so
 # that it is found before the account is created.
 find_runner() {
     find_timeout
     find_session
+    leave_roots_keyring
     STEP='id -u'
     for runner in setpriv runuser su; do
         if command -v "$runner" >/dev/null \
