@@ -331,3 +331,25 @@ async def test_a_request_under_way_is_neither_a_wait_nor_a_websocket(server: web
     assert connection.watch.request_under_way()
     connection.handler._payload_parser = object()  # what a websocket sets for as long as it is open
     assert not connection.watch.request_under_way()
+
+
+@pytest.mark.parametrize("python_parser", [False, True], ids=["C", "Python"])
+async def test_a_large_chunked_upload_is_not_searched_for_blank_lines(
+    server: web.Server, python_parser: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its chunks are followed (chunked_body.py): only the pieces after its last chunk began."""
+    searched: list[int] = []
+    search = aiohttp_internals._last_blank_line_end
+
+    def counted_search(data: bytes) -> int:
+        searched.append(len(data))
+        return search(data)
+
+    monkeypatch.setattr(aiohttp_internals, "_last_blank_line_end", counted_search)
+    connection = await handler_for(server, python_parser)
+    block = b"\r\n" * (512 * 1024)  # 1 MiB of blank lines, none of them a head's
+    upload = b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    connection.send(upload + b"%x\r\n%s\r\n" % (len(block), block) * 4 + b"0\r\n\r\n" + GET)
+    print(f"{python_parser=}: {len(searched)} pieces searched, {sum(searched)} bytes")
+    assert (connection.requests, connection.too_large) == (2, [])
+    assert sum(searched) <= PIECE

@@ -22,6 +22,7 @@ from aiohttp.abc import AbstractStreamWriter
 from aiohttp.streams import StreamReader
 
 from .channels import ProtocolFactory
+from .chunked_body import ChunkedBody
 from .limits import ConnectionLimits
 from .private_api import attribute_problem, method_problem, report_off
 
@@ -308,7 +309,8 @@ class _HeadBoundParser:
     line beyond the limits, so that it never holds more. A body goes uncounted (large uploads
     are not heads), and ends where its length says; a chunked one ends with a blank line, so
     that what follows the last blank line of a piece is counted as the next head's if the
-    body ended in that piece. A request parsed with more header lines than the bound is too
+    body ended in that piece (a piece its chunks, followed, say the body goes on past is not
+    searched: chunked_body.py). A request parsed with more header lines than the bound is too
     large as well. After an upgrade (a websocket) aiohttp parses no more heads. A request that
     would make more than MAX_QUEUED_REQUESTS wait in `queue` (aiohttp's, which it fills with
     what this returns) is not passed on. What a body piece brings to the body's payload is
@@ -327,6 +329,8 @@ class _HeadBoundParser:
         self._body: StreamReader | None = None
         # What is left of that body when its length is known (None: chunked, or unknown).
         self._body_left: int | None = None
+        # That body's chunks when it is chunked and followed from its first byte.
+        self._chunks: ChunkedBody | None = None
         self._head_bytes = 0
         self._head_lines = 0
         self._over = False
@@ -391,6 +395,8 @@ class _HeadBoundParser:
         """
         message, self._body = request
         self._body_left = _content_length(message) if after_its_head else None
+        chunked = after_its_head and getattr(message, "chunked", False) is True
+        self._chunks = ChunkedBody() if chunked else None
         self._head_bytes = self._head_lines = 0
 
     def body_under_way(self) -> bool:
@@ -415,12 +421,15 @@ class _HeadBoundParser:
     def _body_split(self, data: bytes) -> tuple[bytes, bytes]:
         """The part of `data` the body under way may fill, and the rest.
 
-        Up to its end with a known length; else up to the last blank line, where a chunked
-        body ends (two parts at most per piece, whatever the body holds).
+        Up to its end with a known length; whole if its chunks followed say it goes on past;
+        else up to the last blank line, where a chunked body ends (two parts at most per piece,
+        whatever the body holds).
         """
         if self._body_left:
             end = min(self._body_left, len(data))
             self._body_left -= end
+        elif self._chunks is not None and self._chunks.goes_on_past(data):
+            end = len(data)
         else:  # chunked, or the parser wants more than the length said: take it as unknown
             self._body_left = None
             end = _last_blank_line_end(data) or len(data)
