@@ -39,3 +39,15 @@ def suggested_values(form: ConfigFlowResult) -> dict[str, Any]:
         for key in schema.schema
         if "suggested_value" in (key.description or {})
     }
+
+
+async def shown_authorize_step(
+    hass: HomeAssistant, confirm: ConfigFlowResult
+) -> tuple[ConfigFlowResult, dict[str, str]]:
+    """The authorize step that follows the host key's `confirm`, and what it shows: the key's
+    line and the script."""
+    authorize = await submit(hass, confirm, {})
+    assert authorize["step_id"] == "authorize"
+    placeholders = authorize["description_placeholders"]
+    assert placeholders is not None
+    return authorize, dict(placeholders)

@@ -12,7 +12,7 @@ import os
 import secrets
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import asyncssh
@@ -85,13 +85,24 @@ def path_without(commands: set[str], folder: Path) -> str:
 
 def run_script(script: str, **environment: str) -> subprocess.CompletedProcess[str]:
     """Feed the script to sh as a paste into a root shell does, with `environment` added."""
+    return run_script_in(["sh"], script, environment)
+
+
+def run_script_in(
+    shell: Sequence[str],
+    script: str,
+    environment: Mapping[str, str],
+    timeout: float = _SCRIPT_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Feed the script to the command `shell` (a root shell as a test prepares it: with files
+    open, a keyring of its own...), with `environment` added; TimeoutExpired after `timeout`."""
     return subprocess.run(
-        ["sh"],
+        list(shell),
         input=script,
         env={**os.environ, **environment},
         capture_output=True,
         text=True,
-        timeout=_SCRIPT_TIMEOUT,
+        timeout=timeout,
         check=False,
     )
 

@@ -28,6 +28,9 @@ from homeassistant.core import HomeAssistant
 
 from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, CONF_REMOTE_PORT
 
+# This project's add-on as a Supervisor names it: its repository's hash, then its own slug.
+OUR_SLUG = "a0d7b954_ssh_callhome"
+OUR_NAME = "SSH Call Home"
 # Where the integration and Home Assistant's AddonManager look the client up.
 _CLIENT_LOOKUPS = (
     "custom_components.ssh_callhome.addon.get_supervisor_client",
@@ -247,3 +250,16 @@ def addon_options(user_input: dict[str, Any]) -> dict[str, Any]:
         "remote_port": user_input[CONF_REMOTE_PORT],
         "private_key": user_input[CONF_PRIVATE_KEY],
     }
+
+
+def our_addon(user_input: dict[str, Any], started: bool = False) -> Addon:
+    """This project's add-on, set up with the server, account, ports and key of `user_input`."""
+    return Addon(OUR_SLUG, OUR_NAME, addon_options(user_input), started=started)
+
+
+@contextmanager
+def supervisor_with(hass: HomeAssistant, *addons: Addon) -> Iterator[FakeSupervisor]:
+    """Home Assistant on a Supervisor (`supervisor_install`) with `addons` installed."""
+    supervisor = FakeSupervisor(installed=list(addons))
+    with supervisor_install(hass, supervisor):
+        yield supervisor

@@ -19,21 +19,14 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.engine.keys import authorized_keys_line
-from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
-from custom_components.ssh_callhome.engine.server_script import setup_script
-from custom_components.ssh_callhome.engine.server_setup import server_settings
-from harness.network import LOOPBACK
-from harness.server_script import (
-    create_account,
-    folder_for_accounts,
-    run_script,
-    throwaway_account,
-)
+from harness.server_script import folder_for_accounts
+from harness.server_script_run import no_login_account, openssh_script, run_printing_only
 
 _COMMENT = "ssh_callhome@busybox"
 # Alpine's base besides BusyBox's applets: getent (musl-utils); su is BusyBox's own there.
 _NOT_FROM_BUSYBOX = ("getent", "su")
+# Alpine's login shell for an account that only holds keys.
+_ALPINE_NO_LOGIN = "/sbin/nologin"
 
 
 @pytest.fixture
@@ -58,20 +51,12 @@ def busybox_path() -> Iterator[str]:
 def test_on_busybox_the_script_installs_the_key(
     client_key: asyncssh.SSHKey, tmp_path: Path, busybox_path: str
 ) -> None:
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")  # no Include: the script only prints the Match block
-    with throwaway_account() as name:
-        # BusyBox has adduser, not useradd: on Alpine the account is made first, by hand.
-        create_account(name, "/sbin/nologin")
-        line = authorized_keys_line(client_key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
-        settings = server_settings(ServerSoftware.OPENSSH, name, LOOPBACK, [8123])
-        script = setup_script(ServerSoftware.OPENSSH, name, client_key, line, settings)
+    # BusyBox has adduser, not useradd: on Alpine the account is made first, by hand.
+    with no_login_account(_ALPINE_NO_LOGIN) as name:
+        script = openssh_script(client_key, name, _COMMENT)
 
-        result = run_script(
-            script, PATH=busybox_path, SSHD_CONFIG=str(config), SSHD_CONFIG_DIR=str(tmp_path)
-        )
+        result = run_printing_only(script, tmp_path, PATH=busybox_path)
 
-        print(result.returncode, result.stdout, result.stderr)
         assert result.returncode == 0
         keys = Path(pwd.getpwnam(name).pw_dir) / ".ssh" / "authorized_keys"
         assert _COMMENT in keys.read_text()
@@ -82,19 +67,11 @@ def test_without_getent_the_script_says_what_is_missing(
 ) -> None:
     # BusyBox alone (OpenWrt, Buildroot, an Alpine without musl-utils) has no getent.
     Path(busybox_path, "getent").unlink()
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")
-    with throwaway_account() as name:
-        create_account(name, "/sbin/nologin")
-        line = authorized_keys_line(client_key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
-        settings = server_settings(ServerSoftware.OPENSSH, name, LOOPBACK, [8123])
-        script = setup_script(ServerSoftware.OPENSSH, name, client_key, line, settings)
+    with no_login_account(_ALPINE_NO_LOGIN) as name:
+        script = openssh_script(client_key, name, _COMMENT)
 
-        result = run_script(
-            script, PATH=busybox_path, SSHD_CONFIG=str(config), SSHD_CONFIG_DIR=str(tmp_path)
-        )
+        result = run_printing_only(script, tmp_path, PATH=busybox_path)
 
-        print(result.returncode, result.stdout, result.stderr)
         assert result.returncode != 0
         assert f"create the account {name}" not in result.stderr, "it exists"
         assert "getent" in result.stderr.replace("getent: not found", "")

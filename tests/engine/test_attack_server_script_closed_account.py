@@ -20,14 +20,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.engine.connection import check_tunnel
-from custom_components.ssh_callhome.engine.keys import authorized_keys_line
-from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
-from custom_components.ssh_callhome.engine.server_script import setup_script
-from custom_components.ssh_callhome.engine.server_setup import server_settings
-from harness.engine import server_settings as tunnel_settings
-from harness.network import LOOPBACK, free_port
-from harness.server_script import DropInSSHServer, run_script, throwaway_account
+from harness.server_script import DropInSSHServer, throwaway_account
+from harness.server_script_run import installed_means_logs_in, running_drop_in_sshd
 
 _COMMENT = "ssh_callhome@closed"
 # How each way of shutting the account is made with useradd: the password field BusyBox's
@@ -58,29 +52,11 @@ def closed_account(request: pytest.FixtureRequest) -> Iterator[str]:
 def drop_in_sshd(
     socket_enabled: None, tmp_path: Path, closed_account: str
 ) -> Iterator[DropInSSHServer]:
-    server = DropInSSHServer(tmp_path / "sshd", closed_account)
-    server.start()
-    yield server
-    server.stop()
+    with running_drop_in_sshd(tmp_path / "sshd", closed_account) as server:
+        yield server
 
 
 async def test_a_key_the_script_installs_is_one_sshd_lets_in(
-    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey, closed_account: str
+    drop_in_sshd: DropInSSHServer, client_key: asyncssh.SSHKey
 ) -> None:
-    settings = tunnel_settings(drop_in_sshd, client_key, free_port())
-    ports = [settings.remote_port]
-    line = authorized_keys_line(client_key, LOOPBACK, ports, _COMMENT, ServerSoftware.OPENSSH)
-    block = server_settings(ServerSoftware.OPENSSH, closed_account, LOOPBACK, ports)
-    script = setup_script(ServerSoftware.OPENSSH, closed_account, client_key, line, block)
-
-    result = run_script(script, **drop_in_sshd.script_environment)
-
-    print(result.returncode, result.stdout, result.stderr)
-    if result.returncode != 0:  # a refusal is fine; a success must be one
-        return
-    drop_in_sshd.stop()  # started again as the reload would: with the drop-in in force
-    drop_in_sshd.start()
-    try:
-        await check_tunnel(settings)
-    finally:
-        print(drop_in_sshd.log_path.read_text())
+    await installed_means_logs_in(drop_in_sshd, client_key, _COMMENT)

@@ -12,30 +12,14 @@ through every descriptor it got beyond 0, 1 and 2, as the injected code would.
 
 from __future__ import annotations
 
-import os
-import pwd
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.engine.keys import authorized_keys_line
-from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
-from custom_components.ssh_callhome.engine.server_script import setup_script
-from custom_components.ssh_callhome.engine.server_setup import server_settings
-from harness.network import LOOPBACK
-from harness.server_script import (
-    create_account,
-    folder_for_accounts,
-    path_without,
-    throwaway_account,
-)
+from harness.server_script_run import INSTALLED, RUNNERS, account_code_run, left_in_home
 
 _COMMENT = "ssh_callhome@descriptors"
-# In the order the script tries them: hiding the ones before a runner makes the script use it.
-_RUNNERS = ("setpriv", "runuser", "su")
 _SECRET = "root-only-file-4b8a"
 # Root's shell with descriptor 3 open on the file $0, then the pasted script.
 _ROOT_SHELL = 'exec 3<"$0"; exec sh'
@@ -51,55 +35,18 @@ for fd in /proc/$$/fd/*; do
 done > "$HOME/seen" 2>&1
 exec /usr/bin/mktemp "$@"
 """
-_SCRIPT_TIMEOUT = 60.0
 
 
-def _script(key: asyncssh.SSHKey, account: str) -> str:
-    line = authorized_keys_line(key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
-    settings = server_settings(ServerSoftware.OPENSSH, account, LOOPBACK, [8123])
-    return setup_script(ServerSoftware.OPENSSH, account, key, line, settings)
-
-
-@pytest.fixture
-def accounts_folder() -> Iterator[Path]:
-    with folder_for_accounts() as folder:
-        yield folder
-
-
-@pytest.mark.parametrize("runner", _RUNNERS)
+@pytest.mark.parametrize("runner", RUNNERS)
 def test_roots_open_files_do_not_reach_the_account(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, runner: str
 ) -> None:
     secret = tmp_path / "root-only"
     secret.write_text(_SECRET)
     secret.chmod(0o600)
-    probe = accounts_folder / "probe"
-    probe.mkdir(mode=0o755)
-    (probe / "mktemp").write_text(_READ_DESCRIPTORS)
-    (probe / "mktemp").chmod(0o755)
-    hidden = set(_RUNNERS[: _RUNNERS.index(runner)])
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")  # no Include: the script only prints the Match block
-    with throwaway_account() as name:
-        create_account(name, "/usr/sbin/nologin")
-        environment = {
-            "PATH": f"{probe}:{path_without(hidden, accounts_folder / 'bin')}",
-            "SSHD_CONFIG": str(config),
-            "SSHD_CONFIG_DIR": str(tmp_path),
-        }
-
-        result = subprocess.run(
-            ["sh", "-c", _ROOT_SHELL, str(secret)],
-            input=_script(client_key, name),
-            env={**os.environ, **environment},
-            capture_output=True,
-            text=True,
-            timeout=_SCRIPT_TIMEOUT,
-            check=False,
-        )
-
-        print(result.returncode, result.stdout, result.stderr)
-        assert "key line of this tunnel installed" in result.stdout, "it did not get there"
-        seen = (Path(pwd.getpwnam(name).pw_dir) / "seen").read_text()
-        print(seen)
-        assert _SECRET not in seen
+    root_shell = ["sh", "-c", _ROOT_SHELL, str(secret)]
+    with account_code_run(
+        client_key, _COMMENT, accounts_folder, runner, _READ_DESCRIPTORS, tmp_path, root_shell
+    ) as (name, result):
+        assert INSTALLED in result.stdout, "it did not get there"
+        assert _SECRET not in left_in_home(name, "seen")

@@ -15,15 +15,10 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.engine.keys import authorized_keys_line
-from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
-from custom_components.ssh_callhome.engine.server_script import setup_script
-from custom_components.ssh_callhome.engine.server_setup import server_settings
-from harness.network import LOOPBACK
-from harness.server_script import folder_for_accounts, path_without, run_script, throwaway_account
+from harness.server_script import folder_for_accounts, path_without, throwaway_account
+from harness.server_script_run import RUNNERS, openssh_script, run_printing_only
 
 _COMMENT = "ssh_callhome@half_way"
-_RUNNERS = {"setpriv", "runuser", "su"}
 
 
 @pytest.fixture
@@ -35,21 +30,11 @@ def bin_folder() -> Iterator[Path]:
 def test_a_refusal_that_says_nothing_changed_leaves_no_account_behind(
     client_key: asyncssh.SSHKey, tmp_path: Path, bin_folder: Path
 ) -> None:
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")
     with throwaway_account() as name:
-        line = authorized_keys_line(client_key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
-        settings = server_settings(ServerSoftware.OPENSSH, name, LOOPBACK, [8123])
-        script = setup_script(ServerSoftware.OPENSSH, name, client_key, line, settings)
+        script = openssh_script(client_key, name, _COMMENT)
 
-        result = run_script(
-            script,
-            PATH=path_without(_RUNNERS, bin_folder),
-            SSHD_CONFIG=str(config),
-            SSHD_CONFIG_DIR=str(tmp_path),
-        )
+        result = run_printing_only(script, tmp_path, PATH=path_without(set(RUNNERS), bin_folder))
 
-        print(result.returncode, result.stdout, result.stderr)
         assert result.returncode != 0
         assert "nothing changed" in result.stderr
         exists = subprocess.run(["id", name], capture_output=True, check=False).returncode == 0

@@ -18,31 +18,24 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import pwd
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.engine.keys import authorized_keys_line
-from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
-from custom_components.ssh_callhome.engine.server_script import setup_script
-from custom_components.ssh_callhome.engine.server_setup import server_settings
-from harness.network import LOOPBACK
-from harness.server_script import (
-    create_account,
-    folder_for_accounts,
-    path_without,
-    run_script,
-    throwaway_account,
+from harness.server_script import path_without
+from harness.server_script_run import (
+    INSTALLED,
+    RUNNERS,
+    account_code_run,
+    left_in_home,
+    no_login_account,
+    openssh_script,
+    run_printing_only,
 )
 
 _COMMENT = "ssh_callhome@keyring"
-# In the order the script tries them: hiding the ones before a runner makes the script use it.
-_RUNNERS = ("setpriv", "runuser", "su")
 # A Python the account can run (the test's own virtualenv may sit in a folder it cannot read).
 _SYSTEM_PYTHON = Path("/usr/bin/python3")
 _SECRET_NAME = "ssh_callhome_test_secret"
@@ -73,15 +66,8 @@ print("read", libc.syscall(keyctl, 11, key, buffer, 256) if key > 0 else key, bu
 PY
 exec /usr/bin/mktemp "$@"
 """
-_SCRIPT_TIMEOUT = 60.0
 # What keyctl fails with where the kernel has no keyrings, or a seccomp filter refuses them.
 _NO_KEYRINGS = {errno.ENOSYS, errno.EPERM, errno.EACCES}
-
-
-def _script(key: asyncssh.SSHKey, account: str) -> str:
-    line = authorized_keys_line(key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
-    settings = server_settings(ServerSoftware.OPENSSH, account, LOOPBACK, [8123])
-    return setup_script(ServerSoftware.OPENSSH, account, key, line, settings)
 
 
 def _syscall_numbers() -> tuple[int, int]:
@@ -96,49 +82,24 @@ def _syscall_numbers() -> tuple[int, int]:
     return numbers
 
 
-@pytest.fixture
-def accounts_folder() -> Iterator[Path]:
-    with folder_for_accounts() as folder:
-        yield folder
-
-
-@pytest.mark.parametrize("runner", _RUNNERS)
+@pytest.mark.parametrize("runner", RUNNERS)
 def test_roots_keyring_does_not_reach_the_account(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, runner: str
 ) -> None:
     numbers = _syscall_numbers()
-    probe = accounts_folder / "probe"
-    probe.mkdir(mode=0o755)
-    (probe / "mktemp").write_text(
-        _READ_KEYRING.format(python=_SYSTEM_PYTHON, numbers=numbers, name=_SECRET_NAME)
-    )
-    (probe / "mktemp").chmod(0o755)
-    hidden = set(_RUNNERS[: _RUNNERS.index(runner)])
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")  # no Include: the script only prints the Match block
+    reader = _READ_KEYRING.format(python=_SYSTEM_PYTHON, numbers=numbers, name=_SECRET_NAME)
     root_shell = _ROOT_SHELL.format(numbers=numbers, secret=_SECRET, name=_SECRET_NAME)
-    with throwaway_account() as name:
-        create_account(name, "/usr/sbin/nologin")
-        environment = {
-            "PATH": f"{probe}:{path_without(hidden, accounts_folder / 'bin')}",
-            "SSHD_CONFIG": str(config),
-            "SSHD_CONFIG_DIR": str(tmp_path),
-        }
-
-        result = subprocess.run(
-            [sys.executable, "-c", root_shell],
-            input=_script(client_key, name),
-            env={**os.environ, **environment},
-            capture_output=True,
-            text=True,
-            timeout=_SCRIPT_TIMEOUT,
-            check=False,
-        )
-
-        print(result.returncode, result.stdout, result.stderr)
-        assert "key line of this tunnel installed" in result.stdout, "it did not get there"
-        seen = (Path(pwd.getpwnam(name).pw_dir) / "seen").read_text()
-        print(seen)
+    with account_code_run(
+        client_key,
+        _COMMENT,
+        accounts_folder,
+        runner,
+        reader,
+        tmp_path,
+        [sys.executable, "-c", root_shell],
+    ) as (name, result):
+        assert INSTALLED in result.stdout, "it did not get there"
+        seen = left_in_home(name, "seen")
         assert seen.startswith("read"), "the account's code did not run"
         assert _SECRET not in seen
 
@@ -146,16 +107,8 @@ def test_roots_keyring_does_not_reach_the_account(
 def test_without_keyctl_the_script_says_the_step_shares_the_keyring(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path
 ) -> None:
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")
-    with throwaway_account() as name:
-        create_account(name, "/usr/sbin/nologin")
-        result = run_script(
-            _script(client_key, name),
-            PATH=path_without({"keyctl"}, accounts_folder / "bin"),
-            SSHD_CONFIG=str(config),
-            SSHD_CONFIG_DIR=str(tmp_path),
-        )
-    print(result.returncode, result.stdout, result.stderr)
-    assert "key line of this tunnel installed" in result.stdout
+    path = path_without({"keyctl"}, accounts_folder / "bin")
+    with no_login_account() as name:
+        result = run_printing_only(openssh_script(client_key, name, _COMMENT), tmp_path, PATH=path)
+    assert INSTALLED in result.stdout
     assert "no keyctl (keyutils) here" in result.stdout

@@ -34,7 +34,6 @@ from custom_components.ssh_callhome.engine.server_setup import server_settings
 from harness.network import LOOPBACK
 from harness.server_script import (
     create_account,
-    folder_for_accounts,
     run_script,
     throwaway_account,
 )
@@ -52,12 +51,6 @@ _USERADD_SKELETON = """#!/bin/sh
 exec /usr/sbin/useradd -k {skeleton} "$@"
 """
 _PROVISIONING_LINE = "ssh-ed25519 {blob} provisioning-key"
-
-
-@pytest.fixture
-def accounts_folder() -> Iterator[Path]:
-    with folder_for_accounts() as folder:
-        yield folder
 
 
 @pytest.fixture

@@ -16,32 +16,26 @@ The real sshd here runs with UsePAM yes and Debian's PAM configuration for sshd.
 from __future__ import annotations
 
 import datetime
+import functools
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncssh
 import pytest
 
 import harness.openssh
-from custom_components.ssh_callhome.engine.connection import check_tunnel
-from custom_components.ssh_callhome.engine.keys import authorized_keys_line
-from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
-from custom_components.ssh_callhome.engine.server_script import setup_script
-from custom_components.ssh_callhome.engine.server_setup import server_settings
-from harness.engine import server_settings as tunnel_settings
-from harness.network import LOOPBACK, free_port
-from harness.server_script import (
-    DropInSSHServer,
-    create_account,
-    folder_for_accounts,
-    run_script,
-    throwaway_account,
+from harness.server_script import create_account, throwaway_account
+from harness.server_script_run import (
+    NO_LOGIN,
+    installed_means_logs_in,
+    running_drop_in_sshd,
+    stand_in,
+    stand_ins_first,
 )
 
 _COMMENT = "ssh_callhome@password_aging"
 _SSHD_PAM = Path("/etc/pam.d/sshd")
-_SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # A hardened login.defs's maximum password age, and a day past it.
 _MAX_DAYS = 90
 _DAYS_LATER = 100
@@ -57,12 +51,6 @@ def pam_sshd_config(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.skip(f"{_SSHD_PAM} is needed for sshd with PAM")
     config = harness.openssh._CONFIG.replace("UsePAM no", "UsePAM yes")
     monkeypatch.setattr(harness.openssh, "_CONFIG", config)
-
-
-@pytest.fixture
-def accounts_folder() -> Iterator[Path]:
-    with folder_for_accounts() as folder:
-        yield folder
 
 
 def _must_change_password(name: str) -> None:
@@ -88,38 +76,16 @@ async def test_the_tunnel_gets_its_port_whatever_the_password_age(
     client_key: asyncssh.SSHKey, tmp_path: Path, accounts_folder: Path, case: str
 ) -> None:
     exists, aging = _CASES[case]
-    useradd = accounts_folder / "useradd"
-    useradd.write_text(_USERADD_HARDENED)
-    useradd.chmod(0o755)
+    stand_in(accounts_folder, "useradd", _USERADD_HARDENED)
     with throwaway_account() as name:
         if exists:
-            create_account(name, "/usr/sbin/nologin")
+            create_account(name, NO_LOGIN)
             aging(name)
-        server = DropInSSHServer(tmp_path / "sshd", name)
-        server.start()
-        try:
-            settings = tunnel_settings(server, client_key, free_port())
-            ports = [settings.remote_port]
-            line = authorized_keys_line(
-                client_key, LOOPBACK, ports, _COMMENT, ServerSoftware.OPENSSH
+        with running_drop_in_sshd(tmp_path / "sshd", name) as server:
+            await installed_means_logs_in(
+                server,
+                client_key,
+                _COMMENT,
+                before_reload=None if exists else functools.partial(aging, name),
+                PATH=stand_ins_first(accounts_folder),
             )
-            block = server_settings(ServerSoftware.OPENSSH, name, LOOPBACK, ports)
-            script = setup_script(ServerSoftware.OPENSSH, name, client_key, line, block)
-
-            result = run_script(
-                script, **server.script_environment, PATH=f"{accounts_folder}:{_SYSTEM_PATH}"
-            )
-
-            print(result.returncode, result.stdout, result.stderr)
-            if result.returncode != 0:  # a refusal is fine; a success must be one
-                return
-            if not exists:
-                aging(name)
-            server.stop()  # started again as the reload would: with the drop-in in force
-            server.start()
-            try:
-                await check_tunnel(settings)
-            finally:
-                print(server.log_path.read_text())
-        finally:
-            server.stop()

@@ -26,8 +26,8 @@ from harness.server_script import (
     DropInSSHServer,
     forward_granted,
     run_script,
-    throwaway_account,
 )
+from harness.server_script_run import drop_in_sshd_for_a_new_account
 
 _COMMENT = "ssh_callhome@attack"
 
@@ -40,11 +40,8 @@ def _script(key: asyncssh.SSHKey, account: str, port: int) -> str:
 
 @pytest.fixture
 def shared_sshd(socket_enabled: None, tmp_path: Path) -> Iterator[DropInSSHServer]:
-    with throwaway_account() as account:
-        server = DropInSSHServer(tmp_path / "sshd", account)
-        server.start()
+    with drop_in_sshd_for_a_new_account(tmp_path / "sshd") as server:
         yield server
-        server.stop()
 
 
 def _run(server: DropInSSHServer, script: str) -> None:

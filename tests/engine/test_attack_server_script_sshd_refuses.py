@@ -18,14 +18,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.engine.connection import check_tunnel
-from custom_components.ssh_callhome.engine.keys import authorized_keys_line
-from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
-from custom_components.ssh_callhome.engine.server_script import setup_script
-from custom_components.ssh_callhome.engine.server_setup import server_settings
-from harness.engine import server_settings as tunnel_settings
-from harness.network import LOOPBACK, free_port
-from harness.server_script import DropInSSHServer, run_script, throwaway_account
+from harness.server_script import DropInSSHServer, throwaway_account
+from harness.server_script_run import installed_means_logs_in
 
 _COMMENT = "ssh_callhome@hardened"
 # The main section of sshd_config, as hardened: each keeps the account out.
@@ -62,22 +56,6 @@ async def test_a_key_the_script_installs_is_one_a_hardened_sshd_lets_in(
         server.extra_config = _HARDENING[hardening] + server.extra_config
     server.start()
     try:
-        settings = tunnel_settings(server, client_key, free_port())
-        ports = [settings.remote_port]
-        line = authorized_keys_line(client_key, LOOPBACK, ports, _COMMENT, ServerSoftware.OPENSSH)
-        block = server_settings(ServerSoftware.OPENSSH, account, LOOPBACK, ports)
-        script = setup_script(ServerSoftware.OPENSSH, account, client_key, line, block)
-
-        result = run_script(script, **server.script_environment)
-
-        print(result.returncode, result.stdout, result.stderr)
-        if result.returncode != 0:  # a refusal is fine; a success must be one
-            return
-        server.stop()  # started again as the reload would: with the drop-in in force
-        server.start()
-        try:
-            await check_tunnel(settings)
-        finally:
-            print(server.log_path.read_text()[-2000:])
+        await installed_means_logs_in(server, client_key, _COMMENT)
     finally:
         server.stop()

@@ -25,20 +25,18 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.engine.keys import authorized_keys_line
-from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
-from custom_components.ssh_callhome.engine.server_script import setup_script
-from custom_components.ssh_callhome.engine.server_setup import server_settings
-from harness.network import LOOPBACK
-from harness.server_script import (
-    create_account,
-    folder_for_accounts,
-    run_script,
-    throwaway_account,
+from harness.server_script import run_script, run_script_in
+from harness.server_script_run import (
+    INSTALLED,
+    no_login_account,
+    openssh_script,
+    print_only_config,
+    run_printing_only,
+    stand_in,
+    stand_ins_first,
 )
 
 _COMMENT = "ssh_callhome@step_output"
-_SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # Advice in the script's own words, which the script would never give.
 _FORGED = (
     "WARNING: sshd reads no key while the account cannot read /etc/shadow: "
@@ -76,37 +74,16 @@ _PID_WAIT = 5.0
 _PID_POLL = 0.1
 
 
-def _script(key: asyncssh.SSHKey, account: str) -> str:
-    line = authorized_keys_line(key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
-    settings = server_settings(ServerSoftware.OPENSSH, account, LOOPBACK, [8123])
-    return setup_script(ServerSoftware.OPENSSH, account, key, line, settings)
-
-
-@pytest.fixture
-def accounts_folder() -> Iterator[Path]:
-    with folder_for_accounts() as folder:
-        yield folder
-
-
 @pytest.fixture
 def account() -> Iterator[str]:
-    with throwaway_account() as name:
-        create_account(name, "/usr/sbin/nologin")
+    with no_login_account() as name:
         yield name
 
 
 def _stand_in_mktemp(folder: Path, text: str) -> str:
     """A PATH whose `mktemp` runs `text` as the account first: the account's injected code."""
-    mktemp = folder / "mktemp"
-    mktemp.write_text(text)
-    mktemp.chmod(0o755)
-    return f"{folder}:{_SYSTEM_PATH}"
-
-
-def _environment(tmp_path: Path, path: str) -> dict[str, str]:
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")  # no Include: the script only prints the Match block
-    return {"PATH": path, "SSHD_CONFIG": str(config), "SSHD_CONFIG_DIR": str(tmp_path)}
+    stand_in(folder, "mktemp", text)
+    return stand_ins_first(folder)
 
 
 def test_the_account_cannot_speak_in_the_scripts_name(
@@ -114,10 +91,9 @@ def test_the_account_cannot_speak_in_the_scripts_name(
 ) -> None:
     path = _stand_in_mktemp(accounts_folder, _FORGE.format(text=_FORGED))
 
-    result = run_script(_script(client_key, account), **_environment(tmp_path, path))
+    result = run_printing_only(openssh_script(client_key, account, _COMMENT), tmp_path, PATH=path)
 
-    print(result.stdout, result.stderr)
-    assert "key line of this tunnel installed" in result.stdout, "the script did not get there"
+    assert INSTALLED in result.stdout, "the script did not get there"
     lines = (result.stdout + result.stderr).splitlines()
     assert f"ssh_callhome: {_FORGED}" not in lines
 
@@ -127,7 +103,8 @@ def test_what_the_account_writes_reaches_root_bounded(
 ) -> None:
     path = _stand_in_mktemp(accounts_folder, _FLOOD)
 
-    result = run_script(_script(client_key, account), **_environment(tmp_path, path))
+    script = openssh_script(client_key, account, _COMMENT)
+    result = run_script(script, PATH=path, **print_only_config(tmp_path))
 
     printed = len(result.stdout) + len(result.stderr)
     print(f"the account wrote {_FLOOD_BYTES} bytes, the script printed {printed}")
@@ -157,14 +134,11 @@ def test_the_account_cannot_hold_the_script(
     home = Path(pwd.getpwnam(account).pw_dir)
     started = time.monotonic()
     try:
-        result = subprocess.run(
+        result = run_script_in(
             ["sh"],
-            input=_script(client_key, account),
-            env={**os.environ, **_environment(tmp_path, path)},
-            capture_output=True,
-            text=True,
+            openssh_script(client_key, account, _COMMENT),
+            {"PATH": path, **print_only_config(tmp_path)},
             timeout=_SCRIPT_BOUND,
-            check=False,
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"the script still waited for the account after {_SCRIPT_BOUND} s")

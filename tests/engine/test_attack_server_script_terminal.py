@@ -17,28 +17,24 @@ import pty
 import select
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.engine.keys import authorized_keys_line
-from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
-from custom_components.ssh_callhome.engine.server_script import setup_script
-from custom_components.ssh_callhome.engine.server_setup import server_settings
-from harness.network import LOOPBACK
-from harness.server_script import (
-    create_account,
-    folder_for_accounts,
-    path_without,
-    throwaway_account,
+from harness.server_script_run import (
+    INSTALLED,
+    RUNNERS,
+    no_login_account,
+    openssh_script,
+    print_only_config,
+    step_path,
 )
 
 _COMMENT = "ssh_callhome@terminal"
-# In the order the script tries them: hiding the ones before a runner makes the script use it.
-# util-linux's su (the third) starts a session of its own for -c, so it is not attacked here.
-_RUNNERS = ("setpriv", "runuser")
+# util-linux's su (the third runner) starts a session of its own for -c: not attacked here.
+_RUNNERS = RUNNERS[:2]
 # A Python the account can run (the test's own virtualenv may sit in a folder it cannot read).
 _SYSTEM_PYTHON = Path("/usr/bin/python3")
 _LEGACY_TIOCSTI = Path("/proc/sys/dev/tty/legacy_tiocsti")
@@ -64,18 +60,6 @@ for byte in b"touch {marker}\\n":
 PY
 exec {mktemp} "$@"
 """
-
-
-def _script(key: asyncssh.SSHKey, account: str) -> str:
-    line = authorized_keys_line(key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
-    settings = server_settings(ServerSoftware.OPENSSH, account, LOOPBACK, [8123])
-    return setup_script(ServerSoftware.OPENSSH, account, key, line, settings)
-
-
-@pytest.fixture
-def accounts_folder() -> Iterator[Path]:
-    with folder_for_accounts() as folder:
-        yield folder
 
 
 def _read_until(terminal: int, pid: int, done: Callable[[bytes], bool]) -> bytes:
@@ -130,25 +114,14 @@ def test_the_account_cannot_type_into_roots_terminal(
     if _LEGACY_TIOCSTI.exists() and _LEGACY_TIOCSTI.read_text().strip() == "0":
         pytest.skip("this kernel refuses TIOCSTI to every unprivileged process")
     marker = tmp_path / "typed-by-the-account"
-    probe = accounts_folder / "probe"
-    probe.mkdir(mode=0o755)
-    push = probe / "mktemp"
-    push.write_text(
-        _PUSH_COMMAND.format(python=_SYSTEM_PYTHON, marker=marker, mktemp="/usr/bin/mktemp")
-    )
-    push.chmod(0o755)
-    hidden = set(_RUNNERS[: _RUNNERS.index(runner)])
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")  # no Include: the script only prints the Match block
-    with throwaway_account() as name:
-        create_account(name, "/usr/sbin/nologin")
+    push = _PUSH_COMMAND.format(python=_SYSTEM_PYTHON, marker=marker, mktemp="/usr/bin/mktemp")
+    path = step_path(accounts_folder, runner, push)
+    with no_login_account() as name:
         script_file = tmp_path / "script.sh"
-        script_file.write_text(_script(client_key, name))
-        path = f"{probe}:{path_without(hidden, accounts_folder / 'bin')}"
+        script_file.write_text(openssh_script(client_key, name, _COMMENT))
         output = _paste_into_root_terminal(
-            script_file,
-            {"PATH": path, "SSHD_CONFIG": str(config), "SSHD_CONFIG_DIR": str(tmp_path)},
+            script_file, {"PATH": path, **print_only_config(tmp_path)}
         )
         print(output.decode(errors="replace"))
-        assert b"key line of this tunnel installed" in output, "the script did not get there"
+        assert INSTALLED.encode() in output, "the script did not get there"
     assert not marker.exists(), "a command the account typed ran in root's shell, as root"

@@ -12,22 +12,21 @@ The account's own step writes to root's terminal too: its stderr is that termina
 from __future__ import annotations
 
 import pwd
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncssh
 import pytest
 
-from custom_components.ssh_callhome.engine.keys import authorized_keys_line
-from custom_components.ssh_callhome.engine.server_hello import ServerSoftware
-from custom_components.ssh_callhome.engine.server_script import setup_script
-from custom_components.ssh_callhome.engine.server_setup import server_settings
-from harness.network import LOOPBACK
-from harness.server_script import (
-    create_account,
-    folder_for_accounts,
-    run_script,
-    throwaway_account,
+from harness.server_script import folder_for_accounts
+from harness.server_script_run import (
+    INSTALLED,
+    no_login_account,
+    openssh_script,
+    run_printing_only,
+    stand_in,
+    stand_ins_first,
 )
 
 _COMMENT = "ssh_callhome@terminal_text"
@@ -49,34 +48,26 @@ def directory_folder() -> Iterator[Path]:
         yield folder
 
 
+def _controls_printed(result: subprocess.CompletedProcess[str]) -> set[str]:
+    return _CONTROLS & set(result.stdout + result.stderr)
+
+
 def test_an_accounts_own_passwd_fields_reach_roots_terminal_as_text(
     client_key: asyncssh.SSHKey, tmp_path: Path, directory_folder: Path
 ) -> None:
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")
-    with throwaway_account() as name:
-        create_account(name, "/bin/sh")  # a login account: the script warns, naming its shell
+    # A login account: the script warns, naming its shell.
+    with no_login_account("/bin/sh") as name:
         real = pwd.getpwnam(name)
         entry = ":".join(
             (name, "x", str(real.pw_uid), str(real.pw_gid), "", real.pw_dir, f"/bin/sh{_CLIPBOARD}")
         )
-        getent = directory_folder / "getent"
-        getent.write_text(_DIRECTORY.format(name=name, entry=entry))
-        getent.chmod(0o755)
-        line = authorized_keys_line(client_key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
-        settings = server_settings(ServerSoftware.OPENSSH, name, LOOPBACK, [8123])
-        script = setup_script(ServerSoftware.OPENSSH, name, client_key, line, settings)
+        stand_in(directory_folder, "getent", _DIRECTORY.format(name=name, entry=entry))
+        script = openssh_script(client_key, name, _COMMENT)
 
-        result = run_script(
-            script,
-            PATH=f"{directory_folder}:/usr/sbin:/usr/bin:/sbin:/bin",
-            SSHD_CONFIG=str(config),
-            SSHD_CONFIG_DIR=str(tmp_path),
-        )
+        result = run_printing_only(script, tmp_path, PATH=stand_ins_first(directory_folder))
 
-        print(repr(result.stdout), repr(result.stderr))
         assert "has the login shell" in result.stdout, "the script did not get there"
-        assert not _CONTROLS & set(result.stdout + result.stderr)
+        assert not _controls_printed(result)
 
 
 # Stands in for code the account runs in the script's process as the account (any process of
@@ -90,24 +81,12 @@ exec /usr/bin/mktemp "$@"
 def test_the_accounts_step_writes_nothing_raw_to_roots_terminal(
     client_key: asyncssh.SSHKey, tmp_path: Path, directory_folder: Path
 ) -> None:
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")
-    mktemp = directory_folder / "mktemp"
-    mktemp.write_text(_WRITE_TO_STDERR.format(text=_CLIPBOARD.replace("\x1b", "\\033")))
-    mktemp.chmod(0o755)
-    with throwaway_account() as name:
-        create_account(name, "/usr/sbin/nologin")
-        line = authorized_keys_line(client_key, LOOPBACK, [8123], _COMMENT, ServerSoftware.OPENSSH)
-        settings = server_settings(ServerSoftware.OPENSSH, name, LOOPBACK, [8123])
-        script = setup_script(ServerSoftware.OPENSSH, name, client_key, line, settings)
+    code = _WRITE_TO_STDERR.format(text=_CLIPBOARD.replace("\x1b", "\\033"))
+    stand_in(directory_folder, "mktemp", code)
+    with no_login_account() as name:
+        script = openssh_script(client_key, name, _COMMENT)
 
-        result = run_script(
-            script,
-            PATH=f"{directory_folder}:/usr/sbin:/usr/bin:/sbin:/bin",
-            SSHD_CONFIG=str(config),
-            SSHD_CONFIG_DIR=str(tmp_path),
-        )
+        result = run_printing_only(script, tmp_path, PATH=stand_ins_first(directory_folder))
 
-        print(repr(result.stdout), repr(result.stderr))
-        assert "key line of this tunnel installed" in result.stdout, "it did not get there"
-        assert not _CONTROLS & set(result.stdout + result.stderr)
+        assert INSTALLED in result.stdout, "it did not get there"
+        assert not _controls_printed(result)

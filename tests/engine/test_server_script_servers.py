@@ -28,6 +28,7 @@ from harness.server_script import (
     run_script,
     throwaway_account,
 )
+from harness.server_script_run import drop_in_sshd_for_a_new_account
 
 _COMMENT = "ssh_callhome@sshd_side"
 # What reloads sshd on Debian (systemd), Alpine (OpenRC) and SysV-style servers: none of them on
@@ -46,14 +47,8 @@ def _script(key: asyncssh.SSHKey, account: str, ports: list[int]) -> str:
 
 @pytest.fixture
 def drop_in_sshd(socket_enabled: None, tmp_path: Path) -> Iterator[DropInSSHServer]:
-    """A real sshd, started, whose config includes its drop-in folder, for a throwaway account."""
-    with throwaway_account() as account:
-        server = DropInSSHServer(tmp_path / "sshd", account)
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with drop_in_sshd_for_a_new_account(tmp_path / "sshd") as server:
+        yield server
 
 
 async def test_a_missing_folder_the_config_includes_is_created_for_the_block(

@@ -40,6 +40,7 @@ from harness.openssh import OpenSSHServer
 from harness.scripted_tunnel import ScriptedTunnel
 from harness.secrets import SecretRecorder
 from harness.server_script import throwaway_account
+from harness.supervisor import Addon, FakeSupervisor, our_addon, supervisor_with
 from harness.tls import start_https
 
 
@@ -186,3 +187,17 @@ def new_account(openssh: OpenSSHServer) -> Iterator[str]:
         openssh.stop()
         openssh.start()
         yield name
+
+
+@pytest.fixture
+def addon(user_input: dict[str, Any]) -> Addon:
+    """This project's add-on, stopped, set up with the server, account, port and key of the
+    flows' input; a module whose add-on runs, or differs, has its own."""
+    return our_addon(user_input)
+
+
+@pytest.fixture
+def on_supervisor(hass: HomeAssistant, addon: Addon) -> Iterator[FakeSupervisor]:
+    """Home Assistant on a Supervisor (its client mocked) with the add-on installed."""
+    with supervisor_with(hass, addon) as supervisor:
+        yield supervisor

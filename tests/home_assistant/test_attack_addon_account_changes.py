@@ -12,7 +12,6 @@ The Supervisor's client is mocked as in test_addon.py; the server is the real ss
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +24,16 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
 from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, DOMAIN
-from harness.flows import submit, suggested_values
+from harness.flows import shown_authorize_step, submit, suggested_values
 from harness.network import free_port
-from harness.server_script import key_blob, run_script
-from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
+from harness.server_script import key_blob
+from harness.server_script_run import run_printing_only
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
-SLUG = "a0d7b954_ssh_callhome"
 
-
-@pytest.fixture
-def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[FakeSupervisor]:
-    """The add-on, stopped, logging in as the server's login account (root here)."""
-    options = addon_options(user_input)
-    supervisor = FakeSupervisor(installed=[Addon(SLUG, "SSH Call Home", options, started=False)])
-    with supervisor_install(hass, supervisor):
-        yield supervisor
-
-
+# The conftest's on_supervisor: the add-on, stopped, logging in as the server's login
+# account (root here).
 @pytest.mark.usefixtures("on_supervisor")
 async def test_the_key_the_import_shows_is_the_key_it_stores(
     hass: HomeAssistant,
@@ -62,14 +52,8 @@ async def test_the_key_the_import_shows_is_the_key_it_stores(
         assert form["errors"], "no error"
     confirm = await submit(hass, form, {**addons, CONF_USERNAME: new_account})
     assert confirm["step_id"] == "confirm"
-    authorize = await submit(hass, confirm, {})
-    assert authorize["step_id"] == "authorize"
-    placeholders = authorize["description_placeholders"]
-    assert placeholders is not None
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")  # no Include: the script only prints the Match block
-    ran = run_script(placeholders["script"], SSHD_CONFIG=str(config), SSHD_CONFIG_DIR=str(tmp_path))
-    print(ran.returncode, ran.stdout, ran.stderr)
+    authorize, placeholders = await shown_authorize_step(hass, confirm)
+    run_printing_only(placeholders["script"], tmp_path)
     created = await submit(hass, authorize, {})
     assert created["type"] is FlowResultType.CREATE_ENTRY, created
     entry_key = asyncssh.import_private_key(created["data"][CONF_PRIVATE_KEY])

@@ -11,7 +11,7 @@ real sshd.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import asyncssh
@@ -27,7 +27,7 @@ from custom_components.ssh_callhome.const import (
     DOMAIN,
 )
 from harness.flows import submit, suggested_values
-from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
+from harness.supervisor import OUR_SLUG, Addon, FakeSupervisor
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
@@ -35,19 +35,6 @@ SLUG = "a0d7b954_ssh_callhome"
 # The steps that follow the form and that a user submits as shown: the host key, the line.
 PASSED_AS_SHOWN = ("confirm", "addon_authorize")
 STEPS_AFTER_THE_FORM = len(PASSED_AS_SHOWN)
-
-
-@pytest.fixture
-def addon(user_input: dict[str, Any]) -> Addon:
-    options = addon_options(user_input)
-    return Addon(SLUG, "SSH Call Home", options, started=False)
-
-
-@pytest.fixture
-def on_supervisor(hass: HomeAssistant, addon: Addon) -> Iterator[FakeSupervisor]:
-    supervisor = FakeSupervisor(installed=[addon])
-    with supervisor_install(hass, supervisor):
-        yield supervisor
 
 
 def _give_a_new_key(_supervisor: FakeSupervisor, addon: Addon) -> None:
@@ -68,7 +55,7 @@ async def test_the_discovered_flow_imports_the_addon_as_it_is_now(
     change: Callable[[FakeSupervisor, Addon], None],
 ) -> None:
     form = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_INTEGRATION_DISCOVERY}, data={ADDON_SLUG: SLUG}
+        DOMAIN, context={"source": SOURCE_INTEGRATION_DISCOVERY}, data={ADDON_SLUG: OUR_SLUG}
     )
     assert form["step_id"] == "import_addon"
     change(on_supervisor, addon)  # days later, the user opens the discovered flow

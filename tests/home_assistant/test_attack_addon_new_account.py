@@ -25,14 +25,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
 from custom_components.ssh_callhome.const import CONF_PRIVATE_KEY, DOMAIN
-from harness.flows import submit, suggested_values
+from harness.flows import shown_authorize_step, submit, suggested_values
 from harness.openssh import OpenSSHServer
-from harness.server_script import run_script
-from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
+from harness.server_script_run import run_printing_only
+from harness.supervisor import FakeSupervisor, our_addon, supervisor_with
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
-
-SLUG = "a0d7b954_ssh_callhome"
 
 
 @pytest.fixture(params=["stopped", "running"])
@@ -50,9 +48,7 @@ def on_supervisor(
     running = request.param == "running"
     if running:  # after the server's restart for the new account, which would end the session
         request.getfixturevalue("port_thief")
-    options = addon_options(user_input)
-    supervisor = FakeSupervisor(installed=[Addon(SLUG, "SSH Call Home", options, started=running)])
-    with supervisor_install(hass, supervisor):
+    with supervisor_with(hass, our_addon(user_input, started=running)) as supervisor:
         yield supervisor
 
 
@@ -74,14 +70,8 @@ async def test_an_import_under_a_new_account_leaves_no_shell_on_the_addons_accou
     form = await submit(hass, menu, {"next_step_id": "import_addon"})
     confirm = await submit(hass, form, {**suggested_values(form), CONF_USERNAME: new_account})
     assert confirm["step_id"] == "confirm"
-    authorize = await submit(hass, confirm, {})
-    assert authorize["step_id"] == "authorize"
-    placeholders = authorize["description_placeholders"]
-    assert placeholders is not None
-    config = tmp_path / "sshd_config"
-    config.write_text("Port 22\n")  # no Include: the script only prints the Match block
-    ran = run_script(placeholders["script"], SSHD_CONFIG=str(config), SSHD_CONFIG_DIR=str(tmp_path))
-    print(ran.returncode, ran.stdout, ran.stderr)
+    authorize, placeholders = await shown_authorize_step(hass, confirm)
+    ran = run_printing_only(placeholders["script"], tmp_path)
     assert ran.returncode == 0
     created = await submit(hass, authorize, {})
     assert created["type"] is FlowResultType.CREATE_ENTRY

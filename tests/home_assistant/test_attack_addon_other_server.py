@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncssh
 import pytest
@@ -26,11 +25,8 @@ from custom_components.ssh_callhome.const import DOMAIN
 from harness.flows import submit, suggested_values
 from harness.openssh import OpenSSHServer
 from harness.server_script import key_blob
-from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
-
-SLUG = "a0d7b954_ssh_callhome"
 
 
 @pytest.fixture
@@ -42,15 +38,7 @@ def new_server(socket_enabled: None, tmp_path: Path) -> Iterator[OpenSSHServer]:
     server.stop()
 
 
-@pytest.fixture
-def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[FakeSupervisor]:
-    """The add-on, stopped, logging in to the old server (the `openssh` fixture's)."""
-    options = addon_options(user_input)
-    supervisor = FakeSupervisor(installed=[Addon(SLUG, "SSH Call Home", options, started=False)])
-    with supervisor_install(hass, supervisor):
-        yield supervisor
-
-
+# The conftest's on_supervisor: the add-on, stopped, logging in to the old server (`openssh`).
 @pytest.mark.usefixtures("on_supervisor")
 async def test_an_import_onto_another_server_gets_a_key_of_its_own(
     hass: HomeAssistant, new_server: OpenSSHServer, client_key: asyncssh.SSHKey

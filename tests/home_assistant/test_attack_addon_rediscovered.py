@@ -11,7 +11,6 @@ whenever one is down). The Supervisor's client is mocked as in test_addon.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,11 +26,9 @@ from custom_components.ssh_callhome.const import (
 )
 from harness.integration import load
 from harness.openssh import OpenSSHServer
-from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
-SLUG = "a0d7b954_ssh_callhome"
 # The account of the tunnel's own that the import named instead of the add-on's (root).
 TUNNEL_ACCOUNT = "tunnel"
 
@@ -42,15 +39,7 @@ def entry_data(openssh: OpenSSHServer, user_input: dict[str, Any]) -> dict[str, 
     return {**user_input, CONF_USERNAME: TUNNEL_ACCOUNT, CONF_HOST_KEY: openssh.host_public_key}
 
 
-@pytest.fixture
-def on_supervisor(hass: HomeAssistant, user_input: dict[str, Any]) -> Iterator[FakeSupervisor]:
-    """The add-on, left installed and stopped after the import, as the import leaves it."""
-    options = addon_options(user_input)
-    supervisor = FakeSupervisor(installed=[Addon(SLUG, "SSH Call Home", options, started=False)])
-    with supervisor_install(hass, supervisor):
-        yield supervisor
-
-
+# The conftest's on_supervisor: the add-on left installed and stopped, as the import leaves it.
 @pytest.mark.usefixtures("on_supervisor")
 async def test_no_discovery_once_the_addon_is_imported_under_another_account(
     hass: HomeAssistant, entry: MockConfigEntry

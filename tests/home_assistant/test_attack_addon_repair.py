@@ -8,7 +8,6 @@ The Supervisor's client is mocked as in test_addon.py; the tunnel runs against t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import asyncssh
@@ -23,11 +22,10 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.ssh_callhome.const import DOMAIN
 from harness.integration import load
 from harness.network import wait_until
-from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
+from harness.supervisor import Addon, FakeSupervisor, our_addon
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
-SLUG = "a0d7b954_ssh_callhome"
 # Bound of the wait for the repair on the real server, far above what it takes (under a second).
 TUNNEL_WAIT = 10.0
 
@@ -35,15 +33,7 @@ TUNNEL_WAIT = 10.0
 @pytest.fixture
 def addon(user_input: dict[str, Any]) -> Addon:
     """The add-on running with the entry's server and port (another session holds the port)."""
-    options = addon_options(user_input)
-    return Addon(SLUG, "SSH Call Home", options, started=True)
-
-
-@pytest.fixture
-def on_supervisor(hass: HomeAssistant, addon: Addon) -> Iterator[FakeSupervisor]:
-    supervisor = FakeSupervisor(installed=[addon])
-    with supervisor_install(hass, supervisor):
-        yield supervisor
+    return our_addon(user_input, started=True)
 
 
 async def test_the_fix_leaves_an_addon_alone_that_no_longer_holds_the_port(

@@ -11,7 +11,6 @@ against the real sshd.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,25 +21,15 @@ from homeassistant.data_entry_flow import FlowResultType
 
 from custom_components.ssh_callhome.const import DOMAIN
 from harness.flows import submit, suggested_values
-from harness.supervisor import Addon, FakeSupervisor, addon_options, supervisor_install
+from harness.supervisor import Addon, FakeSupervisor, our_addon
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
-
-SLUG = "a0d7b954_ssh_callhome"
 
 
 @pytest.fixture
 def addon(user_input: dict[str, Any]) -> Addon:
     """The add-on running with the entry's server and port, as the menu opens."""
-    options = addon_options(user_input)
-    return Addon(SLUG, "SSH Call Home", options, started=True)
-
-
-@pytest.fixture
-def on_supervisor(hass: HomeAssistant, addon: Addon) -> Iterator[FakeSupervisor]:
-    supervisor = FakeSupervisor(installed=[addon])
-    with supervisor_install(hass, supervisor):
-        yield supervisor
+    return our_addon(user_input, started=True)
 
 
 @pytest.mark.usefixtures("port_thief")  # something else than the add-on holds the port

@@ -17,21 +17,16 @@ from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
 from harness.flows import submit
 from harness.network import LOOPBACK, free_port
 from harness.openssh import OpenSSHServer
-from harness.server_script import DropInSSHServer, run_script, throwaway_account
+from harness.server_script import DropInSSHServer, run_script
+from harness.server_script_run import drop_in_sshd_for_a_new_account
 
 pytestmark = pytest.mark.usefixtures("ha_http_port")
 
 
 @pytest.fixture
 def drop_in_sshd(socket_enabled: None, tmp_path: Path) -> Iterator[DropInSSHServer]:
-    """A real sshd, started, for a throwaway account that the script creates."""
-    with throwaway_account() as account:
-        server = DropInSSHServer(tmp_path / "sshd", account)
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with drop_in_sshd_for_a_new_account(tmp_path / "sshd") as server:
+        yield server
 
 
 async def authorize_step(hass: HomeAssistant, server: dict[str, Any]) -> ConfigFlowResult:
