@@ -8,15 +8,12 @@ and hostile framing split anywhere.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from itertools import pairwise
 
 import pytest
 from aiohttp import web
-from aiohttp.http_parser import HttpRequestParserPy
 from aiohttp.streams import StreamReader
-from aiohttp.web_protocol import RequestPayloadError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +22,7 @@ from custom_components.ssh_callhome.engine.chunked_body import (
     SIZE_LINE_BYTES,
     ChunkedBody,
 )
+from harness.aiohttp_parsers import request_handler
 
 HEAD = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 NEXT = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -36,18 +34,7 @@ class AiohttpBody:
     """aiohttp's request parser (C or Python) with one chunked request's head fed."""
 
     def __init__(self, python_parser: bool) -> None:
-        handler = web.Server(_answer)()
-        assert isinstance(handler, web.RequestHandler)
-        parser = handler._request_parser
-        if python_parser:
-            parser = HttpRequestParserPy(
-                handler,
-                asyncio.get_running_loop(),
-                2**16,
-                max_line_size=8190,
-                max_field_size=8190,
-                payload_exception=RequestPayloadError,
-            )
+        parser = request_handler(web.Server(_answer), python_parser)._request_parser
         assert parser is not None
         self._parser = parser
         [(_message, payload)], _upgraded, _tail = parser.feed_data(HEAD)

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.http_parser import HttpRequestParserPy
-from aiohttp.web_protocol import RequestPayloadError
 
 from custom_components.ssh_callhome.engine import aiohttp_internals, private_api
 from custom_components.ssh_callhome.engine.limits import (
@@ -22,6 +20,7 @@ from custom_components.ssh_callhome.engine.limits import (
     REQUEST_HEAD_LINES,
     ConnectionLimits,
 )
+from harness.aiohttp_parsers import request_handler
 
 LIMITS = ConnectionLimits(idle_timeout=5.0)
 NO_EVENTS = aiohttp_internals.RequestEvents(print, print, print, print)
@@ -68,17 +67,7 @@ class Connection:
 
 async def handler_for(server: web.Server, python_parser: bool = False) -> Connection:
     """A connection's handler, with aiohttp's C parser (as installed) or its Python one."""
-    handler = server()
-    assert isinstance(handler, web.RequestHandler)
-    if python_parser:  # what aiohttp uses without its C extensions (AIOHTTP_NO_EXTENSIONS)
-        handler._request_parser = HttpRequestParserPy(
-            handler,
-            asyncio.get_running_loop(),
-            2**16,
-            max_line_size=8190,
-            max_field_size=8190,
-            payload_exception=RequestPayloadError,
-        )
+    handler = request_handler(server, python_parser)
     parser = RecordingParser(handler._request_parser)  # type: ignore[arg-type]
     handler._request_parser = parser  # type: ignore[assignment]
     parsed: list[None] = []
