@@ -1,9 +1,9 @@
-"""A chunked body's chunks followed (chunked_body.py): it never goes on where aiohttp ended it.
+"""A chunked body followed to its end (chunked_body.py): it ends exactly where aiohttp's does.
 
-The head bound skips its search for a blank line in a piece only when ChunkedBody says the body
-goes on past it. Were that wrong, a head after the body would pass uncounted; so each claim is
-checked against aiohttp's own parsers (C and Python) fed the same pieces, over bodies of plain
-and hostile framing split anywhere.
+The head bound counts what follows a body as the next head from where ChunkedBody says the body
+ends. Were that wrong, a head could pass uncounted (too late) or a body be cut (too soon); so
+each answer is checked against aiohttp's own parsers (C and Python) fed the same pieces, over
+bodies of plain and hostile framing split anywhere.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custom_components.ssh_callhome.engine.chunked_body import (
-    CHUNKS_PER_PIECE,
     SIZE_LINE_BYTES,
     ChunkedBody,
+    FramingRefused,
+    TrailerBounds,
 )
+from custom_components.ssh_callhome.engine.limits import REQUEST_HEAD_BYTES, REQUEST_HEAD_LINES
 from harness.aiohttp_parsers import request_handler
 
 HEAD = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -86,29 +88,49 @@ def chunked_streams(draw: st.DrawFn) -> bytes:
     return stream + draw(st.sampled_from([b"\r\n" + NEXT, b"\r\n", b"\n", b""]))
 
 
+def follower() -> ChunkedBody:
+    return ChunkedBody(TrailerBounds(REQUEST_HEAD_BYTES, REQUEST_HEAD_LINES))
+
+
+def ends_found(chunks: ChunkedBody, pieces: Iterator[bytes]) -> list[int | None]:
+    """Where the body ends in each piece (None: it goes on), until it ends."""
+    ends: list[int | None] = []
+    for piece in pieces:
+        ends.append(chunks.end_in(piece))
+        if chunks.ended:
+            break
+    return ends
+
+
 @pytest.mark.parametrize("python_parser", [False, True], ids=["C", "Python"])
 @settings(max_examples=400, deadline=None)
 @given(stream=chunked_streams(), cuts=st.lists(st.integers(min_value=0), max_size=12))
-async def test_a_body_never_goes_on_past_a_piece_aiohttp_ended_it_in(
+async def test_a_body_ends_where_aiohttp_ends_it_or_is_refused(
     python_parser: bool, stream: bytes, cuts: list[int]
 ) -> None:
+    """Every piece: taken whole while aiohttp's body goes on; cut where aiohttp's body ended."""
     parsed = AiohttpBody(python_parser)
-    chunks = ChunkedBody()
+    chunks = follower()
     for piece in pieces_of(stream, cuts):
-        goes_on = chunks.goes_on_past(piece)
-        ended = parsed.ended_by(piece)
+        try:
+            end = chunks.end_in(piece)
+        except FramingRefused:
+            return  # refused: the connection is closed, nothing more is parsed
+        body = piece if end is None else piece[:end]
+        ended = parsed.ended_by(body)
         if ended is None:
-            return  # refused: the connection is closed, no head follows
-        assert not (goes_on and ended), (piece, stream)
+            return  # aiohttp refused it: the connection is closed as well
+        assert ended == (end is not None), (piece, stream)
+        if ended:
+            return
 
 
-async def test_a_large_upload_is_followed_to_its_last_chunk() -> None:
-    """In 1 MiB chunks, 32 KiB pieces: every piece but the last goes on, unsearched."""
-    stream = chunk(b"\n" * MiB) * 4 + b"0\r\n\r\n"
-    chunks = ChunkedBody()
+async def test_a_large_upload_is_followed_to_its_exact_end() -> None:
+    """In 1 MiB chunks, 32 KiB pieces: every piece is taken whole until the end, found exactly."""
+    stream = chunk(b"\n" * MiB) * 4 + b"0\r\nX-Trailer: 1\r\n\r\n"
     cuts = list(range(PIECE, len(stream), PIECE))
-    answers = [chunks.goes_on_past(piece) for piece in pieces_of(stream, cuts)]
-    assert answers == [True] * (len(answers) - 1) + [False]
+    ends = ends_found(follower(), pieces_of(stream + NEXT, cuts))
+    assert ends == [None] * (len(ends) - 1) + [(len(stream) - 1) % PIECE + 1]
 
 
 @pytest.mark.parametrize(
@@ -117,23 +139,52 @@ async def test_a_large_upload_is_followed_to_its_last_chunk() -> None:
         pytest.param(b"10\n" + b"x" * 16, id="a bare LF ends the size line"),
         pytest.param(b"10;a\rb\r\n" + b"x" * 16, id="a bare CR in the extension"),
         pytest.param(b" 10\r\n" + b"x" * 16, id="a space before the size"),
+        pytest.param(b"0x10\r\n" + b"x" * 16, id="a 0x before the size"),
         pytest.param(b"1" * 17 + b"\r\n", id="a size beyond 64 bits"),
         pytest.param(b"3\r\nabcXY", id="no CRLF after the data"),
         pytest.param(b"3;" + b"e" * SIZE_LINE_BYTES + b"\r\nabc\r\n", id="a long extension"),
-        pytest.param(chunk(b"x") * (CHUNKS_PER_PIECE + 1), id="many tiny chunks in one piece"),
-        pytest.param(chunk(b"x") + b"0\r\n", id="the last chunk"),
+        pytest.param(b"0\r\nX-T: 1\n\r\n", id="a trailer line ended by a bare LF"),
+        pytest.param(
+            b"0\r\n" + b"X-T: 1\r\n" * (REQUEST_HEAD_LINES + 1), id="a trailer of many lines"
+        ),
+        pytest.param(b"0\r\nX-T: " + b"t" * REQUEST_HEAD_BYTES, id="a trailer line too long"),
     ],
 )
-def test_framing_not_plain_ends_the_following_for_the_rest_of_the_body(framing: bytes) -> None:
-    chunks = ChunkedBody()
-    assert not chunks.goes_on_past(framing + b"x" * 64)
-    assert not chunks.goes_on_past(chunk(b"y" * 100))  # for good
+def test_framing_not_plain_or_beyond_its_bounds_is_refused(framing: bytes) -> None:
+    with pytest.raises(FramingRefused):
+        follower().end_in(framing + b"x" * 64)
 
 
-def test_a_size_line_split_anywhere_is_followed() -> None:
-    stream = chunk(b"d" * 20, b";name=value") + chunk(b"e" * 20)
-    for split in range(len(stream)):
-        chunks = ChunkedBody()
-        answers = [chunks.goes_on_past(stream[:split]), chunks.goes_on_past(stream[split:])]
-        assert answers == [True, True], split
-        assert not chunks.goes_on_past(b"0\r\n")
+def test_lines_split_anywhere_are_followed() -> None:
+    stream = chunk(b"d" * 20, b";name=value") + chunk(b"e" * 20) + b"0\r\nX-T: 1\r\n\r\n"
+    for split in range(1, len(stream)):
+        chunks = follower()
+        ends = [chunks.end_in(stream[:split]), chunks.end_in(stream[split:] + NEXT)]
+        assert ends == [None, len(stream) - split], split
+
+
+def test_many_tiny_chunks_are_followed() -> None:
+    """Some clients send each small write as a chunk of its own: many begin in one piece."""
+    stream = chunk(b"x") * (PIECE // 6) + b"0\r\n\r\n"
+    assert follower().end_in(stream + NEXT) == len(stream)
+
+
+@st.composite
+def plain_bodies(draw: st.DrawFn) -> bytes:
+    """A chunked body as clients send it: sizes in either case, maybe a short extension."""
+    body = b""
+    for data in draw(st.lists(st.binary(max_size=2000), max_size=8)):
+        size_line = b"%x\r\n" % len(data) if data else b""
+        if data and draw(st.booleans()):
+            size_line = b"%X;ext=%d\r\n" % (len(data), len(data))
+        body += size_line + data + b"\r\n" if data else b""
+    trailer = draw(st.lists(st.sampled_from([b"X-Sum: 1\r\n", b"Expires: 0\r\n"]), max_size=3))
+    return body + b"0\r\n" + b"".join(trailer) + b"\r\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=plain_bodies(), cuts=st.lists(st.integers(min_value=0), max_size=12))
+def test_a_plain_body_is_never_refused_and_ends_at_its_end(body: bytes, cuts: list[int]) -> None:
+    ends = ends_found(follower(), pieces_of(body + NEXT, cuts))
+    pieces = list(pieces_of(body + NEXT, cuts))[: len(ends)]
+    assert sum(map(len, pieces[:-1])) + (ends[-1] or 0) == len(body)

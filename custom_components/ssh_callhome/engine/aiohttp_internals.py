@@ -22,7 +22,7 @@ from aiohttp.abc import AbstractStreamWriter
 from aiohttp.streams import StreamReader
 
 from .channels import ProtocolFactory
-from .chunked_body import ChunkedBody
+from .chunked_body import ChunkedBody, FramingRefused, TrailerBounds
 from .limits import ConnectionLimits
 from .private_api import attribute_problem, method_problem, report_off
 
@@ -197,7 +197,8 @@ class RequestEvents:
 
     # A request was parsed (its head is complete).
     request_parsed: Callable[[], None]
-    # A head grew beyond the limits: nothing more is parsed.
+    # A head (or a chunked body's trailer or size line) grew beyond the limits, or a chunked
+    # body's framing is not the plain form: nothing more is parsed.
     head_too_large: Callable[[], None]
     # One more request would be queued beyond MAX_QUEUED_REQUESTS: nothing more is parsed.
     too_much_ahead: Callable[[], None]
@@ -307,11 +308,11 @@ class _HeadBoundParser:
     A head is what comes while no request body is under way, until the parser returns the
     request: counted in bytes and lines, and fed to the parser no further than one byte or
     line beyond the limits, so that it never holds more. A body goes uncounted (large uploads
-    are not heads), and ends where its length says; a chunked one ends with a blank line, so
-    that what follows the last blank line of a piece is counted as the next head's if the
-    body ended in that piece (a piece its chunks, followed, say the body goes on past is not
-    searched: chunked_body.py). A request parsed with more header lines than the bound is too
-    large as well. After an upgrade (a websocket) aiohttp parses no more heads. A request that
+    are not heads), and ends where its length says, or where its chunks followed say
+    (chunked_body.py, which bounds a chunked body's size lines and trailer as a head is, and
+    refuses framing not in the plain form); what follows is the next head. A request parsed
+    with more header lines than the bound is too large as well. After an upgrade (a
+    websocket) aiohttp parses no more heads. A request that
     would make more than MAX_QUEUED_REQUESTS wait in `queue` (aiohttp's, which it fills with
     what this returns) is not passed on. What a body piece brings to the body's payload is
     told, so that bytes the parser skips (a chunk's extension) are not taken for a body's.
@@ -323,6 +324,7 @@ class _HeadBoundParser:
         self._parser = parser
         self._max_bytes = limits.request_head_bytes
         self._max_lines = limits.request_head_lines
+        self._trailer_bounds = TrailerBounds(self._max_bytes, self._max_lines)
         self._events = events
         self._queue = queue
         # The last request's payload, which tells when its body is complete.
@@ -341,7 +343,11 @@ class _HeadBoundParser:
         upgraded, tail = False, b""
         while data and not self._over and not upgraded:
             in_body = self.body_under_way()
-            piece, data = self._body_split(data) if in_body else self._head_split(data)
+            try:
+                piece, data = self._body_split(data) if in_body else self._head_split(data)
+            except FramingRefused:
+                self._stop(self._events.head_too_large)
+                break
             body, body_before = self._body, _received(self._body)
             parsed, upgraded, tail = self._parse(piece, ahead=len(requests))
             if in_body:
@@ -356,7 +362,7 @@ class _HeadBoundParser:
                 requests.extend(parsed)
                 self._started(parsed[-1], after_its_head=not in_body)
                 self._events.request_parsed()
-            if in_body and self._body_left is None and (parsed or self._body_is_complete()):
+            if in_body and self._body_end_unknown() and (parsed or self._body_is_complete()):
                 # The body ended somewhere in this piece: a head may have begun after it.
                 self._count(piece[_last_blank_line_end(piece) :])
             if self._head_bytes > self._max_bytes or self._head_lines > self._max_lines:
@@ -396,12 +402,23 @@ class _HeadBoundParser:
         message, self._body = request
         self._body_left = _content_length(message) if after_its_head else None
         chunked = after_its_head and getattr(message, "chunked", False) is True
-        self._chunks = ChunkedBody() if chunked else None
+        self._chunks = ChunkedBody(self._trailer_bounds) if chunked else None
         self._head_bytes = self._head_lines = 0
 
     def body_under_way(self) -> bool:
-        """Whether the last request parsed has a body that has not ended yet."""
-        return self._body is not None and not self._body.is_eof()
+        """Whether the last request parsed has a body that has not ended yet.
+
+        Ended where its length or its chunks followed say, whatever its payload says: aiohttp's
+        Python parser, once it refused a body's content (not the gzip its head announced),
+        parses what follows as heads while the payload never ends.
+        """
+        if self._body is None or self._body.is_eof():
+            return False
+        return not (self._body_left == 0 or (self._chunks is not None and self._chunks.ended))
+
+    def _body_end_unknown(self) -> bool:
+        """Whether neither a length nor followed chunks tell where the body ends."""
+        return self._body_left is None and self._chunks is None
 
     def _body_is_complete(self) -> bool:
         return self._body is not None and self._body.is_eof()
@@ -421,17 +438,17 @@ class _HeadBoundParser:
     def _body_split(self, data: bytes) -> tuple[bytes, bytes]:
         """The part of `data` the body under way may fill, and the rest.
 
-        Up to its end with a known length; whole if its chunks followed say it goes on past;
-        else up to the last blank line, where a chunked body ends (two parts at most per piece,
-        whatever the body holds).
+        Up to its end where its length or its chunks followed say; else (a request parsed in
+        the piece of another's body, which the exact ends leave to another aiohttp only) up to
+        the last blank line, where a chunked body may end (two parts at most per piece).
         """
         if self._body_left:
             end = min(self._body_left, len(data))
             self._body_left -= end
-        elif self._chunks is not None and self._chunks.goes_on_past(data):
-            end = len(data)
-        else:  # chunked, or the parser wants more than the length said: take it as unknown
-            self._body_left = None
+        elif self._chunks is not None:
+            body_end = self._chunks.end_in(data)  # raises FramingRefused
+            end = len(data) if body_end is None else body_end
+        else:  # a request parsed within another's body piece: where its body ends is unknown
             end = _last_blank_line_end(data) or len(data)
         return data[:end], data[end:]
 

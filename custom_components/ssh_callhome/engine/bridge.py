@@ -195,7 +195,7 @@ class ChannelSession(asyncssh.SSHTCPSession[bytes]):
         )
 
     def _head_too_large(self) -> None:
-        self._close_now("whose request head is too large")
+        self._close_now("whose request head (or chunked body's framing) is beyond the bounds")
 
     def _stalled(self) -> None:
         self._close_now(f"whose request moved no byte for {self._limits.stall_timeout:.0f} s")

@@ -1,89 +1,152 @@
-"""Where a chunked request body cannot end yet: its chunks followed, so their data is not searched.
+"""A chunked request body followed to its exact end, its framing and trailer bounded.
 
-The head bound (aiohttp_internals._HeadBoundParser) must know where a body ends, since what follows
-is the next request's head and is counted. A chunked body ends with its last chunk (size 0), its
-trailer and a blank line; the bound searched every piece of such a body for its last blank line,
-which over a large upload was the largest cost on Home Assistant's thread after idling
-(docs/performance.md). Following the chunk sizes tells, for most pieces, that the body goes on
-past them: a piece that lies within a chunk's data is passed whole, unsearched.
+The head bound (aiohttp_internals._HeadBoundParser) must know where a body ends, since what
+follows is the next request's head and is counted. A chunked body ends with its last chunk (size
+0), a trailer of header lines and a blank line. Following the chunks tells exactly where, without
+searching the data: a piece within a chunk's data is passed whole (searching every piece for
+blank lines was the largest cost of an upload on Home Assistant's thread, performance.md).
 
-Only the plain form is followed: a size of hexadecimal digits, an optional extension without CR or
-LF, CRLF; the data; CRLF. Each such line ends for aiohttp's parsers (C and Python) where it ends
-here, so their chunk data begins where this one's does. Anything else (a longer size line than
-SIZE_LINE_BYTES, a bare CR or LF, data not followed by CRLF, more than CHUNKS_PER_PIECE chunks
-begun in one piece), and the last chunk, ends the following for the rest of the body: from then
-on each piece is searched as before. So a visitor can make the bound no more costly than it was.
+The trailer is header lines that aiohttp's parsers keep as they keep a head's (C: each in its
+header lists, about 26 bytes held for one sent), so it is bounded as a head is, in bytes and
+lines. Only the plain form is taken: a size of hexadecimal digits, an optional extension without
+CR or LF, CRLF; the data; CRLF; lines ending in CRLF. Each line ends for aiohttp's parsers (C and
+Python) where it ends here, so their chunk data begins and their body ends where this one's do.
+Any other framing, or a size line longer than SIZE_LINE_BYTES, is refused (FramingRefused): the
+connection is closed, as for a head beyond the bound. Clients send sizes in plain hexadecimal and
+no extensions; aiohttp's Python parser keeps a size line whole until its end comes.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-# A size line of up to 16 hexadecimal digits (llhttp's limit, a 64-bit size) and an extension.
+# A size line of up to 16 hexadecimal digits (llhttp's limit, a 64-bit size) and an extension;
+# and the same behind the CRLF that ends the previous chunk's data.
 _SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?\r\n")
-# How long a size line may grow, extension included, and still be followed: clients send none
-# or a short one; aiohttp skips longer ones, and the search covers them.
+_CRLF_AND_SIZE_LINE = re.compile(rb"\r\n([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?\r\n")
+# How long a size line may be, extension included: clients send none or a short one.
 SIZE_LINE_BYTES = 1024
-# How many chunks may begin in one piece (at most 32 KiB from an SSH packet, 256 KiB through
-# TLS) and still be followed: each costs a few steps in Python, where the search costs one pass
-# in C over the piece. Uploads come in chunks of KiB or more; many tiny ones end the following.
-CHUNKS_PER_PIECE = 16
 _CRLF = b"\r\n"
+
+
+class FramingRefused(Exception):
+    """A chunked body's framing is not the plain form, or goes beyond its bounds."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrailerBounds:
+    """How much trailer a chunked body may have: a head's bounds (limits.py)."""
+
+    max_bytes: int
+    max_lines: int
 
 
 class ChunkedBody:
     """The framing of one chunked body, followed piece by piece from its first byte."""
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "_crlf_due",
+        "_data_left",
+        "_in_trailer",
+        "_line",
+        "_trailer_bounds",
+        "_trailer_bytes",
+        "_trailer_lines",
+        "ended",
+    )
+
+    def __init__(self, trailer: TrailerBounds) -> None:
+        self._trailer_bounds = trailer
         self._data_left = 0  # of the current chunk's data
         self._crlf_due = b""  # what of the CRLF after a chunk's data has not come yet
-        self._size_line = b""  # the part of a size line that has come
-        self._followed = True
+        self._line = b""  # the part of a size or trailer line that has come
+        self._in_trailer = False
+        self._trailer_bytes = 0
+        self._trailer_lines = 0
+        self.ended = False
 
-    def goes_on_past(self, data: bytes) -> bool:
-        """Take `data`, the body's next bytes: whether the body certainly goes on after them.
+    def end_in(self, data: bytes) -> int | None:
+        """Take `data`, the body's next bytes: where in it the body ends, or None if it goes on.
 
-        Once False (the last chunk has begun, or the framing is not the plain form), always
-        False: the body may end anywhere from then on.
+        Raises FramingRefused for framing not in the plain form or beyond its bounds.
         """
         at = 0
-        for _ in range(CHUNKS_PER_PIECE + 1):  # the data of the last one begun, too
-            at = self._past_data(data, at)
-            if self._followed and at < len(data):
-                at = self._past_size_line(data, at)
-            if not self._followed:
-                return False
-            if at == len(data):
-                return True
-        self._followed = False
-        return False
+        # Each pass takes at least a byte (data, a CRLF, a line or its start): bounded.
+        while not self.ended and at < len(data):
+            if self._data_left:
+                skipped = min(self._data_left, len(data) - at)
+                self._data_left -= skipped
+                at += skipped
+            elif (chunk_data := self._after_whole_size_line(data, at)) is not None:
+                at = chunk_data
+            elif self._crlf_due:
+                at = self._past_crlf(data, at)
+            else:
+                at = self._past_line(data, at)
+        return at if self.ended else None
 
-    def _past_data(self, data: bytes, at: int) -> int:
-        """Where the current chunk's data and the CRLF after it end in `data`, from `at`."""
-        skipped = min(self._data_left, len(data) - at)
-        self._data_left -= skipped
-        at += skipped
+    def _after_whole_size_line(self, data: bytes, at: int) -> int | None:
+        """Where the next chunk's data begins, if the CRLF due and its size line are at `at`.
+
+        The common case, in one step (clients that send each small write as a chunk of its
+        own put hundreds in a piece); None leaves it to the steps that take a part at a time.
+        """
+        if self._line or self._in_trailer or self._crlf_due not in (b"", _CRLF):
+            return None
+        plain = (_CRLF_AND_SIZE_LINE if self._crlf_due else _SIZE_LINE).match(data, at)
+        if plain is None or plain.end() - plain.start(1) > SIZE_LINE_BYTES:
+            return None
+        self._begin_chunk(int(plain[1], 16))
+        return plain.end()
+
+    def _past_crlf(self, data: bytes, at: int) -> int:
+        """Where the CRLF after a chunk's data ends in `data`, from `at`."""
         came = data[at : at + len(self._crlf_due)]
         if not self._crlf_due.startswith(came):
-            self._followed = False
+            raise FramingRefused("no CRLF after a chunk's data")
         self._crlf_due = self._crlf_due[len(came) :]
         return at + len(came)
 
-    def _past_size_line(self, data: bytes, at: int) -> int:
-        """Where the size line under way ends in `data`, from `at`; a whole one starts a chunk."""
-        limit = min(len(data), at + SIZE_LINE_BYTES - len(self._size_line))
+    def _past_line(self, data: bytes, at: int) -> int:
+        """Where the size or trailer line under way ends in `data`, from `at`."""
+        room = self._room_for_line()
+        limit = min(len(data), at + room - len(self._line))
         end = data.find(b"\n", at, limit)
         if end < 0:
-            self._size_line += data[at:limit]
-            self._followed = limit == len(data)  # else longer than SIZE_LINE_BYTES
+            if limit < len(data):
+                raise FramingRefused("a size or trailer line beyond its bound")
+            self._line += data[at:limit]
             return len(data)
-        size_line, self._size_line = self._size_line + data[at : end + 1], b""
-        self._start_chunk(size_line)
+        line, self._line = self._line + data[at : end + 1], b""
+        if self._in_trailer:
+            self._take_trailer_line(line)
+        else:
+            self._start_chunk(line)
         return end + 1
+
+    def _room_for_line(self) -> int:
+        if self._in_trailer:
+            return self._trailer_bounds.max_bytes - self._trailer_bytes
+        return SIZE_LINE_BYTES
 
     def _start_chunk(self, size_line: bytes) -> None:
         plain = _SIZE_LINE.fullmatch(size_line)
-        size = int(plain[1], 16) if plain else 0
-        # The last chunk (size 0) ends the following too: its trailer and blank line come.
-        self._followed = self._followed and size > 0
-        self._data_left, self._crlf_due = size, _CRLF
+        if plain is None:
+            raise FramingRefused("a size line not in the plain form")
+        self._begin_chunk(int(plain[1], 16))
+
+    def _begin_chunk(self, size: int) -> None:
+        self._data_left = size
+        # The last chunk (size 0) has no data: its trailer comes.
+        self._in_trailer = size == 0
+        self._crlf_due = b"" if self._in_trailer else _CRLF
+
+    def _take_trailer_line(self, line: bytes) -> None:
+        if not line.endswith(_CRLF):
+            raise FramingRefused("a trailer line not ended by CRLF")
+        self._trailer_bytes += len(line)
+        self._trailer_lines += 1
+        if self._trailer_lines > self._trailer_bounds.max_lines:
+            raise FramingRefused("a trailer beyond its bound in lines")
+        self.ended = line == _CRLF
