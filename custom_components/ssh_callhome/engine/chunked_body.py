@@ -21,10 +21,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# A size line of up to 16 hexadecimal digits (llhttp's limit, a 64-bit size) and an extension;
-# and the same behind the CRLF that ends the previous chunk's data.
-_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?\r\n")
-_CRLF_AND_SIZE_LINE = re.compile(rb"\r\n([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?\r\n")
+# A size of up to 16 hexadecimal digits (llhttp's limit, a 64-bit size).
+_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_CR, _SEMICOLON = ord("\r"), ord(";")
 # How long a size line may be, extension included: clients send none or a short one.
 SIZE_LINE_BYTES = 1024
 _CRLF = b"\r\n"
@@ -92,13 +91,15 @@ class ChunkedBody:
         The common case, in one step (clients that send each small write as a chunk of its
         own put hundreds in a piece); None leaves it to the steps that take a part at a time.
         """
-        if self._line or self._in_trailer or self._crlf_due not in (b"", _CRLF):
+        if self._line or self._in_trailer or not data.startswith(self._crlf_due, at):
             return None
-        plain = (_CRLF_AND_SIZE_LINE if self._crlf_due else _SIZE_LINE).match(data, at)
-        if plain is None or plain.end() - plain.start(1) > SIZE_LINE_BYTES:
+        start = at + len(self._crlf_due)
+        line_end = data.find(b"\n", start, start + SIZE_LINE_BYTES)
+        size = None if line_end < 0 else _plain_size(data, start, line_end)
+        if size is None:
             return None
-        self._begin_chunk(int(plain[1], 16))
-        return plain.end()
+        self._begin_chunk(size)
+        return line_end + 1
 
     def _past_crlf(self, data: bytes, at: int) -> int:
         """Where the CRLF after a chunk's data ends in `data`, from `at`."""
@@ -131,10 +132,10 @@ class ChunkedBody:
         return SIZE_LINE_BYTES
 
     def _start_chunk(self, size_line: bytes) -> None:
-        plain = _SIZE_LINE.fullmatch(size_line)
-        if plain is None:
+        size = _plain_size(size_line, 0, len(size_line) - 1)
+        if size is None:
             raise FramingRefused("a size line not in the plain form")
-        self._begin_chunk(int(plain[1], 16))
+        self._begin_chunk(size)
 
     def _begin_chunk(self, size: int) -> None:
         self._data_left = size
@@ -150,3 +151,18 @@ class ChunkedBody:
         if self._trailer_lines > self._trailer_bounds.max_lines:
             raise FramingRefused("a trailer beyond its bound in lines")
         self.ended = line == _CRLF
+
+
+def _plain_size(data: bytes, start: int, line_end: int) -> int | None:
+    """The size the size line from `start` to its LF at `line_end` gives, if in the plain form.
+
+    Digits, then CRLF or an extension (`;` and anything but CR up to the CRLF); checked with
+    C's searches rather than a pattern over the extension, which cost 9 ns a byte.
+    """
+    digits = _SIZE.match(data, start, line_end)
+    if digits is None or data[line_end - 1] != _CR:
+        return None
+    after, cr = digits.end(), line_end - 1
+    if after < cr and (data[after] != _SEMICOLON or data.find(b"\r", after, cr) >= 0):
+        return None
+    return int(digits[0], 16)
