@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.http_parser import HttpRequestParserPy
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestPayloadError
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from custom_components.ssh_callhome.engine import aiohttp_internals
@@ -268,31 +268,40 @@ sizes = st.sampled_from([b"", b"0", b"00", b"1" * 17, b"0" * 16 + b"1", b"0x1", 
 extensions = st.lists(framing_bytes, max_size=6).map(b"".join)
 
 
+# Extensions both parsers take: tokens, values, quoted strings.
+plain_extensions = st.lists(
+    st.sampled_from([b";a", b";a=b", b';q="x y"', b';q="\\""', b";" + b"e" * 200]), max_size=3
+).map(b"".join)
+
+
 @st.composite
 def hostile_uploads(draw: st.DrawFn) -> bytes:
-    """An upload: chunks, each plain or not, then the last chunk and maybe a trailer."""
+    """An upload: chunks, most plain, some not, then the last chunk and maybe a trailer."""
     stream = b""
     for data in draw(st.lists(st.binary(max_size=40) | extensions, max_size=5)):
-        if draw(st.booleans()):
-            stream += chunk(data, b";" + draw(extensions) if draw(st.booleans()) else b"")
+        if draw(st.sampled_from([True, True, True, False])):
+            stream += chunk(data, draw(plain_extensions))
         else:
             size = draw(sizes | st.just(b"%x" % len(data)))
             stream += size + draw(extensions) + draw(framing_bytes) + data + draw(extensions)
-    stream += draw(st.sampled_from([b"0", b"00", b"0;e"])) + draw(extensions) + b"\r\n"
+    stream += draw(st.sampled_from([b"0", b"00", b"0;e"])) + draw(plain_extensions) + b"\r\n"
     return UPLOAD + stream + draw(st.sampled_from([b"", b"X-T: 1\r\n"])) + b"\r\n"
 
 
 @pytest.mark.parametrize("python_parser", [False, True], ids=["C", "Python"])
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(stream=hostile_uploads(), cuts=st.lists(st.integers(min_value=0), max_size=8))
 async def test_a_head_after_any_chunked_body_is_cut(
     python_parser: bool, stream: bytes, cuts: list[int]
 ) -> None:
-    assert outcome(python_parser, stream, cuts) != "uncut"
+    happened = outcome(python_parser, stream, cuts)
+    event(happened)  # how often the body ended and the head was cut: --hypothesis-show-statistics
+    assert happened != "uncut"
 
 
 PYTHON_PARSER_DECODES_NO_HEADS = pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="aiohttp's Python parser, once it refused a body's content (not gzip as its "
     "Content-Encoding says), parses what follows as heads while the body's payload never ends: "
     "the bound takes them for body, uncounted (a chunked one's followed chunks say it goes on)",
@@ -336,6 +345,7 @@ TRAILER_LINE = b"X-T: 1\r\n"
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="a chunked body's trailer is header lines to aiohttp's parsers (C: each kept in "
     "its header lists, about 26 bytes held for 1 sent), but the bound counts only heads: "
     "trailer lines without end pass uncounted until the stall bound (120 s)",
@@ -355,6 +365,7 @@ async def test_a_trailer_that_never_ends_is_cut_as_a_head_is(python_parser: bool
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="aiohttp's Python parser keeps a size line (or a trailer line) until its CRLF "
     "comes, copied whole with each piece: memory as sent and CPU quadratic, neither counted",
 )
