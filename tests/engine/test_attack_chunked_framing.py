@@ -106,7 +106,8 @@ def outcome(python_parser: bool, stream: bytes, cuts: list[int]) -> str:
 
     "cut" where the bound cut it, "uncut" where aiohttp ended the upload and the bound did not
     cut the head after it (the flaw); "refused" where aiohttp refused the stream (the
-    connection is closed), "body" where the upload did not end (the flood is its body).
+    connection is closed), "body" where the upload did not end (the flood is its body),
+    "upgraded" where aiohttp parses no more (what follows waits, bounded by MAX_UPGRADE_TAIL).
     """
     connection = bounded(python_parser)
     for piece in pieces_of(stream + FLOOD, cuts):
@@ -114,6 +115,8 @@ def outcome(python_parser: bool, stream: bytes, cuts: list[int]) -> str:
     upload = connection.upload()
     if connection.refused or upload is None:
         return "refused"
+    if connection.handler._upgrade:
+        return "upgraded"
     if not upload.is_eof():
         return "body"
     return "cut" if connection.too_large == [None] else "uncut"
@@ -226,6 +229,9 @@ REQUEST_LINES = {
     "HTTP/1.0": b"POST /up HTTP/1.0\r\n",
     "HEAD": b"HEAD / HTTP/1.1\r\n",
     "GET": b"GET / HTTP/1.1\r\n",
+    "CONNECT": b"CONNECT x:443 HTTP/1.1\r\n",
+    "OPTIONS *": b"OPTIONS * HTTP/1.1\r\n",
+    "absolute form": b"POST http://x/up HTTP/1.1\r\n",
 }
 
 
