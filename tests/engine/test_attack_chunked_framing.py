@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 from aiohttp.http_parser import HttpRequestParserPy
 from aiohttp.streams import StreamReader
-from aiohttp.web_protocol import RequestPayloadError
+from aiohttp.web_protocol import RequestPayloadError, _ErrInfo
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -51,7 +51,7 @@ class Bounded:
         except Exception:  # noqa: BLE001 - what aiohttp does not answer closes the connection
             self.refused = True
         # An error aiohttp answers (400) in a request's place: the answer closes the connection.
-        errors = [m for m, _ in list(self.handler._messages)[before:] if _is_error(m)]
+        errors = [m for m, _ in list(self.handler._messages)[before:] if isinstance(m, _ErrInfo)]
         self.refused = self.refused or bool(errors)
 
     def upload(self) -> StreamReader | None:
@@ -63,10 +63,6 @@ class Bounded:
         """The header lines aiohttp's parser holds of a head it has not ended (Python's only)."""
         parser = self.handler._request_parser
         return len(getattr(getattr(parser, "_parser", None), "_lines", ()))
-
-
-def _is_error(message: object) -> bool:
-    return type(message).__name__ == "_ErrInfo"
 
 
 async def _answer(_request: web.BaseRequest) -> web.Response:
@@ -88,7 +84,7 @@ def bounded(python_parser: bool) -> Bounded:
         )
     connection = Bounded(handler)
     events = aiohttp_internals.RequestEvents(
-        print, lambda: connection.too_large.append(None), print, lambda _: None
+        lambda: None, lambda: connection.too_large.append(None), lambda: None, lambda _: None
     )
     assert aiohttp_internals.bound_requests(handler, ConnectionLimits(), events) is not None
     return connection
@@ -165,8 +161,9 @@ FRAMINGS = {
     "NUL in extension": chunk(DATA, b";a\x00b"),
     "bare CR in extension": chunk(DATA, b";a\rb"),
     "obs-fold in extension": chunk(DATA, b";a=b\r\n c"),
-    "extension at the followed length": chunk(DATA, b";" + b"e" * (SIZE_LINE_BYTES - 7)),
-    "extension beyond the followed length": chunk(DATA, b";" + b"e" * SIZE_LINE_BYTES),
+    # A size line of SIZE_LINE_BYTES ("17;e...e\r\n"), and one byte longer.
+    "size line at the followed length": chunk(DATA, b";" + b"e" * (SIZE_LINE_BYTES - 5)),
+    "size line beyond the followed length": chunk(DATA, b";" + b"e" * (SIZE_LINE_BYTES - 4)),
     "very long extension": chunk(DATA, b";" + b"e" * 20_000),
     "bare LF ends size line": b"%x\n" % len(DATA) + DATA + b"\r\n",
     "CR CR LF ends size line": b"%x\r\r\n" % len(DATA) + DATA + b"\r\n",
