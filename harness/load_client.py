@@ -125,11 +125,15 @@ REQUEST = b"GET /api/test_remote HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 async def send_endless_head(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, at_most: int
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    at_most: int,
+    start: bytes = ENDLESS_HEAD_START,
 ) -> int:
-    """Header lines until the server closes the connection or `at_most` bytes; bytes sent."""
-    sent = len(ENDLESS_HEAD_START)
-    writer.write(ENDLESS_HEAD_START)
+    """`start`, then header lines until the server closes the connection or `at_most` bytes;
+    bytes sent."""
+    sent = len(start)
+    writer.write(start)
     with contextlib.suppress(OSError):
         # Once the connection is lost asyncio takes writes without a word: stop then too.
         while sent < at_most and not reader.at_eof() and not writer.transport.is_closing():
