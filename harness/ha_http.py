@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +98,15 @@ async def login(session: aiohttp.ClientSession, base: str, password: str) -> tup
         json={"client_id": client_id, "username": "visitor", "password": password},
     )
     return answer.status, await answer.json()
+
+
+async def open_tls_visitor(
+    entry: MockConfigEntry, certificate: Path
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A visitor's TLS connection through `entry`'s tunnel to Home Assistant serving HTTPS itself.
+
+    Its throwaway `certificate` is trusted, whatever name it is reached by.
+    """
+    context = ssl.create_default_context(cafile=str(certificate))
+    context.check_hostname = False
+    return await asyncio.open_connection(LOOPBACK, entry.data[CONF_REMOTE_PORT], ssl=context)

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.network import wait_for_port
 from harness.processes import signal_all
 from scripts.benchmark import figures
+from scripts.benchmark.head_bound import measure_head_bound
 from scripts.benchmark.profile import PySpy, print_shares, top_functions, top_inclusive
 from scripts.benchmark.report import Round, print_report
 from scripts.benchmark.rig import IN_PROCESS, SCHEMES, SSH, Rig, Route, route_name
@@ -54,9 +55,12 @@ GiB = 1024**3
 
 def main() -> int:
     """Start everything, measure each route in every round (or profile), report, stop."""
+    if sys.argv[1:] == ["--head-bound"]:
+        measure_head_bound()
+        return 0
     profiling = sys.argv[1:] == ["--profile"]
     if sys.argv[1:] and not profiling:
-        print(f"usage: {sys.argv[0]} [--profile]", file=sys.stderr)
+        print(f"usage: {sys.argv[0]} [--profile | --head-bound]", file=sys.stderr)
         return 2
     rig = Rig(TRANSFER_MIB, BENCH_SCHEMES, Path(BASELINE) if BASELINE else None)
     try:

@@ -131,6 +131,16 @@ def entry(hass: HomeAssistant, ha_http_port: int, entry_data: dict[str, Any]) ->
 
 
 @pytest.fixture
+def https_entry(
+    hass: HomeAssistant, entry_data: dict[str, Any], https_certificate: Path
+) -> MockConfigEntry:
+    """An entry of the tunnel to Home Assistant's own server serving HTTPS itself."""
+    entry = MockConfigEntry(domain=DOMAIN, data=entry_data, title="tunnel")
+    entry.add_to_hass(hass)
+    return entry
+
+
+@pytest.fixture
 def platforms() -> list[Platform]:
     """The platforms `init_integration` loads: all of them, unless a test narrows them."""
     return PLATFORMS

@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -31,7 +30,7 @@ from homeassistant.helpers.http import HomeAssistantView
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome import builder as builder_module
-from custom_components.ssh_callhome.const import CONF_REMOTE_PORT, DOMAIN
+from custom_components.ssh_callhome.const import CONF_REMOTE_PORT
 from custom_components.ssh_callhome.engine.aiohttp_internals import MAX_QUEUED_REQUESTS
 from custom_components.ssh_callhome.engine.limits import ConnectionLimits
 from harness.ha_http import load_with_remote_view
@@ -101,15 +100,6 @@ async def test_plain_http_closes_a_pipelined_flood_behind_a_body(
     answers = await answers_to_a_pipelined_flood(entry.data[CONF_REMOTE_PORT], None)
     print(f"plain HTTP: {answers} answers to {COUNT + 1} requests")
     assert answers <= MAX_QUEUED_REQUESTS + IN_FLIGHT
-
-
-@pytest.fixture
-def https_entry(
-    hass: HomeAssistant, entry_data: dict[str, Any], https_certificate: Path
-) -> MockConfigEntry:
-    entry = MockConfigEntry(domain=DOMAIN, data=entry_data, title="tunnel")
-    entry.add_to_hass(hass)
-    return entry
 
 
 async def test_tls_closes_a_pipelined_flood_behind_a_body(

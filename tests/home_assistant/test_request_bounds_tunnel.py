@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 from unittest.mock import patch
 
 import aiohttp
@@ -31,12 +29,12 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ssh_callhome import builder as builder_module
-from custom_components.ssh_callhome.const import CONF_EXPOSE, DOMAIN, EXPOSE_WEBHOOKS
+from custom_components.ssh_callhome.const import CONF_EXPOSE, EXPOSE_WEBHOOKS
 from custom_components.ssh_callhome.engine.limits import ConnectionLimits
-from harness.ha_http import load_with_remote_view, serve_file, through, visitor
+from harness.ha_http import load_with_remote_view, open_tls_visitor, serve_file, through, visitor
 from harness.integration import tunnel_of
 from harness.load_client import answered, send_endless_head
-from harness.network import LOOPBACK, connect_from, wait_until
+from harness.network import connect_from, wait_until
 
 MiB = 1024 * 1024
 VISITOR = "127.0.0.2"
@@ -102,23 +100,11 @@ async def test_a_head_that_never_ends_closes_its_channel(
     await flood_is_closed(entry, reader, writer)
 
 
-@pytest.fixture
-def https_entry(
-    hass: HomeAssistant, entry_data: dict[str, Any], https_certificate: Path
-) -> MockConfigEntry:
-    entry = MockConfigEntry(domain=DOMAIN, data=entry_data, title="tunnel")
-    entry.add_to_hass(hass)
-    return entry
-
-
 async def test_a_head_that_never_ends_closes_its_channel_through_tls(
     hass: HomeAssistant, https_entry: MockConfigEntry, https_certificate: Path
 ) -> None:
     await load_with_remote_view(hass, https_entry)
-    context = ssl.create_default_context(cafile=str(https_certificate))
-    context.check_hostname = False
-    port = https_entry.data["remote_port"]
-    reader, writer = await asyncio.open_connection(LOOPBACK, port, ssl=context)
+    reader, writer = await open_tls_visitor(https_entry, https_certificate)
     assert (await answered(reader, writer)).startswith(b"HTTP/1.1 200")
     await flood_is_closed(https_entry, reader, writer)
 

@@ -408,11 +408,12 @@ class _HeadBoundParser:
     def body_under_way(self) -> bool:
         """Whether the last request parsed has a body that has not ended yet.
 
-        Ended where its length or its chunks followed say, whatever its payload says: aiohttp's
-        Python parser, once it refused a body's content (not the gzip its head announced),
-        parses what follows as heads while the payload never ends.
+        Ended where its length or its chunks followed say, or once its payload failed, whatever
+        else the payload says: aiohttp's Python parser, once it refused a body's content (not
+        the gzip its head announced), parses what follows as heads while the payload, which it
+        gave the error, never ends.
         """
-        if self._body is None or self._body.is_eof():
+        if self._body is None or self._body.is_eof() or self._body.exception() is not None:
             return False
         return not (self._body_left == 0 or (self._chunks is not None and self._chunks.ended))
 

@@ -1,0 +1,78 @@
+"""What the tunnel's request-head bound costs Home Assistant's thread, beside aiohttp's own parsing.
+
+A real aiohttp RequestHandler (its C parser) is fed request bodies in 32 KiB pieces (what one SSH
+packet brings), once alone and once bounded as a tunnelled connection is
+(aiohttp_internals.bound_requests); the CPU milliseconds per MiB of each are printed, the least of
+ROUNDS runs, for the bodies whose framing costs the bound most (chunked_body.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp import web
+
+from custom_components.ssh_callhome.engine import aiohttp_internals
+from custom_components.ssh_callhome.engine.limits import ConnectionLimits
+
+PIECE = 32 * 1024
+MiB = 1024 * 1024
+ROUNDS = 3
+CHUNKED = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+BODIES = {
+    "Content-Length, 16 MiB": (
+        b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (16 * MiB),
+        b"\n" * (16 * MiB),
+    ),
+    "chunked, 1 MiB chunks": (CHUNKED, (b"100000\r\n" + b"\n" * MiB + b"\r\n") * 16),
+    "chunked, 1-byte chunks": (CHUNKED, b"1\r\nx\r\n" * (MiB // 6)),
+    "chunked, 1 KiB extensions": (
+        CHUNKED,
+        (b"400;" + b"e" * 1000 + b"\r\n" + b"x" * 1024 + b"\r\n") * 512,
+    ),
+}
+
+
+async def _answer(_request: web.BaseRequest) -> web.Response:
+    return web.Response()
+
+
+def _cpu_ms_per_mib(head: bytes, body: bytes, bounded: bool) -> float:
+    handler = web.Server(_answer)()
+    assert isinstance(handler, web.RequestHandler)
+    if bounded:
+        events = aiohttp_internals.RequestEvents(_nothing, _cut, _nothing, _ignore)
+        assert aiohttp_internals.bound_requests(handler, ConnectionLimits(), events)
+    handler.data_received(head)
+    [(_message, payload)] = list(handler._messages)
+    started = time.process_time()
+    for start in range(0, len(body), PIECE):
+        handler.data_received(body[start : start + PIECE])
+        payload._buffer.clear()  # read, as the handler would: nothing piles up
+    return (time.process_time() - started) * 1000 / (len(body) / MiB)
+
+
+def _nothing() -> None:
+    pass
+
+
+def _ignore(_size: int) -> None:
+    pass
+
+
+def _cut() -> None:
+    raise RuntimeError("the bound cut a body it should have passed")
+
+
+async def _measure() -> None:
+    print(f"{'body (32 KiB pieces)':<28} {'aiohttp alone':>14} {'bounded':>10}   ms CPU per MiB")
+    for name, (head, body) in BODIES.items():
+        alone = min(_cpu_ms_per_mib(head, body, False) for _ in range(ROUNDS))
+        bounded = min(_cpu_ms_per_mib(head, body, True) for _ in range(ROUNDS))
+        print(f"{name:<28} {alone:>14.2f} {bounded:>10.2f}   ({bounded / alone:.2f}x)")
+
+
+def measure_head_bound() -> None:
+    """Print what the bound costs, beside aiohttp alone, for each body."""
+    asyncio.run(_measure())
