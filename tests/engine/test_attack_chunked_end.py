@@ -207,8 +207,6 @@ class BoundedServer:
     """A real aiohttp server on loopback, each connection bounded as a tunnelled one is."""
 
     port: int
-    # A digest of each request's body, as its handler read it.
-    bodies: list[str] = field(default_factory=list)
     cut: list[str] = field(default_factory=list)  # why connections were closed
 
 
@@ -222,7 +220,6 @@ async def bounded_server(socket_enabled: None) -> AsyncIterator[BoundedServer]:
         digest = hashlib.sha256()
         async for data in request.content.iter_any():
             digest.update(data)
-        found.bodies.append(digest.hexdigest())
         return web.Response(text=digest.hexdigest())
 
     server = web.Server(answer)
@@ -393,13 +390,13 @@ BLANK_LINES = 126  # with a GET's three lines, within REQUEST_HEAD_LINES
 PIPELINED = aiohttp_internals.MAX_QUEUED_REQUESTS  # all parsed, none beyond the queue's bound
 
 
-def blank_lines_piece(size: int = PIECE) -> bytes:
+def blank_lines_piece() -> bytes:
     """A piece of pipelined requests, each after BLANK_LINES blank lines, the last a POST whose
     body fills the piece: every blank line is a head's piece for the bound."""
     get = b"\r\n" * BLANK_LINES + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     heads = get * (PIPELINED - 1) + b"\r\n" * BLANK_LINES
     post = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %05d\r\n\r\n"
-    body = size - len(heads) - len(post % 0)
+    body = PIECE - len(heads) - len(post % 0)
     return heads + post % body + b"x" * body
 
 
