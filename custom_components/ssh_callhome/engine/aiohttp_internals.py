@@ -12,6 +12,7 @@ import functools
 import io
 import numbers
 import os
+import re
 from collections.abc import Awaitable, Callable, Sized
 from dataclasses import dataclass
 from typing import IO, Any, Protocol, cast
@@ -292,6 +293,9 @@ class RequestWatch:
         return len(self._handler._message_tail) > MAX_UPGRADE_TAIL
 
 
+# Blank lines, which aiohttp's parsers skip before a request.
+_BLANK_LINES = re.compile(rb"(?:\r?\n)+")
+
 type _Parsed = tuple[list[tuple[object, StreamReader]], bool, bytes]
 
 
@@ -457,9 +461,12 @@ class _HeadBoundParser:
         """The part of `data` to parse now (counted), and the rest.
 
         It ends where the head may end (a blank line), so that what follows a request's head
-        is counted as what it is; or one byte or line beyond the limits.
+        is counted as what it is; or one byte or line beyond the limits. Blank lines before a
+        head (which aiohttp skips) are one part however many, not one part each.
         """
-        end = min(_blank_line_end(data), self._max_bytes - self._head_bytes + 1)
+        limit = self._max_bytes - self._head_bytes + 1
+        blank_lines = _leading_blank_lines_end(data) if self._head_bytes == 0 else 0
+        end = min(blank_lines or _blank_line_end(data, limit), limit)
         lines = data.count(b"\n", 0, end)
         if self._head_lines + lines > self._max_lines:
             lines = self._max_lines - self._head_lines + 1
@@ -499,18 +506,29 @@ def _content_length(message: object) -> int | None:
         return None
 
 
-def _blank_line_end(data: bytes) -> int:
+def _blank_line_end(data: bytes, limit: int) -> int:
     """Where the first blank line in `data` ends (where a head may end), else its length.
 
-    A blank line begun in the previous piece ends at this one's first line end.
+    A blank line begun in the previous piece ends at this one's first line end. Searched only
+    within `limit` bytes, as far as a head may go, and each pattern only as far as the other
+    was found: a piece of many pipelined requests is not searched to its end for each.
     """
     if data.startswith(b"\n"):
         return 1
     if data.startswith(b"\r\n"):
         return 2
-    ends = [found + 3 for found in [data.find(b"\n\r\n")] if found >= 0]
-    ends += [found + 2 for found in [data.find(b"\n\n")] if found >= 0]
+    crlf = data.find(b"\n\r\n", 0, limit)
+    lf = data.find(b"\n\n", 0, limit if crlf < 0 else crlf + 2)
+    ends = [found + 3 for found in [crlf] if found >= 0] + [
+        found + 2 for found in [lf] if found >= 0
+    ]
     return min(ends, default=len(data))
+
+
+def _leading_blank_lines_end(data: bytes) -> int:
+    """Where the blank lines `data` begins with end; 0 if it begins with none."""
+    blank_lines = _BLANK_LINES.match(data)
+    return blank_lines.end() if blank_lines else 0
 
 
 def _line_end(data: bytes, count: int) -> int:
