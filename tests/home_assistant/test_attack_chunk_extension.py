@@ -6,7 +6,9 @@ an endless extension at any speed moves bytes on its channel constantly, so the 
 (no byte moved) never fires, fair places never take the place (the request moves), and the
 handler waits for a body that never comes. Not a trickle: the rate is the visitor's choice.
 A bound on the body's own progress (bytes the handler can read), not on the channel's,
-catches it. Real OpenSSH, Home Assistant's real HTTP server, an unknown webhook (no login).
+caught it first; now the head bound refuses a size line longer than 1 KiB (chunked_body.py)
+before the stall bound's second. Real OpenSSH, Home Assistant's real HTTP server, an unknown
+webhook (no login).
 """
 
 from __future__ import annotations

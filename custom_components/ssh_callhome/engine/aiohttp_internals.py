@@ -293,8 +293,9 @@ class RequestWatch:
         return len(self._handler._message_tail) > MAX_UPGRADE_TAIL
 
 
-# Blank lines, which aiohttp's parsers skip before a request.
-_BLANK_LINES = re.compile(rb"(?:\r?\n)+")
+# What may come before a request's line: llhttp skips any CR and LF there (aiohttp's Python
+# parser only CRLF pairs, and refuses the rest).
+_BEFORE_A_REQUEST = re.compile(rb"[\r\n]+")
 
 type _Parsed = tuple[list[tuple[object, StreamReader]], bool, bytes]
 
@@ -316,10 +317,10 @@ class _HeadBoundParser:
     (chunked_body.py, which bounds a chunked body's size lines and trailer as a head is, and
     refuses framing not in the plain form); what follows is the next head. A request parsed
     with more header lines than the bound is too large as well. After an upgrade (a
-    websocket) aiohttp parses no more heads. A request that
-    would make more than MAX_QUEUED_REQUESTS wait in `queue` (aiohttp's, which it fills with
-    what this returns) is not passed on. What a body piece brings to the body's payload is
-    told, so that bytes the parser skips (a chunk's extension) are not taken for a body's.
+    websocket) aiohttp parses no more heads. A request that would make more than
+    MAX_QUEUED_REQUESTS wait in `queue` (aiohttp's, which it fills with what this returns) is
+    not passed on. What a body piece brings to the body's payload is told, so that bytes the
+    parser skips (a chunk's extension) are not taken for a body's.
     """
 
     def __init__(
@@ -339,6 +340,8 @@ class _HeadBoundParser:
         self._chunks: ChunkedBody | None = None
         self._head_bytes = 0
         self._head_lines = 0
+        # Whether all of the head counted so far is CR and LF: what comes before a request.
+        self._before_request = True
         self._over = False
 
     def feed_data(self, data: bytes) -> _Parsed:
@@ -405,6 +408,7 @@ class _HeadBoundParser:
         """
         message, self._body = request
         self._body_left = _content_length(message) if after_its_head else None
+        self._before_request = True
         chunked = after_its_head and getattr(message, "chunked", False) is True
         self._chunks = ChunkedBody(self._trailer_bounds) if chunked else None
         self._head_bytes = self._head_lines = 0
@@ -415,7 +419,9 @@ class _HeadBoundParser:
         Ended where its length or its chunks followed say, or once its payload failed, whatever
         else the payload says: aiohttp's Python parser, once it refused a body's content (not
         the gzip its head announced), parses what follows as heads while the payload, which it
-        gave the error, never ends.
+        gave the error, never ends. (Its C parser parses nothing more then, and answers 400;
+        what follows is counted as a head all the same, and closes the connection past the
+        bound.)
         """
         if self._body is None or self._body.is_eof() or self._body.exception() is not None:
             return False
@@ -443,9 +449,10 @@ class _HeadBoundParser:
     def _body_split(self, data: bytes) -> tuple[bytes, bytes]:
         """The part of `data` the body under way may fill, and the rest.
 
-        Up to its end where its length or its chunks followed say; else (a request parsed in
-        the piece of another's body, which the exact ends leave to another aiohttp only) up to
-        the last blank line, where a chunked body may end (two parts at most per piece).
+        Up to its end where its length or its chunks followed say. Else, a defensive path:
+        a request parsed within another's body part, which the exact ends make impossible with
+        aiohttp 3.13 (a property test checks them against its parsers); its body is taken up to
+        the last blank line of each piece, where a chunked body may end.
         """
         if self._body_left:
             end = min(self._body_left, len(data))
@@ -462,11 +469,13 @@ class _HeadBoundParser:
 
         It ends where the head may end (a blank line), so that what follows a request's head
         is counted as what it is; or one byte or line beyond the limits. Blank lines before a
-        head (which aiohttp skips) are one part however many, not one part each.
+        head (CR and LF, which aiohttp skips) are one part however many, not one part each,
+        however the pieces fall.
         """
         limit = self._max_bytes - self._head_bytes + 1
-        blank_lines = _leading_blank_lines_end(data) if self._head_bytes == 0 else 0
-        end = min(blank_lines or _blank_line_end(data, limit), limit)
+        before = _BEFORE_A_REQUEST.match(data, 0, limit) if self._before_request else None
+        self._before_request = before is not None
+        end = before.end() if before else min(_blank_line_end(data, limit), limit)
         lines = data.count(b"\n", 0, end)
         if self._head_lines + lines > self._max_lines:
             lines = self._max_lines - self._head_lines + 1
@@ -523,12 +532,6 @@ def _blank_line_end(data: bytes, limit: int) -> int:
         found + 2 for found in [lf] if found >= 0
     ]
     return min(ends, default=len(data))
-
-
-def _leading_blank_lines_end(data: bytes) -> int:
-    """Where the blank lines `data` begins with end; 0 if it begins with none."""
-    blank_lines = _BLANK_LINES.match(data)
-    return blank_lines.end() if blank_lines else 0
 
 
 def _line_end(data: bytes, count: int) -> int:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# A size of up to 16 hexadecimal digits (llhttp's limit, a 64-bit size).
+# A size of up to 16 hexadecimal digits: a 64-bit size. aiohttp's parsers take more digits when
+# the first are zeros, which no client sends: refused here.
 _SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _CR, _SEMICOLON = ord("\r"), ord(";")
 # How long a size line may be, extension included: clients send none or a short one.
