@@ -40,6 +40,8 @@ Forwarding and the gate
     bridge.py           a forwarded channel handed in process to an asyncio protocol (Home
                         Assistant's HTTP server), with TLS when it serves HTTPS
     proxy_header.py     the PROXY protocol v2 header an extra forward with `proxy-v2` sends first
+    chunked_body.py     a chunked request body followed to its exact end, its framing and
+                        trailer bounded (for the request-head bound in aiohttp_internals.py)
     limits.py           the gate every channel passes: who may come in, caps on tunnelled
                         connections, overall and per visitor, and how long a new connection may
                         stay silent or a TCP target stall
@@ -57,7 +59,7 @@ Private API, each reach checked before use, each with a fallback
     private_api.py      the checks, and the one warning per process when one fails
     asyncssh_internals.py  every use of asyncssh's private API
     aiohttp_internals.py   every use of aiohttp's server-side private API: file responses
-                        sized for the tunnel
+                        sized for the tunnel, and each request's head bounded
     aiohttp_client_internals.py  the one reach into aiohttp's client: a response (headers,
                         body, trailers) read up to a bound
     asyncio_internals.py   the one reach into asyncio's TLS protocol: TLS in front of a
