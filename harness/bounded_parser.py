@@ -18,7 +18,7 @@ from aiohttp.web_protocol import _ErrInfo
 from custom_components.ssh_callhome.engine import aiohttp_internals
 from custom_components.ssh_callhome.engine.limits import REQUEST_HEAD_LINES, ConnectionLimits
 
-from .aiohttp_parsers import request_handler
+from .aiohttp_parsers import answering_server, request_handler
 
 LINE = b"X-A: b\r\n"
 # The next request's head: more lines than the bound, never ended.
@@ -56,13 +56,9 @@ class Bounded:
         return len(getattr(getattr(parser, "_parser", None), "_lines", ()))
 
 
-async def _answer(_request: web.BaseRequest) -> web.Response:
-    return web.Response()
-
-
 def bounded(python_parser: bool) -> Bounded:
     """A connection's handler with aiohttp's C parser (as installed) or its Python one."""
-    handler = request_handler(web.Server(_answer), python_parser)
+    handler = request_handler(answering_server(), python_parser)
     connection = Bounded(handler)
     events = aiohttp_internals.RequestEvents(
         lambda: None, lambda: connection.too_large.append(None), lambda: None, lambda _: None

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from custom_components.ssh_callhome.engine import aiohttp_internals
 from custom_components.ssh_callhome.engine.limits import ConnectionLimits
+from harness.aiohttp_parsers import answering_server, request_handler
 
 PIECE = 32 * 1024
 MiB = 1024 * 1024
@@ -37,10 +38,6 @@ BODIES = {
 # Requests pipelined in one piece, each after blank lines (which aiohttp skips): heads, not bodies.
 PIPELINED = b"\r\n" * 126 + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 PIPELINED_NAME = "16 GETs, 126 blank lines each"
-
-
-async def _answer(_request: web.BaseRequest) -> web.Response:
-    return web.Response()
 
 
 def _cpu_ms_per_mib(head: bytes, body: bytes, bounded: bool) -> float:
@@ -66,8 +63,7 @@ def _pipelined_cpu_ms_per_mib(bounded: bool) -> float:
 
 def _handler(bounded: bool) -> web.RequestHandler:
     """Aiohttp's handler for one connection, alone or bounded as a tunnelled one is."""
-    handler = web.Server(_answer)()
-    assert isinstance(handler, web.RequestHandler)
+    handler = request_handler(answering_server())
     if bounded:
         events = aiohttp_internals.RequestEvents(_nothing, _cut, _nothing, _ignore)
         assert aiohttp_internals.bound_requests(handler, ConnectionLimits(), events)

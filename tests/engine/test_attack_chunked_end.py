@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from custom_components.ssh_callhome.engine import aiohttp_internals
 from custom_components.ssh_callhome.engine.limits import ConnectionLimits
+from harness.aiohttp_parsers import answering_server, recorded, request_handler
 from harness.bounded_parser import FLOOD, PIECE, bounded, outcome, pieces_of
 from harness.network import LOOPBACK, wait_for_port
 from harness.nginx import Nginx
@@ -399,36 +400,15 @@ def blank_lines_piece(before_each: bytes = b"") -> bytes:
     return heads + post % body + b"x" * body
 
 
-class CountingParser:
-    """aiohttp's parser for one connection, counting the parts it is fed."""
-
-    def __init__(self, parser: aiohttp_internals._Parser) -> None:
-        self._parser = parser
-        self.parts = 0
-
-    def feed_data(self, data: bytes) -> aiohttp_internals._Parsed:
-        self.parts += 1
-        return self._parser.feed_data(data)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._parser, name)
-
-
-async def _answer(_request: web.BaseRequest) -> web.Response:
-    return web.Response()
-
-
 def counted_parts(pieces: list[bytes]) -> tuple[int, int]:
     """Requests parsed and parts fed to aiohttp's parser, for `pieces` on one bounded handler."""
-    handler = web.Server(_answer)()
-    assert isinstance(handler, web.RequestHandler)
-    counting = CountingParser(handler._request_parser)  # type: ignore[arg-type]
-    handler._request_parser = counting  # type: ignore[assignment]
+    handler = request_handler(answering_server())
+    recording = recorded(handler)
     events = aiohttp_internals.RequestEvents(print, print, print, print)
     assert aiohttp_internals.bound_requests(handler, ConnectionLimits(), events)
     for piece in pieces:
         handler.data_received(piece)
-    return len(handler._messages), counting.parts
+    return len(handler._messages), recording.parts
 
 
 # A lone CR as well: llhttp skips any CR and LF before a request line.

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from itertools import pairwise
 
 import pytest
-from aiohttp import web
 from aiohttp.streams import StreamReader
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,7 +23,7 @@ from custom_components.ssh_callhome.engine.chunked_body import (
     TrailerBounds,
 )
 from custom_components.ssh_callhome.engine.limits import REQUEST_HEAD_BYTES, REQUEST_HEAD_LINES
-from harness.aiohttp_parsers import request_handler
+from harness.aiohttp_parsers import answering_server, request_handler
 
 HEAD = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 NEXT = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -36,7 +35,7 @@ class AiohttpBody:
     """aiohttp's request parser (C or Python) with one chunked request's head fed."""
 
     def __init__(self, python_parser: bool) -> None:
-        parser = request_handler(web.Server(_answer), python_parser)._request_parser
+        parser = request_handler(answering_server(), python_parser)._request_parser
         assert parser is not None
         self._parser = parser
         [(_message, payload)], _upgraded, _tail = parser.feed_data(HEAD)
@@ -50,10 +49,6 @@ class AiohttpBody:
         except Exception:  # noqa: BLE001 - any refusal closes the connection
             return None
         return self._payload.is_eof()
-
-
-async def _answer(_request: web.BaseRequest) -> web.Response:
-    return web.Response()
 
 
 def pieces_of(stream: bytes, cuts: list[int]) -> Iterator[bytes]:

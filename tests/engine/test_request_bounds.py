@@ -20,7 +20,7 @@ from custom_components.ssh_callhome.engine.limits import (
     REQUEST_HEAD_LINES,
     ConnectionLimits,
 )
-from harness.aiohttp_parsers import request_handler
+from harness.aiohttp_parsers import RecordingParser, recorded, request_handler
 
 LIMITS = ConnectionLimits(idle_timeout=5.0)
 NO_EVENTS = aiohttp_internals.RequestEvents(print, print, print, print)
@@ -29,18 +29,6 @@ GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 PIECE = 32 * 1024  # at most what one SSH packet brings
 # Home Assistant's longest header line (MAX_LINE_SIZE): one must fit.
 LONGEST_LINE = 24570
-
-
-class RecordingParser:
-    """aiohttp's parser for one connection, counting the bytes fed to it."""
-
-    def __init__(self, parser: aiohttp_internals._Parser) -> None:
-        self._parser = parser
-        self.fed = 0
-
-    def feed_data(self, data: bytes) -> aiohttp_internals._Parsed:
-        self.fed += len(data)
-        return self._parser.feed_data(data)
 
 
 @dataclass
@@ -68,8 +56,7 @@ class Connection:
 async def handler_for(server: web.Server, python_parser: bool = False) -> Connection:
     """A connection's handler, with aiohttp's C parser (as installed) or its Python one."""
     handler = request_handler(server, python_parser)
-    parser = RecordingParser(handler._request_parser)  # type: ignore[arg-type]
-    handler._request_parser = parser  # type: ignore[assignment]
+    parser = recorded(handler)
     parsed: list[None] = []
     too_large: list[None] = []
     too_much_ahead: list[None] = []

@@ -528,9 +528,7 @@ def _blank_line_end(data: bytes, limit: int) -> int:
         return 2
     crlf = data.find(b"\n\r\n", 0, limit)
     lf = data.find(b"\n\n", 0, limit if crlf < 0 else crlf + 2)
-    ends = [found + 3 for found in [crlf] if found >= 0] + [
-        found + 2 for found in [lf] if found >= 0
-    ]
+    ends = ([crlf + 3] if crlf >= 0 else []) + ([lf + 2] if lf >= 0 else [])
     return min(ends, default=len(data))
 
 
